@@ -1,0 +1,107 @@
+//! `start`, `stop`, `status`, `ps`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use astrid_client::{is_daemon_running, ClientError};
+use astrid_types::wire::{ControlCommand, ControlResponse, DaemonStatus};
+
+use super::{unexpected, Ctx};
+use crate::output;
+
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn fetch_status(client: &astrid_client::Client) -> anyhow::Result<DaemonStatus> {
+    match client.control(ControlCommand::Status).await? {
+        ControlResponse::Status(s) => Ok(s),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn start(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let client = ctx.connect(true).await?;
+    let status = fetch_status(&client).await?;
+    println!("astrid daemon running (pid {})", status.pid);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if !is_daemon_running(&ctx.home) {
+        println!("astrid daemon: not running");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = ctx.connect(false).await?;
+    // Knowing the pid lets us wait for the process itself, not just its socket, so that an
+    // immediate `astrid start` does not race the old daemon's lock.
+    let pid = fetch_status(&client).await.ok().map(|s| s.pid);
+    match client.control(ControlCommand::Shutdown).await {
+        Ok(ControlResponse::ShuttingDown) => {}
+        // The daemon may hang up before its answer reaches us; that is success too.
+        Err(ClientError::Disconnected) => {}
+        Ok(other) => return Err(unexpected(other)),
+        Err(e) => return Err(e.into()),
+    }
+    drop(client);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while is_daemon_running(&ctx.home) || pid.is_some_and(process_alive) {
+        if Instant::now() >= deadline {
+            match pid {
+                Some(pid) => {
+                    bail!("daemon (pid {pid}) still running {STOP_TIMEOUT:?} after shutdown")
+                }
+                None => bail!("daemon still listening {STOP_TIMEOUT:?} after shutdown"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match pid {
+        Some(pid) => println!("astrid daemon stopped (pid {pid})"),
+        None => println!("astrid daemon stopped"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 only checks existence; EPERM still means the process exists.
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    }
+}
+
+pub async fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if !is_daemon_running(&ctx.home) {
+        println!("astrid daemon: not running");
+        return Ok(ExitCode::FAILURE);
+    }
+    let client = ctx.connect(false).await?;
+    print!("{}", output::status(&fetch_status(&client).await?));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ps(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let client = ctx.connect(true).await?;
+    match client.control(ControlCommand::Ps).await? {
+        ControlResponse::Capsules(c) => print!("{}", output::ps(&c)),
+        other => return Err(unexpected(other)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_check_sees_ourselves_and_not_the_dead() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+    }
+}

@@ -1,0 +1,68 @@
+//! `astrid`: the operator's command line for the Astrid daemon and its capsules.
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+
+/// The context chain on one line, skipping causes whose text an outer message already
+/// includes (many error types print their source as part of their own message).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if text.contains(&msg) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&msg);
+    }
+    text
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // Daemon-side messages are never wrapped in context, so they come out verbatim.
+            eprintln!("error: {}", error_text(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_joins_context_without_repeating_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        #[derive(Debug)]
+        struct Wraps(std::io::Error);
+        impl std::fmt::Display for Wraps {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "/x: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wraps {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Wraps(io)).context("installing");
+        assert_eq!(error_text(&e), "installing: /x: no such file");
+        let plain = anyhow::anyhow!("capsule `ghost` is not installed");
+        assert_eq!(error_text(&plain), "capsule `ghost` is not installed");
+    }
+}

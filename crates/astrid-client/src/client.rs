@@ -1,0 +1,314 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_types::home::AstridHome;
+use astrid_types::wire::{
+    self, ClientMessage, ControlCommand, ControlResponse, ServerMessage, MAX_FRAME,
+    MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
+};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::framing::{read_frame, write_frame};
+use crate::handles::{PendingReply, Subscription};
+use crate::routes::{read_loop, unexpected, write_loop, Outgoing, PendingGuard, Shared};
+use crate::ClientError;
+
+/// A daemon that accepts the connection but never answers the hello is as good as dead.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The daemon enforces the request timeout itself and reports it precisely; our own deadline
+/// only exists so a wedged daemon cannot hang the caller, so it allows some slack.
+pub(crate) const REPLY_GRACE: Duration = Duration::from_secs(2);
+/// Frames queued for the writer task; senders wait when the socket cannot keep up.
+const OUTBOX: usize = 256;
+
+struct Inner {
+    out: mpsc::Sender<Outgoing>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    connection_id: u64,
+    protocol_version: u32,
+    daemon_version: String,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer task ends by itself once `out` is gone; the reader would otherwise wait
+        // on the socket forever.
+        self.reader.abort();
+    }
+}
+
+/// One authenticated connection to the daemon. Clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects to the daemon under `home` and authenticates with its token file.
+    pub async fn connect(
+        home: &AstridHome,
+        principal: &str,
+        client_name: &str,
+    ) -> Result<Client, ClientError> {
+        let path = home.token_file();
+        let token = match tokio::fs::read_to_string(&path).await {
+            Ok(t) => t.trim().to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ClientError::NoToken { path })
+            }
+            Err(source) => return Err(ClientError::Token { path, source }),
+        };
+        let socket = home.socket();
+        let stream = UnixStream::connect(&socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                path: socket,
+                source,
+            })?;
+        Client::handshake(stream, &token, principal, client_name).await
+    }
+
+    /// Performs the hello/welcome exchange on an already connected stream.
+    pub async fn handshake(
+        mut stream: UnixStream,
+        token: &str,
+        principal: &str,
+        client_name: &str,
+    ) -> Result<Client, ClientError> {
+        let hello = ClientMessage::Hello {
+            versions: PROTOCOL_VERSIONS.to_vec(),
+            token: token.to_string(),
+            principal: principal.to_string(),
+            client_name: client_name.to_string(),
+        };
+        let exchange = async {
+            write_frame(&mut stream, &wire::encode(&hello)?).await?;
+            match read_frame(&mut stream, MAX_HELLO_FRAME).await? {
+                Some(bytes) => Ok(wire::decode::<ServerMessage>(&bytes)?),
+                None => Err(ClientError::Handshake(
+                    "daemon closed the connection without answering".into(),
+                )),
+            }
+        };
+        let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                ClientError::Handshake(format!("no answer within {HANDSHAKE_TIMEOUT:?}"))
+            })??;
+        let (version, connection_id, daemon_version) = match answer {
+            ServerMessage::Welcome {
+                version,
+                connection_id,
+                daemon_version,
+            } => (version, connection_id, daemon_version),
+            ServerMessage::Refused { reason } => return Err(ClientError::Refused(reason)),
+            other => {
+                return Err(ClientError::Handshake(format!(
+                    "expected Welcome, got {other:?}"
+                )))
+            }
+        };
+        if !PROTOCOL_VERSIONS.contains(&version) {
+            return Err(ClientError::Handshake(format!(
+                "daemon chose protocol version {version}, which this client does not speak \
+                 (speaks {PROTOCOL_VERSIONS:?})"
+            )));
+        }
+        let (read, write) = stream.into_split();
+        let shared = Arc::new(Shared::default());
+        let (out, outbox) = mpsc::channel(OUTBOX);
+        tokio::spawn(write_loop(write, outbox, shared.clone()));
+        let reader = tokio::spawn(read_loop(read, shared.clone()));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                out,
+                shared,
+                next_id: AtomicU64::new(1),
+                connection_id,
+                protocol_version: version,
+                daemon_version,
+                reader,
+            }),
+        })
+    }
+
+    /// The id the daemon assigned this connection (it appears in the daemon's logs).
+    pub fn connection_id(&self) -> u64 {
+        self.inner.connection_id
+    }
+
+    pub fn daemon_version(&self) -> &str {
+        &self.inner.daemon_version
+    }
+
+    pub fn protocol_version(&self) -> u32 {
+        self.inner.protocol_version
+    }
+
+    /// False once the connection has dropped; every further call fails with `Disconnected`.
+    pub fn is_connected(&self) -> bool {
+        !self.inner.shared.routes().closed
+    }
+
+    /// Sends a request event and waits for the first handler's reply.
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.send_request(topic, payload, timeout)
+            .await?
+            .wait()
+            .await
+    }
+
+    /// Sends a request and returns once it is on its way; the reply is awaited separately.
+    /// Requests sent one after another from one task reach the daemon in that order, which
+    /// `request` from several tasks cannot promise.
+    pub async fn send_request(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<PendingReply, ClientError> {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let id = self.next_id();
+        let (rx, guard) = self.await_reply(id)?;
+        self.send(&ClientMessage::Request {
+            id,
+            topic: topic.to_string(),
+            payload: payload.into(),
+            timeout_ms,
+        })
+        .await?;
+        Ok(PendingReply {
+            rx,
+            _guard: guard,
+            timeout,
+        })
+    }
+
+    /// Publishes an event; the daemon does not acknowledge it.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Publish {
+            topic: topic.to_string(),
+            payload: payload.into(),
+        })
+        .await
+    }
+
+    /// Waits until everything sent before this call has been written to the socket. A
+    /// process that publishes and then exits calls this so its last events are not lost.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Outgoing::Flush(tx)).await?;
+        rx.await.map_err(|_| ClientError::Disconnected)
+    }
+
+    /// Starts receiving events whose topic matches `pattern`, until the subscription is dropped.
+    pub async fn subscribe(&self, pattern: &str) -> Result<Subscription, ClientError> {
+        let id = self.next_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut r = self.inner.shared.routes();
+            if r.closed {
+                return Err(ClientError::Disconnected);
+            }
+            r.subs.insert(id, tx);
+        }
+        let sub = Subscription {
+            id,
+            rx,
+            client: self.clone(),
+            close_reason: None,
+        };
+        self.send(&ClientMessage::Subscribe {
+            id,
+            pattern: pattern.to_string(),
+        })
+        .await?;
+        Ok(sub)
+    }
+
+    /// Runs an operator command. Daemon-side failures come back as `ClientError::Control`.
+    pub async fn control(&self, command: ControlCommand) -> Result<ControlResponse, ClientError> {
+        let id = self.next_id();
+        let (rx, _guard) = self.await_reply(id)?;
+        self.send(&ClientMessage::Control { id, command }).await?;
+        match rx.await {
+            Err(_) => Err(ClientError::Disconnected),
+            Ok(ServerMessage::ControlReply { result, .. }) => result.map_err(ClientError::Control),
+            Ok(other) => Err(unexpected(other)),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(crate) fn outbox(&self) -> &mpsc::Sender<Outgoing> {
+        &self.inner.out
+    }
+
+    fn next_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn await_reply(
+        &self,
+        id: u64,
+    ) -> Result<(oneshot::Receiver<ServerMessage>, PendingGuard), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let mut r = self.inner.shared.routes();
+        if r.closed {
+            return Err(ClientError::Disconnected);
+        }
+        r.pending.insert(id, tx);
+        let guard = PendingGuard {
+            shared: self.inner.shared.clone(),
+            id,
+        };
+        Ok((rx, guard))
+    }
+
+    async fn send(&self, msg: &ClientMessage) -> Result<(), ClientError> {
+        let frame = encode_frame(msg)?;
+        self.enqueue(Outgoing::Frame(frame)).await
+    }
+
+    async fn enqueue(&self, item: Outgoing) -> Result<(), ClientError> {
+        // The writer may outlive the reader's discovery that the peer is gone; refuse here so
+        // callers learn it now rather than from a write error nobody reports.
+        if !self.is_connected() {
+            return Err(ClientError::Disconnected);
+        }
+        self.inner
+            .out
+            .send(item)
+            .await
+            .map_err(|_| ClientError::Disconnected)
+    }
+}
+
+/// Encodes a message, refusing locally what the daemon would close the connection for.
+pub(crate) fn encode_frame(msg: &ClientMessage) -> Result<Vec<u8>, ClientError> {
+    let frame = wire::encode(msg)?;
+    if frame.len() > MAX_FRAME {
+        return Err(crate::framing::FrameError::TooLarge {
+            size: frame.len(),
+            max: MAX_FRAME,
+        }
+        .into());
+    }
+    Ok(frame)
+}

@@ -1,0 +1,79 @@
+//! `astrid-daemon`: the kernel process. Users do not run it by hand; `astrid` starts it.
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use astrid_kernel::{Kernel, KernelConfig};
+use astrid_types::AstridHome;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser)]
+#[command(name = "astrid-daemon", version, about = "The Astrid kernel")]
+struct Args {
+    /// Astrid home directory (default: $ASTRID_HOME, else ~/.astrid).
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Leave the controlling terminal's session so closing it does not stop the daemon.
+    #[arg(long)]
+    detach: bool,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("astrid-daemon: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASTRID_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    if args.detach {
+        // Fails only if we already lead a process group, in which case we are detached enough.
+        let _ = nix::unistd::setsid();
+    }
+    let home = match args.home {
+        Some(h) => AstridHome::new(h),
+        None => AstridHome::from_env().context("neither ASTRID_HOME nor HOME is set")?,
+    };
+    let mut config = KernelConfig::new(home.clone());
+    config::apply(&home, &mut config)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(256)
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let kernel = Kernel::boot(config).context("booting the kernel")?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        // Registering SIGHUP replaces its default action (exit): a closed terminal is not a
+        // reason to stop serving.
+        let mut hup = signal(SignalKind::hangup())?;
+        let serve = kernel.serve();
+        tokio::pin!(serve);
+        loop {
+            tokio::select! {
+                r = &mut serve => return r.context("serving"),
+                _ = term.recv() => kernel.shutdown(),
+                _ = int.recv() => kernel.shutdown(),
+                _ = hup.recv() => tracing::info!("ignoring SIGHUP"),
+            }
+        }
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}

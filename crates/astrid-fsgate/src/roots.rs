@@ -1,0 +1,349 @@
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use crate::error::{map_io, FsGateError};
+
+/// Host directories that expose kernel and process state through magic links and device
+/// nodes; no grant, not even `/`, reaches into them.
+const PROTECTED: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// The kind of access a request needs. A write root also grants read, because a capsule
+/// that may create and replace files there gains nothing by being unable to read them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        })
+    }
+}
+
+struct Root {
+    host: PathBuf,
+    writable: bool,
+    /// Opened on first use, so roots that are created after the capsule starts still work;
+    /// a failed open is not cached.
+    dir: OnceLock<Arc<Dir>>,
+}
+
+impl Root {
+    fn open(&self) -> io::Result<Arc<Dir>> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(Arc::clone(dir));
+        }
+        // The single use of ambient authority: everything below a root goes through the Dir.
+        let dir = Arc::new(Dir::open_ambient_dir(&self.host, ambient_authority())?);
+        Ok(Arc::clone(self.dir.get_or_init(|| dir)))
+    }
+
+    fn contains_protected(&self) -> bool {
+        PROTECTED
+            .iter()
+            .any(|p| Path::new(p).starts_with(&self.host))
+    }
+}
+
+/// The filesystem roots one capsule was granted, resolved for one principal.
+pub struct FsRoots {
+    home: PathBuf,
+    roots: Vec<Root>,
+}
+
+impl fmt::Debug for FsRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for root in &self.roots {
+            list.entry(&(&root.host, if root.writable { "rw" } else { "ro" }));
+        }
+        list.finish()
+    }
+}
+
+/// A guest path resolved to a granted root directory and a path relative to it.
+#[derive(Clone)]
+pub struct Resolved {
+    pub(crate) dir: Arc<Dir>,
+    pub(crate) rel: PathBuf,
+    pub(crate) host: PathBuf,
+    pub(crate) guest: String,
+}
+
+impl Resolved {
+    /// The opened root directory; all access below it is confined by cap-std.
+    pub fn dir(&self) -> &Arc<Dir> {
+        &self.dir
+    }
+
+    /// The path inside the root; empty when the guest path names the root itself.
+    pub fn rel(&self) -> &Path {
+        &self.rel
+    }
+
+    /// The path as the capsule wrote it, for error messages.
+    pub fn guest(&self) -> &str {
+        &self.guest
+    }
+
+    /// `rel`, or `.` for the root itself, since cap-std does not accept an empty path.
+    pub(crate) fn rel_or_dot(&self) -> &Path {
+        if self.rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.rel
+        }
+    }
+}
+
+impl FsRoots {
+    /// Resolve the manifest's roots (`~/...` against `home`, or absolute) for one principal.
+    pub fn new(home: &Path, read: &[String], write: &[String]) -> Result<FsRoots, FsGateError> {
+        let home_str = home.to_str().ok_or_else(|| {
+            FsGateError::InvalidArgument("home directory is not valid UTF-8".into())
+        })?;
+        if !home_str.starts_with('/') {
+            return Err(FsGateError::InvalidArgument(format!(
+                "home directory {home_str} is not absolute"
+            )));
+        }
+        let home = parse_root(Path::new("/"), home_str)?;
+        let mut roots: Vec<Root> = Vec::new();
+        let specs = read
+            .iter()
+            .map(|s| (s, false))
+            .chain(write.iter().map(|s| (s, true)));
+        for (spec, writable) in specs {
+            let host = parse_root(&home, spec)?;
+            match roots.iter_mut().find(|r| r.host == host) {
+                Some(existing) => existing.writable |= writable,
+                None => roots.push(Root {
+                    host,
+                    writable,
+                    dir: OnceLock::new(),
+                }),
+            }
+        }
+        // Longest first, so the first match in `resolve` is the most specific root.
+        roots.sort_by_key(|r| std::cmp::Reverse(r.host.components().count()));
+        Ok(FsRoots { home, roots })
+    }
+
+    /// The principal's home directory that `~/` paths resolve against.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Check `guest_path` lexically, pick the longest granted root for `access` that exists,
+    /// and return that root with the path relative to it.
+    pub fn resolve(&self, guest_path: &str, access: Access) -> Result<Resolved, FsGateError> {
+        let host = parse_guest(&self.home, guest_path)?;
+        if is_protected(&host) {
+            return Err(FsGateError::Denied(format!(
+                "{guest_path}: host system directories are never granted"
+            )));
+        }
+        let mut matched = false;
+        for root in &self.roots {
+            if (access == Access::Write && !root.writable) || !host.starts_with(&root.host) {
+                continue;
+            }
+            matched = true;
+            let dir = match root.open() {
+                Ok(dir) => dir,
+                // A granted root that does not exist yet is skipped, not an error.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(map_io(e, guest_path)),
+            };
+            let rel = host
+                .strip_prefix(&root.host)
+                .map_err(|_| FsGateError::Io(format!("{guest_path}: root mismatch")))?
+                .to_path_buf();
+            let resolved = Resolved {
+                dir,
+                rel,
+                host,
+                guest: guest_path.to_owned(),
+            };
+            if root.contains_protected() {
+                check_canonical(&resolved, &root.host)?;
+            }
+            return Ok(resolved);
+        }
+        if matched {
+            Err(FsGateError::NotFound(guest_path.to_owned()))
+        } else {
+            Err(FsGateError::Denied(format!(
+                "{guest_path}: not under any root granted for {access}"
+            )))
+        }
+    }
+
+    /// True when `resolved` names a granted root or a directory containing one; such paths
+    /// must not be removed or renamed away.
+    pub(crate) fn holds_root(&self, resolved: &Resolved) -> bool {
+        self.roots
+            .iter()
+            .any(|r| r.host.starts_with(&resolved.host))
+    }
+}
+
+fn is_protected(host: &Path) -> bool {
+    PROTECTED.iter().any(|p| host.starts_with(p))
+}
+
+/// For a root that contains `/proc`, `/sys` or `/dev`, a relative symlink inside the root can
+/// still lead into them, so check where the path really lands. The deepest existing ancestor
+/// is checked when the path itself does not exist yet.
+fn check_canonical(resolved: &Resolved, root_host: &Path) -> Result<(), FsGateError> {
+    let guest = resolved.guest.as_str();
+    let denied = || FsGateError::Denied(format!("{guest}: leads into a host system directory"));
+    let mut probe = resolved.rel.clone();
+    let mut first = true;
+    while !probe.as_os_str().is_empty() {
+        match resolved.dir.canonicalize(&probe) {
+            Ok(canon) => {
+                return if is_protected(&root_host.join(canon)) {
+                    Err(denied())
+                } else {
+                    Ok(())
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A dangling symlink would be followed on create; its target cannot be checked.
+                if first
+                    && resolved
+                        .dir
+                        .symlink_metadata(&probe)
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    return Err(denied());
+                }
+            }
+            Err(e) => return Err(map_io(e, guest)),
+        }
+        first = false;
+        probe.pop();
+    }
+    Ok(())
+}
+
+/// Parse a root spec into an absolute host path: `~`, `~/...` or `/...`. `.` segments are
+/// dropped, a trailing `/` is allowed, `..` and empty segments are errors.
+fn parse_root(home: &Path, spec: &str) -> Result<PathBuf, FsGateError> {
+    let invalid = |why: &str| FsGateError::InvalidArgument(format!("root {spec:?}: {why}"));
+    if spec.contains('\0') {
+        return Err(invalid("contains a NUL byte"));
+    }
+    let (mut out, rest) =
+        split_base(home, spec).ok_or_else(|| invalid("must be absolute or start with ~/"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(out);
+    }
+    for seg in rest.split('/') {
+        match seg {
+            "" => return Err(invalid("has an empty path segment")),
+            ".." => return Err(invalid("has a `..` segment")),
+            "." => {}
+            s => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a guest path into an absolute host path, lexically: no filesystem access.
+fn parse_guest(home: &Path, guest: &str) -> Result<PathBuf, FsGateError> {
+    if guest.is_empty() {
+        return Err(FsGateError::InvalidArgument("empty path".into()));
+    }
+    if guest.contains('\0') {
+        return Err(FsGateError::InvalidArgument(format!(
+            "{guest:?}: contains a NUL byte"
+        )));
+    }
+    let (mut out, rest) = split_base(home, guest).ok_or_else(|| {
+        FsGateError::InvalidArgument(format!("{guest}: must be absolute or start with ~/"))
+    })?;
+    for seg in rest.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                return Err(FsGateError::Denied(format!(
+                    "{guest}: `..` components are not allowed"
+                )))
+            }
+            s => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+fn split_base<'a>(home: &Path, s: &'a str) -> Option<(PathBuf, &'a str)> {
+    if s == "~" {
+        Some((home.to_path_buf(), ""))
+    } else if let Some(rest) = s.strip_prefix("~/") {
+        Some((home.to_path_buf(), rest))
+    } else {
+        s.strip_prefix('/').map(|rest| (PathBuf::from("/"), rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_specs_parse_strictly() {
+        let home = Path::new("/home/me");
+        assert_eq!(parse_root(home, "~").unwrap(), PathBuf::from("/home/me"));
+        assert_eq!(parse_root(home, "~/").unwrap(), PathBuf::from("/home/me"));
+        assert_eq!(
+            parse_root(home, "~/a/./b/").unwrap(),
+            PathBuf::from("/home/me/a/b")
+        );
+        assert_eq!(parse_root(home, "/").unwrap(), PathBuf::from("/"));
+        assert!(parse_root(home, "/a/../b").is_err());
+        assert!(parse_root(home, "/a//b").is_err());
+        assert!(parse_root(home, "a/b").is_err());
+        assert!(parse_root(home, "~other/x").is_err());
+    }
+
+    #[test]
+    fn guest_paths_parse_lexically() {
+        let home = Path::new("/home/me");
+        assert_eq!(
+            parse_guest(home, "~/x//./y/").unwrap(),
+            PathBuf::from("/home/me/x/y")
+        );
+        assert_eq!(
+            parse_guest(home, "/srv/x").unwrap(),
+            PathBuf::from("/srv/x")
+        );
+        assert!(matches!(
+            parse_guest(home, ""),
+            Err(FsGateError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_guest(home, "rel"),
+            Err(FsGateError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_guest(home, "/a\0b"),
+            Err(FsGateError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_guest(home, "~/a/../b"),
+            Err(FsGateError::Denied(_))
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! The event bus: who is subscribed to what, and delivery of one event to all of them.
+//!
+//! Three kinds of subscriber: capsule handlers (declared in manifests, looked up in the
+//! registry at delivery time so an update takes effect for the next event), client
+//! connections, and capsule instances that called `ipc.subscribe` (their inbox). Delivery is
+//! scoped to the event's principal: one tenant never sees another's events.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use astrid_sandbox::{Inbox, InboxMessage};
+use astrid_types::topic::pattern_matches;
+use astrid_types::wire::{RequestError, ServerMessage};
+use astrid_types::PrincipalId;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// One event in flight. The source is stamped by the kernel from the connection or the
+/// invocation it came from; nothing in the payload can change it.
+#[derive(Clone)]
+pub(crate) struct Envelope {
+    pub topic: String,
+    pub payload: Arc<Vec<u8>>,
+    pub source: String,
+    pub principal: PrincipalId,
+    pub reply: Option<Arc<ReplySlot>>,
+}
+
+pub(crate) enum Target {
+    Client {
+        subscription: u64,
+        tx: UnboundedSender<ServerMessage>,
+    },
+    Inbox(Inbox),
+}
+
+pub(crate) struct Subscription {
+    pub pattern: String,
+    pub principal: PrincipalId,
+    pub target: Target,
+    /// Connection that owns it (client subscriptions), for cleanup on disconnect.
+    pub connection: Option<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Subscriptions {
+    subs: RwLock<HashMap<u64, Subscription>>,
+}
+
+impl Subscriptions {
+    pub fn insert(&self, id: u64, sub: Subscription) {
+        self.subs.write().insert(id, sub);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.subs.write().remove(&id);
+    }
+
+    pub fn remove_client_sub(&self, connection: u64, subscription: u64) {
+        self.subs.write().retain(|_, s| {
+            !(s.connection == Some(connection)
+                && matches!(s.target, Target::Client { subscription: sid, .. } if sid == subscription))
+        });
+    }
+
+    pub fn remove_connection(&self, connection: u64) {
+        self.subs
+            .write()
+            .retain(|_, s| s.connection != Some(connection));
+    }
+
+    /// Hands the event to every matching client and inbox; returns how many received it.
+    pub fn deliver_passive(&self, env: &Envelope) -> usize {
+        let subs = self.subs.read();
+        let mut n = 0;
+        for sub in subs.values() {
+            if sub.principal != env.principal || !pattern_matches(&sub.pattern, &env.topic) {
+                continue;
+            }
+            match &sub.target {
+                Target::Client { subscription, tx } => {
+                    let _ = tx.send(ServerMessage::Event {
+                        subscription: *subscription,
+                        topic: env.topic.clone(),
+                        payload: env.payload.as_ref().clone(),
+                        source: env.source.clone(),
+                        principal: env.principal.to_string(),
+                    });
+                }
+                Target::Inbox(tx) => {
+                    let msg = InboxMessage {
+                        topic: env.topic.clone(),
+                        payload: env.payload.clone(),
+                        source: env.source.clone(),
+                        principal: env.principal.to_string(),
+                    };
+                    if tx.try_send(msg).is_err() {
+                        tracing::warn!(topic = %env.topic, "subscriber inbox full; event dropped");
+                        continue;
+                    }
+                }
+            }
+            n += 1;
+        }
+        n
+    }
+}
+
+type ReplySink = Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>;
+
+/// Collects the first reply to a request from however many handlers received it. When every
+/// handler has finished without replying, the requester hears the last error (or that nobody
+/// answered) instead of waiting for its timeout.
+pub(crate) struct ReplySlot {
+    sink: Mutex<Option<ReplySink>>,
+    pending: AtomicUsize,
+    last_error: Mutex<Option<RequestError>>,
+    had_handlers: std::sync::atomic::AtomicBool,
+    topic: String,
+}
+
+impl ReplySlot {
+    pub fn new(topic: &str, sink: ReplySink) -> Arc<Self> {
+        Arc::new(ReplySlot {
+            sink: Mutex::new(Some(sink)),
+            // Held by the dispatcher until every handler is scheduled, so an early finisher
+            // cannot conclude "nobody replied" while others are still being started.
+            pending: AtomicUsize::new(1),
+            last_error: Mutex::new(None),
+            had_handlers: std::sync::atomic::AtomicBool::new(false),
+            topic: topic.to_string(),
+        })
+    }
+
+    pub fn add_pending(&self) {
+        self.had_handlers.store(true, Ordering::Release);
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn reply(&self, result: Result<Vec<u8>, RequestError>) {
+        if let Some(sink) = self.sink.lock().take() {
+            sink(result);
+        }
+    }
+
+    /// One handler (or the dispatcher's own hold) is done, with or without a reply.
+    pub fn finish(&self, outcome: Result<Option<Vec<u8>>, RequestError>) {
+        match outcome {
+            Ok(Some(bytes)) => self.reply(Ok(bytes)),
+            Ok(None) => {}
+            Err(e) => *self.last_error.lock() = Some(e),
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let err = self.last_error.lock().take().unwrap_or_else(|| {
+                if self.had_handlers.load(Ordering::Acquire) {
+                    RequestError::Failed(format!("no handler replied to `{}`", self.topic))
+                } else {
+                    RequestError::NoSubscriber(self.topic.clone())
+                }
+            });
+            self.reply(Err(err));
+        }
+    }
+
+    /// Gives up waiting (the requester timed out or went away).
+    pub fn cancel(&self) {
+        self.sink.lock().take();
+    }
+}

@@ -1,0 +1,281 @@
+//! Delivering events: to client and inbox subscribers directly, to capsule handlers as one
+//! fresh invocation each on the blocking pool. Also the sandbox's view of the bus.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use astrid_sandbox::{Call, Event, Inbox, InvokeError, Origin};
+use astrid_types::topic::pattern_matches;
+use astrid_types::wire::{LifecycleState, RequestError};
+use astrid_types::PrincipalId;
+
+use crate::bus::{Envelope, ReplySlot, Subscription, Target};
+use crate::kernel::{ContextEntry, Inner};
+use crate::registry::Installed;
+
+/// Kernel topic on which capsule crashes are announced (kernel-only: no capsule may publish it).
+pub const CAPSULE_ERROR_TOPIC: &str = "astrid.v1.capsule.error";
+
+impl Inner {
+    pub fn deliver(self: &Arc<Self>, env: Envelope) {
+        self.subs.deliver_passive(&env);
+        let capsules: Vec<Arc<Installed>> = self.capsules.read().values().cloned().collect();
+        for inst in capsules {
+            if inst.component.is_none()
+                || matches!(
+                    inst.state(),
+                    LifecycleState::Failed | LifecycleState::Stopping
+                )
+            {
+                continue;
+            }
+            for (pattern, handler) in &inst.handlers {
+                if pattern_matches(pattern, &env.topic) {
+                    if let Some(r) = &env.reply {
+                        r.add_pending();
+                    }
+                    self.spawn_handler(inst.clone(), handler.clone(), env.clone());
+                }
+            }
+        }
+        if let Some(r) = &env.reply {
+            r.finish(Ok(None));
+        }
+    }
+
+    fn spawn_handler(self: &Arc<Self>, inst: Arc<Installed>, handler: String, env: Envelope) {
+        let inner = self.clone();
+        self.begin_call();
+        self.rt.spawn_blocking(move || {
+            let outcome = inner.invoke_handler(&inst, &handler, &env);
+            if let Some(r) = &env.reply {
+                r.finish(outcome);
+            }
+            inner.end_call();
+        });
+    }
+
+    fn invoke_handler(
+        self: &Arc<Self>,
+        inst: &Arc<Installed>,
+        handler: &str,
+        env: &Envelope,
+    ) -> Result<Option<Vec<u8>>, RequestError> {
+        let component = inst.component.as_ref().ok_or_else(|| {
+            RequestError::Failed(format!("capsule `{}` is not loaded", inst.name))
+        })?;
+        let entry = self
+            .ready_context(&env.principal, inst)
+            .map_err(|e| RequestError::Failed(e.to_string()))?;
+        let call = Call::Handle {
+            handler: handler.to_string(),
+            event: Event {
+                topic: env.topic.clone(),
+                payload: env.payload.as_ref().clone(),
+                source: env.source.clone(),
+            },
+        };
+        match self.runtime.invoke(component, entry.ctx.clone(), call) {
+            Ok(reply) => Ok(reply),
+            Err(InvokeError::Guest { error, .. }) => Err(RequestError::Failed(error.to_string())),
+            Err(e) => {
+                if env.topic != CAPSULE_ERROR_TOPIC {
+                    self.report_crash(&inst.name, &env.principal, &e);
+                }
+                Err(RequestError::Crashed(e.to_string()))
+            }
+        }
+    }
+
+    /// The principal's context for a capsule, after its install or upgrade hook has run once.
+    pub fn ready_context(
+        self: &Arc<Self>,
+        p: &PrincipalId,
+        inst: &Arc<Installed>,
+    ) -> Result<Arc<ContextEntry>, crate::KernelError> {
+        let entry = self.context(p, inst)?;
+        entry.hooks.get_or_init(|| self.run_hooks(&entry));
+        Ok(entry)
+    }
+
+    /// Runs `install` the first time a principal uses a capsule and `upgrade` the first time it
+    /// uses a new version. A failing hook is logged and retried on the next boot; the capsule
+    /// still serves, because hooks are for migrations, not for gating.
+    fn run_hooks(&self, entry: &ContextEntry) {
+        let inst = &entry.installed;
+        let Some(component) = &inst.component else {
+            return;
+        };
+        let store = &entry.ctx.store;
+        let key = format!("capsule.{}.version", inst.name);
+        let version = inst.manifest.package.version.to_string();
+        let previous = match store.meta_get(&key) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(capsule = %inst.name, "reading hook state: {e}");
+                return;
+            }
+        };
+        let call = match previous {
+            None => Call::Install,
+            Some(prev) if prev == version.as_bytes() => return,
+            Some(prev) => Call::Upgrade {
+                previous_version: String::from_utf8_lossy(&prev).into_owned(),
+            },
+        };
+        match self.runtime.invoke(component, entry.ctx.clone(), call) {
+            Ok(_) => {
+                if let Err(e) = store.meta_set(&key, version.as_bytes()) {
+                    tracing::error!(capsule = %inst.name, "recording hook state: {e}");
+                }
+            }
+            Err(e) => tracing::error!(capsule = %inst.name, "lifecycle hook failed: {e}"),
+        }
+    }
+
+    /// A crash is contained: it is logged, announced on the bus, and nothing else changes.
+    pub fn report_crash(self: &Arc<Self>, capsule: &str, p: &PrincipalId, err: &InvokeError) {
+        tracing::error!(capsule, principal = %p, "{err}");
+        let payload = serde_json::json!({
+            "capsule": capsule,
+            "principal": p.to_string(),
+            "error": err.to_string(),
+        });
+        self.deliver(Envelope {
+            topic: CAPSULE_ERROR_TOPIC.to_string(),
+            payload: Arc::new(payload.to_string().into_bytes()),
+            source: "kernel".to_string(),
+            principal: p.clone(),
+            reply: None,
+        });
+    }
+
+    /// Starts the `run` export of a capsule that declares `background = true`, for the default
+    /// principal, on its own blocking thread until the capsule is stopped or replaced.
+    pub fn start_background(self: &Arc<Self>, inst: &Arc<Installed>) {
+        if !inst.manifest.package.background || inst.component.is_none() {
+            return;
+        }
+        let inner = self.clone();
+        let inst = inst.clone();
+        self.rt.spawn_blocking(move || {
+            let p = PrincipalId::default_local();
+            let entry = match inner.ready_context(&p, &inst) {
+                Ok(e) => e,
+                Err(e) => {
+                    inst.set_state(LifecycleState::Failed, Some(e.to_string()));
+                    return;
+                }
+            };
+            inst.set_state(LifecycleState::Running, None);
+            let component = inst.component.as_ref().expect("checked above");
+            let result = inner
+                .runtime
+                .invoke(component, entry.ctx.clone(), Call::Run);
+            if inst.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            match result {
+                Ok(_) => inst.set_state(LifecycleState::Ready, None),
+                Err(e) => {
+                    if e.is_crash() {
+                        inner.report_crash(&inst.name, &p, &e);
+                    }
+                    inst.set_state(LifecycleState::Failed, Some(e.to_string()));
+                }
+            }
+        });
+    }
+
+    /// A request from any origin: delivered like a publish, answered by the first handler
+    /// reply. `sink` is called exactly once, with the reply or the reason there is none.
+    pub fn request(
+        self: &Arc<Self>,
+        source: String,
+        principal: PrincipalId,
+        topic: &str,
+        payload: Vec<u8>,
+        sink: Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>,
+    ) -> Arc<ReplySlot> {
+        let slot = ReplySlot::new(topic, sink);
+        self.deliver(Envelope {
+            topic: topic.to_string(),
+            payload: Arc::new(payload),
+            source,
+            principal,
+            reply: Some(slot.clone()),
+        });
+        slot
+    }
+}
+
+/// The bus as the sandbox sees it. Holds the kernel weakly so capsule contexts do not keep a
+/// stopped kernel alive.
+pub(crate) struct BusHandle(pub Weak<Inner>);
+
+impl astrid_sandbox::Bus for BusHandle {
+    fn publish(&self, from: &Origin, topic: &str, payload: Vec<u8>) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.deliver(Envelope {
+                topic: topic.to_string(),
+                payload: Arc::new(payload),
+                source: from.source(),
+                principal: from.principal.clone(),
+                reply: None,
+            });
+        }
+    }
+
+    fn request(
+        &self,
+        from: &Origin,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RequestError> {
+        let Some(inner) = self.0.upgrade() else {
+            return Err(RequestError::Failed("kernel is shutting down".into()));
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let slot = inner.request(
+            from.source(),
+            from.principal.clone(),
+            topic,
+            payload,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(_) => {
+                slot.cancel();
+                Err(RequestError::Timeout(timeout.as_millis() as u32))
+            }
+        }
+    }
+
+    fn subscribe(&self, from: &Origin, pattern: &str, inbox: Inbox) -> u64 {
+        let Some(inner) = self.0.upgrade() else {
+            return 0;
+        };
+        let id = inner.next_id();
+        inner.subs.insert(
+            id,
+            Subscription {
+                pattern: pattern.to_string(),
+                principal: from.principal.clone(),
+                target: Target::Inbox(inbox),
+                connection: None,
+            },
+        );
+        id
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.subs.remove(id);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The kernel's shared state and the handful of operations everything else builds on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use astrid_fsgate::FsRoots;
+use astrid_sandbox::{CapsuleContext, Origin, Quota, Runtime};
+use astrid_store::PrincipalStore;
+use astrid_types::{AstridHome, PrincipalId};
+use parking_lot::{Mutex, RwLock};
+
+use crate::bus::Subscriptions;
+use crate::error::KernelError;
+use crate::fsutil::private_dir;
+use crate::registry::Installed;
+
+/// A capsule's context for one principal, plus the once-only install/upgrade hook run.
+pub(crate) struct ContextEntry {
+    pub installed: Arc<Installed>,
+    pub ctx: Arc<CapsuleContext>,
+    pub hooks: OnceLock<()>,
+}
+
+pub(crate) struct Inner {
+    pub home: AstridHome,
+    pub runtime: Runtime,
+    pub quota: Quota,
+    pub capsules: RwLock<BTreeMap<String, Arc<Installed>>>,
+    pub subs: Subscriptions,
+    next_id: AtomicU64,
+    contexts: Mutex<HashMap<(PrincipalId, String), Arc<ContextEntry>>>,
+    stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
+    pub started: Instant,
+    pub clients: AtomicU64,
+    inflight: AtomicU64,
+    idle: tokio::sync::Notify,
+    pub rt: tokio::runtime::Handle,
+    /// Install, update and remove run one at a time so the dependency graph check and the
+    /// swap it guards are atomic.
+    pub lifecycle: Mutex<()>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub weak: Weak<Inner>,
+}
+
+impl Inner {
+    pub fn new(
+        home: AstridHome,
+        runtime: Runtime,
+        quota: Quota,
+        rt: tokio::runtime::Handle,
+    ) -> Arc<Inner> {
+        Arc::new_cyclic(|weak| Inner {
+            home,
+            runtime,
+            quota,
+            capsules: RwLock::new(BTreeMap::new()),
+            subs: Subscriptions::default(),
+            next_id: AtomicU64::new(1),
+            contexts: Mutex::new(HashMap::new()),
+            stores: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            clients: AtomicU64::new(0),
+            inflight: AtomicU64::new(0),
+            idle: tokio::sync::Notify::new(),
+            rt,
+            lifecycle: Mutex::new(()),
+            shutdown: tokio::sync::watch::channel(false).0,
+            weak: weak.clone(),
+        })
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn begin_call(&self) {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn end_call(&self) {
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub fn inflight(&self) -> u64 {
+        self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Waits until no invocation is running, or `limit` passes. Returns the calls still running.
+    pub async fn wait_idle(&self, limit: Duration) -> u64 {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.idle.notified();
+            let n = self.inflight();
+            if n == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inflight();
+            }
+        }
+    }
+
+    /// Creates the principal's directories if needed. Principals are created explicitly;
+    /// everything else refuses an unknown one.
+    pub fn ensure_principal(&self, p: &PrincipalId) -> Result<(), KernelError> {
+        let dir = self.home.principal_dir(p);
+        private_dir(&dir).map_err(|e| KernelError::io(&dir, e))?;
+        let home = self.home.principal_home(p);
+        private_dir(&home).map_err(|e| KernelError::io(&home, e))
+    }
+
+    pub fn principal_exists(&self, p: &PrincipalId) -> bool {
+        self.home.principal_dir(p).is_dir()
+    }
+
+    pub fn store_for(&self, p: &PrincipalId) -> Result<Arc<PrincipalStore>, KernelError> {
+        let mut stores = self.stores.lock();
+        if let Some(s) = stores.get(p) {
+            return Ok(s.clone());
+        }
+        if !self.principal_exists(p) {
+            return Err(KernelError::UnknownPrincipal(p.to_string()));
+        }
+        let path = self.home.principal_store(p);
+        let store = PrincipalStore::open(&path).map_err(|e| KernelError::Store {
+            principal: p.to_string(),
+            reason: e.to_string(),
+        })?;
+        let store = Arc::new(store);
+        stores.insert(p.clone(), store.clone());
+        Ok(store)
+    }
+
+    /// The context a capsule version runs in for one principal, created on first use.
+    pub fn context(
+        &self,
+        p: &PrincipalId,
+        installed: &Arc<Installed>,
+    ) -> Result<Arc<ContextEntry>, KernelError> {
+        let key = (p.clone(), installed.name.clone());
+        if let Some(e) = self.contexts.lock().get(&key) {
+            if Arc::ptr_eq(&e.installed, installed) {
+                return Ok(e.clone());
+            }
+        }
+        let entry = Arc::new(self.build_context(p, installed)?);
+        let mut map = self.contexts.lock();
+        let e = map.entry(key).or_insert_with(|| entry.clone());
+        if !Arc::ptr_eq(&e.installed, installed) {
+            *e = entry;
+        }
+        Ok(e.clone())
+    }
+
+    fn build_context(
+        &self,
+        p: &PrincipalId,
+        installed: &Arc<Installed>,
+    ) -> Result<ContextEntry, KernelError> {
+        let store = self.store_for(p)?;
+        let m = &installed.manifest;
+        let caps = &m.capabilities;
+        let fs = if caps.fs_read.is_empty() && caps.fs_write.is_empty() {
+            None
+        } else {
+            let home = self.home.principal_home(p);
+            let roots = FsRoots::new(&home, &caps.fs_read, &caps.fs_write).map_err(|e| {
+                KernelError::Load {
+                    name: installed.name.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            // Validated above; roots inside the principal's own home are the principal's to have; create them
+            // so a fresh principal's capsules find them. Absolute roots are the operator's.
+            for root in caps.fs_read.iter().chain(&caps.fs_write) {
+                if let Some(rel) = root.strip_prefix("~/") {
+                    let dir = home.join(rel);
+                    private_dir(&dir).map_err(|e| KernelError::io(&dir, e))?;
+                }
+            }
+            Some(Arc::new(roots))
+        };
+        let config = m
+            .env
+            .iter()
+            .filter(|(_, d)| !d.secret)
+            .filter_map(|(k, d)| d.default.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let ctx = CapsuleContext {
+            origin: Origin {
+                principal: p.clone(),
+                capsule: m.package.name.clone(),
+            },
+            manifest: m.clone(),
+            fs,
+            store,
+            config,
+            bus: Arc::new(crate::dispatch::BusHandle(self.weak.clone())),
+            quota: self.quota,
+            stopping: installed.stopping.clone(),
+        };
+        Ok(ContextEntry {
+            installed: installed.clone(),
+            ctx: Arc::new(ctx),
+            hooks: OnceLock::new(),
+        })
+    }
+
+    pub fn forget_contexts(&self, capsule: &str) {
+        self.contexts.lock().retain(|(_, name), _| name != capsule);
+    }
+
+    pub fn installed(&self, name: &str) -> Option<Arc<Installed>> {
+        self.capsules.read().get(name).cloned()
+    }
+}

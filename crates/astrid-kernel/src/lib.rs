@@ -1,0 +1,205 @@
+//! The Astrid kernel: a dumb router with strong boundaries.
+//!
+//! It routes events between capsules and clients under the manifests' IPC ACL, stamps the true
+//! source and principal on every message, runs the capsule lifecycle, and serves the Unix
+//! socket. It knows nothing about models, prompts or tools.
+#![forbid(unsafe_code)]
+
+mod bus;
+mod control;
+mod dispatch;
+mod error;
+mod fsutil;
+mod kernel;
+mod lifecycle;
+mod registry;
+mod server;
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_sandbox::{Quota, Runtime, RuntimeConfig};
+use astrid_types::wire::{CapsuleInfo, PackageUpload, RequestError};
+use astrid_types::{AstridHome, PrincipalId};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::net::UnixListener;
+
+pub use dispatch::CAPSULE_ERROR_TOPIC;
+pub use error::KernelError;
+pub use fsutil::{atomic_write, private_dir};
+
+#[derive(Debug, Clone)]
+pub struct KernelConfig {
+    pub home: AstridHome,
+    pub quota: Quota,
+    pub epoch_tick: Duration,
+    /// Keep precompiled components in `$ASTRID_HOME/cache` (on by default).
+    pub use_cache: bool,
+    /// How long `shutdown` waits for in-flight invocations.
+    pub drain_timeout: Duration,
+}
+
+impl KernelConfig {
+    pub fn new(home: AstridHome) -> Self {
+        KernelConfig {
+            home,
+            quota: Quota::default(),
+            epoch_tick: Duration::from_millis(10),
+            use_cache: true,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A booted kernel. Holds the daemon lock on `$ASTRID_HOME` for as long as it lives.
+pub struct Kernel {
+    inner: Arc<kernel::Inner>,
+    config: KernelConfig,
+    _lock: Flock<File>,
+}
+
+impl Kernel {
+    /// Prepares `$ASTRID_HOME`, takes the single-daemon lock, and loads every installed
+    /// capsule. Must run inside a tokio runtime.
+    pub fn boot(config: KernelConfig) -> Result<Kernel, KernelError> {
+        let home = &config.home;
+        for dir in [
+            home.root().to_path_buf(),
+            home.run_dir(),
+            home.keys_dir(),
+            home.principals_dir(),
+            home.state_dir(),
+            home.log_dir(),
+        ] {
+            private_dir(&dir).map_err(|e| KernelError::io(&dir, e))?;
+        }
+        let lock_path = home.lock_file();
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| KernelError::io(&lock_path, e))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| KernelError::AlreadyRunning(home.root().display().to_string()))?;
+
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.use_cache.then(|| home.cache_dir()),
+            epoch_tick: config.epoch_tick,
+        })
+        .map_err(|e| KernelError::Load {
+            name: "runtime".into(),
+            reason: e.to_string(),
+        })?;
+        let inner = kernel::Inner::new(
+            home.clone(),
+            runtime,
+            config.quota,
+            tokio::runtime::Handle::current(),
+        );
+        inner.ensure_principal(&PrincipalId::default_local())?;
+        inner.boot()?;
+        Ok(Kernel {
+            inner,
+            config,
+            _lock: lock,
+        })
+    }
+
+    /// Binds the socket, writes the token and pid files, and serves until a shutdown is
+    /// requested; then stops accepting, lets in-flight calls finish, and cleans up.
+    pub async fn serve(&self) -> Result<(), KernelError> {
+        let home = &self.config.home;
+        let socket = home.socket();
+        // We hold the lock, so any socket file left here is stale.
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).map_err(|e| KernelError::io(&socket, e))?;
+        let token = random_token();
+        atomic_write(&home.token_file(), token.as_bytes(), 0o600)
+            .map_err(|e| KernelError::io(&home.token_file(), e))?;
+        atomic_write(
+            &home.pid_file(),
+            std::process::id().to_string().as_bytes(),
+            0o600,
+        )
+        .map_err(|e| KernelError::io(&home.pid_file(), e))?;
+        tracing::info!(socket = %socket.display(), "astrid daemon ready");
+
+        server::accept_loop(self.inner.clone(), listener, token).await;
+
+        tracing::info!("shutting down: draining in-flight calls");
+        let _ = std::fs::remove_file(&socket);
+        let left = self.inner.wait_idle(self.config.drain_timeout).await;
+        if left > 0 {
+            tracing::warn!("{left} calls still running after the drain timeout");
+        }
+        for inst in self.inner.capsules.read().values() {
+            inst.stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let _ = std::fs::remove_file(home.pid_file());
+        let _ = std::fs::remove_file(home.token_file());
+        // Give connection writers a moment to flush their last replies.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+    }
+
+    pub fn home(&self) -> &AstridHome {
+        &self.config.home
+    }
+
+    pub fn capsules(&self) -> Vec<CapsuleInfo> {
+        self.inner.list()
+    }
+
+    /// Installs or updates a capsule in-process (the socket's Install/Update do the same).
+    pub async fn install(
+        &self,
+        upload: PackageUpload,
+        replace: bool,
+    ) -> Result<CapsuleInfo, KernelError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.install(upload, replace))
+            .await
+            .expect("install task panicked")
+    }
+
+    /// An in-process request, as a client on the socket would make it (used by benchmarks).
+    pub async fn request(
+        &self,
+        principal: &PrincipalId,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RequestError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let slot = self.inner.request(
+            "kernel".to_string(),
+            principal.clone(),
+            topic,
+            payload,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            _ => {
+                slot.cancel();
+                Err(RequestError::Timeout(timeout.as_millis() as u32))
+            }
+        }
+    }
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,270 @@
+//! Boot, install, update and remove: the capsule lifecycle on a running kernel.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use astrid_types::graph::{boot_order, dependents_of, GraphError};
+use astrid_types::wire::{CapsuleInfo, LifecycleState, PackageUpload, TreeNode};
+use astrid_types::{ArtifactHash, Manifest};
+
+use crate::error::KernelError;
+use crate::kernel::Inner;
+use crate::registry::{
+    read_artifact, read_list, store_artifact, verify_hash, write_list, Installed,
+};
+
+impl Inner {
+    /// Loads every installed capsule. A capsule that fails (corrupted artifact, invalid
+    /// component, broken dependency) is kept as `failed` with the reason; the rest boot.
+    pub fn boot(self: &Arc<Self>) -> Result<(), KernelError> {
+        let list = read_list(&self.home)?;
+        let mut entries: Vec<Installed> = Vec::new();
+        for rec in list.capsules {
+            let origin = format!("installed capsule `{}`", rec.name);
+            let manifest = match Manifest::parse(&rec.manifest, Path::new(&origin)) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!("skipping {origin}: {e}");
+                    continue;
+                }
+            };
+            let hash: ArtifactHash = match rec.hash.parse() {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!("skipping {origin}: bad hash: {e}");
+                    continue;
+                }
+            };
+            let component = read_artifact(&self.home, &hash)
+                .and_then(|bytes| {
+                    self.runtime
+                        .load(&hash, &bytes)
+                        .map_err(|e| KernelError::Load {
+                            name: rec.name.clone(),
+                            reason: e.to_string(),
+                        })
+                })
+                .map_err(|e| e.to_string());
+            if let Err(e) = &component {
+                tracing::error!("capsule `{}` failed to load: {e}", rec.name);
+            }
+            entries.push(Installed::new(manifest, rec.manifest, hash, component));
+        }
+
+        let order = order_excluding_broken(&mut entries);
+        let mut map = BTreeMap::new();
+        let mut boot_seq = Vec::new();
+        for (i, inst) in entries.into_iter().enumerate() {
+            let inst = Arc::new(inst);
+            if order.contains(&i) {
+                boot_seq.push((order.iter().position(|&o| o == i), inst.clone()));
+            }
+            map.insert(inst.name.clone(), inst);
+        }
+        *self.capsules.write() = map;
+        boot_seq.sort_by_key(|(pos, _)| *pos);
+        for (_, inst) in boot_seq {
+            self.start_background(&inst);
+        }
+        Ok(())
+    }
+
+    /// Installs a new capsule (`replace = false`) or hot-swaps an installed one. Blocking: it
+    /// may compile the component.
+    pub fn install(
+        self: &Arc<Self>,
+        upload: PackageUpload,
+        replace: bool,
+    ) -> Result<CapsuleInfo, KernelError> {
+        let origin = Path::new("Capsule.toml");
+        let manifest = Manifest::parse(&upload.manifest_toml, origin)
+            .map_err(|e| KernelError::Manifest(e.to_string()))?;
+        manifest
+            .require_hashes(origin)
+            .map_err(|e| KernelError::Manifest(e.to_string()))?;
+        let comp = &manifest.components[0];
+        let hash = comp.hash.clone().expect("require_hashes checked it");
+        let bytes = upload
+            .components
+            .iter()
+            .find(|c| c.file == comp.file)
+            .map(|c| c.bytes.as_slice())
+            .ok_or_else(|| {
+                KernelError::Manifest(format!(
+                    "the package has no file `{}` named by [[component]]",
+                    comp.file
+                ))
+            })?;
+        verify_hash(&comp.file, &hash, bytes)?;
+
+        let _guard = self.lifecycle.lock();
+        let name = manifest.package.name.to_string();
+        let old = self.installed(&name);
+        match (&old, replace) {
+            (Some(_), false) => return Err(KernelError::AlreadyInstalled(name)),
+            (None, true) => return Err(KernelError::NotInstalled(name)),
+            _ => {}
+        }
+        let mut all: Vec<Manifest> = self
+            .capsules
+            .read()
+            .values()
+            .filter(|i| i.name != name)
+            .map(|i| (*i.manifest).clone())
+            .collect();
+        all.push(manifest.clone());
+        boot_order(&all).map_err(|e| KernelError::Graph(e.to_string()))?;
+
+        store_artifact(&self.home, &hash, bytes)?;
+        let component = self
+            .runtime
+            .load(&hash, bytes)
+            .map_err(|e| KernelError::Load {
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+        let inst = Arc::new(Installed::new(
+            manifest,
+            upload.manifest_toml,
+            hash,
+            Ok(component),
+        ));
+        {
+            let mut caps = self.capsules.write();
+            caps.insert(name.clone(), inst.clone());
+            if let Err(e) = write_list(&self.home, &caps) {
+                match &old {
+                    Some(o) => caps.insert(name.clone(), o.clone()),
+                    None => caps.remove(&name),
+                };
+                return Err(e);
+            }
+        }
+        if let Some(o) = old {
+            // Running invocations keep their Arc to the old version and finish on it.
+            o.stopping.store(true, Ordering::Relaxed);
+            o.set_state(LifecycleState::Stopping, None);
+        }
+        self.forget_contexts(&name);
+        self.start_background(&inst);
+        tracing::info!(capsule = %name, hash = %inst.hash, replace, "capsule installed");
+        Ok(inst.info())
+    }
+
+    pub fn remove(self: &Arc<Self>, name: &str) -> Result<(), KernelError> {
+        let _guard = self.lifecycle.lock();
+        let Some(inst) = self.installed(name) else {
+            return Err(KernelError::NotInstalled(name.to_string()));
+        };
+        let manifests: Vec<Manifest> = self
+            .capsules
+            .read()
+            .values()
+            .map(|i| (*i.manifest).clone())
+            .collect();
+        let dependents = dependents_of(&manifests, name);
+        if !dependents.is_empty() {
+            return Err(KernelError::InUse {
+                name: name.to_string(),
+                dependents,
+            });
+        }
+        {
+            let mut caps = self.capsules.write();
+            caps.remove(name);
+            if let Err(e) = write_list(&self.home, &caps) {
+                caps.insert(name.to_string(), inst);
+                return Err(e);
+            }
+        }
+        inst.stopping.store(true, Ordering::Relaxed);
+        inst.set_state(LifecycleState::Stopping, None);
+        self.forget_contexts(name);
+        tracing::info!(capsule = %name, "capsule removed");
+        Ok(())
+    }
+
+    pub fn list(&self) -> Vec<CapsuleInfo> {
+        self.capsules.read().values().map(|i| i.info()).collect()
+    }
+
+    pub fn tree(&self) -> Vec<TreeNode> {
+        let caps = self.capsules.read();
+        caps.values()
+            .map(|i| {
+                let m = &i.manifest;
+                let imports = m
+                    .imports
+                    .iter()
+                    .map(|(iface, req)| {
+                        let provider = if iface.starts_with("astrid:") {
+                            "kernel".to_string()
+                        } else {
+                            caps.values()
+                                .find(|p| {
+                                    p.name != i.name
+                                        && p.manifest
+                                            .exports
+                                            .get(iface)
+                                            .is_some_and(|v| req.matches(v))
+                                })
+                                .map(|p| p.name.clone())
+                                .unwrap_or_else(|| "(missing)".to_string())
+                        };
+                        (iface.clone(), req.to_string(), provider)
+                    })
+                    .collect();
+                TreeNode {
+                    name: i.name.clone(),
+                    version: m.package.version.to_string(),
+                    imports,
+                    exports: m
+                        .exports
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Boot order over the capsules that loaded, marking as failed (and excluding) any capsule
+/// the dependency graph cannot place: part of a cycle, or missing a provider.
+fn order_excluding_broken(entries: &mut [Installed]) -> Vec<usize> {
+    let mut excluded = vec![false; entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        excluded[i] = e.component.is_none();
+    }
+    loop {
+        let idx: Vec<usize> = (0..entries.len()).filter(|i| !excluded[*i]).collect();
+        let manifests: Vec<Manifest> = idx
+            .iter()
+            .map(|&i| (*entries[i].manifest).clone())
+            .collect();
+        match boot_order(&manifests) {
+            Ok(order) => return order.into_iter().map(|o| idx[o]).collect(),
+            Err(err) => {
+                let culprits: Vec<String> = match &err {
+                    GraphError::Cycle { path } => path.clone(),
+                    GraphError::MissingProvider { capsule, .. } => vec![capsule.clone()],
+                    GraphError::DuplicateName { name } => vec![name.clone()],
+                };
+                let mut changed = false;
+                for &i in &idx {
+                    if culprits.contains(&entries[i].name) {
+                        excluded[i] = true;
+                        entries[i].set_state(LifecycleState::Failed, Some(err.to_string()));
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    tracing::error!("dependency graph: {err}");
+                    return Vec::new();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Installed capsules: the persisted list, the content-addressed artifact store, and the
+//! in-memory entries the bus dispatches to.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use astrid_sandbox::LoadedComponent;
+use astrid_types::wire::{CapsuleInfo, LifecycleState};
+use astrid_types::{ArtifactHash, AstridHome, Manifest};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::KernelError;
+use crate::fsutil::atomic_write;
+
+/// One installed capsule version. Replaced wholesale on update: invocations already running
+/// keep their `Arc` to the old entry and finish on the old instance.
+pub(crate) struct Installed {
+    pub name: String,
+    pub manifest: Arc<Manifest>,
+    pub manifest_toml: String,
+    pub hash: ArtifactHash,
+    pub component: Option<LoadedComponent>,
+    /// (topic pattern, handler name), from `[subscribe]` handlers and `[[tool]]`s.
+    pub handlers: Vec<(String, String)>,
+    pub status: Mutex<(LifecycleState, Option<String>)>,
+    /// Tells this version's background loop and blocked receives to stop.
+    pub stopping: Arc<AtomicBool>,
+}
+
+impl Installed {
+    pub fn new(
+        manifest: Manifest,
+        manifest_toml: String,
+        hash: ArtifactHash,
+        component: Result<LoadedComponent, String>,
+    ) -> Self {
+        let handlers = manifest.handlers();
+        let (component, status) = match component {
+            Ok(c) => (Some(c), (LifecycleState::Ready, None)),
+            Err(e) => (None, (LifecycleState::Failed, Some(e))),
+        };
+        Installed {
+            name: manifest.package.name.to_string(),
+            manifest: Arc::new(manifest),
+            manifest_toml,
+            hash,
+            component,
+            handlers,
+            status: Mutex::new(status),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn set_state(&self, state: LifecycleState, error: Option<String>) {
+        *self.status.lock() = (state, error);
+    }
+
+    pub fn state(&self) -> LifecycleState {
+        self.status.lock().0
+    }
+
+    pub fn info(&self) -> CapsuleInfo {
+        let m = &self.manifest;
+        let (state, error) = self.status.lock().clone();
+        let caps = &m.capabilities;
+        let mut capabilities = Vec::new();
+        capabilities.extend(caps.fs_read.iter().map(|r| format!("fs_read: {r}")));
+        capabilities.extend(caps.fs_write.iter().map(|r| format!("fs_write: {r}")));
+        if caps.kv {
+            capabilities.push("kv".into());
+        }
+        capabilities.extend(caps.net.iter().map(|r| format!("net: {r}")));
+        capabilities.extend(caps.process.iter().map(|r| format!("process: {r}")));
+        CapsuleInfo {
+            name: self.name.clone(),
+            version: m.package.version.to_string(),
+            hash: self.hash.to_string(),
+            state,
+            error,
+            description: m.package.description.clone(),
+            tools: m.tools.iter().map(|t| t.name.clone()).collect(),
+            publish: m.publish.keys().cloned().collect(),
+            subscribe: self
+                .handlers
+                .iter()
+                .map(|(p, h)| format!("{p} -> {h}"))
+                .collect(),
+            capabilities,
+            imports: m.imports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+            exports: m.exports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+        }
+    }
+}
+
+/// What survives a restart: which capsule names are installed, at which artifact and manifest.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct InstalledList {
+    pub capsules: Vec<InstalledRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InstalledRecord {
+    pub name: String,
+    pub hash: String,
+    pub manifest: String,
+}
+
+fn list_path(home: &AstridHome) -> PathBuf {
+    home.state_dir().join("installed.json")
+}
+
+pub(crate) fn read_list(home: &AstridHome) -> Result<InstalledList, KernelError> {
+    let path = list_path(home);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KernelError::io(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(InstalledList::default()),
+        Err(e) => Err(KernelError::io(&path, e)),
+    }
+}
+
+pub(crate) fn write_list(
+    home: &AstridHome,
+    entries: &BTreeMap<String, Arc<Installed>>,
+) -> Result<(), KernelError> {
+    let list = InstalledList {
+        capsules: entries
+            .values()
+            .map(|i| InstalledRecord {
+                name: i.name.clone(),
+                hash: i.hash.to_string(),
+                manifest: i.manifest_toml.clone(),
+            })
+            .collect(),
+    };
+    let path = list_path(home);
+    let bytes = serde_json::to_vec_pretty(&list).map_err(|e| KernelError::io(&path, e))?;
+    atomic_write(&path, &bytes, 0o600).map_err(|e| KernelError::io(&path, e))
+}
+
+fn hex(hash: &ArtifactHash) -> String {
+    hash.to_string().trim_start_matches("blake3:").to_string()
+}
+
+pub(crate) fn artifact_path(home: &AstridHome, hash: &ArtifactHash) -> PathBuf {
+    home.artifacts_dir().join(hex(hash)).join("component.wasm")
+}
+
+/// Stores component bytes under their hash. Shared by every principal and every capsule name
+/// that uses the same bytes.
+pub(crate) fn store_artifact(
+    home: &AstridHome,
+    hash: &ArtifactHash,
+    bytes: &[u8],
+) -> Result<(), KernelError> {
+    let path = artifact_path(home, hash);
+    if path.exists() && read_artifact(home, hash).is_ok() {
+        return Ok(());
+    }
+    let dir = path.parent().expect("artifact path has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| KernelError::io(dir, e))?;
+    atomic_write(&path, bytes, 0o600).map_err(|e| KernelError::io(&path, e))
+}
+
+/// Reads an artifact and proves it is the one the manifest names before anything loads it.
+pub(crate) fn read_artifact(
+    home: &AstridHome,
+    hash: &ArtifactHash,
+) -> Result<Vec<u8>, KernelError> {
+    let path = artifact_path(home, hash);
+    let bytes = std::fs::read(&path).map_err(|e| KernelError::io(&path, e))?;
+    verify_hash(&path.display().to_string(), hash, &bytes)?;
+    Ok(bytes)
+}
+
+pub(crate) fn verify_hash(
+    file: &str,
+    expected: &ArtifactHash,
+    bytes: &[u8],
+) -> Result<(), KernelError> {
+    let actual = ArtifactHash::of(bytes);
+    if &actual != expected {
+        return Err(KernelError::HashMismatch {
+            file: file.to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_fsgate::FsRoots;
+use astrid_store::PrincipalStore;
+use astrid_types::wire::RequestError;
+use astrid_types::{CapsuleName, Manifest, PrincipalId};
+
+/// Who is speaking on the bus. Built by the host from the invocation's context, never from
+/// anything the guest says, so a capsule cannot speak as another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub principal: PrincipalId,
+    pub capsule: CapsuleName,
+}
+
+impl Origin {
+    pub fn source(&self) -> String {
+        format!("capsule:{}", self.capsule)
+    }
+}
+
+/// A message queued for a capsule instance that subscribed with `ipc.subscribe`.
+#[derive(Debug, Clone)]
+pub struct InboxMessage {
+    pub topic: String,
+    pub payload: Arc<Vec<u8>>,
+    pub source: String,
+    pub principal: String,
+}
+
+pub type Inbox = crossbeam_channel::Sender<InboxMessage>;
+
+/// The kernel's event bus as the host functions see it. The host has already applied the
+/// manifest's IPC ACL before calling any of these.
+pub trait Bus: Send + Sync + 'static {
+    fn publish(&self, from: &Origin, topic: &str, payload: Vec<u8>);
+    /// Blocks the calling (blocking-pool) thread until the first handler reply or the timeout.
+    fn request(
+        &self,
+        from: &Origin,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RequestError>;
+    fn subscribe(&self, from: &Origin, pattern: &str, inbox: Inbox) -> u64;
+    fn unsubscribe(&self, id: u64);
+}
+
+/// Per-invocation resource ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub memory_bytes: u64,
+    pub timeout: Duration,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            memory_bytes: 64 * 1024 * 1024,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything an instance of one capsule, running for one principal, may touch. Shared by all
+/// invocations of that capsule version for that principal.
+pub struct CapsuleContext {
+    pub origin: Origin,
+    pub manifest: Arc<Manifest>,
+    /// `None` when the manifest grants no filesystem roots at all.
+    pub fs: Option<Arc<FsRoots>>,
+    pub store: Arc<PrincipalStore>,
+    /// Non-secret install-time settings from the manifest's `[env]`, with operator overrides.
+    pub config: BTreeMap<String, String>,
+    pub bus: Arc<dyn Bus>,
+    pub quota: Quota,
+    /// Set when the capsule is being removed or replaced; long-running loops observe it.
+    pub stopping: Arc<AtomicBool>,
+}
+
+impl CapsuleContext {
+    pub fn capsule(&self) -> &str {
+        self.origin.capsule.as_ref()
+    }
+}

@@ -1,0 +1,131 @@
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use astrid_types::topic;
+use astrid_types::wire::RequestError;
+
+use super::HostState;
+use crate::bindings::astrid::ipc::ipc::{ErrorCode, Host, Message};
+
+const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
+const MAX_WAIT: Duration = Duration::from_secs(60);
+const MAX_SUBSCRIPTIONS: usize = 64;
+/// How often a blocked `receive` looks up to see whether its capsule is being stopped.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+impl HostState {
+    /// The IPC ACL for sending: a valid topic, not a kernel topic, declared in `[publish]`.
+    fn check_publish(&self, topic_name: &str, payload_len: usize) -> Result<(), ErrorCode> {
+        topic::validate_topic(topic_name).map_err(|e| ErrorCode::InvalidArgument(e.to_string()))?;
+        if topic::is_kernel_topic(topic_name) {
+            let reason = format!("topic `{topic_name}` is reserved for the kernel");
+            self.denied("publish", &reason);
+            return Err(ErrorCode::Denied(reason));
+        }
+        if !self.ctx.manifest.may_publish(topic_name) {
+            let reason = format!(
+                "capsule `{}` does not declare topic `{topic_name}` in [publish]",
+                self.ctx.capsule()
+            );
+            self.denied("publish", &reason);
+            return Err(ErrorCode::Denied(reason));
+        }
+        if payload_len > MAX_PAYLOAD {
+            return Err(ErrorCode::QuotaExceeded(format!(
+                "payload of {payload_len} bytes exceeds {MAX_PAYLOAD}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Host for HostState {
+    fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), ErrorCode> {
+        self.check_publish(&topic, payload.len())?;
+        self.ctx.bus.publish(&self.ctx.origin, &topic, payload);
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    ) -> Result<Vec<u8>, ErrorCode> {
+        self.check_publish(&topic, payload.len())?;
+        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        self.ctx
+            .bus
+            .request(&self.ctx.origin, &topic, payload, timeout)
+            .map_err(|e| match e {
+                RequestError::Denied(m) => ErrorCode::Denied(m),
+                RequestError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
+                RequestError::Timeout(_) | RequestError::NoSubscriber(_) => ErrorCode::Timeout,
+                RequestError::Failed(m) | RequestError::Crashed(m) => ErrorCode::Failed(m),
+            })
+    }
+
+    fn subscribe(&mut self, pattern: String) -> Result<u64, ErrorCode> {
+        topic::validate_pattern(&pattern).map_err(|e| ErrorCode::InvalidArgument(e.to_string()))?;
+        if !self.ctx.manifest.may_subscribe(&pattern) {
+            let reason = format!(
+                "capsule `{}` does not declare a [subscribe] pattern covering `{pattern}`",
+                self.ctx.capsule()
+            );
+            self.denied("subscribe", &reason);
+            return Err(ErrorCode::Denied(reason));
+        }
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(ErrorCode::QuotaExceeded(format!(
+                "at most {MAX_SUBSCRIPTIONS} subscriptions per instance"
+            )));
+        }
+        let tx = self
+            .inbox
+            .get_or_insert_with(|| crossbeam_channel::bounded(1024))
+            .0
+            .clone();
+        let id = self.ctx.bus.subscribe(&self.ctx.origin, &pattern, tx);
+        self.subscriptions.push(id);
+        Ok(id)
+    }
+
+    fn unsubscribe(&mut self, id: u64) -> Result<(), ErrorCode> {
+        let Some(pos) = self.subscriptions.iter().position(|s| *s == id) else {
+            return Err(ErrorCode::InvalidArgument(format!(
+                "no subscription {id} in this instance"
+            )));
+        };
+        self.subscriptions.swap_remove(pos);
+        self.ctx.bus.unsubscribe(id);
+        Ok(())
+    }
+
+    fn receive(&mut self, timeout_ms: u32) -> Result<Option<Message>, ErrorCode> {
+        let Some((_, rx)) = &self.inbox else {
+            return Ok(None);
+        };
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        loop {
+            if self.ctx.stopping.load(Ordering::Relaxed) {
+                return Err(ErrorCode::Denied("capsule is stopping".into()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            match rx.recv_timeout((deadline - now).min(STOP_POLL)) {
+                Ok(m) => {
+                    return Ok(Some(Message {
+                        topic: m.topic,
+                        payload: m.payload.as_ref().clone(),
+                        source: m.source,
+                        principal: m.principal,
+                    }))
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+use astrid_store::StoreError;
+
+use super::HostState;
+use crate::bindings::astrid::kv::kv::{ErrorCode, Host};
+
+impl HostState {
+    /// The manifest gate for `astrid:kv`: `kv = true`, or nothing. The namespace is always the
+    /// capsule's own inside its principal's store, so there is no way to name another's keys.
+    fn kv_gate(&self, op: &str) -> Result<&str, ErrorCode> {
+        if !self.ctx.manifest.capabilities.kv {
+            let reason = format!(
+                "capsule `{}` does not declare `kv = true` in [capabilities]",
+                self.ctx.capsule()
+            );
+            self.denied(op, &reason);
+            return Err(ErrorCode::Denied(reason));
+        }
+        Ok(self.ctx.capsule())
+    }
+}
+
+fn map(e: StoreError) -> ErrorCode {
+    match e {
+        StoreError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
+        StoreError::QuotaExceeded(m) => ErrorCode::QuotaExceeded(m),
+        other => ErrorCode::Io(other.to_string()),
+    }
+}
+
+impl Host for HostState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, ErrorCode> {
+        let ns = self.kv_gate("kv.get")?;
+        self.ctx.store.kv_get(ns, &key).map_err(map)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), ErrorCode> {
+        let ns = self.kv_gate("kv.set")?;
+        self.ctx.store.kv_set(ns, &key, &value).map_err(map)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, ErrorCode> {
+        let ns = self.kv_gate("kv.delete")?;
+        self.ctx.store.kv_delete(ns, &key).map_err(map)
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, ErrorCode> {
+        let ns = self.kv_gate("kv.list-keys")?;
+        self.ctx.store.kv_list(ns, &prefix).map_err(map)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, ErrorCode> {
+        let ns = self.kv_gate("kv.compare-and-swap")?;
+        self.ctx
+            .store
+            .kv_cas(ns, &key, expected.as_deref(), new.as_deref())
+            .map_err(map)
+    }
+}

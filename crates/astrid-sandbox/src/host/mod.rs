@@ -1,0 +1,95 @@
+//! One module per `astrid:*` WIT package. Each function checks its gate before acting.
+
+mod fs;
+mod ipc;
+mod kv;
+mod sys;
+
+use std::sync::Arc;
+
+use crate::context::{CapsuleContext, InboxMessage};
+
+/// The data of one `Store`: one invocation of one capsule for one principal.
+pub struct HostState {
+    pub(crate) ctx: Arc<CapsuleContext>,
+    /// The true sender of the event being handled, stamped by the kernel.
+    pub(crate) source: String,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) inbox: Option<(
+        crossbeam_channel::Sender<InboxMessage>,
+        crossbeam_channel::Receiver<InboxMessage>,
+    )>,
+    pub(crate) subscriptions: Vec<u64>,
+}
+
+impl HostState {
+    pub(crate) fn new(ctx: Arc<CapsuleContext>, source: String) -> Self {
+        let limiter = MemoryLimiter::new(ctx.quota.memory_bytes);
+        HostState {
+            ctx,
+            source,
+            limiter,
+            inbox: None,
+            subscriptions: Vec::new(),
+        }
+    }
+
+    fn denied(&self, what: &str, reason: &str) {
+        tracing::warn!(
+            principal = %self.ctx.origin.principal,
+            capsule = %self.ctx.capsule(),
+            "denied {what}: {reason}"
+        );
+    }
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        for id in self.subscriptions.drain(..) {
+            self.ctx.bus.unsubscribe(id);
+        }
+    }
+}
+
+/// Refuses memory growth past the quota and remembers that it did, so the trap that follows
+/// (the guest's allocator aborts) can be reported as a memory-limit stop, not a mystery crash.
+pub(crate) struct MemoryLimiter {
+    pub(crate) max_bytes: u64,
+    pub(crate) hit: bool,
+}
+
+impl MemoryLimiter {
+    fn new(max_bytes: u64) -> Self {
+        MemoryLimiter {
+            max_bytes,
+            hit: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+// The remaining interfaces of the world have no functions but still need an impl.
+impl crate::bindings::astrid::capsule::types::Host for HostState {}

@@ -1,0 +1,27 @@
+//! The Wasmtime host for Astrid capsules.
+//!
+//! One shared [`Runtime`] owns the engine, the linker with every `astrid:*` host package, the
+//! epoch ticker and the on-disk cache of precompiled components. Each invocation gets a fresh
+//! `Store` (so a trap, a runaway loop or a memory blow-up dies with it) instantiated from a
+//! per-capsule `InstancePre`. Host functions live one module per WIT package under `host/`,
+//! and each calls its gate where the effect happens. No `wasi:*` interface is ever linked.
+#![deny(unsafe_code)]
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "astrid:capsule/capsule",
+    });
+}
+
+mod cache;
+mod context;
+mod error;
+mod host;
+mod invoke;
+mod runtime;
+
+pub use context::{Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota};
+pub use error::{GuestError, InvokeError, SandboxError};
+pub use invoke::{Call, Event};
+pub use runtime::{LoadedComponent, Runtime, RuntimeConfig};

@@ -1,0 +1,235 @@
+//! Messages spoken on the daemon's Unix socket. Each frame is a big-endian u32 length followed
+//! by one postcard-encoded message; the framing itself lives with the I/O (astrid-client).
+//!
+//! The protocol is versioned in the handshake rather than per message: a client offers the
+//! versions it speaks, the daemon picks one or refuses naming the versions it speaks.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol versions this build speaks, newest last.
+pub const PROTOCOL_VERSIONS: &[u32] = &[1];
+
+/// Frames before the handshake completes are tiny; a peer that sends more is not a client.
+pub const MAX_HELLO_FRAME: usize = 64 * 1024;
+
+/// Hard cap on any frame after the handshake. Large enough for a capsule package upload.
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// Must be the first frame on a connection.
+    Hello {
+        versions: Vec<u32>,
+        /// Contents of `$ASTRID_HOME/run/token`, proving the peer can read the operator's files.
+        token: String,
+        principal: String,
+        client_name: String,
+    },
+    /// Fire-and-forget event on the bus, within this connection's principal.
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    /// An event whose first handler reply comes back as `ServerMessage::Reply { id }`.
+    Request {
+        id: u64,
+        topic: String,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    },
+    /// Events matching `pattern` arrive as `ServerMessage::Event { subscription: id }`.
+    Subscribe {
+        id: u64,
+        pattern: String,
+    },
+    Unsubscribe {
+        id: u64,
+    },
+    /// Operator commands: answered with `ServerMessage::ControlReply { id }`.
+    Control {
+        id: u64,
+        command: ControlCommand,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlCommand {
+    Status,
+    Ps,
+    Install(PackageUpload),
+    Update(PackageUpload),
+    Remove { name: String },
+    List,
+    Tree,
+    Shutdown,
+}
+
+/// A capsule package as sent by the CLI: the manifest text and its component bytes.
+/// The daemon re-verifies every hash; nothing the client claims is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageUpload {
+    pub manifest_toml: String,
+    pub components: Vec<ComponentUpload>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentUpload {
+    pub file: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    Welcome {
+        version: u32,
+        connection_id: u64,
+        daemon_version: String,
+    },
+    Refused {
+        reason: String,
+    },
+    Event {
+        subscription: u64,
+        topic: String,
+        payload: Vec<u8>,
+        source: String,
+        principal: String,
+    },
+    Reply {
+        id: u64,
+        result: Result<Vec<u8>, RequestError>,
+    },
+    ControlReply {
+        id: u64,
+        result: Result<ControlResponse, String>,
+    },
+    /// A protocol violation that does not close the connection (e.g. a bad topic).
+    Error {
+        id: Option<u64>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RequestError {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("no reply within {0} ms")]
+    Timeout(u32),
+    #[error("nobody is subscribed to `{0}`")]
+    NoSubscriber(String),
+    #[error("handler failed: {0}")]
+    Failed(String),
+    /// The capsule trapped, ran past its deadline, or exceeded its memory limit.
+    #[error("capsule crashed: {0}")]
+    Crashed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlResponse {
+    Status(DaemonStatus),
+    Capsules(Vec<CapsuleInfo>),
+    Installed(CapsuleInfo),
+    Removed { name: String },
+    Tree(Vec<TreeNode>),
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub uptime_ms: u64,
+    pub version: String,
+    pub connected_clients: u64,
+    pub capsules: Vec<CapsuleInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleState {
+    Loading,
+    Ready,
+    /// Ready, and its background `run` loop is running.
+    Running,
+    Failed,
+    Stopping,
+}
+
+impl std::fmt::Display for LifecycleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LifecycleState::Loading => "loading",
+            LifecycleState::Ready => "ready",
+            LifecycleState::Running => "running",
+            LifecycleState::Failed => "failed",
+            LifecycleState::Stopping => "stopping",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapsuleInfo {
+    pub name: String,
+    pub version: String,
+    pub hash: String,
+    pub state: LifecycleState,
+    /// Why the capsule failed to load, when `state` is `Failed`.
+    pub error: Option<String>,
+    pub description: String,
+    pub tools: Vec<String>,
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    /// Human-readable capability grants from the manifest, e.g. `fs_read: ~/data`.
+    pub capabilities: Vec<String>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeNode {
+    pub name: String,
+    pub version: String,
+    /// `interface requirement -> provider capsule` (provider `kernel` for astrid:* packages).
+    pub imports: Vec<(String, String, String)>,
+    pub exports: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {size} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge { size: usize, max: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    postcard::to_stdvec(msg).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
+    postcard::from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_request() {
+        let m = ClientMessage::Request {
+            id: 7,
+            topic: "echo.v1.request".into(),
+            payload: b"hi".to_vec(),
+            timeout_ms: 100,
+        };
+        let bytes = encode(&m).unwrap();
+        assert_eq!(decode::<ClientMessage>(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error_not_a_panic() {
+        let err = decode::<ClientMessage>(&[0xff, 0xff, 0xff, 0x01]).unwrap_err();
+        assert!(err.to_string().starts_with("malformed message"), "{err}");
+    }
+}
