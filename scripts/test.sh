@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test suite: host crates (unit + integration against a real daemon and real
+# capsules built from this repo), then the guest SDK's host-side tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+cargo build --release --workspace --bins
+cargo test --release --workspace
+(cd sdk && cargo test --release)
