@@ -4,6 +4,9 @@
 
 use astrid_sdk::prelude::*;
 
+/// Reported by `slow`, so a test can tell which version answered.
+const VERSION: &str = "0.1.0";
+
 #[derive(Default)]
 struct Echo;
 
@@ -49,5 +52,20 @@ impl Echo {
     fn forward(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
         ipc::publish("echo.v1.out", &event.payload)?;
         Ok(Some(b"ok".to_vec()))
+    }
+
+    /// Busy-waits for the number of milliseconds in the payload, then replies with this
+    /// version, so tests can hold a call in flight across an update or a shutdown.
+    #[astrid::handler]
+    fn slow(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let ms: u64 = event
+            .text()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| CapsuleError::invalid("payload must be a decimal millisecond count"))?;
+        let until = time::Instant::now() + std::time::Duration::from_millis(ms);
+        while time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        Ok(Some(format!("echo {VERSION}").into_bytes()))
     }
 }

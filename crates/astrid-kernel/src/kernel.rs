@@ -149,6 +149,19 @@ impl Inner {
         }
         let entry = Arc::new(self.build_context(p, installed)?);
         let mut map = self.contexts.lock();
+        // A call dispatched just before an update or removal can start after it. Its version
+        // is no longer installed: caching its context would evict the current version's, and
+        // running its hooks would "upgrade" the successor's data back to the old version.
+        // (Lock order is contexts, then capsules; nothing takes them the other way round.)
+        let current = self
+            .capsules
+            .read()
+            .get(&installed.name)
+            .is_some_and(|i| Arc::ptr_eq(i, installed));
+        if !current {
+            let _ = entry.hooks.set(());
+            return Ok(entry);
+        }
         let e = map.entry(key).or_insert_with(|| entry.clone());
         if !Arc::ptr_eq(&e.installed, installed) {
             *e = entry;

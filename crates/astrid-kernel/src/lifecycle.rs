@@ -85,7 +85,7 @@ impl Inner {
             .require_hashes(origin)
             .map_err(|e| KernelError::Manifest(e.to_string()))?;
         let comp = &manifest.components[0];
-        let hash = comp.hash.clone().expect("require_hashes checked it");
+        let hash = comp.hash.expect("require_hashes checked it");
         let bytes = upload
             .components
             .iter()

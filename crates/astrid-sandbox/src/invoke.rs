@@ -47,10 +47,12 @@ impl Runtime {
             _ => String::new(),
         };
         let quota = ctx.quota;
-        let mut store = Store::new(&self.engine, HostState::new(ctx.clone(), source));
+        let background = matches!(call, Call::Run);
+        // The epoch stops guest code at the deadline; host calls that block check this instead.
+        let deadline = (!background).then(|| std::time::Instant::now() + quota.timeout);
+        let mut store = Store::new(&self.engine, HostState::new(ctx.clone(), source, deadline));
         store.limiter(|s| &mut s.limiter);
 
-        let background = matches!(call, Call::Run);
         if background {
             let stopping = ctx.stopping.clone();
             store.epoch_deadline_callback(move |_| {
@@ -97,6 +99,14 @@ impl Runtime {
             }
             Call::Run => guest.call_run(&mut store).map(|r| r.map(|()| None)),
         };
+        if outcome.is_ok() && store.data().deadline_hit {
+            // A wait cut short by the deadline: the guest may have carried on and even replied
+            // in the moment before the epoch caught up, but it did run out of time.
+            return Err(InvokeError::Deadline {
+                capsule,
+                limit_ms: quota.timeout.as_millis() as u64,
+            });
+        }
         match outcome {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(code)) => Err(InvokeError::Guest {

@@ -104,7 +104,7 @@ impl Runtime {
         let pre = CapsulePre::new(pre).map_err(invalid)?;
         Ok(LoadedComponent {
             pre,
-            hash: hash.clone(),
+            hash: *hash,
             from_cache,
         })
     }

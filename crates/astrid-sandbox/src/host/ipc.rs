@@ -53,16 +53,21 @@ impl Host for HostState {
         timeout_ms: u32,
     ) -> Result<Vec<u8>, ErrorCode> {
         self.check_publish(&topic, payload.len())?;
-        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
-        self.ctx
+        let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        let (timeout, capped) = self.wait_budget(asked);
+        let result = self
+            .ctx
             .bus
-            .request(&self.ctx.origin, &topic, payload, timeout)
-            .map_err(|e| match e {
-                RequestError::Denied(m) => ErrorCode::Denied(m),
-                RequestError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
-                RequestError::Timeout(_) | RequestError::NoSubscriber(_) => ErrorCode::Timeout,
-                RequestError::Failed(m) | RequestError::Crashed(m) => ErrorCode::Failed(m),
-            })
+            .request(&self.ctx.origin, &topic, payload, timeout);
+        if capped && matches!(result, Err(RequestError::Timeout(_))) {
+            self.deadline_hit = true;
+        }
+        result.map_err(|e| match e {
+            RequestError::Denied(m) => ErrorCode::Denied(m),
+            RequestError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
+            RequestError::Timeout(_) | RequestError::NoSubscriber(_) => ErrorCode::Timeout,
+            RequestError::Failed(m) | RequestError::Crashed(m) => ErrorCode::Failed(m),
+        })
     }
 
     fn subscribe(&mut self, pattern: String) -> Result<u64, ErrorCode> {
@@ -105,13 +110,17 @@ impl Host for HostState {
         let Some((_, rx)) = &self.inbox else {
             return Ok(None);
         };
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        let rx = rx.clone();
+        let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        let (budget, capped) = self.wait_budget(asked);
+        let deadline = Instant::now() + budget;
         loop {
             if self.ctx.stopping.load(Ordering::Relaxed) {
                 return Err(ErrorCode::Denied("capsule is stopping".into()));
             }
             let now = Instant::now();
             if now >= deadline {
+                self.deadline_hit |= capped;
                 return Ok(None);
             }
             match rx.recv_timeout((deadline - now).min(STOP_POLL)) {

@@ -6,6 +6,7 @@ mod kv;
 mod sys;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::context::{CapsuleContext, InboxMessage};
 
@@ -20,10 +21,16 @@ pub struct HostState {
         crossbeam_channel::Receiver<InboxMessage>,
     )>,
     pub(crate) subscriptions: Vec<u64>,
+    /// When this invocation must end; `None` for a background loop. The epoch interrupts only
+    /// guest code, so host calls that block (`receive`, `request`) never wait past it.
+    pub(crate) deadline: Option<Instant>,
+    /// Set when a blocking host call was cut short by `deadline`; the invocation then ends as
+    /// a deadline stop whatever the guest does next.
+    pub(crate) deadline_hit: bool,
 }
 
 impl HostState {
-    pub(crate) fn new(ctx: Arc<CapsuleContext>, source: String) -> Self {
+    pub(crate) fn new(ctx: Arc<CapsuleContext>, source: String, deadline: Option<Instant>) -> Self {
         let limiter = MemoryLimiter::new(ctx.quota.memory_bytes);
         HostState {
             ctx,
@@ -31,6 +38,24 @@ impl HostState {
             limiter,
             inbox: None,
             subscriptions: Vec::new(),
+            deadline,
+            deadline_hit: false,
+        }
+    }
+
+    /// How long a blocking host call may wait when the guest asked for `asked`, and whether
+    /// the invocation's deadline (rather than the guest) set that limit.
+    pub(crate) fn wait_budget(&self, asked: Duration) -> (Duration, bool) {
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left < asked {
+                    (left, true)
+                } else {
+                    (asked, false)
+                }
+            }
+            None => (asked, false),
         }
     }
 

@@ -1,0 +1,376 @@
+//! Shared fixtures for the daemon's integration tests: capsules built from this repository
+//! (each once per test binary), a real `astrid-daemon` process on a temporary home, and
+//! helpers for talking to it through the real socket.
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use astrid_build::{build_capsule, load_package, BuildOptions, LoadedPackage};
+use astrid_client::framing::{read_frame, write_frame};
+use astrid_client::{Client, ClientError, EventMsg, Subscription};
+use astrid_types::wire::{
+    self, CapsuleInfo, ClientMessage, ComponentUpload, ControlCommand, ControlResponse,
+    DaemonStatus, PackageUpload, RequestError, ServerMessage, MAX_FRAME, PROTOCOL_VERSIONS,
+};
+use astrid_types::{AstridHome, PrincipalId};
+use tokio::net::UnixStream;
+
+/// Request timeout handed to the daemon. Only a guard against a hung test: no test depends
+/// on how long anything takes.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for something that must happen (a daemon starting or exiting, an event).
+const HANG_GUARD: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(20);
+
+/// The capsules the tests install, by source directory under `capsules/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capsule {
+    Echo,
+    /// `echo` version 0.2.0 (`testdata/echo-v2`).
+    EchoV2,
+    Counter,
+    FsProbe,
+    Misbehave,
+    DepA,
+    /// `dep-b` 0.1.0, which imports `acme:a` (closes the cycle with dep-a).
+    DepB,
+    /// `dep-b` 0.0.1, which exports `acme:b` and imports nothing.
+    DepBBase,
+    /// Blocks inside host calls (`testdata/waiter`).
+    Waiter,
+}
+
+const ALL: usize = 9;
+
+impl Capsule {
+    fn src(self) -> &'static str {
+        match self {
+            Capsule::Echo => "echo",
+            Capsule::EchoV2 => "testdata/echo-v2",
+            Capsule::Counter => "counter",
+            Capsule::FsProbe => "fsprobe",
+            Capsule::Misbehave => "misbehave",
+            Capsule::DepA => "testdata/cycle/dep-a",
+            Capsule::DepB => "testdata/cycle/dep-b",
+            Capsule::DepBBase => "testdata/cycle/dep-b-base",
+            Capsule::Waiter => "testdata/waiter",
+        }
+    }
+}
+
+/// The verified package of a capsule, built by `astrid-build` the first time a test asks.
+pub fn package(c: Capsule) -> &'static LoadedPackage {
+    static BUILT: [OnceLock<LoadedPackage>; ALL] = [const { OnceLock::new() }; ALL];
+    BUILT[c as usize].get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../capsules")
+            .join(c.src());
+        // Only the bytes are kept; the package files go away with the temp dir.
+        let out = tempfile::tempdir().expect("temp dir for a capsule package");
+        let opts = BuildOptions {
+            out_dir: Some(out.path().to_path_buf()),
+            ..BuildOptions::default()
+        };
+        let built = build_capsule(&src, &opts)
+            .unwrap_or_else(|e| panic!("building {}: {e}", src.display()));
+        load_package(&built.dir).unwrap_or_else(|e| panic!("loading {}: {e}", built.dir.display()))
+    })
+}
+
+/// What `astrid capsule install` would send for this capsule.
+pub fn upload(c: Capsule) -> PackageUpload {
+    let p = package(c);
+    PackageUpload {
+        manifest_toml: p.manifest_text.clone(),
+        components: vec![ComponentUpload {
+            file: p.component_file.clone(),
+            bytes: p.component.clone(),
+        }],
+    }
+}
+
+/// A temporary directory holding an `ASTRID_HOME` (`<tmp>/home`) and the daemons' stderr logs.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+    pub home: AstridHome,
+}
+
+impl TestHome {
+    pub fn new() -> TestHome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = AstridHome::new(dir.path().join("home"));
+        std::fs::create_dir_all(home.root()).expect("creating the home");
+        TestHome { dir, home }
+    }
+
+    /// A home whose `config.toml` sets the per-invocation deadline and memory ceiling.
+    pub fn with_quota(timeout_ms: u64, memory_mb: u64) -> TestHome {
+        let h = TestHome::new();
+        let config = format!("[quota]\ntimeout_ms = {timeout_ms}\nmemory_mb = {memory_mb}\n");
+        std::fs::write(h.home.config_file(), config).expect("writing config.toml");
+        h
+    }
+
+    /// The temp dir around the home: a place outside every capsule root.
+    pub fn outside(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What `~` means for capsules running for the `default` principal.
+    pub fn principal_home(&self) -> PathBuf {
+        self.home.principal_home(&PrincipalId::default_local())
+    }
+
+    fn log_path(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("daemon-{n}.log"))
+    }
+
+    /// Starts `astrid-daemon --home` without waiting for it; its stderr goes to a log file.
+    pub fn spawn(&self) -> (Child, PathBuf) {
+        let n = (0..)
+            .find(|n| !self.log_path(*n).exists())
+            .expect("a free log name");
+        let log = self.log_path(n);
+        let file = std::fs::File::create(&log).expect("creating the daemon log");
+        let child = Command::new(env!("CARGO_BIN_EXE_astrid-daemon"))
+            .arg("--home")
+            .arg(self.home.root())
+            .env_remove("ASTRID_HOME")
+            .env("ASTRID_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawning astrid-daemon");
+        (child, log)
+    }
+
+    /// Starts a daemon and returns once a client can connect to it.
+    pub async fn start(&self) -> Daemon {
+        let (child, log) = self.spawn();
+        let mut daemon = Daemon {
+            child,
+            log,
+            home: self.home.clone(),
+        };
+        let deadline = tokio::time::Instant::now() + HANG_GUARD;
+        loop {
+            if let Some(status) = daemon.child.try_wait().expect("polling the daemon") {
+                panic!("daemon exited during startup ({status}):\n{}", daemon.log());
+            }
+            // A killed predecessor may have left its socket and token behind; a refusal or a
+            // failed connect just means "not yet".
+            if Client::connect(&self.home, "default", "probe")
+                .await
+                .is_ok()
+            {
+                return daemon;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "daemon did not accept connections within {HANG_GUARD:?}:\n{}",
+                daemon.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// A running `astrid-daemon`. Dropping it kills the process.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+    pub home: AstridHome,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The daemon's stderr so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.home, "default", "test")
+            .await
+            .unwrap_or_else(|e| panic!("connecting: {e}\n{}", self.log()))
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("killing the daemon");
+        self.child.wait().expect("reaping the daemon");
+    }
+
+    /// Waits for the process to exit on its own.
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        wait_child(&mut self.child, &self.log).await
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Already exited is fine: kill then fails and wait returns the stored status.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child process to exit; panics with its log if it does not.
+pub async fn wait_child(child: &mut Child, log: &Path) -> ExitStatus {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(status) = child.try_wait().expect("polling a process") {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process did not exit within {HANG_GUARD:?}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub async fn control(c: &Client, command: ControlCommand) -> Result<ControlResponse, String> {
+    match c.control(command).await {
+        Ok(r) => Ok(r),
+        Err(ClientError::Control(message)) => Err(message),
+        Err(e) => panic!("control command failed outside the daemon: {e}"),
+    }
+}
+
+/// Installs (or with `update`, hot-swaps) a capsule; panics unless the daemon accepts it.
+pub async fn install(c: &Client, capsule: Capsule) -> CapsuleInfo {
+    try_install(c, capsule, false)
+        .await
+        .unwrap_or_else(|e| panic!("installing {capsule:?}: {e}"))
+}
+
+pub async fn try_install(
+    c: &Client,
+    capsule: Capsule,
+    update: bool,
+) -> Result<CapsuleInfo, String> {
+    let up = upload(capsule);
+    let command = if update {
+        ControlCommand::Update(up)
+    } else {
+        ControlCommand::Install(up)
+    };
+    match control(c, command).await? {
+        ControlResponse::Installed(info) => Ok(info),
+        other => panic!("expected Installed, got {other:?}"),
+    }
+}
+
+pub async fn status(c: &Client) -> DaemonStatus {
+    match control(c, ControlCommand::Status).await {
+        Ok(ControlResponse::Status(s)) => s,
+        other => panic!("expected Status, got {other:?}"),
+    }
+}
+
+pub async fn list(c: &Client) -> Vec<CapsuleInfo> {
+    match control(c, ControlCommand::List).await {
+        Ok(ControlResponse::Capsules(list)) => list,
+        other => panic!("expected Capsules, got {other:?}"),
+    }
+}
+
+pub async fn request(c: &Client, topic: &str, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+    c.request(topic, payload.to_vec(), REQUEST_TIMEOUT).await
+}
+
+/// A request that must succeed; its reply as text.
+pub async fn ask(c: &Client, topic: &str, payload: &[u8]) -> String {
+    let reply = request(c, topic, payload)
+        .await
+        .unwrap_or_else(|e| panic!("request on {topic}: {e}"));
+    String::from_utf8(reply).unwrap_or_else(|e| panic!("reply on {topic} is not UTF-8: {e}"))
+}
+
+/// A request that must fail with an error reply from the daemon.
+pub async fn refused(c: &Client, topic: &str, payload: &[u8]) -> RequestError {
+    match request(c, topic, payload).await {
+        Err(ClientError::Request(e)) => e,
+        other => panic!("expected an error reply on {topic}, got {other:?}"),
+    }
+}
+
+/// The daemon still routes and runs capsules: echo answers byte for byte.
+pub async fn assert_echo_serves(c: &Client) {
+    let payload = b"still serving \x00\xff".to_vec();
+    let reply = request(c, "echo.v1.request", &payload)
+        .await
+        .unwrap_or_else(|e| panic!("echo no longer answers: {e}"));
+    assert_eq!(reply, payload);
+}
+
+/// The next event of a subscription that must produce one.
+pub async fn next_event(sub: &mut Subscription) -> EventMsg {
+    tokio::time::timeout(HANG_GUARD, sub.next())
+        .await
+        .expect("no event arrived")
+        .expect("subscription ended")
+}
+
+/// The daemon's current token.
+pub fn token(home: &AstridHome) -> String {
+    std::fs::read_to_string(home.token_file())
+        .expect("reading the token")
+        .trim()
+        .to_string()
+}
+
+/// Connects without the client library and sends a Hello; returns the stream and the answer.
+pub async fn raw_hello(
+    home: &AstridHome,
+    versions: &[u32],
+    token: &str,
+    principal: &str,
+) -> (UnixStream, ServerMessage) {
+    let mut s = UnixStream::connect(home.socket())
+        .await
+        .expect("connecting to the socket");
+    let hello = ClientMessage::Hello {
+        versions: versions.to_vec(),
+        token: token.to_string(),
+        principal: principal.to_string(),
+        client_name: "raw".to_string(),
+    };
+    raw_send(&mut s, &hello).await;
+    let answer = raw_recv(&mut s).await.expect("an answer to hello");
+    (s, answer)
+}
+
+/// A raw connection past the handshake, as the `default` principal.
+pub async fn raw_connect(home: &AstridHome) -> UnixStream {
+    let (s, answer) = raw_hello(home, PROTOCOL_VERSIONS, &token(home), "default").await;
+    assert!(
+        matches!(answer, ServerMessage::Welcome { .. }),
+        "expected Welcome, got {answer:?}"
+    );
+    s
+}
+
+pub async fn raw_send(s: &mut UnixStream, msg: &ClientMessage) {
+    let bytes = wire::encode(msg).expect("encoding");
+    write_frame(s, &bytes).await.expect("writing a frame");
+}
+
+/// The next message from the daemon, `None` once it closed the connection.
+pub async fn raw_recv(s: &mut UnixStream) -> Option<ServerMessage> {
+    let frame = tokio::time::timeout(HANG_GUARD, read_frame(s, MAX_FRAME))
+        .await
+        .expect("the daemon neither answered nor closed")
+        .ok()??;
+    Some(wire::decode(&frame).expect("decoding a daemon message"))
+}
