@@ -50,6 +50,16 @@ impl Misbehave {
         Ok(Some(denial(ipc::publish("secret.topic", b"leak"))))
     }
 
+    /// Re-publishes its own trigger: an event loop through the bus, which the kernel's hop
+    /// limit must end. Replies with how the last publish went.
+    #[astrid::handler]
+    fn loop_forever(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        Ok(Some(denial(ipc::publish(
+            "misbehave.v1.loop",
+            &event.payload,
+        ))))
+    }
+
     /// `astrid.` topics belong to the kernel.
     #[astrid::handler]
     fn publish_kernel(&self, _event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {

@@ -130,3 +130,28 @@ async fn clients_cannot_publish_or_request_on_kernel_topics() {
     assert_eq!(ev.topic, "astrid.v1.capsule.error");
     assert_eq!(ev.source, "kernel");
 }
+
+#[tokio::test]
+async fn an_event_loop_through_the_bus_ends_at_the_hop_limit() {
+    let (_home, _daemon, c) = fixture().await;
+    let mut seen = c.subscribe("misbehave.v1.loop").await.unwrap();
+    // misbehave re-publishes every `misbehave.v1.loop` it handles: without a hop limit this
+    // would run forever. The client's event is hop 0; hops 1..=16 come from the capsule.
+    c.publish("misbehave.v1.loop", b"x".to_vec()).await.unwrap();
+    let limit = usize::from(astrid_sandbox::MAX_EVENT_DEPTH);
+    for hop in 0..=limit {
+        let ev = next_event(&mut seen).await;
+        let expected = if hop == 0 {
+            "client:"
+        } else {
+            "capsule:misbehave"
+        };
+        assert!(ev.source.starts_with(expected), "hop {hop}: {}", ev.source);
+    }
+    let extra = tokio::time::timeout(std::time::Duration::from_secs(1), seen.next()).await;
+    assert!(
+        extra.is_err(),
+        "the loop went past the hop limit: {extra:?}"
+    );
+    assert_echo_serves(&c).await;
+}

@@ -24,6 +24,8 @@ pub(crate) struct Envelope {
     pub payload: Arc<Vec<u8>>,
     pub source: String,
     pub principal: PrincipalId,
+    /// Handler hops that led here; see `astrid_sandbox::Bus`.
+    pub depth: u8,
     pub reply: Option<Arc<ReplySlot>>,
 }
 

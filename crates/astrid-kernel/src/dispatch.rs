@@ -46,13 +46,13 @@ impl Inner {
 
     fn spawn_handler(self: &Arc<Self>, inst: Arc<Installed>, handler: String, env: Envelope) {
         let inner = self.clone();
-        self.begin_call();
+        self.calls.begin();
         self.rt.spawn_blocking(move || {
             let outcome = inner.invoke_handler(&inst, &handler, &env);
             if let Some(r) = &env.reply {
                 r.finish(outcome);
             }
-            inner.end_call();
+            inner.calls.end();
         });
     }
 
@@ -74,6 +74,7 @@ impl Inner {
                 topic: env.topic.clone(),
                 payload: env.payload.as_ref().clone(),
                 source: env.source.clone(),
+                depth: env.depth,
             },
         };
         match self.runtime.invoke(component, entry.ctx.clone(), call) {
@@ -81,7 +82,7 @@ impl Inner {
             Err(InvokeError::Guest { error, .. }) => Err(RequestError::Failed(error.to_string())),
             Err(e) => {
                 if env.topic != CAPSULE_ERROR_TOPIC {
-                    self.report_crash(&inst.name, &env.principal, &e);
+                    self.report_crash(&inst.name, &env.principal, env.depth + 1, &e);
                 }
                 Err(RequestError::Crashed(e.to_string()))
             }
@@ -135,7 +136,13 @@ impl Inner {
     }
 
     /// A crash is contained: it is logged, announced on the bus, and nothing else changes.
-    pub fn report_crash(self: &Arc<Self>, capsule: &str, p: &PrincipalId, err: &InvokeError) {
+    pub fn report_crash(
+        self: &Arc<Self>,
+        capsule: &str,
+        p: &PrincipalId,
+        depth: u8,
+        err: &InvokeError,
+    ) {
         tracing::error!(capsule, principal = %p, "{err}");
         let payload = serde_json::json!({
             "capsule": capsule,
@@ -147,6 +154,7 @@ impl Inner {
             payload: Arc::new(payload.to_string().into_bytes()),
             source: "kernel".to_string(),
             principal: p.clone(),
+            depth,
             reply: None,
         });
     }
@@ -180,7 +188,7 @@ impl Inner {
                 Ok(_) => inst.set_state(LifecycleState::Ready, None),
                 Err(e) => {
                     if e.is_crash() {
-                        inner.report_crash(&inst.name, &p, &e);
+                        inner.report_crash(&inst.name, &p, 0, &e);
                     }
                     inst.set_state(LifecycleState::Failed, Some(e.to_string()));
                 }
@@ -194,6 +202,7 @@ impl Inner {
         self: &Arc<Self>,
         source: String,
         principal: PrincipalId,
+        depth: u8,
         topic: &str,
         payload: Vec<u8>,
         sink: Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>,
@@ -204,6 +213,7 @@ impl Inner {
             payload: Arc::new(payload),
             source,
             principal,
+            depth,
             reply: Some(slot.clone()),
         });
         slot
@@ -215,13 +225,14 @@ impl Inner {
 pub(crate) struct BusHandle(pub Weak<Inner>);
 
 impl astrid_sandbox::Bus for BusHandle {
-    fn publish(&self, from: &Origin, topic: &str, payload: Vec<u8>) {
+    fn publish(&self, from: &Origin, depth: u8, topic: &str, payload: Vec<u8>) {
         if let Some(inner) = self.0.upgrade() {
             inner.deliver(Envelope {
                 topic: topic.to_string(),
                 payload: Arc::new(payload),
                 source: from.source(),
                 principal: from.principal.clone(),
+                depth,
                 reply: None,
             });
         }
@@ -230,6 +241,7 @@ impl astrid_sandbox::Bus for BusHandle {
     fn request(
         &self,
         from: &Origin,
+        depth: u8,
         topic: &str,
         payload: Vec<u8>,
         timeout: Duration,
@@ -241,6 +253,7 @@ impl astrid_sandbox::Bus for BusHandle {
         let slot = inner.request(
             from.source(),
             from.principal.clone(),
+            depth,
             topic,
             payload,
             Box::new(move |r| {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use astrid_fsgate::FsRoots;
 use astrid_sandbox::{CapsuleContext, Origin, Quota, Runtime};
@@ -15,6 +15,7 @@ use crate::bus::Subscriptions;
 use crate::error::KernelError;
 use crate::fsutil::private_dir;
 use crate::registry::Installed;
+use crate::tracker::Tracker;
 
 /// A capsule's context for one principal, plus the once-only install/upgrade hook run.
 pub(crate) struct ContextEntry {
@@ -34,8 +35,10 @@ pub(crate) struct Inner {
     stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
     pub started: Instant,
     pub clients: AtomicU64,
-    inflight: AtomicU64,
-    idle: tokio::sync::Notify,
+    /// Capsule invocations running now.
+    pub calls: Tracker,
+    /// Socket connections still open (their writers may hold unsent replies).
+    pub connections: Tracker,
     pub rt: tokio::runtime::Handle,
     /// Install, update and remove run one at a time so the dependency graph check and the
     /// swap it guards are atomic.
@@ -62,8 +65,8 @@ impl Inner {
             stores: Mutex::new(HashMap::new()),
             started: Instant::now(),
             clients: AtomicU64::new(0),
-            inflight: AtomicU64::new(0),
-            idle: tokio::sync::Notify::new(),
+            calls: Tracker::default(),
+            connections: Tracker::default(),
             rt,
             lifecycle: Mutex::new(()),
             shutdown: tokio::sync::watch::channel(false).0,
@@ -73,35 +76,6 @@ impl Inner {
 
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn begin_call(&self) {
-        self.inflight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    pub fn end_call(&self) {
-        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
-    pub fn inflight(&self) -> u64 {
-        self.inflight.load(Ordering::Acquire)
-    }
-
-    /// Waits until no invocation is running, or `limit` passes. Returns the calls still running.
-    pub async fn wait_idle(&self, limit: Duration) -> u64 {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let notified = self.idle.notified();
-            let n = self.inflight();
-            if n == 0 {
-                return 0;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.inflight();
-            }
-        }
     }
 
     /// Creates the principal's directories if needed. Principals are created explicitly;

@@ -14,6 +14,7 @@ mod kernel;
 mod lifecycle;
 mod registry;
 mod server;
+mod tracker;
 
 use std::fs::File;
 use std::sync::Arc;
@@ -130,9 +131,18 @@ impl Kernel {
 
         tracing::info!("shutting down: draining in-flight calls");
         let _ = std::fs::remove_file(&socket);
-        let left = self.inner.wait_idle(self.config.drain_timeout).await;
+        let left = self.inner.calls.wait_idle(self.config.drain_timeout).await;
         if left > 0 {
             tracing::warn!("{left} calls still running after the drain timeout");
+        }
+        // Connections stop reading at shutdown and close once their replies are written.
+        let open = self
+            .inner
+            .connections
+            .wait_idle(Duration::from_secs(5))
+            .await;
+        if open > 0 {
+            tracing::warn!("{open} connections did not finish writing within 5 s");
         }
         for inst in self.inner.capsules.read().values() {
             inst.stopping
@@ -140,8 +150,6 @@ impl Kernel {
         }
         let _ = std::fs::remove_file(home.pid_file());
         let _ = std::fs::remove_file(home.token_file());
-        // Give connection writers a moment to flush their last replies.
-        tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(())
     }
 
@@ -181,6 +189,7 @@ impl Kernel {
         let slot = self.inner.request(
             "kernel".to_string(),
             principal.clone(),
+            0,
             topic,
             payload,
             Box::new(move |r| {

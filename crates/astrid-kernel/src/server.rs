@@ -129,6 +129,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
         return;
     }
     inner.clients.fetch_add(1, Ordering::Relaxed);
+    inner.connections.begin();
 
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = unbounded_channel::<ServerMessage>();
@@ -143,8 +144,14 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
         }
     });
 
+    let mut shutdown = inner.shutdown.subscribe();
     loop {
-        let frame = match read_frame(&mut rd, MAX_FRAME).await {
+        let read = tokio::select! {
+            r = read_frame(&mut rd, MAX_FRAME) => r,
+            // Stop taking new work; replies already owed still go out before the writer ends.
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let frame = match read {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -173,6 +180,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     inner.clients.fetch_sub(1, Ordering::Relaxed);
     drop(tx);
     let _ = writer.await;
+    inner.connections.end();
 }
 
 fn handle(
@@ -199,6 +207,7 @@ fn handle(
                 payload: Arc::new(payload),
                 source,
                 principal: peer.principal.clone(),
+                depth: 0,
                 reply: None,
             });
         }
@@ -219,6 +228,7 @@ fn handle(
             let slot = inner.request(
                 source,
                 peer.principal.clone(),
+                0,
                 &topic,
                 payload,
                 Box::new(move |result| {

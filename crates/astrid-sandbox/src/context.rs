@@ -35,12 +35,15 @@ pub type Inbox = crossbeam_channel::Sender<InboxMessage>;
 
 /// The kernel's event bus as the host functions see it. The host has already applied the
 /// manifest's IPC ACL before calling any of these.
+/// `depth` is how many handler hops led to this message: the kernel carries it on the event so
+/// a capsule that (directly or through others) re-triggers itself cannot loop forever.
 pub trait Bus: Send + Sync + 'static {
-    fn publish(&self, from: &Origin, topic: &str, payload: Vec<u8>);
+    fn publish(&self, from: &Origin, depth: u8, topic: &str, payload: Vec<u8>);
     /// Blocks the calling (blocking-pool) thread until the first handler reply or the timeout.
     fn request(
         &self,
         from: &Origin,
+        depth: u8,
         topic: &str,
         payload: Vec<u8>,
         timeout: Duration,

@@ -16,6 +16,8 @@ pub struct Event {
     pub payload: Vec<u8>,
     /// `capsule:<name>` or `client:<id>`, stamped by the kernel.
     pub source: String,
+    /// Handler hops that led to this event (0 for one sent by a client).
+    pub depth: u8,
 }
 
 /// Which guest export to call.
@@ -42,15 +44,18 @@ impl Runtime {
         call: Call,
     ) -> Result<Option<Vec<u8>>, InvokeError> {
         let capsule = ctx.capsule().to_string();
-        let source = match &call {
-            Call::Handle { event, .. } => event.source.clone(),
-            _ => String::new(),
+        let (source, depth) = match &call {
+            Call::Handle { event, .. } => (event.source.clone(), event.depth),
+            _ => (String::new(), 0),
         };
         let quota = ctx.quota;
         let background = matches!(call, Call::Run);
         // The epoch stops guest code at the deadline; host calls that block check this instead.
         let deadline = (!background).then(|| std::time::Instant::now() + quota.timeout);
-        let mut store = Store::new(&self.engine, HostState::new(ctx.clone(), source, deadline));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(ctx.clone(), source, depth, deadline),
+        );
         store.limiter(|s| &mut s.limiter);
 
         if background {

@@ -23,5 +23,6 @@ mod runtime;
 
 pub use context::{Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota};
 pub use error::{GuestError, InvokeError, SandboxError};
+pub use host::MAX_EVENT_DEPTH;
 pub use invoke::{Call, Event};
 pub use runtime::{LoadedComponent, Runtime, RuntimeConfig};

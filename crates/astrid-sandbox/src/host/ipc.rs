@@ -10,6 +10,9 @@ use crate::bindings::astrid::ipc::ipc::{ErrorCode, Host, Message};
 const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 const MAX_SUBSCRIPTIONS: usize = 64;
+/// Longest chain of handlers triggering handlers. Deep enough for any real pipeline; a loop
+/// (a capsule re-triggering itself through the bus) ends here with a typed error.
+pub const MAX_EVENT_DEPTH: u8 = 16;
 /// How often a blocked `receive` looks up to see whether its capsule is being stopped.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
@@ -30,6 +33,13 @@ impl HostState {
             self.denied("publish", &reason);
             return Err(ErrorCode::Denied(reason));
         }
+        if self.depth >= MAX_EVENT_DEPTH {
+            let reason = format!(
+                "event chain is {MAX_EVENT_DEPTH} handlers deep; refusing to send `{topic_name}` (a loop?)"
+            );
+            self.denied("publish", &reason);
+            return Err(ErrorCode::QuotaExceeded(reason));
+        }
         if payload_len > MAX_PAYLOAD {
             return Err(ErrorCode::QuotaExceeded(format!(
                 "payload of {payload_len} bytes exceeds {MAX_PAYLOAD}"
@@ -42,7 +52,9 @@ impl HostState {
 impl Host for HostState {
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), ErrorCode> {
         self.check_publish(&topic, payload.len())?;
-        self.ctx.bus.publish(&self.ctx.origin, &topic, payload);
+        self.ctx
+            .bus
+            .publish(&self.ctx.origin, self.depth + 1, &topic, payload);
         Ok(())
     }
 
@@ -55,10 +67,10 @@ impl Host for HostState {
         self.check_publish(&topic, payload.len())?;
         let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
         let (timeout, capped) = self.wait_budget(asked);
-        let result = self
-            .ctx
-            .bus
-            .request(&self.ctx.origin, &topic, payload, timeout);
+        let result =
+            self.ctx
+                .bus
+                .request(&self.ctx.origin, self.depth + 1, &topic, payload, timeout);
         if capped && matches!(result, Err(RequestError::Timeout(_))) {
             self.deadline_hit = true;
         }

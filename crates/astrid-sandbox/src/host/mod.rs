@@ -5,6 +5,8 @@ mod ipc;
 mod kv;
 mod sys;
 
+pub use ipc::MAX_EVENT_DEPTH;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ pub struct HostState {
         crossbeam_channel::Receiver<InboxMessage>,
     )>,
     pub(crate) subscriptions: Vec<u64>,
+    /// Hops of the event being handled; messages this invocation sends are one deeper.
+    pub(crate) depth: u8,
     /// When this invocation must end; `None` for a background loop. The epoch interrupts only
     /// guest code, so host calls that block (`receive`, `request`) never wait past it.
     pub(crate) deadline: Option<Instant>,
@@ -30,7 +34,12 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(ctx: Arc<CapsuleContext>, source: String, deadline: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<CapsuleContext>,
+        source: String,
+        depth: u8,
+        deadline: Option<Instant>,
+    ) -> Self {
         let limiter = MemoryLimiter::new(ctx.quota.memory_bytes);
         HostState {
             ctx,
@@ -38,6 +47,7 @@ impl HostState {
             limiter,
             inbox: None,
             subscriptions: Vec::new(),
+            depth,
             deadline,
             deadline_hit: false,
         }
