@@ -326,7 +326,7 @@ mod tests {
             impl C {
                 #[astrid::tool(name = "t-1")]
                 #[inline]
-                fn t(&self, a: A) -> Result<R, E> { todo!() }
+                fn t(&self, a: A) -> Result<R, E> { unreachable!() }
             }
         })
         .unwrap()
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn receivers_other_than_shared_ref_are_refused() {
         let e = error_of(syn::parse_quote! {
-            impl C { #[astrid::handler] fn h(&mut self, e: &Event) -> Result<(), E> { todo!() } }
+            impl C { #[astrid::handler] fn h(&mut self, e: &Event) -> Result<(), E> { unreachable!() } }
         });
         assert!(e.contains("take `&self`"), "{e}");
     }
@@ -349,8 +349,8 @@ mod tests {
     fn duplicate_handler_names_are_refused() {
         let e = error_of(syn::parse_quote! {
             impl C {
-                #[astrid::handler] fn a(&self) -> Result<(), E> { todo!() }
-                #[astrid::tool(name = "a")] fn b(&self) -> Result<(), E> { todo!() }
+                #[astrid::handler] fn a(&self) -> Result<(), E> { unreachable!() }
+                #[astrid::tool(name = "a")] fn b(&self) -> Result<(), E> { unreachable!() }
             }
         });
         assert!(e.contains("duplicate handler name `a`"), "{e}");
@@ -363,11 +363,11 @@ mod tests {
         let e = error_of(syn::parse_quote! { impl Default for C {} });
         assert!(e.contains("inherent impl"), "{e}");
         let e = error_of(syn::parse_quote! {
-            impl C { #[astrid::upgrade] fn u(&self) -> Result<(), E> { todo!() } }
+            impl C { #[astrid::upgrade] fn u(&self) -> Result<(), E> { unreachable!() } }
         });
         assert!(e.contains("previous"), "{e}");
         let e = error_of(syn::parse_quote! {
-            impl C { #[astrid::run(name = "x")] fn r(&self) -> Result<(), E> { todo!() } }
+            impl C { #[astrid::run(name = "x")] fn r(&self) -> Result<(), E> { unreachable!() } }
         });
         assert!(e.contains("takes no arguments"), "{e}");
     }
