@@ -1,0 +1,28 @@
+//! The per-principal audit chain of Astrid: append-only, hash-linked, ed25519-signed,
+//! durable before an append returns, independently verifiable.
+//!
+//! - [`AuditLog::open`] / [`AuditLog::append`]: a writer thread batches concurrent appends
+//!   into one fsync (group commit); a torn tail from a crash is cut on open.
+//! - [`verify`]: checks every record, link and signature plus the signed head, and names
+//!   the first bad entry.
+//! - [`export`]: JSON lines with the exact signed bytes, for verifiers in other languages
+//!   (docs/AUDIT-FORMAT.md, docs/verify_audit.py).
+#![forbid(unsafe_code)]
+
+mod entry;
+mod error;
+mod export;
+mod frame;
+mod head;
+mod log;
+mod verify;
+
+pub use entry::{
+    entry_hash, signing_message, AuditEntry, Decision, NewEntry, SealedEntry, ENTRY_DOMAIN,
+    MAX_OUTCOME, MAX_TEXT_FIELD,
+};
+pub use error::AuditError;
+pub use export::{entry_json, export, head_json, read_entries, Entries};
+pub use head::{head_path, read_head, Head, HEAD_DOMAIN};
+pub use log::{log_path, AppendStats, AuditLog};
+pub use verify::{verify, VerifyError, VerifyFailure, VerifyReport};

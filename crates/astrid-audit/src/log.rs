@@ -1,0 +1,409 @@
+//! The append side: one writer thread per log, group commit, durable before acknowledged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use astrid_crypto::{now_ms, KeyPair};
+use astrid_types::PrincipalId;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::entry::{entry_hash, AuditEntry, NewEntry, SealedEntry};
+use crate::error::AuditError;
+use crate::frame::{encode_record, framed_len, Frame, FrameReader, FILE_MAGIC, HEADER_LEN};
+use crate::head::{head_path, read_head, Head, HeadWriter};
+
+/// Most entries one fsync covers, and the payload bytes after which a batch is cut.
+const MAX_BATCH: usize = 4096;
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// `principals/<id>/audit.log` under `principals_dir`.
+pub fn log_path(principals_dir: &Path, principal: &PrincipalId) -> PathBuf {
+    principals_dir.join(principal.as_str()).join("audit.log")
+}
+
+/// Counters for measuring group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AppendStats {
+    pub entries: u64,
+    /// Write + fsync rounds; `entries / batches` is the group-commit factor.
+    pub batches: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    last_seq: AtomicU64,
+    entries: AtomicU64,
+    batches: AtomicU64,
+}
+
+struct Request {
+    entry: NewEntry,
+    reply: Sender<Result<u64, AuditError>>,
+}
+
+/// An open, exclusively locked per-principal audit log. Cheap to share (`&self` appends
+/// from any thread).
+pub struct AuditLog {
+    path: PathBuf,
+    principal: PrincipalId,
+    tx: Option<Sender<Request>>,
+    worker: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    recovered_bytes: u64,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log at `path` for `principal`, signing with `key`.
+    ///
+    /// Recovery: a damaged tail that starts after the last head-recorded (acknowledged)
+    /// entry is a crash mid-append and is cut off; damage before it, a head ahead of the
+    /// log, or a head signed by another key are errors, so the caller fails closed instead
+    /// of appending to a chain it cannot vouch for. Reads the whole file once (framing only;
+    /// signatures are `verify`'s job).
+    pub fn open(
+        path: &Path,
+        principal: PrincipalId,
+        key: Arc<KeyPair>,
+    ) -> Result<Self, AuditError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| AuditError::io(dir, e))?;
+        }
+        let io = |e| AuditError::io(path, e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        file.try_lock().map_err(|e| match e {
+            fs::TryLockError::WouldBlock => AuditError::Locked(path.to_owned()),
+            fs::TryLockError::Error(e) => io(e),
+        })?;
+
+        let head_file = head_path(path);
+        let head = load_head(&head_file, &principal, &key)?;
+        if file.metadata().map_err(io)?.len() < HEADER_LEN {
+            if let Some(h) = head.as_ref().filter(|h| h.seq > 0) {
+                return Err(AuditError::Truncated {
+                    path: path.to_owned(),
+                    head_seq: h.seq,
+                    last_seq: 0,
+                });
+            }
+            file.set_len(0).map_err(io)?;
+            file.write_all_at(FILE_MAGIC, 0).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        let tail = scan(path, &file, head.as_ref())?;
+        check_against_head(path, head.as_ref(), &tail)?;
+
+        let mut head_writer = HeadWriter::open(
+            &head_file,
+            head.as_ref().map_or(0, |h| h.generation),
+            key.clone(),
+            principal.clone(),
+        )
+        .map_err(|e| AuditError::io(&head_file, e))?;
+        let head_current = head
+            .as_ref()
+            .is_some_and(|h| h.seq == tail.last_seq && h.end_offset == tail.end);
+        if !head_current {
+            head_writer
+                .write(tail.last_seq, tail.last_hash, tail.end)
+                .and_then(|()| head_writer.sync())
+                .map_err(|e| AuditError::io(&head_file, e))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| AuditError::io(dir, e))?;
+            }
+        }
+
+        let shared = Arc::new(Shared::default());
+        shared.last_seq.store(tail.last_seq, Ordering::SeqCst);
+        let writer = Writer {
+            file,
+            head: head_writer,
+            key,
+            principal: principal.clone(),
+            next_seq: tail.last_seq + 1,
+            prev_hash: tail.last_hash,
+            end: tail.end,
+            failed: None,
+            shared: shared.clone(),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let worker = std::thread::Builder::new()
+            .name(format!("audit-{principal}"))
+            .spawn(move || writer.run(rx))
+            .map_err(io)?;
+        Ok(AuditLog {
+            path: path.to_owned(),
+            principal,
+            tx: Some(tx),
+            worker: Some(worker),
+            shared,
+            recovered_bytes: tail.recovered_bytes,
+        })
+    }
+
+    /// Appends an entry and returns its seq once it is on disk (written and fsynced).
+    /// Concurrent callers share fsyncs. After a write failure every later call fails: an
+    /// effect whose audit entry cannot be made durable must not be acknowledged.
+    pub fn append(&self, entry: NewEntry) -> Result<u64, AuditError> {
+        entry.check_sizes()?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let tx = self.tx.as_ref().ok_or(AuditError::Closed)?;
+        tx.send(Request { entry, reply })
+            .map_err(|_| AuditError::Closed)?;
+        answer.recv().map_err(|_| AuditError::Closed)?
+    }
+
+    /// Seq of the last durable entry (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.shared.last_seq.load(Ordering::SeqCst)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn principal(&self) -> &PrincipalId {
+        &self.principal
+    }
+
+    /// Bytes of an unacknowledged torn tail that `open` cut off.
+    pub fn recovered_bytes(&self) -> u64 {
+        self.recovered_bytes
+    }
+
+    pub fn stats(&self) -> AppendStats {
+        AppendStats {
+            entries: self.shared.entries.load(Ordering::Relaxed),
+            batches: self.shared.batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.path)
+            .field("principal", &self.principal)
+            .field("last_seq", &self.last_seq())
+            .finish_non_exhaustive()
+    }
+}
+
+fn load_head(
+    path: &Path,
+    principal: &PrincipalId,
+    key: &KeyPair,
+) -> Result<Option<Head>, AuditError> {
+    let invalid = |reason: String| AuditError::HeadInvalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let head = match read_head(path) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err(invalid("no intact slot".into())),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuditError::io(path, e)),
+    };
+    head.verify(key.public_key())
+        .map_err(|_| invalid("not signed by this runtime key".into()))?;
+    if head.principal != *principal {
+        return Err(invalid(format!("belongs to principal {}", head.principal)));
+    }
+    Ok(Some(head))
+}
+
+struct Tail {
+    last_seq: u64,
+    last_hash: [u8; 32],
+    end: u64,
+    hash_at_head_seq: Option<[u8; 32]>,
+    recovered_bytes: u64,
+}
+
+fn scan(path: &Path, file: &File, head: Option<&Head>) -> Result<Tail, AuditError> {
+    let io = |e| AuditError::io(path, e);
+    let mut reader = FrameReader::from_file(file.try_clone().map_err(io)?)
+        .map_err(io)?
+        .ok_or_else(|| io(ErrorKind::UnexpectedEof.into()))?;
+    let mut tail = Tail {
+        last_seq: 0,
+        last_hash: [0; 32],
+        end: HEADER_LEN,
+        hash_at_head_seq: None,
+        recovered_bytes: 0,
+    };
+    let acknowledged_end = head.map_or(HEADER_LEN, |h| h.end_offset);
+    loop {
+        match reader.next_frame().map_err(io)? {
+            Frame::End => return Ok(tail),
+            Frame::Record {
+                offset, canonical, ..
+            } => {
+                let entry =
+                    AuditEntry::from_canonical(&canonical).map_err(|e| AuditError::Corrupt {
+                        path: path.to_owned(),
+                        offset,
+                        reason: e.to_string(),
+                    })?;
+                tail.last_seq = entry.seq;
+                tail.last_hash = entry_hash(&canonical);
+                tail.end = offset + framed_len(canonical.len() + 64);
+                if head.is_some_and(|h| h.seq == entry.seq) {
+                    tail.hash_at_head_seq = Some(tail.last_hash);
+                }
+            }
+            Frame::Bad { offset, reason } => {
+                if offset < acknowledged_end {
+                    return Err(AuditError::Corrupt {
+                        path: path.to_owned(),
+                        offset,
+                        reason: reason.to_owned(),
+                    });
+                }
+                file.set_len(offset)
+                    .and_then(|()| file.sync_all())
+                    .map_err(io)?;
+                tail.recovered_bytes = reader.file_len() - offset;
+                return Ok(tail);
+            }
+        }
+    }
+}
+
+fn check_against_head(path: &Path, head: Option<&Head>, tail: &Tail) -> Result<(), AuditError> {
+    match head {
+        None if tail.last_seq > 0 => Err(AuditError::HeadMissing(path.to_owned())),
+        Some(h) if h.seq > tail.last_seq => Err(AuditError::Truncated {
+            path: path.to_owned(),
+            head_seq: h.seq,
+            last_seq: tail.last_seq,
+        }),
+        Some(h) if h.seq > 0 && tail.hash_at_head_seq != Some(h.entry_hash) => {
+            Err(AuditError::HeadInvalid {
+                path: head_path(path),
+                reason: format!("does not match entry {} of the log", h.seq),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+struct Writer {
+    file: File,
+    head: HeadWriter,
+    key: Arc<KeyPair>,
+    principal: PrincipalId,
+    next_seq: u64,
+    prev_hash: [u8; 32],
+    end: u64,
+    failed: Option<String>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Takes whatever has queued up while the previous fsync ran, writes it as one batch,
+    /// fsyncs once, then answers every caller in the batch.
+    fn run(mut self, rx: Receiver<Request>) {
+        let mut batch: Vec<Request> = Vec::new();
+        let mut buf = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut bytes = first.entry.outcome.len();
+            batch.push(first);
+            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        bytes += r.entry.outcome.len();
+                        batch.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let result = self.commit(&mut batch, &mut buf);
+            for (i, req) in batch.drain(..).enumerate() {
+                let answer = match &result {
+                    Ok(first_seq) => Ok(first_seq + i as u64),
+                    Err(why) => Err(AuditError::Failed(why.clone())),
+                };
+                let _ = req.reply.send(answer);
+            }
+        }
+    }
+
+    fn commit(&mut self, batch: &mut [Request], buf: &mut Vec<u8>) -> Result<u64, String> {
+        if let Some(why) = &self.failed {
+            return Err(why.clone());
+        }
+        buf.clear();
+        let first_seq = self.next_seq;
+        let mut prev_hash = self.prev_hash;
+        let time_ms = now_ms();
+        for (seq, req) in (first_seq..).zip(batch.iter_mut()) {
+            let e = &mut req.entry;
+            let entry = AuditEntry {
+                seq,
+                time_ms,
+                principal: self.principal.clone(),
+                capsule: std::mem::take(&mut e.capsule),
+                action: std::mem::take(&mut e.action),
+                resource: std::mem::take(&mut e.resource),
+                decision: e.decision,
+                outcome: std::mem::take(&mut e.outcome),
+                prev_hash,
+            };
+            let sealed = SealedEntry::seal(entry, &self.key);
+            encode_record(buf, &sealed.canonical, &sealed.signature);
+            prev_hash = sealed.hash;
+        }
+        let written = self
+            .file
+            .write_all_at(buf, self.end)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Cut what may have been written; after a failed fsync the page cache cannot
+            // be trusted either, so the log takes no more entries until reopened.
+            let _ = self.file.set_len(self.end);
+            let why = format!("write or fsync failed: {e}");
+            self.failed = Some(why.clone());
+            return Err(why);
+        }
+        let count = batch.len() as u64;
+        self.end += buf.len() as u64;
+        self.next_seq += count;
+        self.prev_hash = prev_hash;
+        let last_seq = self.next_seq - 1;
+        self.shared.last_seq.store(last_seq, Ordering::SeqCst);
+        self.shared.entries.fetch_add(count, Ordering::Relaxed);
+        self.shared.batches.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.head.write(last_seq, prev_hash, self.end) {
+            // This batch is durable; the next ones must not be acknowledged without a head.
+            self.failed = Some(format!("cannot update the head file: {e}"));
+        }
+        Ok(first_seq)
+    }
+}
