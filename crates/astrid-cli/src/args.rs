@@ -34,6 +34,45 @@ pub enum Command {
     /// Build, install and inspect capsules.
     #[command(subcommand)]
     Capsule(CapsuleCommand),
+    /// Show, verify and export a principal's signed audit chain (use --principal).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show, grant and revoke capability tokens.
+    #[command(subcommand)]
+    Caps(CapsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CapsCommand {
+    /// List a principal's tokens (revoked ones marked).
+    Show { principal: String },
+    /// Mint a token for a resource pattern, e.g. `fs:read:/srv/data/**`.
+    Grant {
+        principal: String,
+        pattern: String,
+        /// Validity, e.g. 30m, 12h, 7d (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Revoke a token (32 hex characters); takes effect at once.
+    Revoke { token_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the entries, oldest first.
+    Show {
+        /// Only entries from this time on: epoch milliseconds or an age (90s, 15m, 2h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// One JSON object per line, with hashes, signature and signed bytes.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every entry, link and signature; exit non-zero naming the first bad entry.
+    Verify,
+    /// JSON lines for verifiers without our code (see docs/AUDIT-FORMAT.md).
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +179,49 @@ mod tests {
         assert!(matches!(
             parse(&["capsule", "tree"]).command,
             Command::Capsule(CapsuleCommand::Tree)
+        ));
+    }
+
+    #[test]
+    fn audit_subcommands_parse() {
+        let cli = parse(&[
+            "audit",
+            "show",
+            "--since",
+            "2h",
+            "--json",
+            "--principal",
+            "bob",
+        ]);
+        assert_eq!(cli.principal, "bob");
+        assert!(matches!(
+            cli.command,
+            Command::Audit(AuditCommand::Show { since: Some(s), json: true }) if s == "2h"
+        ));
+        assert!(matches!(
+            parse(&["audit", "verify"]).command,
+            Command::Audit(AuditCommand::Verify)
+        ));
+        assert!(matches!(
+            parse(&["audit", "export"]).command,
+            Command::Audit(AuditCommand::Export)
+        ));
+    }
+
+    #[test]
+    fn caps_subcommands_parse() {
+        assert!(matches!(
+            parse(&["caps", "show", "alice"]).command,
+            Command::Caps(CapsCommand::Show { principal }) if principal == "alice"
+        ));
+        assert!(matches!(
+            parse(&["caps", "grant", "alice", "fs:read:/srv/**", "--expires", "2h"]).command,
+            Command::Caps(CapsCommand::Grant { principal, pattern, expires: Some(e) })
+                if principal == "alice" && pattern == "fs:read:/srv/**" && e == "2h"
+        ));
+        assert!(matches!(
+            parse(&["caps", "revoke", "00ff"]).command,
+            Command::Caps(CapsCommand::Revoke { token_id }) if token_id == "00ff"
         ));
     }
 

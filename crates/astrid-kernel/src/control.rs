@@ -1,6 +1,10 @@
 //! Operator commands arriving over the socket.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_crypto::{CryptoError, TokenId};
+use astrid_types::PrincipalId;
 
 use astrid_types::wire::{ControlCommand, ControlResponse, DaemonStatus};
 
@@ -32,11 +36,43 @@ pub(crate) async fn run(
                 .await
                 .map(|()| ControlResponse::Removed { name })
         }
+        ControlCommand::CapsShow { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.token_infos(&p))
+                .await
+                .map(ControlResponse::Tokens)
+        }
+        ControlCommand::CapsGrant {
+            principal,
+            pattern,
+            ttl_ms,
+        } => {
+            let p = principal_id(&principal)?;
+            let ttl = ttl_ms.map(Duration::from_millis);
+            blocking(inner, move |k| {
+                let token = k.grant(&p, &pattern, ttl)?;
+                let id = token.id.to_string();
+                Ok(k.token_infos(&p)?.into_iter().find(|t| t.id == id))
+            })
+            .await?
+            .map(ControlResponse::Granted)
+            .ok_or_else(|| "the minted token vanished".to_string())
+        }
+        ControlCommand::CapsRevoke { token_id } => {
+            let id: TokenId = token_id.parse().map_err(|e: CryptoError| e.to_string())?;
+            blocking(inner, move |k| k.revoke(id))
+                .await
+                .map(|_| ControlResponse::RevokedToken { token_id })
+        }
         ControlCommand::Shutdown => {
             let _ = inner.shutdown.send(true);
             Ok(ControlResponse::ShuttingDown)
         }
     }
+}
+
+fn principal_id(p: &str) -> Result<PrincipalId, String> {
+    PrincipalId::new(p).map_err(|e| format!("principal `{p}`: {e}"))
 }
 
 async fn blocking<T: Send + 'static>(

@@ -83,6 +83,8 @@ impl Inner {
             Err(e) => {
                 if env.topic != CAPSULE_ERROR_TOPIC {
                     self.report_crash(&inst.name, &env.principal, env.depth + 1, &e);
+                } else {
+                    self.record_crash(&inst.name, &env.principal, &e);
                 }
                 Err(RequestError::Crashed(e.to_string()))
             }
@@ -135,6 +137,22 @@ impl Inner {
         }
     }
 
+    /// Crashes go to the principal's audit chain (after the fact: the trap already ended the
+    /// invocation, so there is nothing left to refuse).
+    fn record_crash(&self, capsule: &str, p: &PrincipalId, err: &InvokeError) {
+        tracing::error!(capsule, principal = %p, "{err}");
+        if let Err(e) = self.record(
+            p,
+            capsule,
+            "capsule.crash",
+            &format!("capsule:{capsule}"),
+            astrid_audit::Decision::Recorded,
+            &err.to_string(),
+        ) {
+            tracing::error!(capsule, principal = %p, "audit append failed for a crash: {e}");
+        }
+    }
+
     /// A crash is contained: it is logged, announced on the bus, and nothing else changes.
     pub fn report_crash(
         self: &Arc<Self>,
@@ -143,7 +161,7 @@ impl Inner {
         depth: u8,
         err: &InvokeError,
     ) {
-        tracing::error!(capsule, principal = %p, "{err}");
+        self.record_crash(capsule, p, err);
         let payload = serde_json::json!({
             "capsule": capsule,
             "principal": p.to_string(),

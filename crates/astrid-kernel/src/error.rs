@@ -29,6 +29,12 @@ pub enum KernelError {
     UnknownPrincipal(String),
     #[error("store for principal `{principal}`: {reason}")]
     Store { principal: String, reason: String },
+    #[error("audit chain of principal `{principal}`: {reason}")]
+    Audit { principal: String, reason: String },
+    #[error("capability: {0}")]
+    Capability(String),
+    #[error("runtime key: {0}")]
+    Key(String),
     #[error("another astrid daemon already runs on {0}")]
     AlreadyRunning(String),
 }

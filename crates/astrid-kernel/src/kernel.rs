@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
+use astrid_audit::AuditLog;
+use astrid_crypto::{now_ms, Gate, KeyPair, RevocationList, DEFAULT_MAX_SKEW};
 use astrid_fsgate::FsRoots;
 use astrid_sandbox::{CapsuleContext, Origin, Quota, Runtime};
 use astrid_store::PrincipalStore;
@@ -33,6 +35,13 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     contexts: Mutex<HashMap<(PrincipalId, String), Arc<ContextEntry>>>,
     stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
+    /// The runtime signing key; only the audit logs see it.
+    pub key: Arc<KeyPair>,
+    pub audits: Mutex<HashMap<PrincipalId, Arc<AuditLog>>>,
+    pub tokens: Mutex<HashMap<PrincipalId, crate::caps::TokenSet>>,
+    /// Global: a revocation reaches every principal's checks, cached or not.
+    pub revocations: RevocationList,
+    pub gate: Arc<Gate>,
     pub started: Instant,
     pub clients: AtomicU64,
     /// Capsule invocations running now.
@@ -50,10 +59,19 @@ pub(crate) struct Inner {
 impl Inner {
     pub fn new(
         home: AstridHome,
+        key: Arc<KeyPair>,
         runtime: Runtime,
         quota: Quota,
         rt: tokio::runtime::Handle,
     ) -> Arc<Inner> {
+        let revocations =
+            RevocationList::with_store(Arc::new(crate::caps::RevokedTables { home: home.clone() }));
+        let gate = Arc::new(Gate::new(
+            [key.public_key().clone()],
+            revocations.clone(),
+            now_ms,
+            DEFAULT_MAX_SKEW,
+        ));
         Arc::new_cyclic(|weak| Inner {
             home,
             runtime,
@@ -63,6 +81,11 @@ impl Inner {
             next_id: AtomicU64::new(1),
             contexts: Mutex::new(HashMap::new()),
             stores: Mutex::new(HashMap::new()),
+            key,
+            audits: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            revocations,
+            gate,
             started: Instant::now(),
             clients: AtomicU64::new(0),
             calls: Tracker::default(),
@@ -84,7 +107,9 @@ impl Inner {
         let dir = self.home.principal_dir(p);
         private_dir(&dir).map_err(|e| KernelError::io(&dir, e))?;
         let home = self.home.principal_home(p);
-        private_dir(&home).map_err(|e| KernelError::io(&home, e))
+        private_dir(&home).map_err(|e| KernelError::io(&home, e))?;
+        // Loading the token set mints the default grants for a new principal.
+        self.tokens_for(p).map(|_| ())
     }
 
     pub fn principal_exists(&self, p: &PrincipalId) -> bool {
@@ -149,6 +174,8 @@ impl Inner {
         installed: &Arc<Installed>,
     ) -> Result<ContextEntry, KernelError> {
         let store = self.store_for(p)?;
+        let audit = self.audit_for(p)?;
+        let tokens = self.token_gate(p)?;
         let m = &installed.manifest;
         let caps = &m.capabilities;
         let fs = if caps.fs_read.is_empty() && caps.fs_write.is_empty() {
@@ -187,6 +214,8 @@ impl Inner {
             store,
             config,
             bus: Arc::new(crate::dispatch::BusHandle(self.weak.clone())),
+            auditor: Arc::new(crate::audit::LogAuditor(audit)),
+            tokens: Arc::new(tokens),
             quota: self.quota,
             stopping: installed.stopping.clone(),
         };

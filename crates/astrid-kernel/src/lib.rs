@@ -5,7 +5,9 @@
 //! socket. It knows nothing about models, prompts or tools.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bus;
+mod caps;
 mod control;
 mod dispatch;
 mod error;
@@ -93,8 +95,13 @@ impl Kernel {
             name: "runtime".into(),
             reason: e.to_string(),
         })?;
+        // The runtime's signing key: read here, handed only to the audit logs, never to a
+        // capsule or a client.
+        let key = astrid_crypto::KeyPair::load_or_create(&home.keys_dir())
+            .map_err(|e| KernelError::Key(e.to_string()))?;
         let inner = kernel::Inner::new(
             home.clone(),
+            Arc::new(key),
             runtime,
             config.quota,
             tokio::runtime::Handle::current(),

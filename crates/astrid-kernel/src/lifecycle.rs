@@ -5,10 +5,12 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use astrid_audit::Decision;
 use astrid_types::graph::{boot_order, dependents_of, GraphError};
 use astrid_types::wire::{CapsuleInfo, LifecycleState, PackageUpload, TreeNode};
-use astrid_types::{ArtifactHash, Manifest};
+use astrid_types::{ArtifactHash, Manifest, PrincipalId};
 
+use crate::audit::KERNEL;
 use crate::error::KernelError;
 use crate::kernel::Inner;
 use crate::registry::{
@@ -125,6 +127,20 @@ impl Inner {
                 name: name.clone(),
                 reason: e.to_string(),
             })?;
+        let action = if replace {
+            "capsule.update"
+        } else {
+            "capsule.install"
+        };
+        let outcome = match &old {
+            Some(o) => format!(
+                "version {} (hash {hash}) replaces version {} (hash {})",
+                manifest.package.version, o.manifest.package.version, o.hash
+            ),
+            None => format!("version {} (hash {hash})", manifest.package.version),
+        };
+        // Durable before the capsule can run; an unwritable chain refuses the install.
+        self.record_lifecycle(action, &name, &outcome)?;
         let inst = Arc::new(Installed::new(
             manifest,
             upload.manifest_toml,
@@ -139,6 +155,8 @@ impl Inner {
                     Some(o) => caps.insert(name.clone(), o.clone()),
                     None => caps.remove(&name),
                 };
+                drop(caps);
+                let _ = self.record_lifecycle(action, &name, &format!("failed: {e}"));
                 return Err(e);
             }
         }
@@ -171,11 +189,18 @@ impl Inner {
                 dependents,
             });
         }
+        let outcome = format!(
+            "version {} (hash {})",
+            inst.manifest.package.version, inst.hash
+        );
+        self.record_lifecycle("capsule.remove", name, &outcome)?;
         {
             let mut caps = self.capsules.write();
             caps.remove(name);
             if let Err(e) = write_list(&self.home, &caps) {
                 caps.insert(name.to_string(), inst);
+                drop(caps);
+                let _ = self.record_lifecycle("capsule.remove", name, &format!("failed: {e}"));
                 return Err(e);
             }
         }
@@ -184,6 +209,19 @@ impl Inner {
         self.forget_contexts(name);
         tracing::info!(capsule = %name, "capsule removed");
         Ok(())
+    }
+
+    /// Capsules are shared by every principal and installed by the operator, so lifecycle
+    /// events go to the operator's (the default local principal's) chain.
+    fn record_lifecycle(&self, action: &str, name: &str, outcome: &str) -> Result<(), KernelError> {
+        self.record(
+            &PrincipalId::default_local(),
+            KERNEL,
+            action,
+            &format!("capsule:{name}"),
+            Decision::Recorded,
+            outcome,
+        )
     }
 
     pub fn list(&self) -> Vec<CapsuleInfo> {

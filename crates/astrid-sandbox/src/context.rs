@@ -52,6 +52,33 @@ pub trait Bus: Send + Sync + 'static {
     fn unsubscribe(&self, id: u64);
 }
 
+/// Whether a gate let an effect through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditDecision {
+    Allowed,
+    Denied,
+}
+
+/// Where the host records its gate decisions. `record` must return only once the entry is
+/// durable: the host acknowledges nothing to the guest before that, and treats an error as a
+/// denial, so a broken audit trail fails closed.
+pub trait Auditor: Send + Sync + 'static {
+    fn record(
+        &self,
+        capsule: &str,
+        action: &str,
+        resource: &str,
+        decision: AuditDecision,
+        outcome: &str,
+    ) -> Result<(), String>;
+}
+
+/// The capability-token check for the context's principal. Called after the manifest gate
+/// has accepted a path, with the host path it names (absolute, normalised).
+pub trait TokenGate: Send + Sync + 'static {
+    fn check_fs(&self, write: bool, host_path: &std::path::Path) -> Result<(), String>;
+}
+
 /// Per-invocation resource ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -79,6 +106,10 @@ pub struct CapsuleContext {
     /// Non-secret install-time settings from the manifest's `[env]`, with operator overrides.
     pub config: BTreeMap<String, String>,
     pub bus: Arc<dyn Bus>,
+    /// The principal's audit chain.
+    pub auditor: Arc<dyn Auditor>,
+    /// The principal's capability tokens, checked on every filesystem effect.
+    pub tokens: Arc<dyn TokenGate>,
     pub quota: Quota,
     /// Set when the capsule is being removed or replaced; long-running loops observe it.
     pub stopping: Arc<AtomicBool>,

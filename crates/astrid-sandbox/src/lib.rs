@@ -21,7 +21,9 @@ mod host;
 mod invoke;
 mod runtime;
 
-pub use context::{Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota};
+pub use context::{
+    AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota, TokenGate,
+};
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;
 pub use invoke::{Call, Event};

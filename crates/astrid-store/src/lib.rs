@@ -5,6 +5,7 @@
 mod kv;
 mod meta;
 mod schema;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -30,6 +30,19 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     ",
+    // v2: the principal's capability tokens (encoded bytes, opaque here) and the ids of
+    // revoked ones. A revoked token stays in `tokens` so the record of what was granted stays.
+    "
+    CREATE TABLE tokens (
+        id         BLOB PRIMARY KEY,
+        token      BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE revoked (
+        id         BLOB PRIMARY KEY,
+        revoked_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Bring the schema up to date. Each step re-reads the version inside its own write

@@ -58,10 +58,27 @@ pub enum ControlCommand {
     Ps,
     Install(PackageUpload),
     Update(PackageUpload),
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
     List,
     Tree,
     Shutdown,
+    /// The principal's capability tokens (revoked ones included, marked).
+    CapsShow {
+        principal: String,
+    },
+    /// Mints a token for `pattern` (e.g. `fs:read:/srv/data/**`), valid for `ttl_ms` or
+    /// until revoked.
+    CapsGrant {
+        principal: String,
+        pattern: String,
+        ttl_ms: Option<u64>,
+    },
+    /// Revokes a token (32 hex characters) at once, everywhere.
+    CapsRevoke {
+        token_id: String,
+    },
 }
 
 /// A capsule package as sent by the CLI: the manifest text and its component bytes.
@@ -135,6 +152,21 @@ pub enum ControlResponse {
     Removed { name: String },
     Tree(Vec<TreeNode>),
     ShuttingDown,
+    Tokens(Vec<TokenInfo>),
+    Granted(TokenInfo),
+    RevokedToken { token_id: String },
+}
+
+/// A capability token as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub principal: String,
+    pub pattern: String,
+    pub issued_at_ms: u64,
+    pub expires_at_ms: Option<u64>,
+    pub parent: Option<String>,
+    pub revoked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

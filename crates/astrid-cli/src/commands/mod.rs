@@ -1,6 +1,8 @@
 //! Subcommand implementations. Each returns the process exit code or an error for `main`
 //! to print.
 
+mod audit;
+mod caps;
 mod capsule;
 mod daemon;
 
@@ -45,6 +47,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => daemon::status(&ctx).await,
         Command::Ps => daemon::ps(&ctx).await,
         Command::Capsule(cmd) => capsule::run(&ctx, cmd).await,
+        Command::Audit(cmd) => audit::run(&ctx, cmd),
+        Command::Caps(cmd) => caps::run(&ctx, cmd).await,
     }
 }
 

@@ -1,7 +1,10 @@
-use astrid_fsgate::{FsGateError, FsRoots};
+use std::path::PathBuf;
+
+use astrid_fsgate::{Access, FsGateError, FsRoots};
 
 use super::HostState;
 use crate::bindings::astrid::fs::fs::{DirEntry, ErrorCode, FileKind, Host, Metadata};
+use crate::context::AuditDecision;
 
 /// Reads larger than this are refused rather than buffered into the guest's memory.
 const MAX_READ: u64 = 16 * 1024 * 1024;
@@ -17,20 +20,109 @@ impl HostState {
                     "capsule `{}` declares no filesystem roots; `{path}` is out of reach",
                     self.ctx.capsule()
                 );
-                self.denied(op, &reason);
+                self.denied(op, path, &reason);
                 Err(ErrorCode::Denied(reason))
             }
         }
     }
 
-    fn fs_result<T>(&self, op: &str, r: Result<T, FsGateError>) -> Result<T, ErrorCode> {
-        r.map_err(|e| {
-            if let FsGateError::Denied(m) = &e {
-                self.denied(op, m);
+    /// An operation that changes nothing: it runs, and its outcome is recorded before the
+    /// guest sees any of it, so a failed append withholds the data.
+    fn fs_look<T>(
+        &self,
+        op: &str,
+        path: &str,
+        run: impl FnOnce(&FsRoots) -> Result<T, FsGateError>,
+        describe: impl FnOnce(&T) -> String,
+    ) -> Result<T, ErrorCode> {
+        let roots = self.fs_roots(op, path)?;
+        if let Err(FsGateError::Denied(m)) = roots.resolve(path, Access::Read) {
+            self.denied(op, path, &m);
+            return Err(ErrorCode::Denied(m));
+        }
+        self.fs_token(op, path, roots, false)?;
+        match run(roots) {
+            Err(FsGateError::Denied(m)) => {
+                self.denied(op, path, &m);
+                Err(ErrorCode::Denied(m))
             }
-            map(e)
+            r => {
+                let outcome = match &r {
+                    Ok(v) => format!("ok: {}", describe(v)),
+                    Err(e) => format!("failed: {e}"),
+                };
+                self.fs_audit_allowed(op, path, &outcome)?;
+                r.map_err(map)
+            }
+        }
+    }
+
+    /// An operation that changes the filesystem: every path is resolved through the gate
+    /// and the decision recorded before anything is touched. Checks that only the operation
+    /// itself can make (hard links, symlinked parents) may still deny it; that denial is
+    /// recorded as a second entry.
+    fn fs_change(
+        &self,
+        op: &str,
+        paths: &[&str],
+        run: impl FnOnce(&FsRoots) -> Result<(), FsGateError>,
+    ) -> Result<(), ErrorCode> {
+        let resource = paths.join(" -> ");
+        let roots = self.fs_roots(op, &resource)?;
+        for p in paths {
+            if let Err(FsGateError::Denied(m)) = roots.resolve(p, Access::Write) {
+                self.denied(op, &resource, &m);
+                return Err(ErrorCode::Denied(m));
+            }
+            self.fs_token(op, p, roots, true)?;
+        }
+        self.fs_audit_allowed(op, &resource, "permitted by the manifest roots")?;
+        match run(roots) {
+            Err(FsGateError::Denied(m)) => {
+                self.denied(op, &resource, &m);
+                Err(ErrorCode::Denied(m))
+            }
+            r => r.map_err(map),
+        }
+    }
+
+    /// Both must hold: the manifest root (checked by the caller) and a capability token of
+    /// the principal covering the host path.
+    fn fs_token(
+        &self,
+        op: &str,
+        path: &str,
+        roots: &FsRoots,
+        write: bool,
+    ) -> Result<(), ErrorCode> {
+        let host = host_path(roots, path);
+        self.ctx.tokens.check_fs(write, &host).map_err(|reason| {
+            self.denied(op, path, &reason);
+            ErrorCode::Denied(reason)
         })
     }
+
+    fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
+        self.audit(op, resource, AuditDecision::Allowed, outcome)
+            .map_err(|e| {
+                tracing::error!(capsule = %self.ctx.capsule(), "audit append failed: {e}");
+                ErrorCode::Denied(format!("the audit trail is unavailable: {e}"))
+            })
+    }
+}
+
+/// The host path a guest path names, as the fsgate reads it (`~` is the principal's home);
+/// `.`, repeated and trailing separators fall away. Only called on paths the fsgate has
+/// accepted lexically, so there is no `..` left to resolve.
+fn host_path(roots: &FsRoots, guest: &str) -> PathBuf {
+    let joined = if guest == "~" {
+        roots.home().to_path_buf()
+    } else if let Some(rel) = guest.strip_prefix("~/") {
+        roots.home().join(rel)
+    } else {
+        PathBuf::from(guest)
+    };
+    joined.components().collect()
 }
 
 fn map(e: FsGateError) -> ErrorCode {
@@ -57,23 +149,29 @@ fn kind(k: astrid_fsgate::FileKind) -> FileKind {
 
 impl Host for HostState {
     fn read(&mut self, path: String) -> Result<Vec<u8>, ErrorCode> {
-        let r = self.fs_roots("fs.read", &path)?.read(&path, MAX_READ);
-        self.fs_result("fs.read", r)
+        self.fs_look(
+            "fs.read",
+            &path,
+            |r| r.read(&path, MAX_READ),
+            |d| format!("{} bytes", d.len()),
+        )
     }
 
     fn write(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        let r = self.fs_roots("fs.write", &path)?.write(&path, &data);
-        self.fs_result("fs.write", r)
+        self.fs_change("fs.write", &[&path], |r| r.write(&path, &data))
     }
 
     fn append(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        let r = self.fs_roots("fs.append", &path)?.append(&path, &data);
-        self.fs_result("fs.append", r)
+        self.fs_change("fs.append", &[&path], |r| r.append(&path, &data))
     }
 
     fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, ErrorCode> {
-        let r = self.fs_roots("fs.list-dir", &path)?.list_dir(&path);
-        let entries = self.fs_result("fs.list-dir", r)?;
+        let entries = self.fs_look(
+            "fs.list-dir",
+            &path,
+            |r| r.list_dir(&path),
+            |e| format!("{} entries", e.len()),
+        )?;
         Ok(entries
             .into_iter()
             .map(|e| DirEntry {
@@ -84,8 +182,12 @@ impl Host for HostState {
     }
 
     fn stat(&mut self, path: String) -> Result<Metadata, ErrorCode> {
-        let r = self.fs_roots("fs.stat", &path)?.stat(&path);
-        let m = self.fs_result("fs.stat", r)?;
+        let m = self.fs_look(
+            "fs.stat",
+            &path,
+            |r| r.stat(&path),
+            |m| format!("{:?}, {} bytes", m.kind, m.size),
+        )?;
         Ok(Metadata {
             kind: kind(m.kind),
             size: m.size,
@@ -95,19 +197,16 @@ impl Host for HostState {
     }
 
     fn mkdir(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        let r = self.fs_roots("fs.mkdir", &path)?.mkdir(&path, recursive);
-        self.fs_result("fs.mkdir", r)
+        self.fs_change("fs.mkdir", &[&path], |r| r.mkdir(&path, recursive))
     }
 
     fn remove(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        let r = self.fs_roots("fs.remove", &path)?.remove(&path, recursive);
-        self.fs_result("fs.remove", r)
+        self.fs_change("fs.remove", &[&path], |r| r.remove(&path, recursive))
     }
 
     fn rename(&mut self, source: String, destination: String) -> Result<(), ErrorCode> {
-        let r = self
-            .fs_roots("fs.rename", &source)?
-            .rename(&source, &destination);
-        self.fs_result("fs.rename", r)
+        self.fs_change("fs.rename", &[&source, &destination], |r| {
+            r.rename(&source, &destination)
+        })
     }
 }

@@ -22,7 +22,7 @@ impl HostState {
         topic::validate_topic(topic_name).map_err(|e| ErrorCode::InvalidArgument(e.to_string()))?;
         if topic::is_kernel_topic(topic_name) {
             let reason = format!("topic `{topic_name}` is reserved for the kernel");
-            self.denied("publish", &reason);
+            self.denied("ipc.publish", topic_name, &reason);
             return Err(ErrorCode::Denied(reason));
         }
         if !self.ctx.manifest.may_publish(topic_name) {
@@ -30,14 +30,14 @@ impl HostState {
                 "capsule `{}` does not declare topic `{topic_name}` in [publish]",
                 self.ctx.capsule()
             );
-            self.denied("publish", &reason);
+            self.denied("ipc.publish", topic_name, &reason);
             return Err(ErrorCode::Denied(reason));
         }
         if self.depth >= MAX_EVENT_DEPTH {
             let reason = format!(
                 "event chain is {MAX_EVENT_DEPTH} handlers deep; refusing to send `{topic_name}` (a loop?)"
             );
-            self.denied("publish", &reason);
+            self.denied("ipc.publish", topic_name, &reason);
             return Err(ErrorCode::QuotaExceeded(reason));
         }
         if payload_len > MAX_PAYLOAD {
@@ -89,7 +89,7 @@ impl Host for HostState {
                 "capsule `{}` does not declare a [subscribe] pattern covering `{pattern}`",
                 self.ctx.capsule()
             );
-            self.denied("subscribe", &reason);
+            self.denied("ipc.subscribe", &pattern, &reason);
             return Err(ErrorCode::Denied(reason));
         }
         if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {

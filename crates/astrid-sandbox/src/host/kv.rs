@@ -6,13 +6,13 @@ use crate::bindings::astrid::kv::kv::{ErrorCode, Host};
 impl HostState {
     /// The manifest gate for `astrid:kv`: `kv = true`, or nothing. The namespace is always the
     /// capsule's own inside its principal's store, so there is no way to name another's keys.
-    fn kv_gate(&self, op: &str) -> Result<&str, ErrorCode> {
+    fn kv_gate(&self, op: &str, key: &str) -> Result<&str, ErrorCode> {
         if !self.ctx.manifest.capabilities.kv {
             let reason = format!(
                 "capsule `{}` does not declare `kv = true` in [capabilities]",
                 self.ctx.capsule()
             );
-            self.denied(op, &reason);
+            self.denied(op, key, &reason);
             return Err(ErrorCode::Denied(reason));
         }
         Ok(self.ctx.capsule())
@@ -29,22 +29,22 @@ fn map(e: StoreError) -> ErrorCode {
 
 impl Host for HostState {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, ErrorCode> {
-        let ns = self.kv_gate("kv.get")?;
+        let ns = self.kv_gate("kv.get", &key)?;
         self.ctx.store.kv_get(ns, &key).map_err(map)
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), ErrorCode> {
-        let ns = self.kv_gate("kv.set")?;
+        let ns = self.kv_gate("kv.set", &key)?;
         self.ctx.store.kv_set(ns, &key, &value).map_err(map)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, ErrorCode> {
-        let ns = self.kv_gate("kv.delete")?;
+        let ns = self.kv_gate("kv.delete", &key)?;
         self.ctx.store.kv_delete(ns, &key).map_err(map)
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, ErrorCode> {
-        let ns = self.kv_gate("kv.list-keys")?;
+        let ns = self.kv_gate("kv.list-keys", &prefix)?;
         self.ctx.store.kv_list(ns, &prefix).map_err(map)
     }
 
@@ -54,7 +54,7 @@ impl Host for HostState {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, ErrorCode> {
-        let ns = self.kv_gate("kv.compare-and-swap")?;
+        let ns = self.kv_gate("kv.compare-and-swap", &key)?;
         self.ctx
             .store
             .kv_cas(ns, &key, expected.as_deref(), new.as_deref())

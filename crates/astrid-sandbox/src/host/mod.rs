@@ -10,7 +10,7 @@ pub use ipc::MAX_EVENT_DEPTH;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::{CapsuleContext, InboxMessage};
+use crate::context::{AuditDecision, CapsuleContext, InboxMessage};
 
 /// The data of one `Store`: one invocation of one capsule for one principal.
 pub struct HostState {
@@ -69,12 +69,34 @@ impl HostState {
         }
     }
 
-    fn denied(&self, what: &str, reason: &str) {
+    /// Logs and audits a denial. The effect is refused whatever the audit append returns;
+    /// a failed append is logged loudly since the chain now misses a decision.
+    fn denied(&self, what: &str, resource: &str, reason: &str) {
         tracing::warn!(
             principal = %self.ctx.origin.principal,
             capsule = %self.ctx.capsule(),
-            "denied {what}: {reason}"
+            "denied {what} {resource}: {reason}"
         );
+        if let Err(e) = self.audit(what, resource, AuditDecision::Denied, reason) {
+            tracing::error!(
+                principal = %self.ctx.origin.principal,
+                capsule = %self.ctx.capsule(),
+                "audit append failed for a denied {what}: {e}"
+            );
+        }
+    }
+
+    /// Records a decision durably; an error means the effect must not be acknowledged.
+    fn audit(
+        &self,
+        action: &str,
+        resource: &str,
+        decision: AuditDecision,
+        outcome: &str,
+    ) -> Result<(), String> {
+        self.ctx
+            .auditor
+            .record(self.ctx.capsule(), action, resource, decision, outcome)
     }
 }
 

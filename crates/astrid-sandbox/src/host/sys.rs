@@ -64,10 +64,9 @@ impl Host for HostState {
                 "`{key}` is not declared in the manifest's [env] table"
             ))),
             Some(decl) if decl.secret => {
-                self.denied("config-get", &format!("`{key}` is a secret"));
-                Err(ErrorCode::Denied(format!(
-                    "`{key}` is a secret; secrets never enter a capsule"
-                )))
+                let reason = format!("`{key}` is a secret; secrets never enter a capsule");
+                self.denied("sys.config-get", &key, &reason);
+                Err(ErrorCode::Denied(reason))
             }
             Some(_) => Ok(self.ctx.config.get(&key).cloned()),
         }

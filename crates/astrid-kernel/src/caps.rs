@@ -1,0 +1,213 @@
+//! Capability tokens in the kernel: each principal's tokens (in its SQLite store, cached in
+//! memory), the one `Gate` every host function checks through, and global revocation.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_audit::Decision;
+use astrid_crypto::{
+    mint, now_ms, CapabilityToken, DenialReason, Gate, Resource, ResourcePattern, RevocationStore,
+    StoreError, TokenId,
+};
+use astrid_sandbox::TokenGate;
+use astrid_store::PrincipalStore;
+use astrid_types::wire::TokenInfo;
+use astrid_types::{AstridHome, PrincipalId};
+use parking_lot::RwLock;
+
+use crate::audit::KERNEL;
+use crate::error::KernelError;
+use crate::kernel::Inner;
+
+pub(crate) type TokenSet = Arc<RwLock<Vec<CapabilityToken>>>;
+
+fn caps_err(p: &PrincipalId, e: impl std::fmt::Display) -> KernelError {
+    KernelError::Capability(format!("principal `{p}`: {e}"))
+}
+
+impl Inner {
+    /// The principal's tokens, loaded on first use. A principal seen for the first time
+    /// (no tokens stored at all) gets the default grants: read and write on its own home.
+    pub fn tokens_for(&self, p: &PrincipalId) -> Result<TokenSet, KernelError> {
+        if let Some(t) = self.tokens.lock().get(p) {
+            return Ok(t.clone());
+        }
+        let store = self.store_for(p)?;
+        let stored = store.token_list().map_err(|e| caps_err(p, e))?;
+        let mut tokens = Vec::with_capacity(stored.len());
+        for bytes in stored {
+            // A stored token we cannot decode fails the whole set closed.
+            tokens.push(CapabilityToken::from_bytes(&bytes).map_err(|e| caps_err(p, e))?);
+        }
+        let fresh = tokens.is_empty();
+        let mine: TokenSet = Arc::new(RwLock::new(tokens));
+        let set = self
+            .tokens
+            .lock()
+            .entry(p.clone())
+            .or_insert_with(|| mine.clone())
+            .clone();
+        // Only the loader whose set was kept mints, so a race cannot mint twice.
+        if fresh && Arc::ptr_eq(&set, &mine) {
+            let home = self.home.principal_home(p);
+            for kind in ["read", "write"] {
+                let pattern = format!("fs:{kind}:{}/**", home.display());
+                self.grant(p, &pattern, None)?;
+            }
+        }
+        Ok(set)
+    }
+
+    /// Mints, records and stores a token for `pattern`; it is usable at once.
+    pub fn grant(
+        &self,
+        p: &PrincipalId,
+        pattern: &str,
+        ttl: Option<Duration>,
+    ) -> Result<CapabilityToken, KernelError> {
+        if !self.principal_exists(p) {
+            return Err(KernelError::UnknownPrincipal(p.to_string()));
+        }
+        let pattern = ResourcePattern::parse(pattern).map_err(|e| caps_err(p, e))?;
+        let token = mint(&self.key, p.clone(), pattern, ttl, None).map_err(|e| caps_err(p, e))?;
+        let set = self.tokens_for(p)?;
+        self.record(
+            p,
+            KERNEL,
+            "capability.mint",
+            &token.resource.to_string(),
+            Decision::Recorded,
+            &format!("token {} expires {:?}", token.id, token.expires_at_ms),
+        )?;
+        let store = self.store_for(p)?;
+        store
+            .token_put(&token.id.0, &token.to_bytes(), now_ms())
+            .map_err(|e| caps_err(p, e))?;
+        set.write().push(token.clone());
+        Ok(token)
+    }
+
+    /// Revokes a token of any principal. Effective at once for every check, cached or not.
+    pub fn revoke(&self, id: TokenId) -> Result<PrincipalId, KernelError> {
+        let owner = principals(&self.home)
+            .into_iter()
+            .find(|p| {
+                self.tokens_for(p)
+                    .is_ok_and(|set| set.read().iter().any(|t| t.id == id))
+            })
+            .ok_or_else(|| KernelError::Capability(format!("no token {id}")))?;
+        self.revocations
+            .revoke(id)
+            .map_err(|e| caps_err(&owner, e))?;
+        self.record(
+            &owner,
+            KERNEL,
+            "capability.revoke",
+            &format!("token:{id}"),
+            Decision::Recorded,
+            "revoked",
+        )?;
+        Ok(owner)
+    }
+
+    pub fn token_infos(&self, p: &PrincipalId) -> Result<Vec<TokenInfo>, KernelError> {
+        let set = self.tokens_for(p)?;
+        let list = set.read();
+        Ok(list
+            .iter()
+            .map(|t| TokenInfo {
+                id: t.id.to_string(),
+                principal: t.principal.to_string(),
+                pattern: t.resource.to_string(),
+                issued_at_ms: t.issued_at_ms,
+                expires_at_ms: t.expires_at_ms,
+                parent: t.parent.map(|p| p.to_string()),
+                revoked: self.revocations.is_revoked(&t.id),
+            })
+            .collect())
+    }
+
+    /// What a capsule context checks its filesystem effects with.
+    pub fn token_gate(&self, p: &PrincipalId) -> Result<PrincipalGate, KernelError> {
+        Ok(PrincipalGate {
+            principal: p.clone(),
+            gate: self.gate.clone(),
+            tokens: self.tokens_for(p)?,
+        })
+    }
+}
+
+/// Every principal with a directory under `principals/`.
+fn principals(home: &AstridHome) -> Vec<PrincipalId> {
+    let Ok(dir) = std::fs::read_dir(home.principals_dir()) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| PrincipalId::new(e.file_name().to_string_lossy().into_owned()).ok())
+        .collect()
+}
+
+pub(crate) struct PrincipalGate {
+    principal: PrincipalId,
+    gate: Arc<Gate>,
+    tokens: TokenSet,
+}
+
+impl TokenGate for PrincipalGate {
+    fn check_fs(&self, write: bool, host_path: &Path) -> Result<(), String> {
+        let resource = if write {
+            Resource::FsWrite(host_path.to_path_buf())
+        } else {
+            Resource::FsRead(host_path.to_path_buf())
+        };
+        let tokens = self.tokens.read();
+        match self.gate.check(&self.principal, &resource, &tokens) {
+            Ok(_) => Ok(()),
+            Err(d) if d.reason == DenialReason::NoToken => {
+                Err(format!("no capability token covers `{resource}`"))
+            }
+            Err(d) => Err(format!("capability for `{resource}` refused: {}", d.reason)),
+        }
+    }
+}
+
+/// Revocations live in the `revoked` table of the owning principal's store; the list is
+/// the union over every principal.
+pub(crate) struct RevokedTables {
+    pub home: AstridHome,
+}
+
+impl RevokedTables {
+    fn open(&self, p: &PrincipalId) -> Result<PrincipalStore, StoreError> {
+        Ok(PrincipalStore::open(&self.home.principal_store(p))?)
+    }
+}
+
+impl RevocationStore for RevokedTables {
+    fn load_all(&self) -> Result<Vec<TokenId>, StoreError> {
+        let mut all = Vec::new();
+        for p in principals(&self.home) {
+            if !self.home.principal_store(&p).exists() {
+                continue;
+            }
+            all.extend(self.open(&p)?.revoked_list()?.into_iter().map(TokenId));
+        }
+        Ok(all)
+    }
+
+    fn persist(&self, id: &TokenId) -> Result<(), StoreError> {
+        for p in principals(&self.home) {
+            if !self.home.principal_store(&p).exists() {
+                continue;
+            }
+            let store = self.open(&p)?;
+            if store.token_get(&id.0)?.is_some() {
+                store.revoked_add(&id.0, now_ms())?;
+                return Ok(());
+            }
+        }
+        Err(format!("no principal holds token {id}").into())
+    }
+}
