@@ -4,15 +4,15 @@ use std::time::Duration;
 
 use astrid_types::home::AstridHome;
 use astrid_types::wire::{
-    self, ClientMessage, ControlCommand, ControlResponse, ServerMessage, MAX_FRAME,
-    MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
+    self, ApprovalDecision, ClientMessage, ControlCommand, ControlResponse, ServerMessage,
+    MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
 };
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::framing::{read_frame, write_frame};
-use crate::handles::{PendingReply, Subscription};
+use crate::handles::{ApprovalStream, PendingReply, Subscription};
 use crate::routes::{read_loop, unexpected, write_loop, Outgoing, PendingGuard, Shared};
 use crate::ClientError;
 
@@ -238,6 +238,35 @@ impl Client {
         })
         .await?;
         Ok(sub)
+    }
+
+    /// Registers this connection as an approver for its principal. Returns once the daemon
+    /// has registered it, so requests made after this call reach the stream.
+    pub async fn register_approver(&self) -> Result<ApprovalStream, ClientError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut r = self.inner.shared.routes();
+            if r.closed {
+                return Err(ClientError::Disconnected);
+            }
+            r.approvers.push(tx);
+        }
+        self.send(&ClientMessage::RegisterApprover).await?;
+        // The daemon handles a connection's frames in order: once this reply is back, the
+        // registration before it is in effect.
+        self.control(ControlCommand::Status).await?;
+        Ok(ApprovalStream { rx })
+    }
+
+    /// Answers an approval request received on an [`ApprovalStream`]. The daemon ignores
+    /// answers to requests that are not this principal's or are no longer waiting.
+    pub async fn answer_approval(
+        &self,
+        id: u64,
+        decision: ApprovalDecision,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ApprovalAnswer { id, decision })
+            .await
     }
 
     /// Runs an operator command. Daemon-side failures come back as `ClientError::Control`.

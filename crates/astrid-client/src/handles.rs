@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use astrid_types::wire::{ClientMessage, ServerMessage};
+use astrid_types::wire::{ApprovalRequest, ClientMessage, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{encode_frame, REPLY_GRACE};
@@ -73,5 +73,18 @@ impl Drop for Subscription {
         if let Ok(frame) = encode_frame(&ClientMessage::Unsubscribe { id: self.id }) {
             let _ = self.client.outbox().try_send(Outgoing::Frame(frame));
         }
+    }
+}
+
+/// Approval requests for this connection's principal, from
+/// [`Client::register_approver`](crate::Client::register_approver).
+pub struct ApprovalStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<ApprovalRequest>,
+}
+
+impl ApprovalStream {
+    /// The next request; `None` once the connection has ended.
+    pub async fn next(&mut self) -> Option<ApprovalRequest> {
+        self.rx.recv().await
     }
 }

@@ -15,5 +15,5 @@ mod routes;
 pub use client::Client;
 pub use daemon::{ensure_daemon, find_daemon_exe, is_daemon_running};
 pub use error::ClientError;
-pub use handles::{PendingReply, Subscription};
+pub use handles::{ApprovalStream, PendingReply, Subscription};
 pub use routes::EventMsg;

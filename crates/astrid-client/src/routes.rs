@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use astrid_types::wire::{self, ServerMessage, MAX_FRAME};
+use astrid_types::wire::{self, ApprovalRequest, ServerMessage, MAX_FRAME};
 use tokio::io::BufReader;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +35,8 @@ pub(crate) struct Routes {
     // Unbounded on purpose: a slow subscriber must not stall the reader, which would also
     // stall every reply on the connection.
     pub(crate) subs: HashMap<u64, mpsc::UnboundedSender<SubItem>>,
+    /// Every [`ApprovalStream`](crate::ApprovalStream) of this connection gets every request.
+    pub(crate) approvers: Vec<mpsc::UnboundedSender<ApprovalRequest>>,
 }
 
 #[derive(Default)]
@@ -54,6 +56,7 @@ impl Shared {
         r.closed = true;
         r.pending.clear();
         r.subs.clear();
+        r.approvers.clear();
     }
 
     fn route(&self, msg: ServerMessage) {
@@ -97,6 +100,9 @@ impl Shared {
             }
             ServerMessage::Error { id: None, message } => {
                 tracing::warn!(%message, "daemon reported a protocol error");
+            }
+            ServerMessage::ApprovalRequest(req) => {
+                r.approvers.retain(|tx| tx.send(req.clone()).is_ok());
             }
             other @ (ServerMessage::Welcome { .. } | ServerMessage::Refused { .. }) => {
                 tracing::warn!(?other, "unexpected handshake message after the handshake");

@@ -32,6 +32,7 @@ pub(crate) struct Inner {
     pub quota: Quota,
     pub capsules: RwLock<BTreeMap<String, Arc<Installed>>>,
     pub subs: Subscriptions,
+    pub approvals: crate::approval::Broker,
     next_id: AtomicU64,
     contexts: Mutex<HashMap<(PrincipalId, String), Arc<ContextEntry>>>,
     stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
@@ -78,6 +79,7 @@ impl Inner {
             quota,
             capsules: RwLock::new(BTreeMap::new()),
             subs: Subscriptions::default(),
+            approvals: crate::approval::Broker::default(),
             next_id: AtomicU64::new(1),
             contexts: Mutex::new(HashMap::new()),
             stores: Mutex::new(HashMap::new()),
@@ -216,6 +218,10 @@ impl Inner {
             bus: Arc::new(crate::dispatch::BusHandle(self.weak.clone())),
             auditor: Arc::new(crate::audit::LogAuditor(audit)),
             tokens: Arc::new(tokens),
+            approver: Arc::new(crate::approval::PrincipalApprover {
+                inner: self.weak.clone(),
+                principal: p.clone(),
+            }),
             quota: self.quota,
             stopping: installed.stopping.clone(),
         };

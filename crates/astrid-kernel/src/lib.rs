@@ -5,6 +5,7 @@
 //! socket. It knows nothing about models, prompts or tools.
 #![forbid(unsafe_code)]
 
+mod approval;
 mod audit;
 mod bus;
 mod caps;

@@ -177,6 +177,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     }
 
     inner.subs.remove_connection(peer.id);
+    inner.approvals.unregister(peer.id);
     inner.clients.fetch_sub(1, Ordering::Relaxed);
     drop(tx);
     let _ = writer.await;
@@ -263,6 +264,14 @@ fn handle(
             );
         }
         ClientMessage::Unsubscribe { id } => inner.subs.remove_client_sub(peer.id, id),
+        ClientMessage::RegisterApprover => {
+            inner
+                .approvals
+                .register(peer.id, peer.principal.clone(), tx.clone());
+        }
+        ClientMessage::ApprovalAnswer { id, decision } => {
+            inner.approvals.answer(&peer.principal, id, decision);
+        }
         ClientMessage::Control { id, command } => {
             let inner = inner.clone();
             let tx = tx.clone();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use astrid_fsgate::FsRoots;
 use astrid_store::PrincipalStore;
-use astrid_types::wire::RequestError;
+use astrid_types::wire::{ApprovalDecision, RequestError};
 use astrid_types::{CapsuleName, Manifest, PrincipalId};
 
 /// Who is speaking on the bus. Built by the host from the invocation's context, never from
@@ -79,6 +79,21 @@ pub trait TokenGate: Send + Sync + 'static {
     fn check_fs(&self, write: bool, host_path: &std::path::Path) -> Result<(), String>;
 }
 
+/// Asks the context's principal for permission. Blocks the calling (blocking-pool) thread
+/// until an answer or `timeout`; no answer in time, or nobody to ask, is `Deny`. The request
+/// and the decision are durable in the audit chain before this returns; an error means they
+/// are not, and nothing was decided.
+pub trait Approver: Send + Sync + 'static {
+    fn request(
+        &self,
+        capsule: &str,
+        action: &str,
+        resource: &str,
+        reason: &str,
+        timeout: Duration,
+    ) -> Result<ApprovalDecision, String>;
+}
+
 /// Per-invocation resource ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -110,6 +125,8 @@ pub struct CapsuleContext {
     pub auditor: Arc<dyn Auditor>,
     /// The principal's capability tokens, checked on every filesystem effect.
     pub tokens: Arc<dyn TokenGate>,
+    /// The principal's approval broker.
+    pub approver: Arc<dyn Approver>,
     pub quota: Quota,
     /// Set when the capsule is being removed or replaced; long-running loops observe it.
     pub stopping: Arc<AtomicBool>,

@@ -22,7 +22,8 @@ mod invoke;
 mod runtime;
 
 pub use context::{
-    AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota, TokenGate,
+    Approver, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, Origin, Quota,
+    TokenGate,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

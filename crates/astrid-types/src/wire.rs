@@ -50,6 +50,48 @@ pub enum ClientMessage {
         id: u64,
         command: ControlCommand,
     },
+    /// From now on this connection is asked (`ServerMessage::ApprovalRequest`) whenever a
+    /// capsule running for its principal requests approval.
+    RegisterApprover,
+    /// The answer to `ServerMessage::ApprovalRequest { id }`. Ignored unless the request
+    /// belongs to this connection's principal and is still waiting.
+    ApprovalAnswer {
+        id: u64,
+        decision: ApprovalDecision,
+    },
+}
+
+/// A human's answer to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ApprovalDecision {
+    AllowOnce,
+    /// For this capsule and resource, until the daemon stops.
+    AllowSession,
+    /// The kernel mints a capability token for the resource.
+    AllowAlways,
+    Deny,
+}
+
+impl ApprovalDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalDecision::AllowOnce => "allow-once",
+            ApprovalDecision::AllowSession => "allow-session",
+            ApprovalDecision::AllowAlways => "allow-always",
+            ApprovalDecision::Deny => "deny",
+        }
+    }
+}
+
+/// What a capsule asks a principal's approvers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: u64,
+    pub principal: String,
+    pub capsule: String,
+    pub action: String,
+    pub resource: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +167,8 @@ pub enum ServerMessage {
         id: Option<u64>,
         message: String,
     },
+    /// Sent to registered approvers; answer with `ClientMessage::ApprovalAnswer`.
+    ApprovalRequest(ApprovalRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -134,6 +134,17 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:approval` (asking the principal's human). A refusal is not an
+    /// error: it is [`Decision::Deny`](crate::approval::Decision::Deny).
+    ApprovalError from astrid::approval::approval::ErrorCode {
+        /// The action, resource or reason was empty or too long.
+        InvalidArgument("invalid-argument"),
+        /// The kernel could not record the request or its decision; nothing was decided.
+        Failed("failed"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -145,6 +156,8 @@ pub enum SysError {
     Kv(KvError),
     /// From `astrid:fs`.
     Fs(FsError),
+    /// From `astrid:approval`.
+    Approval(ApprovalError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -158,6 +171,7 @@ impl fmt::Display for SysError {
             Self::Ipc(e) => write!(f, "ipc: {e}"),
             Self::Kv(e) => write!(f, "kv: {e}"),
             Self::Fs(e) => write!(f, "fs: {e}"),
+            Self::Approval(e) => write!(f, "approval: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -171,6 +185,7 @@ impl std::error::Error for SysError {
             Self::Ipc(e) => Some(e),
             Self::Kv(e) => Some(e),
             Self::Fs(e) => Some(e),
+            Self::Approval(e) => Some(e),
             Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -197,6 +212,12 @@ impl From<KvError> for SysError {
 impl From<FsError> for SysError {
     fn from(e: FsError) -> Self {
         Self::Fs(e)
+    }
+}
+
+impl From<ApprovalError> for SysError {
+    fn from(e: ApprovalError) -> Self {
+        Self::Approval(e)
     }
 }
 
@@ -263,7 +284,7 @@ macro_rules! capsule_error_from {
     };
 }
 
-capsule_error_from!(SysCallError, IpcError, KvError, FsError);
+capsule_error_from!(SysCallError, IpcError, KvError, FsError, ApprovalError);
 
 impl From<serde_json::Error> for CapsuleError {
     fn from(e: serde_json::Error) -> Self {

@@ -3,7 +3,7 @@
 //! A capsule is a `cdylib` built for `wasm32-unknown-unknown` and turned into a WebAssembly
 //! component by `astrid-build`. It has no WASI: every effect goes through the `astrid:*` host
 //! packages, wrapped here as std-like modules ([`fs`], [`kv`], [`ipc`], [`log`], [`time`],
-//! [`env`], [`random`]). Each package's WIT `error-code` is a typed Rust error, and all of them
+//! [`env`], [`random`], [`approval`]). Each package's WIT `error-code` is a typed Rust error, and all of them
 //! convert into [`SysError`] and [`CapsuleError`] so `?` works in handlers.
 //!
 //! ```no_run
@@ -45,6 +45,7 @@ pub mod bindings {
     });
 }
 
+pub mod approval;
 pub mod env;
 pub mod error;
 pub mod event;
@@ -57,7 +58,7 @@ pub mod random;
 pub mod time;
 
 pub use astrid_sdk_macros::capsule;
-pub use error::{CapsuleError, FsError, IpcError, KvError, SysCallError, SysError};
+pub use error::{ApprovalError, CapsuleError, FsError, IpcError, KvError, SysCallError, SysError};
 pub use event::Event;
 pub use guest::{Capsule, IntoReply};
 pub use serde;
@@ -66,10 +67,12 @@ pub use serde_json;
 /// Everything a capsule usually needs: `use astrid_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::env::Caller;
-    pub use crate::error::{CapsuleError, FsError, IpcError, KvError, SysCallError, SysError};
+    pub use crate::error::{
+        ApprovalError, CapsuleError, FsError, IpcError, KvError, SysCallError, SysError,
+    };
     pub use crate::event::Event;
     pub use crate::guest::{Capsule, IntoReply};
-    pub use crate::{capsule, env, fs, ipc, kv, log, random, time};
+    pub use crate::{approval, capsule, env, fs, ipc, kv, log, random, time};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json;
 }

@@ -42,9 +42,11 @@ pub enum Capsule {
     DepBBase,
     /// Blocks inside host calls (`testdata/waiter`).
     Waiter,
+    /// Requests approval for the resource its payload names (`testdata/asker`).
+    Asker,
 }
 
-const ALL: usize = 9;
+const ALL: usize = 10;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -58,6 +60,7 @@ impl Capsule {
             Capsule::DepB => "testdata/cycle/dep-b",
             Capsule::DepBBase => "testdata/cycle/dep-b-base",
             Capsule::Waiter => "testdata/waiter",
+            Capsule::Asker => "testdata/asker",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One module per `astrid:*` WIT package. Each function checks its gate before acting.
 
+mod approval;
 mod fs;
 mod ipc;
 mod kv;

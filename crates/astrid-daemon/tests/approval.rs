@@ -1,0 +1,236 @@
+//! The approval broker through a real daemon: a capsule's question reaches only its own
+//! principal's approvers, the first answer of that principal wins, anything else (nobody to
+//! ask, another principal's answer, silence) is a denial, and every decision is audited
+//! before the capsule sees it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use astrid_audit::{log_path, read_entries, AuditEntry, Decision};
+use astrid_client::{ApprovalStream, Client};
+use astrid_types::wire::{ApprovalDecision, ApprovalRequest, ControlCommand, ControlResponse};
+use astrid_types::{AstridHome, PrincipalId};
+use common::{ask, control, install, Capsule, Daemon, TestHome};
+use tokio::task::JoinHandle;
+
+/// The asker capsule's own approval timeout.
+const ASK_TIMEOUT: Duration = Duration::from_millis(2000);
+const GUARD: Duration = Duration::from_secs(30);
+
+fn entries(home: &AstridHome) -> Vec<AuditEntry> {
+    read_entries(&log_path(
+        &home.principals_dir(),
+        &PrincipalId::default_local(),
+    ))
+    .expect("opening the chain")
+    .map(|e| e.expect("reading an entry").entry)
+    .collect()
+}
+
+async fn fixture() -> (TestHome, Daemon, Client) {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Asker).await;
+    (home, daemon, c)
+}
+
+/// Starts the asker on `resource` in the background; its reply is the guest's view.
+fn start_ask(c: &Client, resource: &str) -> JoinHandle<String> {
+    let c = c.clone();
+    let resource = resource.to_string();
+    tokio::spawn(async move { ask(&c, "asker.v1.ask", resource.as_bytes()).await })
+}
+
+async fn next_request(stream: &mut ApprovalStream) -> ApprovalRequest {
+    tokio::time::timeout(GUARD, stream.next())
+        .await
+        .expect("no approval request arrived")
+        .expect("the approval stream ended")
+}
+
+#[tokio::test]
+async fn no_approver_is_an_immediate_deny() {
+    let (home, _daemon, c) = fixture().await;
+    let started = Instant::now();
+    assert_eq!(ask(&c, "asker.v1.ask", b"/tmp/x").await, "deny");
+    assert!(started.elapsed() < ASK_TIMEOUT, "{:?}", started.elapsed());
+    let rejected: Vec<_> = entries(&home.home)
+        .into_iter()
+        .filter(|e| e.decision == Decision::Rejected && e.resource == "/tmp/x")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].outcome.contains("no approver"), "{rejected:?}");
+}
+
+#[tokio::test]
+async fn allow_once_reaches_the_guest_and_is_audited() {
+    let (home, daemon, c) = fixture().await;
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let reply = start_ask(&c, "/tmp/once");
+    let req = next_request(&mut stream).await;
+    assert_eq!(req.principal, "default");
+    assert_eq!(req.capsule, "asker");
+    assert_eq!(req.action, "fs.read");
+    assert_eq!(req.resource, "/tmp/once");
+    assert_eq!(req.reason, "test");
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowOnce)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-once");
+
+    // The reply is back, so both the request and the decision are already durable.
+    let mine: Vec<_> = entries(&home.home)
+        .into_iter()
+        .filter(|e| e.resource == "/tmp/once" && e.action == "fs.read")
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert_eq!(mine[0].decision, Decision::Recorded, "{mine:?}");
+    assert_eq!(mine[1].decision, Decision::Approved, "{mine:?}");
+    assert_eq!(mine[1].capsule, "asker");
+    assert!(mine[1].outcome.contains("allow-once"), "{mine:?}");
+
+    // A second answer to the same id is for a request no longer waiting: nothing happens,
+    // and the next question is asked afresh (allow-once is not remembered).
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowAlways)
+        .await
+        .unwrap();
+    let again = start_ask(&c, "/tmp/once");
+    let req2 = next_request(&mut stream).await;
+    assert_ne!(req2.id, req.id);
+    approver
+        .answer_approval(req2.id, ApprovalDecision::Deny)
+        .await
+        .unwrap();
+    assert_eq!(again.await.unwrap(), "deny");
+}
+
+#[tokio::test]
+async fn another_principals_answer_is_ignored() {
+    let home = TestHome::new();
+    let alice: PrincipalId = "alice".parse().unwrap();
+    std::fs::create_dir_all(home.home.principal_dir(&alice)).unwrap();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Asker).await;
+    let mine = daemon.client().await;
+    let mut my_stream = mine.register_approver().await.unwrap();
+    let other = Client::connect(&home.home, "alice", "test").await.unwrap();
+    let mut other_stream = other.register_approver().await.unwrap();
+
+    let started = Instant::now();
+    let reply = start_ask(&c, "/tmp/theirs");
+    let req = next_request(&mut my_stream).await;
+    // Alice learns the id out of band and answers it: the daemon must not take it.
+    other
+        .answer_approval(req.id, ApprovalDecision::AllowAlways)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "deny");
+    assert!(started.elapsed() >= ASK_TIMEOUT, "{:?}", started.elapsed());
+    // Alice's approver was never asked about default's capsule.
+    let leaked = tokio::time::timeout(Duration::from_millis(100), other_stream.next()).await;
+    assert!(leaked.is_err(), "{leaked:?}");
+    // And nothing was minted for anyone.
+    for p in ["default", "alice"] {
+        let tokens = caps(&c, p).await;
+        assert!(
+            !tokens.iter().any(|t| t.contains("/tmp/theirs")),
+            "{tokens:?}"
+        );
+    }
+}
+
+async fn caps(c: &Client, principal: &str) -> Vec<String> {
+    let shown = control(
+        c,
+        ControlCommand::CapsShow {
+            principal: principal.into(),
+        },
+    )
+    .await
+    .unwrap();
+    let ControlResponse::Tokens(tokens) = shown else {
+        panic!("expected tokens, got {shown:?}");
+    };
+    tokens.into_iter().map(|t| t.pattern).collect()
+}
+
+#[tokio::test]
+async fn allow_always_mints_a_token_for_exactly_that_pattern() {
+    let (home, daemon, c) = fixture().await;
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let pattern = "fs:read:/tmp/x/**";
+    assert!(!caps(&c, "default").await.iter().any(|t| t == pattern));
+
+    let reply = start_ask(&c, pattern);
+    let req = next_request(&mut stream).await;
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowAlways)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-always");
+    let minted: Vec<_> = caps(&c, "default")
+        .await
+        .into_iter()
+        .filter(|t| t == pattern)
+        .collect();
+    assert_eq!(minted.len(), 1, "{minted:?}");
+    assert!(entries(&home.home)
+        .iter()
+        .any(|e| e.action == "capability.mint" && e.resource == pattern));
+
+    // A resource that is not a token pattern cannot be granted forever: it is allowed once.
+    let reply = start_ask(&c, "/tmp/plain");
+    let req = next_request(&mut stream).await;
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowAlways)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-once");
+}
+
+#[tokio::test]
+async fn allow_session_is_remembered_for_that_resource() {
+    let (_home, daemon, c) = fixture().await;
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let reply = start_ask(&c, "/tmp/session");
+    let req = next_request(&mut stream).await;
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowSession)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-session");
+    // Asked again: answered from memory, the approver is not bothered.
+    assert_eq!(
+        ask(&c, "asker.v1.ask", b"/tmp/session").await,
+        "allow-session"
+    );
+    let asked = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
+    assert!(asked.is_err(), "{asked:?}");
+}
+
+#[tokio::test]
+async fn silence_times_out_as_deny() {
+    let (home, daemon, c) = fixture().await;
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let started = Instant::now();
+    let reply = start_ask(&c, "/tmp/silence");
+    let req = next_request(&mut stream).await;
+    assert_eq!(req.resource, "/tmp/silence");
+    assert_eq!(reply.await.unwrap(), "deny");
+    assert!(started.elapsed() >= ASK_TIMEOUT, "{:?}", started.elapsed());
+    let last = entries(&home.home)
+        .into_iter()
+        .rfind(|e| e.resource == "/tmp/silence")
+        .expect("the decision is audited");
+    assert_eq!(last.decision, Decision::Rejected);
+    assert!(last.outcome.contains("no answer in time"), "{last:?}");
+}
