@@ -379,7 +379,7 @@ fn grandparent_revocation_reaches_grandchild() {
     );
 }
 
-/// A token minted with a buggy minter (signed directly, skipping the derivation rules)
+/// A token minted with a buggy minter (signed directly, bypassing the derivation rules)
 /// is still refused when it widens its parent.
 #[test]
 fn derived_token_widening_its_parent_is_refused_at_use() {
