@@ -151,19 +151,13 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
             // Stop taking new work; replies already owed still go out before the writer ends.
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        let frame = match read {
-            Ok(Some(f)) => f,
+        // A frame that is oversized, truncated or undecodable ends this connection only.
+        let msg = match read {
             Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(connection = peer.id, "closing connection: {e}");
-                let _ = tx.send(ServerMessage::Error {
-                    id: None,
-                    message: format!("closing connection: {e}"),
-                });
-                break;
-            }
+            Ok(Some(frame)) => wire::decode::<ClientMessage>(&frame).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        match wire::decode::<ClientMessage>(&frame) {
+        match msg {
             Ok(msg) => handle(&inner, &peer, &tx, msg),
             Err(e) => {
                 tracing::warn!(connection = peer.id, "closing connection: {e}");
