@@ -2,27 +2,62 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "astrid",
     version,
-    about = "Run and manage the Astrid daemon and its capsules"
+    about = "A secure operating system for AI agents: talk to the agent, set it up, run the \
+             daemon and manage its capsules",
+    subcommand_required = false,
+    arg_required_else_help = true,
+    after_help = "Capsules add commands of their own (e.g. `astrid models`); run one to see them."
 )]
 pub struct Cli {
     /// Astrid home directory (default: $ASTRID_HOME, else ~/.astrid).
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// Principal to act as.
-    #[arg(long, global = true, default_value = "default", value_name = "P")]
+    #[arg(
+        long,
+        global = true,
+        env = "ASTRID_PRINCIPAL",
+        default_value = "default",
+        value_name = "P"
+    )]
     pub principal: String,
+    /// Run one prompt headless, print the answer and exit (stdin, when piped, is appended).
+    #[arg(short = 'p', long = "prompt", value_name = "PROMPT")]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub turn: PromptArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// Options of `astrid -p`; meaningless without it.
+#[derive(Debug, Default, Args)]
+pub struct PromptArgs {
+    /// Approve every approval request once (default: deny them, since nobody can be asked).
+    #[arg(long, requires = "prompt")]
+    pub yes: bool,
+    /// Continue a session, by id or name (a new name creates it).
+    #[arg(long, value_name = "ID|NAME", requires = "prompt")]
+    pub session: Option<String>,
+    /// The directory the agent works in (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "prompt")]
+    pub workspace: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Talk to the agent in an interactive session.
+    Chat(ChatArgs),
+    /// Set up: start the daemon, install the distro, choose a provider and model.
+    Init(InitArgs),
+    /// Check that the daemon, the capsules and a model are ready (never starts the daemon).
+    Doctor,
     /// Start the daemon in the background if it is not running.
     Start,
     /// Ask the daemon to shut down and wait until it has.
@@ -40,6 +75,97 @@ pub enum Command {
     /// Show, grant and revoke capability tokens.
     #[command(subcommand)]
     Caps(CapsCommand),
+    /// Show and change a capsule's settings for the principal.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Store, list and remove the principal's credentials (values never leave the daemon).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Local-network egress consent: which capsule may reach which loopback/LAN `host:port`.
+    #[command(subcommand)]
+    Egress(EgressCommand),
+    /// A command added by an installed capsule (e.g. `models`).
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ChatArgs {
+    /// Resume a session by id or name (a new name creates it).
+    #[arg(long, value_name = "ID|NAME")]
+    pub session: Option<String>,
+    /// Answer every approval request with "once" without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// The directory the agent works in (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible server (OpenAI, llama.cpp, vLLM, Ollama, …).
+    Openai,
+    Anthropic,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct InitArgs {
+    /// Accept defaults without asking; API keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY.
+    #[arg(long)]
+    pub yes: bool,
+    /// Configure this provider (skips the provider choice).
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderKind>,
+    /// The provider's base URL, e.g. http://127.0.0.1:8091 for a local llama.cpp server.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The model to use (default with --yes: the first one the provider lists).
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Directory of `*.capsule` packages (default: $ASTRID_DISTRO, else
+    /// <exe dir>/../share/astrid/distro, else ./dist/distro).
+    #[arg(long, value_name = "DIR")]
+    pub distro: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// A capsule's effective settings (defaults merged with the principal's changes).
+    Show { capsule: String },
+    /// Set a setting; without VALUE, clear it back to the default.
+    Set {
+        capsule: String,
+        key: String,
+        value: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store a credential the capsule declares; the value is read without echo (or from
+    /// stdin when it is not a terminal), never from the command line.
+    Set {
+        capsule: String,
+        name: String,
+        /// The only origin the credential is sent to, e.g. https://api.openai.com.
+        #[arg(long, value_name = "URL")]
+        origin: String,
+    },
+    /// Names and origins of the stored credentials.
+    List,
+    /// Delete a credential.
+    Remove { capsule: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EgressCommand {
+    /// Let a capsule reach one loopback/LAN `host:port` (recorded in the audit chain).
+    Allow { capsule: String, target: String },
+    /// Withdraw a consent.
+    Revoke { capsule: String, target: String },
+    /// Every consent of the principal.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,133 +232,5 @@ pub enum CapsuleCommand {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("astrid").chain(args.iter().copied())).unwrap()
-    }
-
-    #[test]
-    fn grammar_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn globals_default_and_may_follow_the_subcommand() {
-        let cli = parse(&["status"]);
-        assert_eq!((cli.home, cli.principal.as_str()), (None, "default"));
-        assert!(matches!(cli.command, Command::Status));
-        let cli = parse(&["ps", "--home", "/tmp/h", "--principal", "alice"]);
-        assert_eq!(cli.home, Some(PathBuf::from("/tmp/h")));
-        assert_eq!(cli.principal, "alice");
-    }
-
-    #[test]
-    fn capsule_build_defaults_to_the_current_dir() {
-        let cli = parse(&["capsule", "build"]);
-        match cli.command {
-            Command::Capsule(CapsuleCommand::Build { dir, out, verbose }) => {
-                assert_eq!(dir, PathBuf::from("."));
-                assert_eq!(out, None);
-                assert!(!verbose);
-            }
-            other => panic!("{other:?}"),
-        }
-        let cli = parse(&[
-            "--home",
-            "/h",
-            "capsule",
-            "build",
-            "caps/echo",
-            "--out",
-            "/o",
-        ]);
-        match cli.command {
-            Command::Capsule(CapsuleCommand::Build { dir, out, .. }) => {
-                assert_eq!(dir, PathBuf::from("caps/echo"));
-                assert_eq!(out, Some(PathBuf::from("/o")));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn capsule_subcommands_take_their_operands() {
-        assert!(matches!(
-            parse(&["capsule", "install", "echo.capsule"]).command,
-            Command::Capsule(CapsuleCommand::Install { path }) if path == std::path::Path::new("echo.capsule")
-        ));
-        assert!(matches!(
-            parse(&["capsule", "update", "dist/echo-0.2.0"]).command,
-            Command::Capsule(CapsuleCommand::Update { .. })
-        ));
-        assert!(matches!(
-            parse(&["capsule", "remove", "echo"]).command,
-            Command::Capsule(CapsuleCommand::Remove { name }) if name == "echo"
-        ));
-        assert!(matches!(
-            parse(&["capsule", "list", "--verbose"]).command,
-            Command::Capsule(CapsuleCommand::List { verbose: true })
-        ));
-        assert!(matches!(
-            parse(&["capsule", "tree"]).command,
-            Command::Capsule(CapsuleCommand::Tree)
-        ));
-    }
-
-    #[test]
-    fn audit_subcommands_parse() {
-        let cli = parse(&[
-            "audit",
-            "show",
-            "--since",
-            "2h",
-            "--json",
-            "--principal",
-            "bob",
-        ]);
-        assert_eq!(cli.principal, "bob");
-        assert!(matches!(
-            cli.command,
-            Command::Audit(AuditCommand::Show { since: Some(s), json: true }) if s == "2h"
-        ));
-        assert!(matches!(
-            parse(&["audit", "verify"]).command,
-            Command::Audit(AuditCommand::Verify)
-        ));
-        assert!(matches!(
-            parse(&["audit", "export"]).command,
-            Command::Audit(AuditCommand::Export)
-        ));
-    }
-
-    #[test]
-    fn caps_subcommands_parse() {
-        assert!(matches!(
-            parse(&["caps", "show", "alice"]).command,
-            Command::Caps(CapsCommand::Show { principal }) if principal == "alice"
-        ));
-        assert!(matches!(
-            parse(&["caps", "grant", "alice", "fs:read:/srv/**", "--expires", "2h"]).command,
-            Command::Caps(CapsCommand::Grant { principal, pattern, expires: Some(e) })
-                if principal == "alice" && pattern == "fs:read:/srv/**" && e == "2h"
-        ));
-        assert!(matches!(
-            parse(&["caps", "revoke", "00ff"]).command,
-            Command::Caps(CapsCommand::Revoke { token_id }) if token_id == "00ff"
-        ));
-    }
-
-    #[test]
-    fn missing_operands_and_emit_are_rejected() {
-        let bad = |args: &[&str]| {
-            Cli::try_parse_from(std::iter::once("astrid").chain(args.iter().copied())).is_err()
-        };
-        assert!(bad(&["capsule", "install"]));
-        assert!(bad(&["capsule", "remove"]));
-        assert!(bad(&["emit"]), "emit is a separate binary");
-        assert!(bad(&[]));
-    }
-}
+#[path = "args_tests.rs"]
+mod tests;

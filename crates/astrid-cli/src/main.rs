@@ -1,9 +1,11 @@
-//! `astrid`: the operator's command line for the Astrid daemon and its capsules.
+//! `astrid`: the command line for the agent, the Astrid daemon and its capsules.
 #![forbid(unsafe_code)]
 
 mod args;
 mod commands;
+mod origin;
 mod output;
+mod render;
 
 use std::process::ExitCode;
 
@@ -13,7 +15,7 @@ use crate::args::Cli;
 
 /// The context chain on one line, skipping causes whose text an outer message already
 /// includes (many error types print their source as part of their own message).
-fn error_text(e: &anyhow::Error) -> String {
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let msg = cause.to_string();

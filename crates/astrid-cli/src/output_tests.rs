@@ -15,6 +15,7 @@ fn info(name: &str, state: LifecycleState) -> CapsuleInfo {
         capabilities: vec![],
         imports: vec![],
         exports: vec![],
+        commands: vec![],
     }
 }
 

@@ -83,7 +83,7 @@ async fn fs_needs_a_token_grant_opens_and_revoke_closes() {
     let denied = read_entries(&chain)
         .unwrap()
         .map(|e| e.unwrap().entry)
-        .find(|e| e.decision == Decision::Denied && e.resource == file)
+        .find(|e| e.decision == Decision::Denied && e.resource == format!("fs:read:{file}"))
         .expect("the token denial was audited");
     assert_eq!(
         (denied.capsule.as_str(), denied.action.as_str()),

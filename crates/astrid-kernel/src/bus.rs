@@ -110,12 +110,22 @@ impl Subscriptions {
 }
 
 type ReplySink = Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>;
+type GatherSink = Box<dyn FnOnce(Vec<(String, Vec<u8>)>) + Send>;
+
+/// How a request's replies are consumed: the first one, or all of them.
+enum Sink {
+    First(ReplySink),
+    All {
+        sink: GatherSink,
+        replies: Vec<(String, Vec<u8>)>,
+    },
+}
 
 /// Collects the first reply to a request from however many handlers received it. When every
 /// handler has finished without replying, the requester hears the last error (or that nobody
 /// answered) instead of waiting for its timeout.
 pub(crate) struct ReplySlot {
-    sink: Mutex<Option<ReplySink>>,
+    sink: Mutex<Option<Sink>>,
     pending: AtomicUsize,
     last_error: Mutex<Option<RequestError>>,
     had_handlers: std::sync::atomic::AtomicBool,
@@ -124,6 +134,21 @@ pub(crate) struct ReplySlot {
 
 impl ReplySlot {
     pub fn new(topic: &str, sink: ReplySink) -> Arc<Self> {
+        Self::with_sink(topic, Sink::First(sink))
+    }
+
+    /// A slot that collects every handler's reply and hands them over once all are done.
+    pub fn gather(topic: &str, sink: GatherSink) -> Arc<Self> {
+        Self::with_sink(
+            topic,
+            Sink::All {
+                sink,
+                replies: Vec::new(),
+            },
+        )
+    }
+
+    fn with_sink(topic: &str, sink: Sink) -> Arc<Self> {
         Arc::new(ReplySlot {
             sink: Mutex::new(Some(sink)),
             // Held by the dispatcher until every handler is scheduled, so an early finisher
@@ -140,20 +165,45 @@ impl ReplySlot {
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A reply to a first-reply request; gathering slots ignore it.
     pub fn reply(&self, result: Result<Vec<u8>, RequestError>) {
-        if let Some(sink) = self.sink.lock().take() {
-            sink(result);
+        let mut guard = self.sink.lock();
+        if matches!(*guard, Some(Sink::First(_))) {
+            if let Some(Sink::First(sink)) = guard.take() {
+                drop(guard);
+                sink(result);
+            }
         }
     }
 
-    /// One handler (or the dispatcher's own hold) is done, with or without a reply.
-    pub fn finish(&self, outcome: Result<Option<Vec<u8>>, RequestError>) {
+    /// One handler (or the dispatcher's own hold, `from` empty) is done, with or without a
+    /// reply; `from` is the replier's source.
+    pub fn finish(&self, from: &str, outcome: Result<Option<Vec<u8>>, RequestError>) {
         match outcome {
-            Ok(Some(bytes)) => self.reply(Ok(bytes)),
+            Ok(Some(bytes)) => {
+                let mut guard = self.sink.lock();
+                match guard.as_mut() {
+                    Some(Sink::All { replies, .. }) => replies.push((from.to_string(), bytes)),
+                    Some(Sink::First(_)) => {
+                        drop(guard);
+                        self.reply(Ok(bytes));
+                    }
+                    None => {}
+                }
+            }
             Ok(None) => {}
             Err(e) => *self.last_error.lock() = Some(e),
         }
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut guard = self.sink.lock();
+            if matches!(*guard, Some(Sink::All { .. })) {
+                if let Some(Sink::All { sink, replies }) = guard.take() {
+                    drop(guard);
+                    sink(replies);
+                }
+                return;
+            }
+            drop(guard);
             let err = self.last_error.lock().take().unwrap_or_else(|| {
                 if self.had_handlers.load(Ordering::Acquire) {
                     RequestError::Failed(format!("no handler replied to `{}`", self.topic))
@@ -162,6 +212,14 @@ impl ReplySlot {
                 }
             });
             self.reply(Err(err));
+        }
+    }
+
+    /// Gives up waiting on a gathering slot and returns the replies that came in so far.
+    pub fn take_gathered(&self) -> Vec<(String, Vec<u8>)> {
+        match self.sink.lock().take() {
+            Some(Sink::All { replies, .. }) => replies,
+            _ => Vec::new(),
         }
     }
 

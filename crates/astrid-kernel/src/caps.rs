@@ -88,6 +88,35 @@ impl Inner {
         Ok(token)
     }
 
+    /// A live (unrevoked, unexpired) token with exactly `pattern`, minted if there is none.
+    pub fn ensure_grant(
+        &self,
+        p: &PrincipalId,
+        pattern: &str,
+        ttl: Option<Duration>,
+    ) -> Result<TokenInfo, KernelError> {
+        let wanted = ResourcePattern::parse(pattern).map_err(|e| caps_err(p, e))?;
+        let now = now_ms();
+        let existing = self
+            .tokens_for(p)?
+            .read()
+            .iter()
+            .find(|t| {
+                t.resource == wanted
+                    && !self.revocations.is_revoked(&t.id)
+                    && t.expires_at_ms.is_none_or(|e| e > now + 60_000)
+            })
+            .map(|t| t.id.to_string());
+        let id = match existing {
+            Some(id) => id,
+            None => self.grant(p, pattern, ttl)?.id.to_string(),
+        };
+        self.token_infos(p)?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| caps_err(p, "the token vanished"))
+    }
+
     /// Revokes a token of any principal. Effective at once for every check, cached or not.
     pub fn revoke(&self, id: TokenId) -> Result<PrincipalId, KernelError> {
         let owner = principals(&self.home)
@@ -162,6 +191,23 @@ impl TokenGate for PrincipalGate {
         } else {
             Resource::FsRead(host_path.to_path_buf())
         };
+        self.check(resource)
+    }
+
+    fn check_net(&self, host: &str, port: u16) -> Result<(), String> {
+        self.check(Resource::NetConnect {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    fn check_exec(&self, program: &str) -> Result<(), String> {
+        self.check(Resource::ProcessExec(program.to_string()))
+    }
+}
+
+impl PrincipalGate {
+    fn check(&self, resource: Resource) -> Result<(), String> {
         let tokens = self.tokens.read();
         match self.gate.check(&self.principal, &resource, &tokens) {
             Ok(_) => Ok(()),

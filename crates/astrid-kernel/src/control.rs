@@ -64,6 +64,93 @@ pub(crate) async fn run(
                 .await
                 .map(|_| ControlResponse::RevokedToken { token_id })
         }
+        ControlCommand::CapsEnsure {
+            principal,
+            pattern,
+            ttl_ms,
+        } => {
+            let p = principal_id(&principal)?;
+            let ttl = ttl_ms.map(Duration::from_millis);
+            blocking(inner, move |k| k.ensure_grant(&p, &pattern, ttl))
+                .await
+                .map(ControlResponse::Granted)
+        }
+        ControlCommand::ConfigSet {
+            principal,
+            capsule,
+            key,
+            value,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| {
+                k.config_set(&p, &capsule, &key, value.as_deref())
+            })
+            .await
+            .map(ControlResponse::Config)
+        }
+        ControlCommand::ConfigShow { principal, capsule } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.config_show(&p, &capsule))
+                .await
+                .map(ControlResponse::Config)
+        }
+        ControlCommand::SecretSet {
+            principal,
+            capsule,
+            name,
+            value,
+            origin,
+        } => {
+            let p = principal_id(&principal)?;
+            let value = zeroize::Zeroizing::new(value);
+            blocking(inner, move |k| {
+                k.secret_set(&p, &capsule, &name, &value, &origin)
+            })
+            .await
+            .map(|()| ControlResponse::Done)
+        }
+        ControlCommand::SecretList { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.secret_list(&p))
+                .await
+                .map(ControlResponse::Secrets)
+        }
+        ControlCommand::SecretRemove {
+            principal,
+            capsule,
+            name,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.secret_remove(&p, &capsule, &name))
+                .await
+                .map(|()| ControlResponse::Done)
+        }
+        ControlCommand::EgressAllow {
+            principal,
+            capsule,
+            target,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.egress_allow(&p, &capsule, &target, true))
+                .await
+                .map(ControlResponse::Egress)
+        }
+        ControlCommand::EgressRevoke {
+            principal,
+            capsule,
+            target,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.egress_allow(&p, &capsule, &target, false))
+                .await
+                .map(ControlResponse::Egress)
+        }
+        ControlCommand::EgressShow { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.egress_show(&p))
+                .await
+                .map(ControlResponse::Egress)
+        }
         ControlCommand::Shutdown => {
             let _ = inner.shutdown.send(true);
             Ok(ControlResponse::ShuttingDown)

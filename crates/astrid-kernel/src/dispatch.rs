@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use astrid_sandbox::{Call, Event, Inbox, InvokeError, Origin};
+use astrid_sandbox::{Call, Event, Inbox, InboxMessage, InvokeError, Origin};
 use astrid_types::topic::pattern_matches;
 use astrid_types::wire::{LifecycleState, RequestError};
 use astrid_types::PrincipalId;
@@ -40,7 +40,7 @@ impl Inner {
             }
         }
         if let Some(r) = &env.reply {
-            r.finish(Ok(None));
+            r.finish("", Ok(None));
         }
     }
 
@@ -50,7 +50,7 @@ impl Inner {
         self.rt.spawn_blocking(move || {
             let outcome = inner.invoke_handler(&inst, &handler, &env);
             if let Some(r) = &env.reply {
-                r.finish(outcome);
+                r.finish(&format!("capsule:{}", inst.name), outcome);
             }
             inner.calls.end();
         });
@@ -285,6 +285,54 @@ impl astrid_sandbox::Bus for BusHandle {
                 Err(RequestError::Timeout(timeout.as_millis() as u32))
             }
         }
+    }
+
+    fn gather(
+        &self,
+        from: &Origin,
+        depth: u8,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Vec<InboxMessage> {
+        let Some(inner) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let slot = ReplySlot::gather(
+            topic,
+            Box::new(move |replies| {
+                let _ = tx.send(replies);
+            }),
+        );
+        inner.deliver(Envelope {
+            topic: topic.to_string(),
+            payload: Arc::new(payload),
+            source: from.source(),
+            principal: from.principal.clone(),
+            depth,
+            reply: Some(slot.clone()),
+        });
+        let principal = from.principal.to_string();
+        // On timeout, the handlers that did answer still count; the rest are left out.
+        let replies = rx.recv_timeout(timeout).unwrap_or_else(|_| {
+            let got = slot.take_gathered();
+            // The last handler may have finished between the timeout and the take.
+            if got.is_empty() {
+                rx.try_recv().unwrap_or_default()
+            } else {
+                got
+            }
+        });
+        replies
+            .into_iter()
+            .map(|(source, bytes)| InboxMessage {
+                topic: topic.to_string(),
+                payload: Arc::new(bytes),
+                source,
+                principal: principal.clone(),
+            })
+            .collect()
     }
 
     fn subscribe(&self, from: &Origin, pattern: &str, inbox: Inbox) -> u64 {

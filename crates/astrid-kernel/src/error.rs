@@ -37,6 +37,8 @@ pub enum KernelError {
     Key(String),
     #[error("another astrid daemon already runs on {0}")]
     AlreadyRunning(String),
+    #[error("{0}")]
+    Settings(String),
 }
 
 impl KernelError {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use astrid_audit::AuditLog;
 use astrid_crypto::{now_ms, Gate, KeyPair, RevocationList, DEFAULT_MAX_SKEW};
@@ -55,6 +55,19 @@ pub(crate) struct Inner {
     pub lifecycle: Mutex<()>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub weak: Weak<Inner>,
+    /// The one place outbound connections are opened.
+    pub airlock: Arc<astrid_egress::Airlock>,
+    /// The subprocess sandbox, or why this machine has none.
+    pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
+    /// Encrypts the principals' secrets at rest; never leaves the daemon.
+    pub secret_key: Arc<astrid_store::SecretKey>,
+}
+
+/// The daemon-wide pieces behind `astrid:http`, `astrid:process` and the secret store.
+pub(crate) struct Effects {
+    pub airlock: Arc<astrid_egress::Airlock>,
+    pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
+    pub secret_key: Arc<astrid_store::SecretKey>,
 }
 
 impl Inner {
@@ -64,6 +77,7 @@ impl Inner {
         runtime: Runtime,
         quota: Quota,
         rt: tokio::runtime::Handle,
+        effects: Effects,
     ) -> Arc<Inner> {
         let revocations =
             RevocationList::with_store(Arc::new(crate::caps::RevokedTables { home: home.clone() }));
@@ -96,6 +110,9 @@ impl Inner {
             lifecycle: Mutex::new(()),
             shutdown: tokio::sync::watch::channel(false).0,
             weak: weak.clone(),
+            airlock: effects.airlock,
+            process: effects.process,
+            secret_key: effects.secret_key,
         })
     }
 
@@ -200,12 +217,8 @@ impl Inner {
             }
             Some(Arc::new(roots))
         };
-        let config = m
-            .env
-            .iter()
-            .filter(|(_, d)| !d.secret)
-            .filter_map(|(k, d)| d.default.clone().map(|v| (k.clone(), v)))
-            .collect();
+        let config = self.effective_config(p, m)?;
+        let net = self.net_access(p, m)?;
         let ctx = CapsuleContext {
             origin: Origin {
                 principal: p.clone(),
@@ -222,7 +235,16 @@ impl Inner {
                 inner: self.weak.clone(),
                 principal: p.clone(),
             }),
-            quota: self.quota,
+            net,
+            process: self.process.clone(),
+            quota: Quota {
+                timeout: m
+                    .limits
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(self.quota.timeout),
+                ..self.quota
+            },
             stopping: installed.stopping.clone(),
         };
         Ok(ContextEntry {

@@ -17,6 +17,7 @@ mod kernel;
 mod lifecycle;
 mod registry;
 mod server;
+mod settings;
 mod tracker;
 
 use std::fs::File;
@@ -42,6 +43,8 @@ pub struct KernelConfig {
     pub use_cache: bool,
     /// How long `shutdown` waits for in-flight invocations.
     pub drain_timeout: Duration,
+    /// Limits of outbound HTTP.
+    pub airlock: astrid_egress::AirlockConfig,
 }
 
 impl KernelConfig {
@@ -52,6 +55,7 @@ impl KernelConfig {
             epoch_tick: Duration::from_millis(10),
             use_cache: true,
             drain_timeout: Duration::from_secs(30),
+            airlock: astrid_egress::AirlockConfig::default(),
         }
     }
 }
@@ -100,12 +104,31 @@ impl Kernel {
         // capsule or a client.
         let key = astrid_crypto::KeyPair::load_or_create(&home.keys_dir())
             .map_err(|e| KernelError::Key(e.to_string()))?;
+        let secret_key =
+            astrid_store::SecretKey::load_or_create(&home.keys_dir().join("secrets.key"))
+                .map_err(|e| KernelError::Key(format!("secret store key: {e}")))?;
+        let airlock =
+            astrid_egress::Airlock::new(config.airlock.clone()).map_err(|e| KernelError::Load {
+                name: "airlock".into(),
+                reason: e.to_string(),
+            })?;
+        // A machine without a usable bubblewrap still runs everything but subprocesses;
+        // `astrid:process` then says why.
+        let process = astrid_process::SandboxPolicy::detect(home.root()).map_err(|e| e.to_string());
+        if let Err(why) = &process {
+            tracing::warn!("subprocess sandbox unavailable: {why}");
+        }
         let inner = kernel::Inner::new(
             home.clone(),
             Arc::new(key),
             runtime,
             config.quota,
             tokio::runtime::Handle::current(),
+            kernel::Effects {
+                airlock: Arc::new(airlock),
+                process: Arc::new(process),
+                secret_key: Arc::new(secret_key),
+            },
         );
         inner.ensure_principal(&PrincipalId::default_local())?;
         inner.boot()?;

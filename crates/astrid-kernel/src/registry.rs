@@ -91,6 +91,11 @@ impl Installed {
             capabilities,
             imports: m.imports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
             exports: m.exports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+            commands: m
+                .commands
+                .iter()
+                .map(|c| (c.name.clone(), c.description.clone()))
+                .collect(),
         }
     }
 }

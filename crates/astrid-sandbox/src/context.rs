@@ -48,6 +48,16 @@ pub trait Bus: Send + Sync + 'static {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, RequestError>;
+    /// Delivers a request to every matching handler and blocks until each has answered or
+    /// `timeout` passes; returns the replies (topic = the request's, source = the replier).
+    fn gather(
+        &self,
+        from: &Origin,
+        depth: u8,
+        topic: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Vec<InboxMessage>;
     fn subscribe(&self, from: &Origin, pattern: &str, inbox: Inbox) -> u64;
     fn unsubscribe(&self, id: u64);
 }
@@ -77,6 +87,10 @@ pub trait Auditor: Send + Sync + 'static {
 /// has accepted a path, with the host path it names (absolute, normalised).
 pub trait TokenGate: Send + Sync + 'static {
     fn check_fs(&self, write: bool, host_path: &std::path::Path) -> Result<(), String>;
+    /// `net:connect:<host>:<port>`.
+    fn check_net(&self, host: &str, port: u16) -> Result<(), String>;
+    /// `process:exec:<program>`.
+    fn check_exec(&self, program: &str) -> Result<(), String>;
 }
 
 /// Asks the context's principal for permission. Blocks the calling (blocking-pool) thread
@@ -92,6 +106,18 @@ pub trait Approver: Send + Sync + 'static {
         reason: &str,
         timeout: Duration,
     ) -> Result<ApprovalDecision, String>;
+}
+
+/// What `astrid:http` needs for one capsule of one principal.
+pub struct NetAccess {
+    /// The daemon's one airlock.
+    pub airlock: Arc<astrid_egress::Airlock>,
+    /// Local-network targets the operator consented to for this capsule.
+    pub consent: astrid_egress::Consent,
+    /// The capsule's `[[secret]]` credentials, decrypted, each bound to its origin.
+    pub credentials: Vec<astrid_egress::Credential>,
+    /// Runs the airlock's I/O; host calls block on it from their blocking-pool thread.
+    pub rt: tokio::runtime::Handle,
 }
 
 /// Per-invocation resource ceiling.
@@ -127,6 +153,10 @@ pub struct CapsuleContext {
     pub tokens: Arc<dyn TokenGate>,
     /// The principal's approval broker.
     pub approver: Arc<dyn Approver>,
+    /// Outbound HTTP; `None` when the manifest declares no `net` targets.
+    pub net: Option<Arc<NetAccess>>,
+    /// The OS sandbox for subprocesses, or why there is none on this machine.
+    pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
     pub quota: Quota,
     /// Set when the capsule is being removed or replaced; long-running loops observe it.
     pub stopping: Arc<AtomicBool>,

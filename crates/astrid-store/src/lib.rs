@@ -2,10 +2,15 @@
 //! namespace and the kernel's bookkeeping for that principal.
 #![forbid(unsafe_code)]
 
+mod config;
+mod egress;
 mod kv;
 mod meta;
 mod schema;
+mod secrets;
 mod tokens;
+
+pub use secrets::{SecretKey, SecretMeta};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +32,13 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A stored secret could not be decrypted, or fresh randomness was unavailable.
+    #[error("secret: {0}")]
+    Secret(String),
+    /// The secret key file is missing its parent, unreadable, the wrong size or readable by
+    /// others. Never repaired automatically: replacing the key would orphan every secret.
+    #[error("secret key file {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
 }
 
 /// Size limits applied to every KV namespace in a store.
@@ -99,6 +111,32 @@ impl PrincipalStore {
         &self.path
     }
 }
+
+/// Rejects an empty string, one longer than `max` bytes, or one containing NUL (NUL
+/// separates fields in the secrets' associated data, so it must not occur inside one).
+pub(crate) fn check_text(what: &str, s: &str, max: usize) -> Result<(), StoreError> {
+    if s.is_empty() {
+        return Err(StoreError::InvalidArgument(format!(
+            "{what} must not be empty"
+        )));
+    }
+    if s.len() > max {
+        return Err(StoreError::InvalidArgument(format!(
+            "{what} of {} bytes exceeds the {max}-byte limit",
+            s.len()
+        )));
+    }
+    if s.contains('\0') {
+        return Err(StoreError::InvalidArgument(format!(
+            "{what} must not contain NUL"
+        )));
+    }
+    Ok(())
+}
+
+/// Capsule names, config keys and secret names share this bound (capsule names are at
+/// most 64 bytes by manifest validation).
+pub(crate) const MAX_NAME_BYTES: usize = 64;
 
 /// Create the database file owner-only before SQLite does, so it never exists with the
 /// umask's wider permissions; SQLite gives its -wal and -shm files the same mode.

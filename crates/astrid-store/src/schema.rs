@@ -43,6 +43,32 @@ const MIGRATIONS: &[&str] = &[
         revoked_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // v3: the user's per-capsule settings overrides, capsule secrets (ciphertext only; the
+    // key lives outside the database), and the local-network targets the user let each
+    // capsule reach (opaque strings here; the kernel parses them).
+    "
+    CREATE TABLE config (
+        capsule TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (capsule, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE secrets (
+        capsule    TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        origin     TEXT NOT NULL,
+        nonce      BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (capsule, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE egress (
+        capsule    TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (capsule, target)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Bring the schema up to date. Each step re-reads the version inside its own write
@@ -86,5 +112,46 @@ mod tests {
         assert_eq!(v as usize, MIGRATIONS.len());
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(migrate(&mut conn), Err(StoreError::Schema(m)) if m.contains("99")));
+    }
+
+    #[test]
+    fn upgrading_a_v2_file_keeps_its_data_and_adds_v3_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("s.db")).unwrap();
+        // A file as the previous release left it.
+        for step in &MIGRATIONS[..2] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO kv (ns, key, value) VALUES ('n', X'6b', X'76')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO tokens (id, token, created_ms) VALUES (X'01', X'02', 3)",
+            [],
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 3);
+        let kv: Vec<u8> = conn
+            .query_row("SELECT value FROM kv WHERE ns = 'n'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kv, b"v");
+        let keys: i64 = conn
+            .query_row("SELECT keys FROM kv_ns WHERE ns = 'n'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 1);
+        for table in ["config", "secrets", "egress", "tokens"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, i64::from(table == "tokens"), "{table}");
+        }
     }
 }

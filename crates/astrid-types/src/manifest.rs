@@ -89,7 +89,73 @@ pub struct Manifest {
     /// Install-time settings, by name.
     #[serde(default)]
     pub env: BTreeMap<String, EnvDecl>,
+    /// Credentials the host adds to this capsule's outbound HTTP requests.
+    #[serde(rename = "secret", default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretDecl>,
+    /// CLI verbs this capsule adds (`astrid <name> …`).
+    #[serde(rename = "command", default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandDecl>,
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
 }
+
+/// A credential the capsule's HTTP requests carry without the capsule ever holding it: the
+/// value lives in the principal's secret store, bound to one origin when it is stored, and the
+/// host adds `header: <prefix><value>` only to requests for that origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDecl {
+    /// The name in the principal's secret store (scoped to this capsule).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The request header that carries it, e.g. `Authorization` or `x-api-key`.
+    pub header: String,
+    /// Written before the value, e.g. `Bearer `.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// `host` or `host:port` the credential is for. Absent: whatever origin the operator
+    /// bound it to when storing it (a provider whose base URL is configurable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// A CLI verb: `astrid <name> args…` sends the request `command.v1.<name>` with
+/// `{"args": [...]}` to this capsule's handler of the same name and prints the reply's `text`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDecl {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What the capsule asks of the runtime beyond the defaults; the operator's ceilings win.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Deadline for one invocation (a whole agent turn, say), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl Limits {
+    fn is_empty(&self) -> bool {
+        self.timeout_ms.is_none()
+    }
+}
+
+/// Topic prefix of the CLI verbs capsules add.
+pub const COMMAND_TOPIC_PREFIX: &str = "command.v1.";
+
+/// Every capsule with `[[tool]]` declarations answers this (scatter/gather) with them.
+pub const TOOL_DESCRIBE_TOPIC: &str = "tool.v1.describe";
+
+/// The handler name the SDK answers `tool.v1.describe` under.
+pub const TOOL_DESCRIBE_HANDLER: &str = "astrid.describe-tools";
+
+/// The most an invocation may ask for in `[limits] timeout_ms` (one hour).
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,7 +285,8 @@ impl Manifest {
     }
 
     /// `(pattern, handler)` for every event delivery: explicit `[subscribe]` handlers, then
-    /// one `tool.v1.execute.<name>` per tool, handled by the tool's name.
+    /// one `tool.v1.execute.<name>` per tool, handled by the tool's name (plus
+    /// `tool.v1.describe` when there are tools), then one `command.v1.<name>` per command.
     pub fn handlers(&self) -> Vec<(String, String)> {
         let explicit = self
             .subscribe
@@ -229,7 +296,21 @@ impl Manifest {
             .tools
             .iter()
             .map(|t| (tool_topic(&t.name), t.name.clone()));
-        explicit.chain(tools).collect()
+        let describe = (!self.tools.is_empty()).then(|| {
+            (
+                TOOL_DESCRIBE_TOPIC.to_string(),
+                TOOL_DESCRIBE_HANDLER.to_string(),
+            )
+        });
+        let commands = self
+            .commands
+            .iter()
+            .map(|c| (format!("{COMMAND_TOPIC_PREFIX}{}", c.name), c.name.clone()));
+        explicit
+            .chain(tools)
+            .chain(describe)
+            .chain(commands)
+            .collect()
     }
 
     /// Whether the manifest lets this capsule publish on `topic`. Kernel topics never.

@@ -121,6 +121,69 @@ pub enum ControlCommand {
     CapsRevoke {
         token_id: String,
     },
+    /// Like `CapsGrant`, but returns a live token with exactly this pattern if the principal
+    /// already holds one instead of minting another (a session's workspace grant).
+    CapsEnsure {
+        principal: String,
+        pattern: String,
+        ttl_ms: Option<u64>,
+    },
+    /// Sets (or with `None` clears) a capsule's `[env]` setting for a principal. Secret
+    /// settings are refused here: they go through `SecretSet`.
+    ConfigSet {
+        principal: String,
+        capsule: String,
+        key: String,
+        value: Option<String>,
+    },
+    /// The capsule's effective settings for a principal (defaults merged with overrides).
+    ConfigShow {
+        principal: String,
+        capsule: String,
+    },
+    /// Stores a credential named in the capsule's `[[secret]]`, encrypted, bound to `origin`
+    /// (`https://host[:port]`): the host adds it to that capsule's requests for that origin only.
+    SecretSet {
+        principal: String,
+        capsule: String,
+        name: String,
+        value: String,
+        origin: String,
+    },
+    /// Names and origins of the principal's secrets; values never leave the daemon.
+    SecretList {
+        principal: String,
+    },
+    SecretRemove {
+        principal: String,
+        capsule: String,
+        name: String,
+    },
+    /// Local-network egress consent: this capsule, for this principal, may reach `target`
+    /// (`host:port`, loopback or LAN), and only that. Recorded in the audit chain.
+    EgressAllow {
+        principal: String,
+        capsule: String,
+        target: String,
+    },
+    EgressRevoke {
+        principal: String,
+        capsule: String,
+        target: String,
+    },
+    /// Every local-egress consent of the principal, as `(capsule, target)`.
+    EgressShow {
+        principal: String,
+    },
+}
+
+/// A stored secret as the operator sees it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    pub capsule: String,
+    pub name: String,
+    pub origin: String,
+    pub updated_ms: u64,
 }
 
 /// A capsule package as sent by the CLI: the manifest text and its component bytes.
@@ -193,12 +256,22 @@ pub enum ControlResponse {
     Status(DaemonStatus),
     Capsules(Vec<CapsuleInfo>),
     Installed(CapsuleInfo),
-    Removed { name: String },
+    Removed {
+        name: String,
+    },
     Tree(Vec<TreeNode>),
     ShuttingDown,
     Tokens(Vec<TokenInfo>),
     Granted(TokenInfo),
-    RevokedToken { token_id: String },
+    RevokedToken {
+        token_id: String,
+    },
+    /// A capsule's effective settings, `(key, value)`.
+    Config(Vec<(String, String)>),
+    Secrets(Vec<SecretInfo>),
+    /// Local-egress consents, `(capsule, target)`.
+    Egress(Vec<(String, String)>),
+    Done,
 }
 
 /// A capability token as the operator sees it.
@@ -260,6 +333,8 @@ pub struct CapsuleInfo {
     pub capabilities: Vec<String>,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// CLI verbs the capsule adds, `(name, description)`.
+    pub commands: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,13 @@
 //! Methods marked `#[astrid::tool]`, `#[astrid::handler]`, `#[astrid::install]`,
 //! `#[astrid::upgrade]` or `#[astrid::run]` become the dispatch table of
 //! `astrid_sdk::Capsule`; the marker attributes are removed and the impl is kept as written.
+//!
+//! When the crate has a `Capsule.toml` next to its `Cargo.toml`, its `[[tool]]` entries are
+//! read at compile time and a handler `astrid.describe-tools` is generated that answers
+//! `tool.v1.describe` with them.
 #![forbid(unsafe_code)]
+
+mod manifest;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -25,19 +31,48 @@ use syn::{parse_macro_input, Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, L
 /// ```
 ///
 /// The handler name is the method name unless given: `#[astrid::handler(name = "x")]`.
+/// A tool may also take the call's context: `fn t(&self, args: A, ctx: &ToolContext)`.
+///
+/// `#[capsule(manifest = "path/Capsule.toml")]` reads the manifest from another path
+/// (relative to the crate root) instead of `Capsule.toml`; mainly for tests.
 #[proc_macro_attribute]
 pub fn capsule(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let attr = TokenStream2::from(attr);
-        return syn::Error::new(attr.span(), "#[capsule] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let explicit = match parse_capsule_attr(attr.into()) {
+        Ok(p) => p,
+        Err(e) => return e.to_compile_error().into(),
+    };
     let item = parse_macro_input!(item as ItemImpl);
-    match expand(item) {
+    let found = match manifest::locate(explicit.as_ref().map(LitStr::value).as_deref()) {
+        Ok(found) => found,
+        Err(msg) => {
+            let span = explicit.as_ref().map_or_else(Span::call_site, LitStr::span);
+            return syn::Error::new(span, format!("#[capsule]: {msg}"))
+                .to_compile_error()
+                .into();
+        }
+    };
+    match expand(item, found) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// The optional `manifest = "..."` argument of `#[capsule]`.
+fn parse_capsule_attr(attr: TokenStream2) -> syn::Result<Option<LitStr>> {
+    if attr.is_empty() {
+        return Ok(None);
+    }
+    let mut path = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("manifest") {
+            path = Some(meta.value()?.parse::<LitStr>()?);
+            Ok(())
+        } else {
+            Err(meta.error("#[capsule] takes only `manifest = \"path\"`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(path)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,7 +126,7 @@ struct Marked {
     span: Span,
 }
 
-fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
+fn expand(mut item: ItemImpl, found: Option<manifest::Found>) -> syn::Result<TokenStream2> {
     if let Some((_, path, _)) = &item.trait_ {
         return Err(syn::Error::new(
             path.span(),
@@ -114,6 +149,7 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         }
     }
     check_unique(&marked)?;
+    let describe = describe_arm(&marked, found)?;
 
     let self_ty = &item.self_ty;
     let arms = marked
@@ -162,6 +198,7 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             > {
                 match handler {
                     #(#arms)*
+                    #describe
                     other => ::core::result::Result::Err(
                         ::astrid_sdk::CapsuleError::UnknownHandler(::std::string::String::from(other)),
                     ),
@@ -180,10 +217,16 @@ fn dispatch_arm(m: &Marked) -> TokenStream2 {
         (Kind::Tool, 0) => quote! {
             #name => ::astrid_sdk::__private::tool_reply(self.#ident()),
         },
-        (Kind::Tool, _) => quote! {
+        (Kind::Tool, 1) => quote! {
             #name => {
                 let args = ::astrid_sdk::__private::tool_args(&event.payload)?;
                 ::astrid_sdk::__private::tool_reply(self.#ident(args))
+            }
+        },
+        (Kind::Tool, _) => quote! {
+            #name => {
+                let (args, ctx) = ::astrid_sdk::__private::tool_call(&event.payload)?;
+                ::astrid_sdk::__private::tool_reply(self.#ident(args, &ctx))
             }
         },
         (_, 0) => quote! {
@@ -193,6 +236,38 @@ fn dispatch_arm(m: &Marked) -> TokenStream2 {
             #name => ::astrid_sdk::__private::reply(self.#ident(event)),
         },
     }
+}
+
+/// The generated `astrid.describe-tools` arm, when the manifest declares tools. The
+/// `include_bytes!` is there only so cargo rebuilds the crate when the manifest changes.
+fn describe_arm(
+    marked: &[Marked],
+    found: Option<manifest::Found>,
+) -> syn::Result<Option<TokenStream2>> {
+    let Some(found) = found.filter(|f| !f.tools.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(m) = marked.iter().find(|m| m.name == manifest::DESCRIBE_HANDLER) {
+        return Err(syn::Error::new(
+            m.span,
+            format!(
+                "`{}` is generated from Capsule.toml's [[tool]]s; do not define it",
+                manifest::DESCRIBE_HANDLER
+            ),
+        ));
+    }
+    let path =
+        manifest::path_str(&found.path).map_err(|e| syn::Error::new(Span::call_site(), e))?;
+    let json = manifest::describe_json(&found.tools);
+    let name = manifest::DESCRIBE_HANDLER;
+    Ok(Some(quote! {
+        #name => {
+            const _: &[u8] = ::core::include_bytes!(#path);
+            ::core::result::Result::Ok(::core::option::Option::Some(
+                ::std::vec::Vec::from(#json.as_bytes()),
+            ))
+        }
+    }))
 }
 
 /// Removes the `#[astrid::..]` marker from `f`, if any, and describes the method.
@@ -230,12 +305,16 @@ fn take_marker(f: &mut ImplItemFn) -> syn::Result<Option<Marked>> {
     }
     let arity = sig.inputs.len() - 1;
     let max = match kind {
-        Kind::Tool | Kind::Handler | Kind::Upgrade => 1,
+        Kind::Tool => 2,
+        Kind::Handler | Kind::Upgrade => 1,
         Kind::Install | Kind::Run => 0,
     };
     if arity > max || (kind == Kind::Upgrade && arity != 1) {
         let expected = match kind {
-            Kind::Tool => "`fn name(&self, args: A) -> Result<R, E>`",
+            Kind::Tool => {
+                "`fn name(&self, args: A) -> Result<R, E>` or \
+                 `fn name(&self, args: A, ctx: &ToolContext) -> Result<R, E>`"
+            }
             Kind::Handler => "`fn name(&self, event: &Event) -> Result<Option<Vec<u8>>, E>`",
             Kind::Upgrade => "`fn name(&self, previous: &str) -> Result<(), E>`",
             Kind::Install | Kind::Run => "`fn name(&self) -> Result<(), E>`",
@@ -314,7 +393,7 @@ mod tests {
     use super::*;
 
     fn error_of(item: ItemImpl) -> String {
-        match expand(item) {
+        match expand(item, None) {
             Ok(_) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }
@@ -322,13 +401,16 @@ mod tests {
 
     #[test]
     fn markers_are_stripped_and_other_attributes_kept() {
-        let out = expand(syn::parse_quote! {
-            impl C {
-                #[astrid::tool(name = "t-1")]
-                #[inline]
-                fn t(&self, a: A) -> Result<R, E> { unreachable!() }
-            }
-        })
+        let out = expand(
+            syn::parse_quote! {
+                impl C {
+                    #[astrid::tool(name = "t-1")]
+                    #[inline]
+                    fn t(&self, a: A) -> Result<R, E> { unreachable!() }
+                }
+            },
+            None,
+        )
         .unwrap()
         .to_string();
         assert!(!out.contains("astrid :: tool"), "{out}");
@@ -370,5 +452,90 @@ mod tests {
             impl C { #[astrid::run(name = "x")] fn r(&self) -> Result<(), E> { unreachable!() } }
         });
         assert!(e.contains("takes no arguments"), "{e}");
+    }
+
+    fn found(tools: &str) -> Option<manifest::Found> {
+        Some(manifest::Found {
+            path: "/abs/Capsule.toml".into(),
+            tools: manifest::parse(tools).unwrap(),
+        })
+    }
+
+    const ONE_TOOL: &str = r#"
+        [[tool]]
+        name = "t"
+        description = "a \"quoted\" tool"
+        input_schema = { type = "object" }
+    "#;
+
+    #[test]
+    fn two_argument_tools_get_the_context() {
+        let out = expand(
+            syn::parse_quote! {
+                impl C {
+                    #[astrid::tool] fn t(&self, a: A, ctx: &ToolContext) -> Result<R, E> { unreachable!() }
+                    #[astrid::tool] fn u(&self, a: A) -> Result<R, E> { unreachable!() }
+                }
+            },
+            None,
+        )
+        .unwrap()
+        .to_string();
+        assert!(out.contains("tool_call (& event . payload)"), "{out}");
+        assert!(out.contains("self . t (args , & ctx)"), "{out}");
+        assert!(out.contains("self . u (args)"), "{out}");
+        let e = error_of(syn::parse_quote! {
+            impl C { #[astrid::tool] fn t(&self, a: A, c: &ToolContext, x: X) -> Result<R, E> { unreachable!() } }
+        });
+        assert!(e.contains("ctx: &ToolContext"), "{e}");
+    }
+
+    #[test]
+    fn manifest_tools_generate_the_describe_handler() {
+        let out = expand(syn::parse_quote! { impl C {} }, found(ONE_TOOL))
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"astrid.describe-tools\" =>"), "{out}");
+        assert!(
+            out.contains("include_bytes ! (\"/abs/Capsule.toml\")"),
+            "{out}"
+        );
+        let json = manifest::describe_json(&manifest::parse(ONE_TOOL).unwrap());
+        let lit = quote!(#json).to_string();
+        assert!(out.contains(&lit), "{out}");
+    }
+
+    #[test]
+    fn no_manifest_tools_means_no_describe_handler() {
+        for f in [None, found("[package]\nname = \"x\"\n")] {
+            let out = expand(syn::parse_quote! { impl C {} }, f)
+                .unwrap()
+                .to_string();
+            assert!(!out.contains("describe-tools"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_hand_written_describe_handler_clashes_with_the_generated_one() {
+        let item: ItemImpl = syn::parse_quote! {
+            impl C {
+                #[astrid::handler(name = "astrid.describe-tools")]
+                fn d(&self) -> Result<(), E> { unreachable!() }
+            }
+        };
+        let e = expand(item, found(ONE_TOOL)).err().unwrap().to_string();
+        assert!(e.contains("generated from Capsule.toml"), "{e}");
+    }
+
+    #[test]
+    fn capsule_attribute_takes_only_a_manifest_path() {
+        let p = parse_capsule_attr(quote!(manifest = "tests/x.toml")).unwrap();
+        assert_eq!(p.unwrap().value(), "tests/x.toml");
+        assert!(parse_capsule_attr(quote!()).unwrap().is_none());
+        let e = parse_capsule_attr(quote!(other = 1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("manifest"), "{e}");
     }
 }

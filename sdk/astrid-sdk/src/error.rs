@@ -10,7 +10,7 @@ use std::fmt;
 use crate::bindings::astrid;
 
 /// Declares a mirror of one WIT `error-code` variant plus its conversion from the generated
-/// bindings type. Kept as a macro so the four packages cannot drift apart in shape.
+/// bindings type. Kept as a macro so the packages cannot drift apart in shape.
 macro_rules! host_error {
     (
         $(#[$doc:meta])*
@@ -145,6 +145,42 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:http` (outbound requests through the kernel's network airlock).
+    HttpError from astrid::http::http::ErrorCode {
+        /// Refused by the manifest, the capability gate, the human or the airlock; the message
+        /// says which layer and why.
+        Denied("denied"),
+        /// The method, URL or headers were malformed.
+        InvalidArgument("invalid-argument"),
+        /// The whole exchange ran past its time limit.
+        Timeout("timeout"),
+        /// The body grew past the size cap.
+        TooLarge("too-large"),
+        /// DNS, connect, TLS or protocol failure.
+        Connection("connection"),
+    }
+    unit {
+        /// No open response with that handle in this invocation.
+        UnknownHandle("unknown-handle"),
+    }
+}
+
+host_error! {
+    /// An error from `astrid:process` (sandboxed subprocesses). A program that ran and failed
+    /// is not an error: see [`Output::exit_code`](crate::process::Output::exit_code).
+    ProcessError from astrid::process::process::ErrorCode {
+        /// Refused by the manifest, the capability gate or the human; the message says why.
+        Denied("denied"),
+        /// The program, arguments or working directory were malformed.
+        InvalidArgument("invalid-argument"),
+        /// The program does not exist inside the sandbox.
+        NotFound("not-found"),
+        /// The sandbox could not be set up on this machine; nothing ran.
+        Unavailable("unavailable"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -158,6 +194,17 @@ pub enum SysError {
     Fs(FsError),
     /// From `astrid:approval`.
     Approval(ApprovalError),
+    /// From `astrid:http`.
+    Http(HttpError),
+    /// A response arrived with a status the convenience call treats as failure (not 2xx).
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The URL that answered.
+        url: String,
+    },
+    /// From `astrid:process`.
+    Process(ProcessError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -172,6 +219,9 @@ impl fmt::Display for SysError {
             Self::Kv(e) => write!(f, "kv: {e}"),
             Self::Fs(e) => write!(f, "fs: {e}"),
             Self::Approval(e) => write!(f, "approval: {e}"),
+            Self::Http(e) => write!(f, "http: {e}"),
+            Self::HttpStatus { status, url } => write!(f, "http: {url} answered status {status}"),
+            Self::Process(e) => write!(f, "process: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -186,7 +236,9 @@ impl std::error::Error for SysError {
             Self::Kv(e) => Some(e),
             Self::Fs(e) => Some(e),
             Self::Approval(e) => Some(e),
-            Self::NotPresent(_) | Self::Json(_) => None,
+            Self::Http(e) => Some(e),
+            Self::Process(e) => Some(e),
+            Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
 }
@@ -218,6 +270,18 @@ impl From<FsError> for SysError {
 impl From<ApprovalError> for SysError {
     fn from(e: ApprovalError) -> Self {
         Self::Approval(e)
+    }
+}
+
+impl From<HttpError> for SysError {
+    fn from(e: HttpError) -> Self {
+        Self::Http(e)
+    }
+}
+
+impl From<ProcessError> for SysError {
+    fn from(e: ProcessError) -> Self {
+        Self::Process(e)
     }
 }
 
@@ -284,7 +348,15 @@ macro_rules! capsule_error_from {
     };
 }
 
-capsule_error_from!(SysCallError, IpcError, KvError, FsError, ApprovalError);
+capsule_error_from!(
+    SysCallError,
+    IpcError,
+    KvError,
+    FsError,
+    ApprovalError,
+    HttpError,
+    ProcessError
+);
 
 impl From<serde_json::Error> for CapsuleError {
     fn from(e: serde_json::Error) -> Self {

@@ -80,23 +80,9 @@ impl<const N: usize> IntoReply for &[u8; N] {
     }
 }
 
-/// Decodes a tool call's arguments. The payload is either `{"call_id": .., "args": {..}}` or
-/// the arguments object itself; an empty payload counts as `{}`.
+/// Decodes a tool call's arguments, ignoring its context (see [`crate::tool::parse_call`]).
 pub fn tool_args<A: DeserializeOwned>(payload: &[u8]) -> Result<A, CapsuleError> {
-    let value: serde_json::Value = if payload.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Object(serde_json::Map::new())
-    } else {
-        serde_json::from_slice(payload)
-            .map_err(|e| CapsuleError::InvalidArgument(format!("tool payload is not JSON: {e}")))?
-    };
-    let args = match value {
-        serde_json::Value::Object(mut map) if map.contains_key("args") => {
-            map.remove("args").unwrap_or(serde_json::Value::Null)
-        }
-        other => other,
-    };
-    serde_json::from_value(args)
-        .map_err(|e| CapsuleError::InvalidArgument(format!("invalid tool arguments: {e}")))
+    crate::tool::parse_call(payload).map(|(args, _)| args)
 }
 
 /// Encodes a tool's result as its JSON reply.

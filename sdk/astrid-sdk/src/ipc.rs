@@ -44,6 +44,34 @@ pub fn request_json<T: Serialize + ?Sized, R: DeserializeOwned>(
     Ok(serde_json::from_slice(&reply)?)
 }
 
+/// Publishes as a request to every subscribed handler and collects their replies (a
+/// scatter/gather), waiting for each or `timeout_ms`, whichever is first. Handlers that fail
+/// or do not answer in time are left out; each reply's `source` names who answered.
+pub fn gather(
+    topic: &str,
+    payload: impl AsRef<[u8]>,
+    timeout_ms: u32,
+) -> Result<Vec<Event>, IpcError> {
+    ipc::gather(topic, payload.as_ref(), timeout_ms)
+        .map(|ms| ms.into_iter().map(Event::from).collect())
+        .map_err(Into::into)
+}
+
+/// [`gather`] with a JSON body and JSON replies. Replies that do not decode as `R` are left
+/// out, like handlers that fail; use [`gather`] to see every raw reply and its source.
+pub fn gather_json<T: Serialize + ?Sized, R: DeserializeOwned>(
+    topic: &str,
+    value: &T,
+    timeout_ms: u32,
+) -> Result<Vec<R>, SysError> {
+    let bytes = serde_json::to_vec(value)?;
+    let replies = gather(topic, bytes, timeout_ms)?;
+    Ok(replies
+        .iter()
+        .filter_map(|e| serde_json::from_slice(&e.payload).ok())
+        .collect())
+}
+
 /// Subscribes this instance to `pattern` (exact, or a trailing `*`); read with [`receive`].
 pub fn subscribe(pattern: &str) -> Result<SubscriptionId, IpcError> {
     ipc::subscribe(pattern)

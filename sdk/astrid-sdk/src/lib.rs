@@ -2,8 +2,8 @@
 //!
 //! A capsule is a `cdylib` built for `wasm32-unknown-unknown` and turned into a WebAssembly
 //! component by `astrid-build`. It has no WASI: every effect goes through the `astrid:*` host
-//! packages, wrapped here as std-like modules ([`fs`], [`kv`], [`ipc`], [`log`], [`time`],
-//! [`env`], [`random`], [`approval`]). Each package's WIT `error-code` is a typed Rust error, and all of them
+//! packages, wrapped here as std-like modules ([`fs`], [`kv`], [`ipc`], [`http`], [`process`],
+//! [`log`], [`time`], [`env`], [`random`], [`approval`]). Each package's WIT `error-code` is a typed Rust error, and all of them
 //! convert into [`SysError`] and [`CapsuleError`] so `?` works in handlers.
 //!
 //! ```no_run
@@ -51,14 +51,20 @@ pub mod error;
 pub mod event;
 pub mod fs;
 mod guest;
+pub mod http;
 pub mod ipc;
 pub mod kv;
 pub mod log;
+pub mod process;
 pub mod random;
 pub mod time;
+pub mod tool;
 
 pub use astrid_sdk_macros::capsule;
-pub use error::{ApprovalError, CapsuleError, FsError, IpcError, KvError, SysCallError, SysError};
+pub use error::{
+    ApprovalError, CapsuleError, FsError, HttpError, IpcError, KvError, ProcessError, SysCallError,
+    SysError,
+};
 pub use event::Event;
 pub use guest::{Capsule, IntoReply};
 pub use serde;
@@ -68,11 +74,13 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::env::Caller;
     pub use crate::error::{
-        ApprovalError, CapsuleError, FsError, IpcError, KvError, SysCallError, SysError,
+        ApprovalError, CapsuleError, FsError, HttpError, IpcError, KvError, ProcessError,
+        SysCallError, SysError,
     };
     pub use crate::event::Event;
     pub use crate::guest::{Capsule, IntoReply};
-    pub use crate::{approval, capsule, env, fs, ipc, kv, log, random, time};
+    pub use crate::tool::ToolContext;
+    pub use crate::{approval, capsule, env, fs, http, ipc, kv, log, process, random, time, tool};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json;
 }
@@ -84,5 +92,6 @@ pub mod __private {
     pub use crate::bindings::exports::astrid::capsule::guest::Guest;
     pub use crate::guest::export;
     pub use crate::guest::{lifecycle, reply, tool_args, tool_reply};
+    pub use crate::tool::parse_call as tool_call;
     pub use wit_bindgen;
 }

@@ -32,6 +32,21 @@ impl Probe {
         })
     }
 
+    /// The two-argument form: the context rides along with the arguments.
+    #[astrid::tool]
+    fn whereami(
+        &self,
+        args: AddArgs,
+        ctx: &ToolContext,
+    ) -> Result<serde_json::Value, CapsuleError> {
+        let Some(ws) = ctx.workspace.as_deref() else {
+            return Err(CapsuleError::failed("no workspace"));
+        };
+        Ok(serde_json::json!({
+            "output": format!("{}:{}:{}", ctx.session, ws, args.a + args.b)
+        }))
+    }
+
     #[astrid::tool(name = "always-fails")]
     fn fails(&self, _args: serde_json::Value) -> Result<(), String> {
         Err("nope".to_string())
@@ -171,4 +186,43 @@ fn lifecycle_methods_are_wired_and_missing_ones_default_to_ok() {
     );
     // No #[astrid::run] method: the default applies.
     assert_eq!(Capsule::run(&c), Ok(()));
+}
+
+#[test]
+fn two_argument_tool_receives_the_context() {
+    let c = Probe::default();
+    let reply = call(
+        &c,
+        "whereami",
+        br#"{"args":{"a":1,"b":2},"context":{"session":"0123456789abcdef","workspace":"/w"}}"#,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(reply, br#"{"output":"0123456789abcdef:/w:3"}"#);
+    // No context (or a null one) is the default context, which the tool itself rejects here.
+    for payload in [
+        &br#"{"args":{"a":1,"b":2}}"#[..],
+        br#"{"a":1,"b":2}"#,
+        br#"{"args":{"a":1,"b":2},"context":null}"#,
+    ] {
+        assert_eq!(
+            call(&c, "whereami", payload),
+            Err(CapsuleError::Failed("no workspace".into())),
+            "{payload:?}"
+        );
+    }
+    // A context of the wrong shape is the caller's mistake.
+    assert!(matches!(
+        call(&c, "whereami", br#"{"args":{"a":1,"b":2},"context":{"workspace":7}}"#),
+        Err(CapsuleError::InvalidArgument(m)) if m.contains("context")
+    ));
+}
+
+#[test]
+fn no_manifest_no_describe_handler() {
+    // This crate has no Capsule.toml, so nothing answers tool.v1.describe.
+    assert_eq!(
+        call(&Probe::default(), "astrid.describe-tools", b""),
+        Err(CapsuleError::UnknownHandler("astrid.describe-tools".into()))
+    );
 }

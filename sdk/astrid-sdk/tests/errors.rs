@@ -1,6 +1,8 @@
 //! Error text and conversions: what crosses the bus as text must name the WIT variant.
 
-use astrid_sdk::{CapsuleError, FsError, IpcError, KvError, SysCallError, SysError};
+use astrid_sdk::{
+    CapsuleError, FsError, HttpError, IpcError, KvError, ProcessError, SysCallError, SysError,
+};
 
 #[test]
 fn display_is_wit_variant_then_message() {
@@ -61,5 +63,50 @@ fn json_errors_are_invalid_arguments() {
     assert_eq!(
         CapsuleError::from("plain"),
         CapsuleError::Failed("plain".into())
+    );
+}
+
+#[test]
+fn http_and_process_errors_name_their_package() {
+    assert_eq!(HttpError::UnknownHandle.to_string(), "unknown-handle");
+    assert_eq!(
+        HttpError::TooLarge("body over 1 MiB".into()).to_string(),
+        "too-large: body over 1 MiB"
+    );
+    fn http() -> Result<(), CapsuleError> {
+        Err(HttpError::Denied(
+            "net: evil.example:443 not in the manifest".into(),
+        ))?
+    }
+    fn process() -> Result<(), CapsuleError> {
+        Err(ProcessError::NotFound("nosuchprog".into()))?
+    }
+    fn status() -> Result<(), CapsuleError> {
+        Err(SysError::HttpStatus {
+            status: 404,
+            url: "https://x.example/a".into(),
+        })?
+    }
+    assert_eq!(
+        http(),
+        Err(CapsuleError::Failed(
+            "http: denied: net: evil.example:443 not in the manifest".into()
+        ))
+    );
+    assert_eq!(
+        process(),
+        Err(CapsuleError::Failed(
+            "process: not-found: nosuchprog".into()
+        ))
+    );
+    assert_eq!(
+        status(),
+        Err(CapsuleError::Failed(
+            "http: https://x.example/a answered status 404".into()
+        ))
+    );
+    assert_eq!(
+        SysError::from(ProcessError::Unavailable("no bwrap".into())),
+        SysError::Process(ProcessError::Unavailable("no bwrap".into()))
     );
 }

@@ -88,7 +88,7 @@ async fn install(ctx: &Ctx, path: PathBuf, update: bool) -> anyhow::Result<()> {
 }
 
 /// The daemon re-verifies everything, so the upload is just the raw manifest and bytes.
-fn upload(p: LoadedPackage) -> PackageUpload {
+pub(super) fn upload(p: LoadedPackage) -> PackageUpload {
     PackageUpload {
         manifest_toml: p.manifest_text,
         components: vec![ComponentUpload {

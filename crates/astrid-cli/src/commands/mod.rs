@@ -1,14 +1,24 @@
 //! Subcommand implementations. Each returns the process exit code or an error for `main`
 //! to print.
 
+mod agent;
 mod audit;
 mod caps;
 mod capsule;
+mod chat;
+mod chat_state;
 mod daemon;
+mod distro;
+mod doctor;
+mod init;
+mod init_plan;
+mod settings;
+mod turn;
+mod verbs;
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use astrid_client::Client;
 use astrid_types::home::AstridHome;
 use astrid_types::wire::ControlResponse;
@@ -41,7 +51,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         home,
         principal: cli.principal,
     };
-    match cli.command {
+    let command = match (cli.prompt, cli.command) {
+        (Some(prompt), None) => return agent::run(&ctx, prompt, cli.turn).await,
+        (Some(_), Some(_)) => {
+            bail!("-p runs one prompt on its own; it cannot be combined with a command")
+        }
+        (None, None) => bail!("no command given; see `astrid --help`"),
+        (None, Some(command)) => command,
+    };
+    match command {
+        Command::Chat(args) => chat::run(&ctx, args).await,
+        Command::Init(args) => init::run(&ctx, args).await,
+        Command::Doctor => doctor::run(&ctx).await,
+        Command::Config(cmd) => settings::config(&ctx, cmd).await,
+        Command::Secret(cmd) => settings::secret(&ctx, cmd).await,
+        Command::Egress(cmd) => settings::egress(&ctx, cmd).await,
+        Command::External(args) => verbs::run(&ctx, args).await,
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use astrid_fsgate::{Access, FsGateError, FsRoots};
 
@@ -12,9 +13,9 @@ const MAX_READ: u64 = 16 * 1024 * 1024;
 impl HostState {
     /// The manifest gate for `astrid:fs`: a capsule with no roots gets no filesystem at all.
     /// Per-path confinement (`..`, symlinks, hard links, /proc) is the fsgate's job.
-    fn fs_roots(&self, op: &str, path: &str) -> Result<&FsRoots, ErrorCode> {
+    fn fs_roots(&self, op: &str, path: &str) -> Result<Arc<FsRoots>, ErrorCode> {
         match &self.ctx.fs {
-            Some(roots) => Ok(roots),
+            Some(roots) => Ok(roots.clone()),
             None => {
                 let reason = format!(
                     "capsule `{}` declares no filesystem roots; `{path}` is out of reach",
@@ -29,7 +30,7 @@ impl HostState {
     /// An operation that changes nothing: it runs, and its outcome is recorded before the
     /// guest sees any of it, so a failed append withholds the data.
     fn fs_look<T>(
-        &self,
+        &mut self,
         op: &str,
         path: &str,
         run: impl FnOnce(&FsRoots) -> Result<T, FsGateError>,
@@ -40,8 +41,8 @@ impl HostState {
             self.denied(op, path, &m);
             return Err(ErrorCode::Denied(m));
         }
-        self.fs_token(op, path, roots, false)?;
-        match run(roots) {
+        self.fs_token(op, path, &roots, false)?;
+        match run(&roots) {
             Err(FsGateError::Denied(m)) => {
                 self.denied(op, path, &m);
                 Err(ErrorCode::Denied(m))
@@ -62,7 +63,7 @@ impl HostState {
     /// itself can make (hard links, symlinked parents) may still deny it; that denial is
     /// recorded as a second entry.
     fn fs_change(
-        &self,
+        &mut self,
         op: &str,
         paths: &[&str],
         run: impl FnOnce(&FsRoots) -> Result<(), FsGateError>,
@@ -74,10 +75,10 @@ impl HostState {
                 self.denied(op, &resource, &m);
                 return Err(ErrorCode::Denied(m));
             }
-            self.fs_token(op, p, roots, true)?;
+            self.fs_token(op, p, &roots, true)?;
         }
         self.fs_audit_allowed(op, &resource, "permitted by the manifest roots")?;
-        match run(roots) {
+        match run(&roots) {
             Err(FsGateError::Denied(m)) => {
                 self.denied(op, &resource, &m);
                 Err(ErrorCode::Denied(m))
@@ -88,18 +89,25 @@ impl HostState {
 
     /// Both must hold: the manifest root (checked by the caller) and a capability token of
     /// the principal covering the host path.
+    /// Without a token the principal's human is asked.
     fn fs_token(
-        &self,
+        &mut self,
         op: &str,
         path: &str,
         roots: &FsRoots,
         write: bool,
     ) -> Result<(), ErrorCode> {
         let host = host_path(roots, path);
-        self.ctx.tokens.check_fs(write, &host).map_err(|reason| {
-            self.denied(op, path, &reason);
-            ErrorCode::Denied(reason)
-        })
+        let token = self.ctx.tokens.check_fs(write, &host);
+        let kind = if write { "write" } else { "read" };
+        let resource = format!("fs:{kind}:{}", host.display());
+        let ask = format!(
+            "capsule `{}` wants to {kind} `{}`",
+            self.ctx.capsule(),
+            host.display()
+        );
+        self.authorize(op, &resource, token, &ask)
+            .map_err(ErrorCode::Denied)
     }
 
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {

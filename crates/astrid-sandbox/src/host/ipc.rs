@@ -8,7 +8,8 @@ use super::HostState;
 use crate::bindings::astrid::ipc::ipc::{ErrorCode, Host, Message};
 
 const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
-const MAX_WAIT: Duration = Duration::from_secs(60);
+/// A whole agent turn can wait on a model for minutes; the invocation deadline caps it.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
 const MAX_SUBSCRIPTIONS: usize = 64;
 /// Longest chain of handlers triggering handlers. Deep enough for any real pipeline; a loop
 /// (a capsule re-triggering itself through the bus) ends here with a typed error.
@@ -80,6 +81,34 @@ impl Host for HostState {
             RequestError::Timeout(_) | RequestError::NoSubscriber(_) => ErrorCode::Timeout,
             RequestError::Failed(m) | RequestError::Crashed(m) => ErrorCode::Failed(m),
         })
+    }
+
+    fn gather(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    ) -> Result<Vec<Message>, ErrorCode> {
+        self.check_publish(&topic, payload.len())?;
+        let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
+        let (timeout, capped) = self.wait_budget(asked);
+        let started = Instant::now();
+        let replies =
+            self.ctx
+                .bus
+                .gather(&self.ctx.origin, self.depth + 1, &topic, payload, timeout);
+        if capped && started.elapsed() >= timeout {
+            self.deadline_hit = true;
+        }
+        Ok(replies
+            .into_iter()
+            .map(|m| Message {
+                topic: m.topic,
+                payload: m.payload.as_ref().clone(),
+                source: m.source,
+                principal: m.principal,
+            })
+            .collect())
     }
 
     fn subscribe(&mut self, pattern: String) -> Result<u64, ErrorCode> {

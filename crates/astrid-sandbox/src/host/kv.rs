@@ -2,6 +2,7 @@ use astrid_store::StoreError;
 
 use super::HostState;
 use crate::bindings::astrid::kv::kv::{ErrorCode, Host};
+use crate::context::AuditDecision;
 
 impl HostState {
     /// The manifest gate for `astrid:kv`: `kv = true`, or nothing. The namespace is always the
@@ -16,6 +17,17 @@ impl HostState {
             return Err(ErrorCode::Denied(reason));
         }
         Ok(self.ctx.capsule())
+    }
+
+    /// Writes change the principal's data: each is recorded durably before it happens.
+    /// Reads of the capsule's own namespace are not effects and are not recorded.
+    fn kv_write_gate(&self, op: &str, key: &str) -> Result<(), ErrorCode> {
+        self.kv_gate(op, key)?;
+        self.audit(op, key, AuditDecision::Allowed, "own namespace")
+            .map_err(|e| {
+                tracing::error!(capsule = %self.ctx.capsule(), "audit append failed: {e}");
+                ErrorCode::Denied(format!("the audit trail is unavailable: {e}"))
+            })
     }
 }
 
@@ -34,12 +46,14 @@ impl Host for HostState {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), ErrorCode> {
-        let ns = self.kv_gate("kv.set", &key)?;
+        self.kv_write_gate("kv.set", &key)?;
+        let ns = self.ctx.capsule();
         self.ctx.store.kv_set(ns, &key, &value).map_err(map)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, ErrorCode> {
-        let ns = self.kv_gate("kv.delete", &key)?;
+        self.kv_write_gate("kv.delete", &key)?;
+        let ns = self.ctx.capsule();
         self.ctx.store.kv_delete(ns, &key).map_err(map)
     }
 
@@ -54,7 +68,8 @@ impl Host for HostState {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, ErrorCode> {
-        let ns = self.kv_gate("kv.compare-and-swap", &key)?;
+        self.kv_write_gate("kv.compare-and-swap", &key)?;
+        let ns = self.ctx.capsule();
         self.ctx
             .store
             .kv_cas(ns, &key, expected.as_deref(), new.as_deref())

@@ -2,8 +2,11 @@
 
 mod approval;
 mod fs;
+mod gatekeeper;
+mod http;
 mod ipc;
 mod kv;
+mod process;
 mod sys;
 
 pub use ipc::MAX_EVENT_DEPTH;
@@ -32,6 +35,9 @@ pub struct HostState {
     /// Set when a blocking host call was cut short by `deadline`; the invocation then ends as
     /// a deadline stop whatever the guest does next.
     pub(crate) deadline_hit: bool,
+    /// Open HTTP responses of this invocation, by handle.
+    pub(crate) http: std::collections::HashMap<u64, astrid_egress::EgressResponse>,
+    pub(crate) next_http: u64,
 }
 
 impl HostState {
@@ -51,6 +57,8 @@ impl HostState {
             depth,
             deadline,
             deadline_hit: false,
+            http: std::collections::HashMap::new(),
+            next_http: 1,
         }
     }
 
@@ -70,21 +78,24 @@ impl HostState {
         }
     }
 
-    /// Logs and audits a denial. The effect is refused whatever the audit append returns;
-    /// a failed append is logged loudly since the chain now misses a decision.
     fn denied(&self, what: &str, resource: &str, reason: &str) {
-        tracing::warn!(
-            principal = %self.ctx.origin.principal,
-            capsule = %self.ctx.capsule(),
-            "denied {what} {resource}: {reason}"
-        );
-        if let Err(e) = self.audit(what, resource, AuditDecision::Denied, reason) {
-            tracing::error!(
-                principal = %self.ctx.origin.principal,
-                capsule = %self.ctx.capsule(),
-                "audit append failed for a denied {what}: {e}"
-            );
-        }
+        gatekeeper::record_denial(&self.ctx, what, resource, reason);
+    }
+
+    /// The capability layer for one effect; see [`gatekeeper::token_or_approval`].
+    pub(crate) fn authorize(
+        &mut self,
+        op: &str,
+        resource: &str,
+        token: Result<(), String>,
+        ask: &str,
+    ) -> Result<(), String> {
+        gatekeeper::token_or_approval(&self.ctx, self.deadline, op, resource, token, ask).map_err(
+            |r| {
+                self.deadline_hit |= r.deadline_hit;
+                r.reason
+            },
+        )
     }
 
     /// Records a decision durably; an error means the effect must not be acknowledged.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{key_segment, tool_topic, Capabilities, EnvDecl, Manifest, HOST_NAMESPACE};
+use super::{
+    key_segment, tool_topic, Capabilities, EnvDecl, Manifest, HOST_NAMESPACE, MAX_TIMEOUT_MS,
+};
 use crate::topic::{is_kernel_topic, pattern_matches, validate_pattern};
 
 type Check = Result<(), (String, String)>;
@@ -19,7 +21,110 @@ pub(super) fn manifest(m: &Manifest) -> Check {
     tools(m)?;
     subscribe(m)?;
     capabilities(&m.capabilities)?;
-    env(&m.env)
+    env(&m.env)?;
+    secrets(m)?;
+    commands(m)?;
+    limits(m)
+}
+
+fn secrets(m: &Manifest) -> Check {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, s) in m.secrets.iter().enumerate() {
+        let key = format!("secret[{i}]");
+        if !is_handler_name(&s.name) {
+            return fail(
+                format!("{key}.name"),
+                format!(
+                    "`{}` must be 1-64 characters of a-z, 0-9, `_` and `-`, starting with a letter",
+                    s.name
+                ),
+            );
+        }
+        if !seen.insert(&s.name) {
+            return fail(
+                format!("{key}.name"),
+                format!("`{}` is declared twice", s.name),
+            );
+        }
+        let header_ok = !s.header.is_empty()
+            && s.header.len() <= 64
+            && s.header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !header_ok {
+            return fail(
+                format!("{key}.header"),
+                format!(
+                    "`{}` is not a header name (letters, digits and `-`)",
+                    s.header
+                ),
+            );
+        }
+        if s.prefix.chars().any(|c| c.is_control()) {
+            return fail(
+                format!("{key}.prefix"),
+                "must not contain control characters",
+            );
+        }
+        if let Some(host) = &s.host {
+            let with_port = if host.rsplit_once(':').is_some_and(|(h, p)| {
+                !h.is_empty() && !h.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit())
+            }) {
+                host.clone()
+            } else {
+                format!("{host}:443")
+            };
+            if let Err(reason) = net_target(&with_port) {
+                return fail(format!("{key}.host"), format!("`{host}` {reason}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn commands(m: &Manifest) -> Check {
+    for (i, c) in m.commands.iter().enumerate() {
+        if !is_handler_name(&c.name) {
+            return fail(
+                format!("command[{i}].name"),
+                format!(
+                    "`{}` must be 1-64 characters of a-z, 0-9, `_` and `-`, starting with a letter",
+                    c.name
+                ),
+            );
+        }
+        if m.commands[..i].iter().any(|o| o.name == c.name) {
+            return fail(
+                format!("command[{i}].name"),
+                format!("`{}` is declared twice", c.name),
+            );
+        }
+        if m.tools.iter().any(|t| t.name == c.name)
+            || m.subscribe
+                .values()
+                .any(|r| r.handler.as_deref() == Some(c.name.as_str()))
+        {
+            return fail(
+                format!("command[{i}].name"),
+                format!(
+                    "`{}` is also the name of a tool or handler; each handler answers one thing",
+                    c.name
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn limits(m: &Manifest) -> Check {
+    match m.limits.timeout_ms {
+        Some(0) => fail("limits.timeout_ms", "must be at least 1"),
+        Some(t) if t > MAX_TIMEOUT_MS => fail(
+            "limits.timeout_ms",
+            format!("{t} is more than the maximum of {MAX_TIMEOUT_MS} (one hour)"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn components(m: &Manifest) -> Check {
@@ -253,9 +358,10 @@ fn net_target(s: &str) -> Result<(), &'static str> {
     {
         return Err("has a host containing whitespace, `/`, `@`, `?` or `#`");
     }
-    let port_ok = !port.is_empty()
-        && port.bytes().all(|b| b.is_ascii_digit())
-        && matches!(port.parse::<u16>(), Ok(p) if p != 0);
+    let port_ok = port == "*"
+        || !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && matches!(port.parse::<u16>(), Ok(p) if p != 0);
     if !port_ok {
         return Err("has a port outside 1-65535");
     }

@@ -1,0 +1,56 @@
+//! `session`: the conversations of each principal, in this capsule's kv namespace (the
+//! kernel gives every principal its own store, so principals never see each other's).
+//! Contract: `docs/AGENT-PROTOCOL.md`, section `session.v1.*`.
+#![forbid(unsafe_code)]
+
+mod model;
+mod records;
+mod store;
+
+use astrid_sdk::prelude::*;
+
+#[derive(Default)]
+struct Session;
+
+#[derive(Serialize)]
+struct ListReply {
+    sessions: Vec<model::Info>,
+}
+
+#[derive(Serialize)]
+struct AppendReply {
+    messages: u64,
+}
+
+#[capsule]
+impl Session {
+    /// `{"session", "workspace", "create"}` → the session's description.
+    #[astrid::handler]
+    fn open(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let info = store::open(event.json()?)?;
+        Ok(serde_json::to_vec(&info)?)
+    }
+
+    /// `{}` → `{"sessions": [...]}`, newest first.
+    #[astrid::handler]
+    fn list(&self, _event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        Ok(serde_json::to_vec(&ListReply {
+            sessions: store::list()?,
+        })?)
+    }
+
+    /// `{"id"}` → `{"messages": [...]}`.
+    #[astrid::handler]
+    fn history(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let req: model::HistoryRequest = event.json()?;
+        store::history(&req.id)
+    }
+
+    /// `{"id", "messages"}` → `{"messages": n}`, the new total.
+    #[astrid::handler]
+    fn append(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let req = serde_json::from_slice(&event.payload)?;
+        let messages = store::append(req)?;
+        Ok(serde_json::to_vec(&AppendReply { messages })?)
+    }
+}

@@ -1,0 +1,368 @@
+//! `astrid init`: start the daemon, install the distro, then set up one or more providers
+//! (base URL, API key in the secret store, network grant, local-egress consent, model) and
+//! point the registry at the first.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use astrid_client::Client;
+use astrid_types::wire::ControlCommand;
+use serde::Deserialize;
+
+use super::distro::{self, DistroLock, LOCK_FILE};
+use super::init_plan::{
+    self, choose_model, parse_model_answer, parse_selection, KeySource, ModelChoice, Plan,
+    ProviderPlan,
+};
+use super::turn::{parse_reply, request_error};
+use super::Ctx;
+use crate::args::{InitArgs, ProviderKind};
+use crate::origin::Origin;
+
+/// A provider's `/v1/models` can be slow on a busy machine or behind a cold local server.
+const MODELS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `llm.v1.models.<provider>`'s reply.
+#[derive(Debug, Deserialize)]
+pub struct ModelList {
+    #[serde(default)]
+    pub base_url: String,
+    #[serde(default)]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub models: Vec<ModelId>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModelId {
+    pub id: String,
+}
+
+impl ModelList {
+    pub fn ids(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.id.clone()).collect()
+    }
+}
+
+/// Asks a provider capsule for its live model list.
+pub async fn list_models(client: &Client, provider: &str) -> anyhow::Result<ModelList> {
+    let topic = format!("llm.v1.models.{provider}");
+    let reply = client
+        .request(&topic, "{}", MODELS_TIMEOUT)
+        .await
+        .map_err(|e| request_error(&topic, e))?;
+    parse_reply(&reply, &format!("provider-{provider}"))
+}
+
+/// What was set up for one provider, for the summary.
+struct Done {
+    kind: ProviderKind,
+    base_url: String,
+    local: bool,
+    model: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
+    // Found before the daemon is started, so a missing distro changes nothing.
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let exe = std::env::current_exe().ok();
+    let (dir, source) = distro::locate(
+        args.distro.as_deref(),
+        std::env::var_os("ASTRID_DISTRO"),
+        exe.as_deref(),
+        &cwd,
+    )?;
+    let client = ctx.connect(true).await?;
+    println!("daemon: running ({})", ctx.home.root().display());
+    println!("distro: {} ({})", dir.display(), source.describe());
+    let capsules = distro::install(&client, &dir).await?;
+    let lock_path = ctx.home.root().join(LOCK_FILE);
+    let lock = DistroLock {
+        distro: dir.display().to_string(),
+        capsules,
+    };
+    distro::write_lock(&lock_path, &lock)?;
+    println!("wrote {}", lock_path.display());
+
+    let plan = if args.yes {
+        init_plan::yes_plan(&args, |v| std::env::var(v).ok())
+    } else {
+        interactive_plan(&args).await?
+    };
+    if plan.local_fallback {
+        println!(
+            "no provider given (--provider, --base-url, OPENAI_API_KEY or ANTHROPIC_API_KEY): \
+             using the local OpenAI-compatible server at {} (what shared/tools/local-llm.sh \
+             serves)",
+            init_plan::LOCAL_FALLBACK_URL
+        );
+    }
+    let mut done = Vec::new();
+    for p in &plan.providers {
+        done.push(setup_provider(&client, ctx, p, &args).await?);
+    }
+    let chosen = done.iter().find(|d| d.model.is_some()).unwrap_or(&done[0]);
+    set(&client, ctx, "registry", "provider", Some(chosen.kind.id())).await?;
+    set(&client, ctx, "registry", "model", chosen.model.as_deref()).await?;
+
+    println!("\nsummary:");
+    println!(
+        "  distro     {} capsules from {} (pinned in {})",
+        lock.capsules.len(),
+        lock.distro,
+        lock_path.display()
+    );
+    for d in &done {
+        let marker = if d.kind == chosen.kind { "*" } else { " " };
+        let local = if d.local { ", local" } else { "" };
+        println!(
+            "  provider {marker} {} at {}{local}, model {}",
+            d.kind.id(),
+            d.base_url,
+            d.model.as_deref().unwrap_or("(none)")
+        );
+    }
+    if chosen.model.is_none() {
+        println!(
+            "init is incomplete: no model is configured; fix the provider and run `astrid init` \
+             again (or pass --model)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("next: astrid doctor");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn setup_provider(
+    client: &Client,
+    ctx: &Ctx,
+    p: &ProviderPlan,
+    args: &InitArgs,
+) -> anyhow::Result<Done> {
+    let capsule = p.kind.capsule();
+    let origin = Origin::parse(&p.base_url).map_err(|e| anyhow!("{}: {e}", p.kind.id()))?;
+    println!("\n{} at {}", p.kind.label(), p.base_url);
+
+    let key = match &p.key {
+        KeySource::Env(var) => {
+            println!("  API key from ${var}");
+            std::env::var(var).unwrap_or_default()
+        }
+        KeySource::Ask => ask_key(p.kind).await?,
+        KeySource::None => String::new(),
+    };
+    if key.trim().is_empty() {
+        if !origin.is_local() {
+            println!(
+                "  warning: no API key for {}; set {} or run `astrid secret set {capsule} \
+                 api_key --origin {origin}`",
+                origin.host,
+                p.kind.key_env()
+            );
+        }
+    } else {
+        let command = ControlCommand::SecretSet {
+            principal: ctx.principal.clone(),
+            capsule: capsule.to_string(),
+            name: "api_key".to_string(),
+            value: key.trim().to_string(),
+            origin: origin.to_string(),
+        };
+        client.control(command).await?;
+        println!("  API key stored in the secret store, sent only to {origin}");
+    }
+
+    set(client, ctx, capsule, "base_url", Some(&p.base_url)).await?;
+    let pattern = format!("net:connect:{}", origin.target());
+    client
+        .control(ControlCommand::CapsEnsure {
+            principal: ctx.principal.clone(),
+            pattern: pattern.clone(),
+            ttl_ms: None,
+        })
+        .await?;
+    println!("  granted {pattern}");
+    if origin.is_local() {
+        client
+            .control(ControlCommand::EgressAllow {
+                principal: ctx.principal.clone(),
+                capsule: capsule.to_string(),
+                target: origin.target(),
+            })
+            .await?;
+        println!(
+            "  {} is on this machine or network: choosing it is your local-egress consent for \
+             {capsule} to reach {} (and only that; recorded in the audit chain; undo with \
+             `astrid egress revoke {capsule} {}`)",
+            origin.host,
+            origin.target(),
+            origin.target()
+        );
+    }
+
+    let listed = match list_models(client, p.kind.id()).await {
+        Ok(list) => {
+            let ids = list.ids();
+            println!("  {} models available", ids.len());
+            Some((ids, list.current))
+        }
+        Err(e) => {
+            println!("  cannot list models: {e}");
+            if origin.is_local() {
+                println!("  (is the server running? shared/tools/local-llm.sh start)");
+            }
+            None
+        }
+    };
+    let (ids, current) = listed.clone().unwrap_or_default();
+    let model = match choose_model(&ids, args.model.as_deref(), current.as_deref(), args.yes) {
+        ModelChoice::Use(m) => Some(m),
+        ModelChoice::Ask(default) => Some(ask_model(&ids, default.as_deref()).await?),
+        ModelChoice::Unknown => None,
+    };
+    if let (Some(m), Some((ids, _))) = (&model, &listed) {
+        if !ids.is_empty() && !ids.contains(m) {
+            println!("  warning: the provider does not list `{m}`");
+        }
+    }
+    if let Some(m) = &model {
+        set(client, ctx, capsule, "model", Some(m)).await?;
+        println!("  model: {m}");
+    }
+    Ok(Done {
+        kind: p.kind,
+        base_url: p.base_url.clone(),
+        local: origin.is_local(),
+        model,
+    })
+}
+
+async fn set(
+    client: &Client,
+    ctx: &Ctx,
+    capsule: &str,
+    key: &str,
+    value: Option<&str>,
+) -> anyhow::Result<()> {
+    client
+        .control(ControlCommand::ConfigSet {
+            principal: ctx.principal.clone(),
+            capsule: capsule.to_string(),
+            key: key.to_string(),
+            value: value.map(str::to_string),
+        })
+        .await
+        .with_context(|| format!("setting {key} of {capsule}"))?;
+    Ok(())
+}
+
+/// The interactive path: the provider multi-select and each provider's base URL; keys are
+/// asked for later, without echo.
+async fn interactive_plan(args: &InitArgs) -> anyhow::Result<Plan> {
+    let kinds = match args.provider {
+        Some(k) => vec![k],
+        None => {
+            println!("\nwhich providers? (numbers separated by commas; at least one)");
+            for (i, k) in init_plan::ALL.iter().enumerate() {
+                println!("  {}) {}", i + 1, k.label());
+            }
+            loop {
+                match parse_selection(&ask_line("providers [1]: ").await?) {
+                    Ok(kinds) => break kinds,
+                    Err(e) => println!("{e}"),
+                }
+            }
+        }
+    };
+    let mut providers = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let default = match (&args.base_url, i) {
+            (Some(url), 0) => url.clone(),
+            _ => kind.default_url().to_string(),
+        };
+        let base_url = loop {
+            let answer = ask_line(&format!("{} base URL [{default}]: ", kind.id())).await?;
+            let url = init_plan::normalize_base_url(if answer.trim().is_empty() {
+                &default
+            } else {
+                &answer
+            });
+            match Origin::parse(&url) {
+                Ok(_) => break url,
+                Err(e) => println!("{e}"),
+            }
+        };
+        providers.push(ProviderPlan {
+            kind,
+            base_url,
+            key: KeySource::Ask,
+        });
+    }
+    Ok(Plan {
+        providers,
+        local_fallback: false,
+    })
+}
+
+async fn ask_model(models: &[String], default: Option<&str>) -> anyhow::Result<String> {
+    for (i, m) in models.iter().enumerate() {
+        println!("  {}) {m}", i + 1);
+    }
+    let question = match default {
+        Some(d) => format!("model [{d}]: "),
+        None => "model: ".to_string(),
+    };
+    loop {
+        match parse_model_answer(&ask_line(&question).await?, models, default) {
+            Ok(m) => return Ok(m),
+            Err(e) => println!("{e}"),
+        }
+    }
+}
+
+/// The key without echo on a terminal; from a piped stdin, the next line. An empty answer
+/// takes the provider's environment variable when it is set.
+async fn ask_key(kind: ProviderKind) -> anyhow::Result<String> {
+    let var = kind.key_env();
+    let env = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let hint = if env.is_some() {
+        format!("empty uses ${var}")
+    } else {
+        "empty for none, e.g. a local server".to_string()
+    };
+    let question = format!("  {} API key (input hidden; {hint}): ", kind.id());
+    let key = if std::io::stdin().is_terminal() {
+        tokio::task::spawn_blocking(move || rpassword::prompt_password(question))
+            .await?
+            .context("reading the API key")?
+    } else {
+        ask_line(&question).await?
+    };
+    Ok(match (key.trim().is_empty(), env) {
+        (true, Some(v)) => v,
+        _ => key.trim().to_string(),
+    })
+}
+
+/// One line from stdin (off the async thread); EOF is an error that suggests `--yes`.
+async fn ask_line(question: &str) -> anyhow::Result<String> {
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map(|n| (n, line))
+    })
+    .await?
+    .context("reading stdin")?;
+    match line {
+        (0, _) => bail!(
+            "stdin ended before init was done; use `astrid init --yes` to run without questions"
+        ),
+        (_, text) => Ok(text.trim_end_matches(['\n', '\r']).to_string()),
+    }
+}

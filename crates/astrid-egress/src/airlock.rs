@@ -1,0 +1,377 @@
+//! The request loop: every hop is checked (scheme, consent, the host's authorization, DNS
+//! and the address policy) before a socket is opened, and redirects are followed by hand.
+
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsConnector;
+use url::{Host, Position, Url};
+
+use crate::connect::{self, Conn, Sender};
+use crate::policy::{self, Hop, ORIGIN_BOUND};
+use crate::resolve::{Resolve, SystemResolver};
+use crate::response::{drive, EgressResponse};
+use crate::{check_ip, AirlockConfig, Authorize, Consent, EgressError, EgressRequest};
+
+/// The network airlock. Cheap to share (`Arc` it); each request opens its own connection.
+pub struct Airlock {
+    cfg: AirlockConfig,
+    tls: TlsConnector,
+    resolver: Arc<dyn Resolve>,
+}
+
+/// A credential ready to be put on the wire for the hops of its origin.
+struct PreparedCredential<'a> {
+    cred: &'a crate::Credential,
+    name: HeaderName,
+    value: HeaderValue,
+}
+
+impl Airlock {
+    /// An airlock with the system resolver.
+    pub fn new(cfg: AirlockConfig) -> Result<Airlock, EgressError> {
+        Self::with_resolver(cfg, Arc::new(SystemResolver))
+    }
+
+    /// An airlock with its own resolver (tests, or a host with its own DNS).
+    pub fn with_resolver(
+        cfg: AirlockConfig,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Airlock, EgressError> {
+        let tls = connect::tls_connector(&cfg.extra_roots)?;
+        Ok(Airlock { cfg, tls, resolver })
+    }
+
+    pub fn config(&self) -> &AirlockConfig {
+        &self.cfg
+    }
+
+    /// Sends `req` and returns once the head of the final response arrived.
+    pub async fn send(
+        &self,
+        req: EgressRequest,
+        consent: &Consent,
+        auth: &dyn Authorize,
+    ) -> Result<EgressResponse, EgressError> {
+        let limit = req
+            .timeout
+            .unwrap_or(self.cfg.default_timeout)
+            .min(self.cfg.max_timeout);
+        let deadline = Instant::now() + limit;
+
+        let mut method = policy::method(&req.method)?;
+        let mut headers = policy::capsule_headers(&req.headers)?;
+        let creds = prepare_credentials(&req.credentials)?;
+        let mut body = Bytes::from(req.body);
+        let mut url = Url::parse(&req.url)
+            .map_err(|e| EgressError::InvalidArgument(format!("URL `{}`: {e}", req.url)))?;
+        url.set_fragment(None);
+
+        let mut redirects = 0u8;
+        loop {
+            // A spent budget (the caller's invocation deadline) stops before the next hop
+            // rather than racing a connect against an already-expired timer.
+            if Instant::now() >= deadline {
+                return Err(in_redirect(
+                    EgressError::Timeout(format!("no time left to request {url}")),
+                    redirects,
+                    &url,
+                ));
+            }
+            let (parts, incoming, conn) = self
+                .hop(
+                    &url, &method, &headers, &creds, &body, consent, auth, deadline,
+                )
+                .await
+                .map_err(|e| in_redirect(e, redirects, &url))?;
+            let Some(next) = redirect_target(&parts, &url)? else {
+                return Ok(EgressResponse::new(
+                    parts,
+                    incoming,
+                    conn,
+                    url.to_string(),
+                    deadline,
+                    self.cfg.max_body,
+                ));
+            };
+            if redirects >= self.cfg.max_redirects {
+                return Err(EgressError::Connection(format!(
+                    "{url} redirected more than {} times",
+                    self.cfg.max_redirects
+                )));
+            }
+            redirects += 1;
+            let status = parts.status.as_u16();
+            if matches!(status, 301..=303) && method != Method::HEAD {
+                method = Method::GET;
+                body = Bytes::new();
+                for h in ["content-type", "content-encoding", "content-language"] {
+                    headers.remove(h);
+                }
+            }
+            if next.origin() != url.origin() {
+                for h in ORIGIN_BOUND {
+                    headers.remove(*h);
+                }
+            }
+            url = next;
+        }
+    }
+
+    /// One hop: policy, authorization, resolution, connection, request head.
+    #[allow(clippy::too_many_arguments)]
+    async fn hop(
+        &self,
+        url: &Url,
+        method: &Method,
+        headers: &HeaderMap,
+        creds: &[PreparedCredential<'_>],
+        body: &Bytes,
+        consent: &Consent,
+        auth: &dyn Authorize,
+        deadline: Instant,
+    ) -> Result<
+        (
+            http::response::Parts,
+            Incoming,
+            Option<std::pin::Pin<Box<Conn>>>,
+        ),
+        EgressError,
+    > {
+        let hop = policy::check_url(url, consent)?;
+        auth.authorize(url).map_err(EgressError::Denied)?;
+        let addrs = self.addresses(url, &hop, deadline).await?;
+        let (sender, conn) =
+            connect::open(&addrs, url, &self.tls, self.cfg.connect_timeout, deadline).await?;
+        let request = build_request(url, method, headers, creds, body)?;
+        exchange(sender, conn, request, url, deadline).await
+    }
+
+    /// The checked addresses of this hop: the literal itself, or the one DNS answer with
+    /// every non-public address dropped (unless the target is consented).
+    async fn addresses(
+        &self,
+        url: &Url,
+        hop: &Hop,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>, EgressError> {
+        if let Some(ip) = hop.literal {
+            return Ok(vec![SocketAddr::new(ip, hop.port)]);
+        }
+        let Some(Host::Domain(name)) = url.host() else {
+            return Err(EgressError::InvalidArgument(format!("`{url}` has no host")));
+        };
+        let found = timeout_at(deadline, self.resolver.resolve(name, hop.port))
+            .await
+            .map_err(|_| EgressError::Timeout(format!("resolving {name} ran past the deadline")))?
+            .map_err(|e| EgressError::Connection(format!("resolving {name}: {e}")))?;
+        filter_addresses(name, hop.port, found, hop.consented)
+    }
+}
+
+/// Keeps the public addresses (all of them for a consented target), pinned to `port`.
+pub(crate) fn filter_addresses(
+    name: &str,
+    port: u16,
+    found: Vec<SocketAddr>,
+    consented: bool,
+) -> Result<Vec<SocketAddr>, EgressError> {
+    if found.is_empty() {
+        return Err(EgressError::Connection(format!("{name} has no addresses")));
+    }
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for addr in found {
+        let ip = addr.ip();
+        match check_ip(ip) {
+            Ok(()) => kept.push(SocketAddr::new(ip, port)),
+            Err(_) if consented => kept.push(SocketAddr::new(ip, port)),
+            Err(why) => refused.push(why),
+        }
+    }
+    if kept.is_empty() {
+        return Err(EgressError::Denied(format!(
+            "{name} resolves only to non-public addresses: {}",
+            refused.join("; ")
+        )));
+    }
+    Ok(kept)
+}
+
+fn prepare_credentials(
+    creds: &[crate::Credential],
+) -> Result<Vec<PreparedCredential<'_>>, EgressError> {
+    creds
+        .iter()
+        .map(|cred| {
+            let name = HeaderName::from_bytes(cred.header.as_bytes()).map_err(|_| {
+                EgressError::InvalidArgument(format!(
+                    "credential header `{}` is not a valid header name",
+                    cred.header
+                ))
+            })?;
+            // The value is never echoed into the message.
+            let mut value = HeaderValue::from_str(&cred.value).map_err(|_| {
+                EgressError::InvalidArgument(format!(
+                    "credential for header `{name}` has an invalid value"
+                ))
+            })?;
+            value.set_sensitive(true);
+            Ok(PreparedCredential { cred, name, value })
+        })
+        .collect()
+}
+
+fn build_request(
+    url: &Url,
+    method: &Method,
+    headers: &HeaderMap,
+    creds: &[PreparedCredential<'_>],
+    body: &Bytes,
+) -> Result<Request<Full<Bytes>>, EgressError> {
+    let target = &url[Position::BeforePath..Position::AfterQuery];
+    let uri: http::Uri = target
+        .parse()
+        .map_err(|e| EgressError::InvalidArgument(format!("request target `{target}`: {e}")))?;
+    let mut headers = headers.clone();
+    for c in creds.iter().filter(|c| c.cred.matches(url)) {
+        headers.remove(&c.name);
+    }
+    for c in creds.iter().filter(|c| c.cred.matches(url)) {
+        headers.append(c.name.clone(), c.value.clone());
+    }
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let host = HeaderValue::from_str(&host)
+        .map_err(|_| EgressError::InvalidArgument(format!("host `{host}`")))?;
+    headers.insert(header::HOST, host);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if !headers.contains_key(header::USER_AGENT) {
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("astrid-egress/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    let mut request = Request::new(Full::new(body.clone()));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Writes the request and waits for the response head, driving the connection meanwhile.
+async fn exchange(
+    mut sender: Sender,
+    conn: Conn,
+    request: Request<Full<Bytes>>,
+    url: &Url,
+    deadline: Instant,
+) -> Result<
+    (
+        http::response::Parts,
+        Incoming,
+        Option<std::pin::Pin<Box<Conn>>>,
+    ),
+    EgressError,
+> {
+    let mut conn = Some(Box::pin(conn));
+    let mut response = pin!(sender.send_request(request));
+    let head = timeout_at(
+        deadline,
+        poll_fn(|cx| match drive(&mut conn, cx) {
+            Some(e) => std::task::Poll::Ready(Err(e)),
+            None => response.as_mut().poll(cx),
+        }),
+    )
+    .await
+    .map_err(|_| EgressError::Timeout(format!("no response from {url} before the deadline")))?
+    .map_err(|e| EgressError::Connection(format!("{url}: {e}")))?;
+    let (parts, incoming) = head.into_parts();
+    Ok((parts, incoming, conn))
+}
+
+/// The next URL when `parts` is a followable redirect with a `Location`.
+fn redirect_target(parts: &http::response::Parts, url: &Url) -> Result<Option<Url>, EgressError> {
+    if !matches!(parts.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return Ok(None);
+    }
+    let Some(location) = parts.headers.get(header::LOCATION) else {
+        return Ok(None);
+    };
+    let location = location
+        .to_str()
+        .map_err(|_| EgressError::Connection(format!("{url} redirected to a non-text Location")))?;
+    let mut next = url
+        .join(location)
+        .map_err(|e| EgressError::Connection(format!("{url} redirected to `{location}`: {e}")))?;
+    next.set_fragment(None);
+    Ok(Some(next))
+}
+
+/// Says which hop failed when it was not the first.
+fn in_redirect(e: EgressError, redirects: u8, url: &Url) -> EgressError {
+    if redirects == 0 {
+        return e;
+    }
+    let at = |m: String| format!("after redirect to {url}: {m}");
+    match e {
+        EgressError::Denied(m) => EgressError::Denied(at(m)),
+        EgressError::InvalidArgument(m) => EgressError::InvalidArgument(at(m)),
+        EgressError::Timeout(m) => EgressError::Timeout(at(m)),
+        EgressError::TooLarge(m) => EgressError::TooLarge(at(m)),
+        EgressError::Connection(m) => EgressError::Connection(at(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn filter_drops_private_and_pins_port() {
+        let kept = filter_addresses(
+            "mixed.example",
+            443,
+            vec![sa("10.0.0.1:1"), sa("8.8.8.8:1"), sa("[fd00::1]:1")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(kept, vec![sa("8.8.8.8:443")]);
+    }
+
+    #[test]
+    fn filter_refuses_when_nothing_public_remains() {
+        let err = filter_addresses(
+            "metadata.google.internal",
+            80,
+            vec![sa("169.254.169.254:80")],
+            false,
+        )
+        .unwrap_err();
+        let EgressError::Denied(why) = err else {
+            panic!("{err:?}")
+        };
+        assert!(why.contains("169.254.0.0/16"), "{why}");
+    }
+
+    #[test]
+    fn filter_keeps_private_when_consented() {
+        let kept = filter_addresses("nas.lan", 8080, vec![sa("192.168.1.5:0")], true).unwrap();
+        assert_eq!(kept, vec![sa("192.168.1.5:8080")]);
+        assert!(filter_addresses("x", 1, vec![], true).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Limits of the airlock.
+
+use std::time::Duration;
+
+/// Limits applied to every request. `Default` gives the production values.
+#[derive(Debug, Clone)]
+pub struct AirlockConfig {
+    /// Largest response body, in bytes, before [`crate::EgressError::TooLarge`].
+    pub max_body: u64,
+    /// Deadline of an exchange whose request names none.
+    pub default_timeout: Duration,
+    /// Ceiling on any requested deadline.
+    pub max_timeout: Duration,
+    /// Limit for one TCP connect (and still within the overall deadline).
+    pub connect_timeout: Duration,
+    /// Redirects followed before giving up.
+    pub max_redirects: u8,
+    /// Extra trusted root certificates (DER), next to the built-in web PKI roots. For tests
+    /// and private deployments.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+impl Default for AirlockConfig {
+    fn default() -> Self {
+        AirlockConfig {
+            max_body: 32 * 1024 * 1024,
+            default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            max_redirects: 5,
+            extra_roots: Vec::new(),
+        }
+    }
+}

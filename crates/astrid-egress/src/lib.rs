@@ -1,0 +1,31 @@
+//! Astrid's network airlock: the only code in Astrid that opens outbound connections.
+//!
+//! Every request, and every redirect it follows, passes the same gate before a socket is
+//! opened: the scheme rule (`https`, or `http` to a consented local target), the host's
+//! [`Authorize`] check, one DNS lookup, and the address policy ([`check_ip`]) unless the
+//! operator consented to that exact `host:port` for the capsule ([`Consent`]). The
+//! connection then goes to exactly an address that passed, with TLS verified against the
+//! URL's host name. Credentials ([`Credential`]) are added only for their bound origin.
+//! Size and time caps come from [`AirlockConfig`]. See `docs/EGRESS.md`.
+#![forbid(unsafe_code)]
+
+mod airlock;
+mod config;
+mod connect;
+mod error;
+mod ip;
+mod policy;
+mod request;
+mod resolve;
+mod response;
+
+pub use airlock::Airlock;
+pub use config::AirlockConfig;
+pub use error::EgressError;
+pub use ip::check_ip;
+pub use policy::{Authorize, Consent, LocalTarget};
+pub use request::{Credential, EgressRequest};
+pub use resolve::{Resolve, ResolveFuture, SystemResolver};
+pub use response::EgressResponse;
+/// Re-exported so callers implement [`Authorize`] against the same `url` version.
+pub use url::Url;

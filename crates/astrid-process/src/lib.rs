@@ -1,0 +1,97 @@
+//! Native subprocesses under the OS sandbox: the host side of `astrid:process`.
+//!
+//! Every [`run`] goes through bubblewrap: a read-only view of the host root, the working
+//! directory as the only persistent writable place, fresh namespaces (no network but `lo`, its
+//! own PIDs), the operator's credential directories and the Astrid home masked, a clean
+//! environment, a time limit and per-stream output caps. Nothing here decides *whether* a
+//! program may run; the capability and approval gates do that before calling in.
+//!
+//! [`run`] blocks; the host calls it from a blocking thread. It returns only after the sandbox
+//! and all helper threads are gone, so nothing outlives the call.
+#![forbid(unsafe_code)]
+
+mod args;
+mod exec;
+mod policy;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
+
+/// One program to run inside the sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    /// Looked up on the sandbox's PATH, or a path (absolute, or relative to `cwd`).
+    pub program: String,
+    pub args: Vec<String>,
+    /// Absolute host directory: the working directory and the only persistent writable mount.
+    pub cwd: PathBuf,
+    /// Added to (or overriding) the minimal PATH, HOME and LANG the sandbox starts with.
+    pub env: Vec<(String, String)>,
+    /// Written to the program's standard input, which is then closed.
+    pub stdin: Vec<u8>,
+    /// `None` means the policy default; always capped by the policy maximum. Zero (a caller's
+    /// deadline already spent) runs nothing and reports a time-out.
+    pub timeout: Option<Duration>,
+    /// Per stream. `None` means the policy default; always capped by the policy maximum.
+    pub max_output: Option<usize>,
+}
+
+/// What a finished (or killed) program left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// `None` when the time limit (or an outside signal to the sandbox) killed it. A program
+    /// killed by a signal inside the sandbox reports `128 + signal`, as a shell would.
+    pub exit_code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// At least one stream produced more than the cap; the excess was read and dropped.
+    pub truncated: bool,
+    /// The time limit killed the program.
+    pub timed_out: bool,
+}
+
+/// Why nothing (useful) ran. These map one to one onto `astrid:process` error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The program does not exist inside the sandbox.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The sandbox cannot be set up on this machine; nothing ran.
+    #[error("sandbox unavailable: {0}")]
+    Unavailable(String),
+    /// Talking to the sandbox failed part-way (pipes, threads, waiting).
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+/// Runs `cmd` inside the sandbox described by `policy` and waits for it (blocking).
+pub fn run(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError> {
+    let argv = args::bwrap_argv(policy, cmd)?;
+    let timeout = policy.effective_timeout(cmd.timeout);
+    let cap = policy.effective_output(cmd.max_output);
+    if timeout.is_zero() {
+        return Ok(Output {
+            timed_out: true,
+            ..Output::default()
+        });
+    }
+    let raw = exec::execute(&policy.bwrap, &argv, &cmd.stdin, timeout, cap)?;
+    if !raw.timed_out {
+        if let Some(err) =
+            args::classify_failure(&cmd.program, raw.exit_code, &raw.stdout, &raw.stderr)
+        {
+            return Err(err);
+        }
+    }
+    Ok(Output {
+        exit_code: if raw.timed_out { None } else { raw.exit_code },
+        stdout: raw.stdout,
+        stderr: raw.stderr,
+        truncated: raw.truncated,
+        timed_out: raw.timed_out,
+    })
+}

@@ -1,0 +1,36 @@
+//! After `run` returns, no helper thread and no child (running or zombie) is left. Alone in its
+//! own test binary so no other test's sandboxes are in flight while it counts.
+
+mod common;
+
+use common::*;
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+fn children() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flat_map(|t| std::fs::read_to_string(t.unwrap().path().join("children")).ok())
+        .flat_map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn nothing_outlives_a_run() {
+    let f = Fixture::new();
+    let before = threads();
+    assert_eq!(children(), Vec::<String>::new());
+    f.sh("echo ok");
+    let timed = f.sh_with("sleep 30", |c| c.timeout = ms(200));
+    assert!(timed.timed_out);
+    let cut = f.sh_with("yes | head -c 1000000", |c| c.max_output = Some(10));
+    assert!(cut.truncated);
+    let mut c = f.cmd("cat", &[]);
+    c.stdin = vec![1; 1 << 20];
+    f.run(&c).unwrap();
+    assert!(f.run(&f.cmd("no-such-program", &[])).is_err());
+    assert_eq!(threads(), before, "a helper thread is still alive");
+    assert_eq!(children(), Vec::<String>::new(), "a child was not reaped");
+}

@@ -1,0 +1,256 @@
+//! `astrid:http`: outbound requests through the airlock. Each hop of a request (the first
+//! URL and every redirect) passes the manifest ceiling, then the operator's local-egress
+//! consent or the capability layer (token or human), and is audited before any connection is
+//! made; the airlock then applies its address policy.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use astrid_crypto::{Resource, ResourcePattern};
+use astrid_egress::{Authorize, EgressError, EgressRequest};
+use url::Url;
+
+use super::gatekeeper::{record_allowed, record_denial, token_or_approval};
+use super::HostState;
+use crate::bindings::astrid::http::http::{ErrorCode, Header, Host, Request, ResponseHead};
+use crate::context::{CapsuleContext, NetAccess};
+
+/// Open responses per invocation; each holds a connection.
+const MAX_OPEN: usize = 16;
+/// Longest URL kept in an audit entry.
+const MAX_AUDIT_URL: usize = 512;
+const OP: &str = "http.request";
+
+fn host_port(url: &Url) -> Option<(String, u16)> {
+    let host = match url.host()? {
+        url::Host::Domain(d) => d.to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    Some((host, url.port_or_known_default()?))
+}
+
+fn short(url: &Url) -> String {
+    let mut s = url.as_str().to_string();
+    if s.len() > MAX_AUDIT_URL {
+        let mut cut = MAX_AUDIT_URL;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// The host's check for one hop, called by the airlock.
+struct HopGate {
+    ctx: Arc<CapsuleContext>,
+    net: Arc<NetAccess>,
+    method: String,
+    deadline: Option<Instant>,
+    deadline_hit: AtomicBool,
+    /// Set when this gate refused a hop (and so already audited the refusal).
+    refused: AtomicBool,
+}
+
+impl HopGate {
+    fn in_manifest(&self, host: &str, port: u16) -> bool {
+        let resource = Resource::NetConnect {
+            host: host.to_string(),
+            port,
+        };
+        self.ctx.manifest.capabilities.net.iter().any(|entry| {
+            ResourcePattern::parse(&format!("net:connect:{entry}"))
+                .is_ok_and(|p| p.matches(&resource))
+        })
+    }
+}
+
+impl Authorize for HopGate {
+    fn authorize(&self, url: &Url) -> Result<(), String> {
+        let verdict = self.check(url);
+        if verdict.is_err() {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        verdict
+    }
+}
+
+impl HopGate {
+    fn check(&self, url: &Url) -> Result<(), String> {
+        let Some((host, port)) = host_port(url) else {
+            let reason = format!("`{}` names no host and port", short(url));
+            record_denial(&self.ctx, OP, url.as_str(), &reason);
+            return Err(reason);
+        };
+        let resource = Resource::NetConnect {
+            host: host.clone(),
+            port,
+        }
+        .to_string();
+        let what = format!("{} {}", self.method, short(url));
+        if !self.in_manifest(&host, port) {
+            let reason = format!(
+                "capsule `{}` does not declare `{host}:{port}` in [capabilities] net",
+                self.ctx.capsule()
+            );
+            record_denial(&self.ctx, OP, &resource, &reason);
+            return Err(reason);
+        }
+        let how = if url
+            .host()
+            .is_some_and(|h| self.net.consent.covers(&h, port))
+        {
+            "local-egress consent for this capsule"
+        } else {
+            let token = self.ctx.tokens.check_net(&host, port);
+            let ask = format!("capsule `{}` wants to send {what}", self.ctx.capsule());
+            token_or_approval(&self.ctx, self.deadline, OP, &resource, token, &ask).map_err(
+                |r| {
+                    if r.deadline_hit {
+                        self.deadline_hit.store(true, Ordering::Relaxed);
+                    }
+                    r.reason
+                },
+            )?;
+            "capability"
+        };
+        record_allowed(&self.ctx, OP, &resource, &format!("{what} ({how})"))
+    }
+}
+
+fn map(e: EgressError) -> ErrorCode {
+    match e {
+        EgressError::Denied(m) => ErrorCode::Denied(m),
+        EgressError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
+        EgressError::Timeout(m) => ErrorCode::Timeout(m),
+        EgressError::TooLarge(m) => ErrorCode::TooLarge(m),
+        EgressError::Connection(m) => ErrorCode::Connection(m),
+    }
+}
+
+impl HostState {
+    /// Time left for a network wait: the request's own limit, capped by the deadline.
+    fn net_budget(&self, asked: Option<Duration>) -> Option<Duration> {
+        match (self.deadline, asked) {
+            (Some(d), a) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(a.map_or(left, |a| a.min(left)))
+            }
+            (None, a) => a,
+        }
+    }
+}
+
+impl Host for HostState {
+    fn send(&mut self, req: Request) -> Result<(u64, ResponseHead), ErrorCode> {
+        let Some(net) = self.ctx.net.clone() else {
+            let reason = format!(
+                "capsule `{}` declares no [capabilities] net targets",
+                self.ctx.capsule()
+            );
+            self.denied(OP, &req.url, &reason);
+            return Err(ErrorCode::Denied(reason));
+        };
+        if self.http.len() >= MAX_OPEN {
+            return Err(ErrorCode::InvalidArgument(format!(
+                "at most {MAX_OPEN} open responses per invocation; close some first"
+            )));
+        }
+        let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
+        let budget = self.net_budget(asked);
+        let gate = HopGate {
+            ctx: self.ctx.clone(),
+            net: net.clone(),
+            method: req.method.to_ascii_uppercase(),
+            deadline: self.deadline,
+            deadline_hit: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+        };
+        let request = EgressRequest {
+            method: req.method,
+            url: req.url.clone(),
+            headers: req.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: req.body,
+            timeout: budget,
+            credentials: net.credentials.clone(),
+        };
+        let result = net
+            .rt
+            .block_on(net.airlock.send(request, &net.consent, &gate));
+        if gate.deadline_hit.load(Ordering::Relaxed) {
+            self.deadline_hit = true;
+        }
+        let response = result.map_err(|e| {
+            if let EgressError::Denied(reason) = &e {
+                // The gate records its own refusals; this records the airlock's.
+                if !gate.refused.load(Ordering::Relaxed) {
+                    self.denied(OP, &req.url, &format!("airlock: {reason}"));
+                }
+            }
+            if matches!(e, EgressError::Timeout(_))
+                && self.net_budget(None).is_some_and(|d| d.is_zero())
+            {
+                self.deadline_hit = true;
+            }
+            map(e)
+        })?;
+        let head = ResponseHead {
+            status: response.status,
+            headers: response
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            final_url: response.final_url.clone(),
+        };
+        let handle = self.next_http;
+        self.next_http += 1;
+        self.http.insert(handle, response);
+        Ok((handle, head))
+    }
+
+    fn read_body(&mut self, handle: u64, max_bytes: u32) -> Result<Vec<u8>, ErrorCode> {
+        let rt = match &self.ctx.net {
+            Some(net) => net.rt.clone(),
+            None => return Err(ErrorCode::UnknownHandle),
+        };
+        let budget = self.net_budget(None);
+        let Some(response) = self.http.get_mut(&handle) else {
+            return Err(ErrorCode::UnknownHandle);
+        };
+        let max = (max_bytes as usize).clamp(1, 1024 * 1024);
+        let read = response.chunk(max);
+        let result = match budget {
+            Some(b) => rt.block_on(async { tokio::time::timeout(b, read).await }),
+            None => Ok(rt.block_on(read)),
+        };
+        match result {
+            Ok(Ok(Some(bytes))) => Ok(bytes),
+            Ok(Ok(None)) => {
+                self.http.remove(&handle);
+                Ok(Vec::new())
+            }
+            Ok(Err(e)) => {
+                self.http.remove(&handle);
+                Err(map(e))
+            }
+            Err(_) => {
+                self.http.remove(&handle);
+                self.deadline_hit = true;
+                Err(ErrorCode::Timeout(
+                    "the invocation's deadline passed while reading the body".into(),
+                ))
+            }
+        }
+    }
+
+    fn close(&mut self, handle: u64) {
+        self.http.remove(&handle);
+    }
+}

@@ -1,0 +1,194 @@
+//! Outbound HTTP through the kernel's network airlock.
+//!
+//! Every request (and every redirect it follows) is checked by the host against the manifest's
+//! `[capabilities] net`, the principal's tokens or a human approval, and the airlock's address
+//! policy. Credentials declared as `[[secret]]`s are added by the host; the capsule never sees
+//! them.
+//!
+//! ```no_run
+//! # fn f() -> Result<(), astrid_sdk::SysError> {
+//! use astrid_sdk::http::Request;
+//! let resp = Request::get("https://example.com/").timeout_ms(10_000).send()?;
+//! let status = resp.status;
+//! let body = resp.text()?;
+//! # let _ = (status, body); Ok(()) }
+//! ```
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::bindings::astrid::http::http;
+use crate::error::{HttpError, SysError};
+
+/// How much [`Response::body`] asks the host for per call.
+const BODY_CHUNK: u32 = 64 * 1024;
+
+/// An HTTP request, built up and then [`send`](Request::send)t.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    timeout_ms: u32,
+}
+
+impl Request {
+    /// A request with any method (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`).
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms: 0,
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new("GET", url)
+    }
+
+    /// A `POST` request with `body`.
+    pub fn post(url: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Self::new("POST", url).body(body)
+    }
+
+    /// Adds a header (repeatable; the host may refuse ones it manages itself).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the body to `value` as JSON and the `content-type` to `application/json`.
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, SysError> {
+        self.body = serde_json::to_vec(value)?;
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        Ok(self.header("content-type", "application/json"))
+    }
+
+    /// Limit for the whole exchange including the body; 0 (the default) means the host's.
+    /// The host caps it by its maximum and the invocation's deadline.
+    pub fn timeout_ms(mut self, ms: u32) -> Self {
+        self.timeout_ms = ms;
+        self
+    }
+
+    /// Sends the request and returns once the response head arrived. A 4xx or 5xx status is
+    /// a response, not an error.
+    pub fn send(self) -> Result<Response, HttpError> {
+        let req = http::Request {
+            method: self.method,
+            url: self.url,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(name, value)| http::Header { name, value })
+                .collect(),
+            body: self.body,
+            timeout_ms: self.timeout_ms,
+        };
+        let (handle, head) = http::send(&req)?;
+        Ok(Response {
+            status: head.status,
+            headers: head
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            final_url: head.final_url,
+            handle,
+            finished: false,
+        })
+    }
+}
+
+/// A response whose body is still with the host; read it with [`read_chunk`](Self::read_chunk)
+/// or [`body`](Self::body). Dropping it closes the host handle.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Response headers in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The URL that answered, after any redirects.
+    pub final_url: String,
+    handle: u64,
+    finished: bool,
+}
+
+impl Response {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True for a 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The next piece of the body, at most `max` bytes, or `None` at the end. Returns as soon
+    /// as any data arrived, so a server-sent event stream can be read as it comes.
+    pub fn read_chunk(&mut self, max: u32) -> Result<Option<Vec<u8>>, HttpError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let chunk = http::read_body(self.handle, max.max(1))?;
+        if chunk.is_empty() {
+            self.finished = true;
+            return Ok(None);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// The rest of the body.
+    pub fn body(mut self) -> Result<Vec<u8>, HttpError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.read_chunk(BODY_CHUNK)? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// The rest of the body as text; invalid UTF-8 is replaced with U+FFFD.
+    pub fn text(self) -> Result<String, HttpError> {
+        let body = self.body()?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The rest of the body decoded as JSON.
+    pub fn json<T: DeserializeOwned>(self) -> Result<T, SysError> {
+        let body = self.body()?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        http::close(self.handle);
+    }
+}
+
+/// `GET url` and the whole body; a status other than 2xx is [`SysError::HttpStatus`].
+pub fn get(url: &str) -> Result<Vec<u8>, SysError> {
+    let resp = Request::get(url).send()?;
+    if !resp.is_success() {
+        return Err(SysError::HttpStatus {
+            status: resp.status,
+            url: resp.final_url.clone(),
+        });
+    }
+    Ok(resp.body()?)
+}
