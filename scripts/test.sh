@@ -8,3 +8,7 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 cargo build --release --workspace --bins
 cargo test --release --workspace
 (cd sdk && cargo test --release)
+# Capsules' pure logic (SSE parsing, request translation, the agent loop's decisions,
+# session records, tool helpers) runs on the host too.
+(cd capsules && cargo test --release -p llm-common -p agent -p session -p registry \
+  -p tool-fs -p tool-shell -p tool-http)

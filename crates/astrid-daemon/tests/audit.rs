@@ -200,3 +200,30 @@ async fn the_chain_verifies_and_a_flipped_byte_is_named() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// A kv write is a gated effect on the principal's data: each one is in the chain, as
+/// allowed, before the capsule hears it succeeded. Reads of the capsule's own namespace are
+/// not effects and are not recorded.
+#[tokio::test]
+async fn kv_writes_are_recorded_reads_are_not() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Counter).await;
+    let before = entries(&home.home).len();
+    for _ in 0..3 {
+        ask(&c, "counter.v1.incr", b"").await;
+    }
+    assert_eq!(ask(&c, "counter.v1.get", b"").await, "3");
+    let new: Vec<AuditEntry> = entries(&home.home).into_iter().skip(before).collect();
+    let writes: Vec<&AuditEntry> = new
+        .iter()
+        .filter(|e| e.capsule == "counter" && e.action == "kv.compare-and-swap")
+        .collect();
+    assert_eq!(writes.len(), 3, "{new:?}");
+    assert!(writes.iter().all(|e| e.decision == Decision::Allowed));
+    assert!(
+        !new.iter().any(|e| e.action == "kv.get"),
+        "reads are not recorded: {new:?}"
+    );
+}
