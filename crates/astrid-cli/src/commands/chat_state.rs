@@ -100,20 +100,24 @@ pub struct Reaction {
     pub queued: bool,
 }
 
-/// Approval requests wait here, oldest first, and are asked one at a time; lines typed while
-/// no question is open are kept for the `you> ` prompt.
+/// Approval requests wait here, oldest first, and are asked one at a time. Lines that arrive
+/// while no question is open are kept, in order, for the `you> ` prompt; with piped input
+/// (`replay`) they also answer the questions that come up, as a script would expect.
 #[derive(Debug, Default)]
 pub struct Approvals {
     yes: bool,
+    replay: bool,
     waiting: VecDeque<ApprovalRequest>,
     typed_ahead: VecDeque<String>,
 }
 
 impl Approvals {
-    /// With `yes`, every request is answered "once" without asking.
-    pub fn new(yes: bool) -> Self {
+    /// With `yes`, every request is answered "once" without asking. With `replay`, a
+    /// question is answered by the oldest line read ahead, if there is one.
+    pub fn new(yes: bool, replay: bool) -> Self {
         Approvals {
             yes,
+            replay,
             ..Approvals::default()
         }
     }
@@ -135,11 +139,21 @@ impl Approvals {
             };
         }
         self.waiting.push_back(req);
-        if self.waiting.len() == 1 {
-            self.ask_front()
-        } else {
-            Reaction::default()
+        if self.waiting.len() > 1 {
+            return Reaction::default();
         }
+        let mut r = self.ask_front();
+        while self.replay && r.ask && r.answer.is_none() {
+            let Some(line) = self.typed_ahead.pop_front() else {
+                break;
+            };
+            r.show.push(format!("{APPROVAL_QUESTION}{line}"));
+            let mut next = self.line(line);
+            r.show.append(&mut next.show);
+            r.ask = next.ask;
+            r.answer = next.answer;
+        }
+        r
     }
 
     pub fn line(&mut self, line: String) -> Reaction {
@@ -170,9 +184,9 @@ impl Approvals {
         next
     }
 
-    /// Lines typed during the turn, to be handled as if typed at the prompt.
-    pub fn take_typed_ahead(&mut self) -> VecDeque<String> {
-        std::mem::take(&mut self.typed_ahead)
+    /// The oldest line that arrived while the agent worked, to handle as if typed at the prompt.
+    pub fn next_typed_ahead(&mut self) -> Option<String> {
+        self.typed_ahead.pop_front()
     }
 
     fn ask_front(&self) -> Reaction {
@@ -270,7 +284,7 @@ mod tests {
 
     #[test]
     fn requests_are_asked_one_at_a_time_in_order() {
-        let mut a = Approvals::new(false);
+        let mut a = Approvals::new(false, false);
         let r = a.arrived(req(1, "ls"));
         assert!(r.ask && r.answer.is_none());
         assert_eq!(
@@ -298,14 +312,45 @@ mod tests {
 
     #[test]
     fn yes_answers_once_and_lines_without_a_question_are_kept() {
-        let mut a = Approvals::new(true);
+        let mut a = Approvals::new(true, false);
         let r = a.arrived(req(5, "cargo"));
         assert_eq!(r.answer, Some((5, ApprovalDecision::AllowOnce)));
         assert!(!r.ask && !a.asking());
         let r = a.line("and then?".into());
         assert_eq!((r.answer, r.queued), (None, true));
-        assert_eq!(a.take_typed_ahead(), ["and then?"]);
-        assert!(a.take_typed_ahead().is_empty());
+        assert_eq!(a.next_typed_ahead().as_deref(), Some("and then?"));
+        assert_eq!(a.next_typed_ahead(), None);
+
+        // At a terminal a line typed ahead is never taken for an answer.
+        let mut a = Approvals::new(false, false);
+        a.line("d".into());
+        let r = a.arrived(req(6, "rm"));
+        assert!(r.ask && r.answer.is_none());
+        assert_eq!(a.next_typed_ahead().as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn piped_lines_answer_questions_in_order() {
+        let mut a = Approvals::new(false, true);
+        for line in ["bogus", "a", "next prompt"] {
+            assert!(a.line(line.into()).queued);
+        }
+        let r = a.arrived(req(7, "make"));
+        assert_eq!(r.answer, Some((7, ApprovalDecision::AllowAlways)));
+        assert!(!r.ask && !a.asking());
+        assert_eq!(
+            r.show[2..],
+            [
+                format!("{APPROVAL_QUESTION}bogus"),
+                "please answer o, s, a or d".to_string(),
+                format!("{APPROVAL_QUESTION}a"),
+                "→ allow-always".to_string(),
+            ]
+        );
+        assert_eq!(a.next_typed_ahead().as_deref(), Some("next prompt"));
+        // With nothing read ahead, the question waits for a line.
+        let r = a.arrived(req(8, "make"));
+        assert!(r.ask && r.answer.is_none());
     }
 
     #[test]

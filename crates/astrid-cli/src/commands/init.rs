@@ -74,6 +74,8 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
         exe.as_deref(),
         &cwd,
     )?;
+    // The lock names the directory however the operator spelled it.
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let client = ctx.connect(true).await?;
     println!("daemon: running ({})", ctx.home.root().display());
     println!("distro: {} ({})", dir.display(), source.describe());

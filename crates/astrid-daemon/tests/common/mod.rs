@@ -4,6 +4,10 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod agent;
+pub mod servers;
+
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -44,9 +48,20 @@ pub enum Capsule {
     Waiter,
     /// Requests approval for the resource its payload names (`testdata/asker`).
     Asker,
+    // The agent fleet (docs/AGENT-PROTOCOL.md).
+    Agent,
+    Session,
+    Registry,
+    ProviderOpenAi,
+    ProviderAnthropic,
+    ToolFs,
+    ToolShell,
+    ToolHttp,
+    /// Declares provider-openai's secret and tries to learn it (`testdata/key-thief`).
+    KeyThief,
 }
 
-const ALL: usize = 10;
+const ALL: usize = 19;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -61,6 +76,15 @@ impl Capsule {
             Capsule::DepBBase => "testdata/cycle/dep-b-base",
             Capsule::Waiter => "testdata/waiter",
             Capsule::Asker => "testdata/asker",
+            Capsule::Agent => "agent",
+            Capsule::Session => "session",
+            Capsule::Registry => "registry",
+            Capsule::ProviderOpenAi => "provider-openai",
+            Capsule::ProviderAnthropic => "provider-anthropic",
+            Capsule::ToolFs => "tool-fs",
+            Capsule::ToolShell => "tool-shell",
+            Capsule::ToolHttp => "tool-http",
+            Capsule::KeyThief => "testdata/key-thief",
         }
     }
 }
@@ -100,6 +124,8 @@ pub fn upload(c: Capsule) -> PackageUpload {
 pub struct TestHome {
     dir: tempfile::TempDir,
     pub home: AstridHome,
+    /// Extra environment for every daemon this home spawns (e.g. the operator's `HOME`).
+    env: Vec<(String, OsString)>,
 }
 
 impl TestHome {
@@ -107,7 +133,17 @@ impl TestHome {
         let dir = tempfile::tempdir().expect("temp dir");
         let home = AstridHome::new(dir.path().join("home"));
         std::fs::create_dir_all(home.root()).expect("creating the home");
-        TestHome { dir, home }
+        TestHome {
+            dir,
+            home,
+            env: Vec::new(),
+        }
+    }
+
+    /// Every daemon started from this home gets `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: impl Into<OsString>) -> TestHome {
+        self.env.push((key.to_string(), value.into()));
+        self
     }
 
     /// A home whose `config.toml` sets the per-invocation deadline and memory ceiling.
@@ -144,6 +180,7 @@ impl TestHome {
             .arg(self.home.root())
             .env_remove("ASTRID_HOME")
             .env("ASTRID_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
