@@ -168,9 +168,54 @@ fn agent_turn(c: &mut Criterion) {
             verdict(s.p50 <= TARGET)
         );
     }
+    breakdown(&rt, &client, &workspace);
     drop(client);
     or_die("stop", daemon.stop());
     server_rt.block_on(fixture.shutdown());
+}
+
+/// Where a turn's time goes: the same bus requests the agent makes, one kind at a time.
+fn breakdown(rt: &tokio::runtime::Runtime, client: &Client, workspace: &str) {
+    let parts: [(&str, &str, String); 5] = [
+        (
+            "session.v1.open (new)",
+            "session.v1.open",
+            json!({ "session": null, "create": true, "workspace": workspace }).to_string(),
+        ),
+        ("registry.v1.current", "registry.v1.current", "{}".into()),
+        (
+            "tool fs_read",
+            "tool.v1.execute.fs_read",
+            json!({ "args": { "path": "bench.txt" }, "context": { "session": "s", "workspace": workspace } })
+                .to_string(),
+        ),
+        (
+            "llm.v1.complete.openai (stream, tool call)",
+            "llm.v1.complete.openai",
+            json!({ "model": null, "system": "s", "messages": [{ "role": "user", "content": "hi" }],
+                    "tools": [], "stream_topic": "agent.v1.event.bench" })
+            .to_string(),
+        ),
+        (
+            "llm.v1.complete.openai (no stream, text)",
+            "llm.v1.complete.openai",
+            json!({ "model": null, "system": "s", "messages": [{ "role": "user", "content": "hi" }],
+                    "tools": [] })
+            .to_string(),
+        ),
+    ];
+    for (label, topic, payload) in parts {
+        let samples = time_each(50, || {
+            rt.block_on(client.request(topic, payload.clone().into_bytes(), TURN_TIMEOUT))
+                .map(drop)
+                .map_err(BenchError::from)
+        });
+        match samples.map(|s| Summary::of(&s)) {
+            Ok(Some(s)) => println!("agent_turn/part {label}: {s}"),
+            Ok(None) => {}
+            Err(e) => println!("agent_turn/part {label}: failed: {e}"),
+        }
+    }
 }
 
 criterion_group!(benches, agent_turn);

@@ -165,8 +165,14 @@ pub(crate) async fn read_loop(r: OwnedReadHalf, shared: Arc<Shared>) {
             Ok(Some(bytes)) => match wire::decode::<ServerMessage>(&bytes) {
                 Ok(msg) => shared.route(msg),
                 Err(e) => {
-                    // Framing is intact, so one undecodable message need not end the session.
-                    tracing::warn!(error = %e, "undecodable message from the daemon");
+                    // Most likely a daemon of another build: whatever reply this was, some
+                    // caller waits for it, so end the connection and fail every pending call
+                    // rather than let one hang.
+                    tracing::error!(
+                        error = %e,
+                        "undecodable message from the daemon (is it another version?); disconnecting"
+                    );
+                    break;
                 }
             },
             Ok(None) => break,

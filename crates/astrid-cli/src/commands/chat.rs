@@ -161,6 +161,13 @@ impl Chat {
             Some(&mut self.lines),
         )
         .await;
+        if self.ui.approvals.expire() > 0 {
+            emit(
+                self.ui
+                    .renderer
+                    .notice("(the approval request ended with the turn)"),
+            );
+        }
         match result.reply {
             Ok(reply) => {
                 emit(self.ui.renderer.finish(&reply.answer));

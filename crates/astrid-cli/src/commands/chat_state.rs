@@ -184,6 +184,14 @@ impl Approvals {
         next
     }
 
+    /// Forgets unanswered requests: once their turn is over the daemon has stopped waiting
+    /// (it denies on timeout), and a later line must not be taken for their answer.
+    pub fn expire(&mut self) -> usize {
+        let n = self.waiting.len();
+        self.waiting.clear();
+        n
+    }
+
     /// The oldest line that arrived while the agent worked, to handle as if typed at the prompt.
     pub fn next_typed_ahead(&mut self) -> Option<String> {
         self.typed_ahead.pop_front()
@@ -348,9 +356,13 @@ mod tests {
             ]
         );
         assert_eq!(a.next_typed_ahead().as_deref(), Some("next prompt"));
-        // With nothing read ahead, the question waits for a line.
+        // With nothing read ahead, the question waits for a line...
         let r = a.arrived(req(8, "make"));
         assert!(r.ask && r.answer.is_none());
+        // ...until its turn is over; then the next line is a prompt again.
+        assert_eq!(a.expire(), 1);
+        assert!(!a.asking());
+        assert!(a.line("o".into()).queued);
     }
 
     #[test]
