@@ -1,12 +1,13 @@
 //! The shell tool in whole agent turns: commands run inside bubblewrap (credentials masked,
-//! no network, only the workspace writable) after a human allowed `process:exec:sh`, and a
-//! denied approval reaches the model as an error result while the turn still completes.
+//! no network, only the workspace writable, the daemon's home hidden) after a human allowed
+//! `process:exec:sh`; denied approvals (the shell, and reading a file next to the workspace)
+//! reach the model as error results while the turn still completes.
 //! The daemon's `$HOME` holds fake `.ssh` and `.aws` credentials.
 
 mod common;
 
 use astrid_audit::Decision;
-use astrid_llm_fixture::{FixtureConfig, Step};
+use astrid_llm_fixture::{FixtureConfig, ScriptedCall, Step};
 use astrid_types::wire::ApprovalDecision;
 use common::agent::{
     openai_calls, openai_tool_result, Approver, Provider, Rig, FAKE_AWS_SECRET, FAKE_SSH_KEY,
@@ -15,19 +16,36 @@ use common::agent::{
 use common::servers::SilentListener;
 use serde_json::json;
 
-/// Probes the sandbox from inside and prints one `name=value` line per finding.
-fn probe_command(port: u16) -> String {
+/// A file next to the workspace, which no call of the model may read.
+const OUTSIDE_TEXT: &str = "outside-the-workspace-93c1";
+
+/// Probes the sandbox from inside and prints one `name=value` line per finding. `astrid` is
+/// the daemon's home (keys, token, stores), `port` a listener on the host's loopback.
+fn probe_command(astrid: &str, port: u16) -> String {
+    let read = |name: &str, path: &str| {
+        format!("if cat \"{path}\"; then echo {name}=READ; else echo {name}=UNREADABLE; fi")
+    };
+    let write = |name: &str, path: &str| {
+        format!(
+            "if echo planted > \"{path}\"; then echo {name}=WROTE; else echo {name}=REFUSED; fi"
+        )
+    };
     [
-        "echo \"ssh_entries=$(ls -A \"$HOME/.ssh\" 2>/dev/null | wc -l)\"",
-        "if cat \"$HOME/.ssh/id_rsa\"; then echo ssh_key=READ; else echo ssh_key=UNREADABLE; fi",
-        "if cat \"$HOME/.aws/credentials\"; then echo aws=READ; else echo aws=UNREADABLE; fi",
-        "echo \"visible=$(cat \"$HOME/visible.txt\")\"",
-        "echo \"ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\"",
-        &format!(
+        "echo \"ssh_entries=$(ls -A \"$HOME/.ssh\" 2>/dev/null | wc -l)\"".to_string(),
+        read("ssh_key", "$HOME/.ssh/id_rsa"),
+        read("aws", "$HOME/.aws/credentials"),
+        "echo \"visible=$(cat \"$HOME/visible.txt\")\"".to_string(),
+        format!("echo \"astrid_entries=$(ls -A \"{astrid}\" 2>/dev/null | wc -l)\""),
+        read("token", &format!("{astrid}/run/token")),
+        write("plant_ssh", "$HOME/.ssh/authorized_keys"),
+        write("plant_home", "$HOME/planted.txt"),
+        "echo \"ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\""
+            .to_string(),
+        format!(
             "if bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null; \
              then echo tcp=CONNECTED; else echo tcp=REFUSED; fi"
         ),
-        "echo made-in-sandbox > from_shell.txt && echo wrote=yes",
+        "echo made-in-sandbox > from_shell.txt && echo wrote=yes".to_string(),
     ]
     .join("\n")
 }
@@ -35,12 +53,12 @@ fn probe_command(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_runs_inside_the_sandbox_after_approval() {
     let listener = SilentListener::v4();
-    let command = probe_command(listener.port());
-    let script = vec![
-        Step::tool_call("shell", json!({"command": command})),
-        Step::text("Probed."),
-    ];
-    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), script).await;
+    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
+    let astrid = rig.home.home.root().to_str().unwrap().to_string();
+    let command = probe_command(&astrid, listener.port());
+    rig.fixture
+        .push(Step::tool_call("shell", json!({"command": command})));
+    rig.fixture.push(Step::text("Probed."));
     let approver = Approver::start(&rig.daemon, ApprovalDecision::AllowOnce).await;
 
     let t = rig.turn(None, "Look around.").await;
@@ -61,11 +79,18 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
         "ssh_key=UNREADABLE",
         "aws=UNREADABLE",
         &format!("visible={VISIBLE_TEXT}"),
+        "astrid_entries=0",
+        "token=UNREADABLE",
+        "plant_ssh=REFUSED",
+        "plant_home=REFUSED",
         "ifaces=lo,",
         "tcp=REFUSED",
         "wrote=yes",
     ] {
-        assert!(lines.contains(&expected), "`{expected}` missing from:\n{told}");
+        assert!(
+            lines.contains(&expected),
+            "`{expected}` missing from:\n{told}"
+        );
     }
     for secret in [FAKE_SSH_KEY, FAKE_AWS_SECRET] {
         assert!(!told.contains(secret), "a credential leaked:\n{told}");
@@ -79,6 +104,11 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
     // The masks hid the credentials; they are untouched on the host.
     let key = std::fs::read_to_string(rig.user_home.path().join(".ssh/id_rsa")).unwrap();
     assert_eq!(key, FAKE_SSH_KEY);
+    for planted in [".ssh/authorized_keys", "planted.txt"] {
+        assert!(!rig.user_home.path().join(planted).exists(), "{planted}");
+    }
+    let token = common::token(&rig.home.home);
+    assert!(!told.contains(&token), "the daemon's token leaked:\n{told}");
 
     // One question, about running sh (the workspace grant covered the working directory).
     let asked = approver.requests();
@@ -86,7 +116,10 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
     assert_eq!(asked[0].capsule, "tool-shell");
     assert_eq!(asked[0].action, "process.run");
     assert_eq!(asked[0].resource, "process:exec:sh");
-    assert!(asked[0].reason.contains("from_shell.txt"), "{:?}", asked[0]);
+    // The person is shown what will run and where it may write.
+    let reason = &asked[0].reason;
+    assert!(reason.contains("wants to run `sh -c "), "{reason}");
+    assert!(reason.contains(&rig.workspace_str()), "{reason}");
 
     let chain: Vec<_> = rig
         .audit()
@@ -104,41 +137,86 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_denied_shell_call_is_told_to_the_model() {
-    let script = vec![
-        Step::tool_call("shell", json!({"command": "echo ran > ran.txt"})),
-        Step::text("I was not allowed to run that command."),
-    ];
-    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), script).await;
+async fn denied_calls_are_told_to_the_model() {
+    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
+    let outside = rig.home.outside().join("outside.txt");
+    std::fs::write(&outside, OUTSIDE_TEXT).unwrap();
+    let outside = outside.to_str().unwrap().to_string();
+    rig.fixture.push(Step::Reply {
+        text: String::new(),
+        tool_calls: vec![
+            ScriptedCall::new("shell", json!({"command": "echo ran > ran.txt"})),
+            ScriptedCall::new("fs_read", json!({"path": "../outside.txt"})),
+            ScriptedCall::new("fs_read", json!({"path": outside})),
+        ],
+    });
+    rig.fixture
+        .push(Step::text("I was not allowed to do any of that."));
     let approver = Approver::start(&rig.daemon, ApprovalDecision::Deny).await;
 
-    let t = rig.turn(None, "Run it.").await;
+    let t = rig.turn(None, "Run it and read the file next door.").await;
     let reply = t.ok();
-    assert_eq!(reply["answer"], "I was not allowed to run that command.");
+    assert_eq!(reply["answer"], "I was not allowed to do any of that.");
     assert_eq!(reply["stop"], "end");
-    assert_eq!(reply["tool_calls"], json!([{"name": "shell", "ok": false}]));
+    assert_eq!(
+        reply["tool_calls"],
+        json!([{"name": "shell", "ok": false}, {"name": "fs_read", "ok": false},
+               {"name": "fs_read", "ok": false}])
+    );
     assert!(!rig.workspace.join("ran.txt").exists(), "the command ran");
 
     let reqs = rig.model_requests();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     let calls = openai_calls(&reqs[1]);
-    let told = openai_tool_result(&reqs[1], &calls[0].0);
-    assert!(told.starts_with("error: "), "not marked as an error: {told}");
+    let told: Vec<String> = calls
+        .iter()
+        .map(|(id, _, _)| openai_tool_result(&reqs[1], id))
+        .collect();
+    for text in &told {
+        assert!(
+            text.starts_with("error: "),
+            "not marked as an error: {text}"
+        );
+        assert!(text.contains("denied"), "{text}");
+    }
     assert!(
-        told.contains("process:exec:sh") && told.contains("approval request was denied"),
-        "{told}"
+        told[0].contains("process:exec:sh") && told[0].contains("approval request was denied"),
+        "{}",
+        told[0]
     );
-    let result = t.events_of("tool_result");
-    assert_eq!(result.len(), 1, "{:?}", t.events);
-    assert_eq!(result[0]["ok"], false);
-    assert!(result[0]["output"]
-        .as_str()
-        .unwrap()
-        .contains("approval request was denied"));
+    // `..` is resolved against the workspace: it names the same file outside it.
+    for text in &told[1..] {
+        assert!(
+            text.contains(&format!("fs:read:{outside}"))
+                && text.contains("approval request was denied"),
+            "{text}"
+        );
+    }
+    // The file outside the workspace never reached the model.
+    assert!(
+        !reqs[1].body.to_string().contains(OUTSIDE_TEXT),
+        "{}",
+        reqs[1].body
+    );
+    let results = t.events_of("tool_result");
+    assert_eq!(results.len(), 3, "{:?}", t.events);
+    assert!(results.iter().all(|r| r["ok"] == false), "{results:?}");
 
-    let asked = approver.requests();
-    assert_eq!(asked.len(), 1, "{asked:?}");
-    assert_eq!(asked[0].resource, "process:exec:sh");
+    // The person was asked about each, and said no.
+    let asked: Vec<(String, String)> = approver
+        .requests()
+        .into_iter()
+        .map(|a| (a.capsule, a.resource))
+        .collect();
+    let read = ("tool-fs".to_string(), format!("fs:read:{outside}"));
+    assert_eq!(
+        asked,
+        [
+            ("tool-shell".to_string(), "process:exec:sh".to_string()),
+            read.clone(),
+            read
+        ]
+    );
     let chain: Vec<_> = rig
         .audit()
         .into_iter()

@@ -26,7 +26,10 @@ async fn openai_streaming_turn_reads_a_file() {
     assert_eq!(reply["answer"], answer, "{reply}");
     assert_eq!(reply["steps"], 2, "{reply}");
     assert_eq!(reply["stop"], "end", "{reply}");
-    assert_eq!(reply["tool_calls"], json!([{"name": "fs_read", "ok": true}]));
+    assert_eq!(
+        reply["tool_calls"],
+        json!([{"name": "fs_read", "ok": true}])
+    );
     assert_eq!(reply["session"]["id"], t.session["id"]);
 
     // What the model was told.
@@ -61,7 +64,10 @@ async fn openai_streaming_turn_reads_a_file() {
     assert_eq!(calls[0].1, "fs_read");
     assert_eq!(calls[0].2, json!({"path": "notes.txt"}));
     let told = openai_tool_result(second, &calls[0].0);
-    assert!(told.contains(notes), "the model was not shown the file: {told}");
+    assert!(
+        told.contains(notes),
+        "the model was not shown the file: {told}"
+    );
 
     // What the uplink watched: steps, the call and its result, and the answer in pieces.
     let steps: Vec<&Value> = t.events_of("step").iter().map(|e| &e["n"]).collect();
@@ -90,9 +96,7 @@ async fn openai_streaming_turn_reads_a_file() {
     );
     // And the turn was stored in the session.
     let id = reply["session"]["id"].as_str().unwrap();
-    let history = rig
-        .ask_json("session.v1.history", &json!({"id": id}))
-        .await;
+    let history = rig.ask_json("session.v1.history", &json!({"id": id})).await;
     let roles: Vec<&str> = history["messages"]
         .as_array()
         .unwrap()
@@ -112,13 +116,19 @@ async fn anthropic_turn_reassembles_tool_input_streamed_in_pieces() {
         chunk_pieces: 7,
         ..FixtureConfig::default()
     };
-    let script = vec![Step::tool_call("fs_write", args.clone()), Step::text(answer)];
+    let script = vec![
+        Step::tool_call("fs_write", args.clone()),
+        Step::text(answer),
+    ];
     let rig = Rig::start(Provider::Anthropic, config, script).await;
 
     let t = rig.turn(None, "Write a greeting file.").await;
     let reply = t.ok();
     assert_eq!(reply["answer"], answer, "{reply}");
-    assert_eq!(reply["tool_calls"], json!([{"name": "fs_write", "ok": true}]));
+    assert_eq!(
+        reply["tool_calls"],
+        json!([{"name": "fs_write", "ok": true}])
+    );
     let written = std::fs::read_to_string(rig.workspace.join("out/greeting.txt"))
         .expect("fs_write created the file in the workspace");
     assert_eq!(written, content);
@@ -171,7 +181,9 @@ async fn a_named_session_resumes_with_its_history() {
     let first = rig.turn(Some("proj"), "Remember the word papaya.").await;
     let r1 = first.ok();
     assert_eq!(r1["session"]["name"], "proj");
-    let second = rig.turn(Some("proj"), "Which word did I ask you to remember?").await;
+    let second = rig
+        .turn(Some("proj"), "Which word did I ask you to remember?")
+        .await;
     let r2 = second.ok();
     assert_eq!(r2["session"]["id"], r1["session"]["id"], "the same session");
     assert_eq!(r2["answer"], "You asked me to remember papaya.");
@@ -209,20 +221,25 @@ async fn a_named_session_resumes_with_its_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_fails_the_turn_with_a_clear_message() {
-    let rig = Rig::start(
-        Provider::OpenAi,
-        FixtureConfig::default(),
-        vec![Step::rate_limited(17)],
-    )
-    .await;
-    let t = rig.turn(Some("limited"), "Hello?").await;
-    let message = t.failure();
-    assert!(message.contains("openai"), "{message}");
-    assert!(message.contains("rate limited (429)"), "{message}");
-    assert!(message.contains("retry after 17 s"), "{message}");
-    // Told once, not retried behind the user's back.
-    assert_eq!(rig.model_requests().len(), 1);
-    // Nothing happened that the session should keep.
-    let opened = rig.open_session(Some("limited")).await;
-    assert_eq!(opened["messages"], 0, "{opened}");
+    for provider in [Provider::OpenAi, Provider::Anthropic] {
+        let rig = Rig::start(
+            provider,
+            FixtureConfig::default(),
+            vec![Step::rate_limited(17)],
+        )
+        .await;
+        let t = rig.turn(Some("limited"), "Hello?").await;
+        let message = t.failure();
+        assert!(
+            message.starts_with(&format!("{}: ", provider.name())),
+            "{message}"
+        );
+        assert!(message.contains("rate limited (429)"), "{message}");
+        assert!(message.contains("retry after 17 s"), "{message}");
+        // Told once, not retried behind the user's back.
+        assert_eq!(rig.model_requests().len(), 1);
+        // Nothing happened that the session should keep.
+        let opened = rig.open_session(Some("limited")).await;
+        assert_eq!(opened["messages"], 0, "{opened}");
+    }
 }

@@ -295,7 +295,10 @@ impl Rig {
     }
 
     pub fn workspace_str(&self) -> String {
-        self.workspace.to_str().expect("a UTF-8 workspace").to_string()
+        self.workspace
+            .to_str()
+            .expect("a UTF-8 workspace")
+            .to_string()
     }
 
     /// A request to a capsule that must succeed, its reply as JSON.
@@ -336,9 +339,8 @@ impl Rig {
             .request("agent.v1.turn", body.to_string().into_bytes(), TURN_TIMEOUT)
             .await
         {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("agent.v1.turn replied with something not JSON ({e})")
-            })),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("agent.v1.turn replied with something not JSON ({e})"))),
             Err(ClientError::Request(e)) => Err(e),
             Err(e) => panic!("agent.v1.turn: {e}\n{}", self.daemon.log()),
         };

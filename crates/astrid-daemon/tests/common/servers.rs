@@ -107,7 +107,11 @@ impl Drop for HttpServer {
     }
 }
 
-async fn serve(mut stream: tokio::net::TcpStream, seen: &Mutex<Vec<SeenRequest>>, respond: &Respond) {
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    seen: &Mutex<Vec<SeenRequest>>,
+    respond: &Respond,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let end = loop {

@@ -51,7 +51,7 @@ impl Host for HostState {
     fn run(&mut self, cmd: Command) -> Result<Output, ErrorCode> {
         let line = shown(&cmd);
         let declared = &self.ctx.manifest.capabilities.process;
-        if !declared.iter().any(|p| *p == cmd.program) {
+        if !declared.contains(&cmd.program) {
             let reason = format!(
                 "capsule `{}` does not declare `{}` in [capabilities] process",
                 self.ctx.capsule(),
