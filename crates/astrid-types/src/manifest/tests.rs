@@ -183,6 +183,10 @@ fn handlers_include_tools() {
                 "read_file".to_owned()
             ),
             ("tool.v1.execute.count".to_owned(), "count".to_owned()),
+            (
+                "tool.v1.describe".to_owned(),
+                "astrid.describe-tools".to_owned()
+            ),
         ]
     );
 }

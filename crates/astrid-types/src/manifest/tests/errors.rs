@@ -59,10 +59,10 @@ fn package_errors() {
         )
     );
     assert_eq!(
-        err("[command]\nmodels = {}\n"),
+        err("[hooks]\nmodels = {}\n"),
         expect(
-            "command",
-            "unknown field `command`, expected one of `package`, `component`, `imports`, `exports`, `publish`, `subscribe`, `tool`, `capabilities`, `env`"
+            "hooks",
+            "unknown field `hooks`, expected one of `package`, `component`, `imports`, `exports`, `publish`, `subscribe`, `tool`, `capabilities`, `env`, `secret`, `command`, `limits`"
         )
     );
 }
@@ -535,4 +535,44 @@ fn truncated_input_never_panics() {
             assert!(!e.reason.is_empty());
         }
     }
+}
+
+#[test]
+fn secrets_commands_and_limits_are_checked() {
+    assert_eq!(
+        err("[[secret]]\nname = \"api_key\"\nheader = \"Author ization\"\n"),
+        expect(
+            "secret[0].header",
+            "`Author ization` is not a header name (letters, digits and `-`)"
+        )
+    );
+    assert_eq!(
+        err("[[secret]]\nname = \"k\"\nheader = \"x-api-key\"\n[[secret]]\nname = \"k\"\nheader = \"x\"\n"),
+        expect("secret[1].name", "`k` is declared twice")
+    );
+    assert_eq!(
+        err("[[secret]]\nname = \"k\"\nheader = \"x\"\nhost = \"a b:443\"\n"),
+        expect(
+            "secret[0].host",
+            "`a b:443` has a host containing whitespace, `/`, `@`, `?` or `#`"
+        )
+    );
+    assert_eq!(
+        err("[[command]]\nname = \"Models\"\n"),
+        expect(
+            "command[0].name",
+            "`Models` must be 1-64 characters of a-z, 0-9, `_` and `-`, starting with a letter"
+        )
+    );
+    assert_eq!(
+        err("[limits]\ntimeout_ms = 0\n"),
+        expect("limits.timeout_ms", "must be at least 1")
+    );
+    assert_eq!(
+        err("[limits]\ntimeout_ms = 3600001\n"),
+        expect(
+            "limits.timeout_ms",
+            "3600001 is more than the maximum of 3600000 (one hour)"
+        )
+    );
 }
