@@ -25,6 +25,8 @@ if [[ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${ASTRID_BASE_URL:-}" ]]; the
   [[ -x $llm ]] || { echo "no provider configured and no $llm to fall back on" >&2; exit 1; }
   echo "no provider key set: starting the local model server (first run builds it; ~20 min)"
   base=$("$llm" start | tail -1)
+  # When the server is already up the script says so instead of printing its URL.
+  [[ $base == http* ]] || base=http://127.0.0.1:8091
   init+=(--provider openai --base-url "$base")
 elif [[ -n "${ASTRID_BASE_URL:-}" ]]; then
   init+=(--base-url "$ASTRID_BASE_URL")

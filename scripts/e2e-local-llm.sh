@@ -13,6 +13,8 @@ cargo build --release -q --workspace --bins
 bin="$CARGO_TARGET_DIR/release"
 ./scripts/build-distro.sh dist/distro >/dev/null
 base=$("$llm" start | tail -1)
+# When the server is already up the script says so instead of printing its URL.
+[[ $base == http* ]] || base=http://127.0.0.1:8091
 echo "model server: $base"
 
 root=$(mktemp -d)

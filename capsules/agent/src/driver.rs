@@ -184,6 +184,7 @@ impl Ctx<'_> {
             max_tokens: self.cfg.max_tokens,
             stream_topic: &self.event_topic,
             cancel_topic: self.cancel_topic,
+            offer_tools: turn.offers_tools(),
         })
         .map_err(|e| format!("encoding the model request: {e}"))?;
         let timeout = self.cfg.provider_timeout_ms;

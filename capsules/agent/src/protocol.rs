@@ -75,6 +75,8 @@ pub struct Complete<'a> {
     pub max_tokens: u32,
     pub stream_topic: &'a str,
     pub cancel_topic: &'a str,
+    /// False once the model has only repeated calls it already made this turn.
+    pub offer_tools: bool,
 }
 
 /// The history and this turn's messages as one array, without copying either into a new
@@ -89,7 +91,7 @@ impl Serialize for Messages<'_> {
 
 impl Serialize for Complete<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Complete", 8)?;
+        let mut st = s.serialize_struct("Complete", 9)?;
         st.serialize_field("model", &self.model)?;
         st.serialize_field("system", self.system)?;
         st.serialize_field("messages", &Messages(self.history, self.new))?;
@@ -97,6 +99,8 @@ impl Serialize for Complete<'_> {
         st.serialize_field("max_tokens", &self.max_tokens)?;
         st.serialize_field("stream_topic", self.stream_topic)?;
         st.serialize_field("cancel_topic", self.cancel_topic)?;
+        let choice = if self.offer_tools { "auto" } else { "none" };
+        st.serialize_field("tool_choice", choice)?;
         st.end()
     }
 }
@@ -249,6 +253,7 @@ mod tests {
             max_tokens: 100,
             stream_topic: "agent.v1.event.x",
             cancel_topic: "agent.v1.cancel.x",
+            offer_tools: true,
         };
         let v: serde_json::Value = serde_json::to_value(&req).unwrap();
         assert_eq!(v["model"], serde_json::Value::Null);

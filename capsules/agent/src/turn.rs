@@ -38,6 +38,10 @@ pub struct Turn {
     answer: String,
     cancelled: bool,
     stop: Option<Stop>,
+    /// Every (tool, arguments) called this turn, to notice a model that goes round in circles.
+    seen: HashSet<String>,
+    /// Cleared when a reply only repeats earlier calls: the next request asks for text.
+    offer_tools: bool,
 }
 
 fn encode(m: &Message<'_>) -> Box<RawValue> {
@@ -60,6 +64,8 @@ impl Turn {
             answer: String::new(),
             cancelled: false,
             stop: None,
+            seen: HashSet::new(),
+            offer_tools: true,
         }
     }
 
@@ -131,7 +137,27 @@ impl Turn {
         if calls.is_empty() && !self.cancelled {
             self.stop = Some(Stop::End);
         }
+        // A reply made only of calls already made this turn (same tool, same arguments) is a
+        // model going round in circles: the calls still get their results, but the next
+        // request asks for a text answer instead of offering the tools again.
+        let mut fresh = false;
+        for c in &calls {
+            let key = format!(
+                "{}\0{}",
+                c.name,
+                c.arguments.as_ref().map_or("", |a| a.get())
+            );
+            fresh |= self.seen.insert(key);
+        }
+        if !calls.is_empty() && !fresh {
+            self.offer_tools = false;
+        }
         self.pending = calls.into();
+    }
+
+    /// Whether the next model request may call tools (see [`Turn::model_done`]).
+    pub fn offers_tools(&self) -> bool {
+        self.offer_tools
     }
 
     /// Records a tool's result (`Err` for a failure, a denial or a refusal): the model sees
@@ -411,5 +437,40 @@ mod tests {
         t.abandon("the turn failed before this ran");
         assert_eq!(roles(&t), ["user", "assistant", "tool", "tool"]);
         assert!(t.outcomes().iter().all(|o| !o.ok));
+    }
+
+    #[test]
+    fn repeating_the_same_calls_asks_for_text_next() {
+        let mut t = turn(8);
+        assert!(matches!(t.next(), Next::Model { step: 1 }));
+        t.model_done(call_reply(&["fs_read"]));
+        assert!(t.offers_tools(), "a first call is not a repeat");
+        while let Next::Tool(c) = t.next() {
+            t.tool_done(&c, Ok("content"));
+            if t.pending.is_empty() {
+                break;
+            }
+        }
+        assert!(matches!(t.next(), Next::Model { step: 2 }));
+        t.model_done(call_reply(&["fs_read"]));
+        assert!(!t.offers_tools(), "the same call again: ask for text");
+        // The repeated call still gets its result, so the conversation stays valid.
+        assert!(matches!(t.next(), Next::Tool(_)));
+    }
+
+    #[test]
+    fn a_new_call_alongside_is_not_a_repeat() {
+        let mut t = turn(8);
+        t.next();
+        t.model_done(call_reply(&["fs_read"]));
+        while let Next::Tool(c) = t.next() {
+            t.tool_done(&c, Ok("content"));
+            if t.pending.is_empty() {
+                break;
+            }
+        }
+        t.next();
+        t.model_done(call_reply(&["fs_read", "shell"]));
+        assert!(t.offers_tools());
     }
 }

@@ -107,6 +107,10 @@ pub struct CompleteRequest {
     /// A topic whose first message cancels the completion.
     #[serde(default)]
     pub cancel_topic: Option<String>,
+    /// `"none"` keeps the tools in the request (a conversation with tool calls needs them)
+    /// but asks for a text answer; anything else, or absent, lets the model choose.
+    #[serde(default)]
+    pub tool_choice: Option<String>,
 }
 
 /// The `llm.v1.complete.<provider>` reply: the whole assistant message.

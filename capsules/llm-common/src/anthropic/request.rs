@@ -46,6 +46,9 @@ pub fn build_request(req: &CompleteRequest, params: &Params<'_>) -> Value {
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
             .collect();
         body.insert("tools".into(), Value::Array(tools));
+        if req.tool_choice.as_deref() == Some("none") {
+            body.insert("tool_choice".into(), json!({"type": "none"}));
+        }
     }
     if params.stream {
         body.insert("stream".into(), json!(true));

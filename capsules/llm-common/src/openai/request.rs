@@ -32,6 +32,9 @@ pub fn build_request(req: &CompleteRequest, params: &Params<'_>) -> Value {
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
+        if req.tool_choice.as_deref() == Some("none") {
+            body.insert("tool_choice".into(), json!("none"));
+        }
     }
     if params.stream {
         body.insert("stream".into(), json!(true));
