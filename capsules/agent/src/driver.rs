@@ -180,7 +180,11 @@ impl Ctx<'_> {
             system: self.system,
             history: self.history,
             new: turn.messages(),
-            tools: &self.tools.specs,
+            tools: if turn.sends_tools() {
+                &self.tools.specs
+            } else {
+                &[]
+            },
             max_tokens: self.cfg.max_tokens,
             stream_topic: &self.event_topic,
             cancel_topic: self.cancel_topic,

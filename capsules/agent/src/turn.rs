@@ -40,8 +40,12 @@ pub struct Turn {
     stop: Option<Stop>,
     /// Every (tool, arguments) called this turn, to notice a model that goes round in circles.
     seen: HashSet<String>,
-    /// Cleared when a reply only repeats earlier calls: the next request asks for text.
-    offer_tools: bool,
+    /// How many replies in a row only repeated earlier calls: 1 asks for text
+    /// (`tool_choice: none`), 2 or more also leaves the tools out of the request, for servers
+    /// that ignore `tool_choice`.
+    circling: u8,
+    /// Ids of pending calls that repeat an earlier call of this turn.
+    repeats: HashSet<String>,
 }
 
 fn encode(m: &Message<'_>) -> Box<RawValue> {
@@ -65,7 +69,8 @@ impl Turn {
             cancelled: false,
             stop: None,
             seen: HashSet::new(),
-            offer_tools: true,
+            circling: 0,
+            repeats: HashSet::new(),
         }
     }
 
@@ -147,17 +152,28 @@ impl Turn {
                 c.name,
                 c.arguments.as_ref().map_or("", |a| a.get())
             );
-            fresh |= self.seen.insert(key);
+            if self.seen.insert(key) {
+                fresh = true;
+            } else {
+                self.repeats.insert(c.id.clone());
+            }
         }
         if !calls.is_empty() && !fresh {
-            self.offer_tools = false;
+            self.circling = self.circling.saturating_add(1);
+        } else if fresh {
+            self.circling = 0;
         }
         self.pending = calls.into();
     }
 
     /// Whether the next model request may call tools (see [`Turn::model_done`]).
     pub fn offers_tools(&self) -> bool {
-        self.offer_tools
+        self.circling == 0
+    }
+
+    /// Whether the next model request carries the tool definitions at all.
+    pub fn sends_tools(&self) -> bool {
+        self.circling < 2
     }
 
     /// Records a tool's result (`Err` for a failure, a denial or a refusal): the model sees
@@ -167,7 +183,16 @@ impl Turn {
             Ok(t) => (t, true),
             Err(e) => (e, false),
         };
-        let content = tools::for_model(text, self.output_limit);
+        let mut content = tools::for_model(text, self.output_limit);
+        if self.repeats.remove(&call.id) {
+            // Some servers ignore `tool_choice: none`; say it in words as well.
+            content = format!(
+                "(You already called {} with these same arguments in this turn; the result \
+                 is unchanged. Do not call it again: answer the user now.)\n{content}",
+                call.name
+            )
+            .into();
+        }
         self.messages.push(encode(&Message::Tool {
             tool_call_id: &call.id,
             name: &call.name,
@@ -472,5 +497,24 @@ mod tests {
         t.next();
         t.model_done(call_reply(&["fs_read", "shell"]));
         assert!(t.offers_tools());
+    }
+
+    #[test]
+    fn circling_twice_leaves_the_tools_out() {
+        let mut t = turn(8);
+        for step in 1..=3 {
+            assert!(matches!(t.next(), Next::Model { .. }), "step {step}");
+            t.model_done(call_reply(&["fs_read"]));
+            while let Next::Tool(c) = t.next() {
+                t.tool_done(&c, Ok("content"));
+                if t.pending.is_empty() {
+                    break;
+                }
+            }
+        }
+        assert!(!t.offers_tools());
+        assert!(!t.sends_tools());
+        let last = t.messages().last().unwrap().get();
+        assert!(last.contains("already called fs_read"), "{last}");
     }
 }
