@@ -6,6 +6,8 @@ mod commands;
 mod origin;
 mod output;
 mod render;
+#[cfg(test)]
+mod test_support;
 
 use std::process::ExitCode;
 

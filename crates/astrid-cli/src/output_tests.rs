@@ -2,21 +2,7 @@ use super::*;
 use astrid_types::wire::LifecycleState;
 
 fn info(name: &str, state: LifecycleState) -> CapsuleInfo {
-    CapsuleInfo {
-        name: name.into(),
-        version: "0.1.0".into(),
-        hash: format!("blake3:{}", "ab".repeat(32)),
-        state,
-        error: None,
-        description: format!("the {name} capsule"),
-        tools: vec![],
-        publish: vec![],
-        subscribe: vec![],
-        capabilities: vec![],
-        imports: vec![],
-        exports: vec![],
-        commands: vec![],
-    }
+    crate::test_support::capsule(name, state)
 }
 
 #[test]

@@ -213,19 +213,8 @@ mod tests {
 
     fn info(hash: &str) -> CapsuleInfo {
         CapsuleInfo {
-            name: "agent".into(),
-            version: "0.1.0".into(),
             hash: hash.into(),
-            state: LifecycleState::Ready,
-            error: None,
-            description: String::new(),
-            tools: vec![],
-            publish: vec![],
-            subscribe: vec![],
-            capabilities: vec![],
-            imports: vec![],
-            exports: vec![],
-            commands: vec![],
+            ..crate::test_support::capsule("agent", LifecycleState::Ready)
         }
     }
 

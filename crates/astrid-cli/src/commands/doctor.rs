@@ -279,19 +279,8 @@ mod tests {
 
     fn info(name: &str, state: LifecycleState, error: Option<&str>) -> CapsuleInfo {
         CapsuleInfo {
-            name: name.into(),
-            version: "0.1.0".into(),
-            hash: "blake3:00".into(),
-            state,
             error: error.map(str::to_string),
-            description: String::new(),
-            tools: vec![],
-            publish: vec![],
-            subscribe: vec![],
-            capabilities: vec![],
-            imports: vec![],
-            exports: vec![],
-            commands: vec![],
+            ..crate::test_support::capsule(name, state)
         }
     }
 

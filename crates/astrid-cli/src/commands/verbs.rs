@@ -97,22 +97,11 @@ mod tests {
 
     fn info(name: &str, commands: &[(&str, &str)]) -> CapsuleInfo {
         CapsuleInfo {
-            name: name.into(),
-            version: "0.1.0".into(),
-            hash: "blake3:00".into(),
-            state: LifecycleState::Ready,
-            error: None,
-            description: String::new(),
-            tools: vec![],
-            publish: vec![],
-            subscribe: vec![],
-            capabilities: vec![],
-            imports: vec![],
-            exports: vec![],
             commands: commands
                 .iter()
                 .map(|(n, d)| (n.to_string(), d.to_string()))
                 .collect(),
+            ..crate::test_support::capsule(name, LifecycleState::Ready)
         }
     }
 
