@@ -38,6 +38,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'The launch code is AURORA-7.\n' >"$work/notes.txt"
 cd "$work"
-echo "\$ astrid -p 'What is the launch code in notes.txt? Use the fs_read tool.' --yes"
-"$bin/astrid" -p "What is the launch code in notes.txt? Use the fs_read tool to read it." --yes
+prompt="Use the fs_read tool to read notes.txt, then tell me the launch code."
+echo "\$ astrid -p \"$prompt\" --yes"
+"$bin/astrid" -p "$prompt" --yes
 echo "daemon still running; stop it with: $bin/astrid stop"
