@@ -82,6 +82,25 @@ impl Misbehave {
         Ok(Some(denial(kv::get("anything"))))
     }
 
+    /// The manifest declares no `net` targets.
+    #[astrid::handler]
+    fn http_denied(&self, _event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        Ok(Some(denial(
+            http::Request::get("https://example.com/").send(),
+        )))
+    }
+
+    /// The manifest declares no programs.
+    #[astrid::handler]
+    fn process_denied(&self, _event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let run = process::Command::new("sh")
+            .arg("-c")
+            .arg("id")
+            .cwd("/tmp")
+            .run();
+        Ok(Some(denial(run)))
+    }
+
     /// The manifest grants no file roots.
     #[astrid::handler]
     fn fs_denied(&self, _event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {

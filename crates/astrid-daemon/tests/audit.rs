@@ -227,3 +227,34 @@ async fn kv_writes_are_recorded_reads_are_not() {
         "reads are not recorded: {new:?}"
     );
 }
+
+/// Outbound HTTP and subprocesses need the manifest first: a capsule that declares neither
+/// is refused before any token, human or network is consulted, and the refusal is recorded.
+#[tokio::test]
+async fn http_and_process_outside_the_manifest_are_denied_and_recorded() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Misbehave).await;
+    let http = ask(&c, "misbehave.v1.http_denied", b"").await;
+    assert!(
+        http.contains("denied") && http.contains("declares no [capabilities] net"),
+        "{http}"
+    );
+    let run = ask(&c, "misbehave.v1.process_denied", b"").await;
+    assert!(
+        run.contains("denied") && run.contains("does not declare `sh` in [capabilities] process"),
+        "{run}"
+    );
+    let all = entries(&home.home);
+    let denied = |action: &str, resource: &str| {
+        all.iter().any(|e| {
+            e.decision == Decision::Denied
+                && e.capsule == "misbehave"
+                && e.action == action
+                && e.resource == resource
+        })
+    };
+    assert!(denied("http.request", "https://example.com/"), "{all:?}");
+    assert!(denied("process.run", "process:exec:sh"), "{all:?}");
+}

@@ -5,7 +5,6 @@ use astrid_fsgate::{Access, FsGateError, FsRoots};
 
 use super::HostState;
 use crate::bindings::astrid::fs::fs::{DirEntry, ErrorCode, FileKind, Host, Metadata};
-use crate::context::AuditDecision;
 
 /// Reads larger than this are refused rather than buffered into the guest's memory.
 const MAX_READ: u64 = 16 * 1024 * 1024;
@@ -111,11 +110,8 @@ impl HostState {
     }
 
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
-        self.audit(op, resource, AuditDecision::Allowed, outcome)
-            .map_err(|e| {
-                tracing::error!(capsule = %self.ctx.capsule(), "audit append failed: {e}");
-                ErrorCode::Denied(format!("the audit trail is unavailable: {e}"))
-            })
+        super::gatekeeper::record_allowed(&self.ctx, op, resource, outcome)
+            .map_err(ErrorCode::Denied)
     }
 }
 

@@ -131,19 +131,6 @@ fn map(e: EgressError) -> ErrorCode {
     }
 }
 
-impl HostState {
-    /// Time left for a network wait: the request's own limit, capped by the deadline.
-    fn net_budget(&self, asked: Option<Duration>) -> Option<Duration> {
-        match (self.deadline, asked) {
-            (Some(d), a) => {
-                let left = d.saturating_duration_since(Instant::now());
-                Some(a.map_or(left, |a| a.min(left)))
-            }
-            (None, a) => a,
-        }
-    }
-}
-
 impl Host for HostState {
     fn send(&mut self, req: Request) -> Result<(u64, ResponseHead), ErrorCode> {
         let Some(net) = self.ctx.net.clone() else {
@@ -160,7 +147,7 @@ impl Host for HostState {
             )));
         }
         let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
-        let budget = self.net_budget(asked);
+        let budget = self.budget(asked);
         let gate = HopGate {
             ctx: self.ctx.clone(),
             net: net.clone(),
@@ -191,7 +178,7 @@ impl Host for HostState {
                 }
             }
             if matches!(e, EgressError::Timeout(_))
-                && self.net_budget(None).is_some_and(|d| d.is_zero())
+                && self.budget(None).is_some_and(|d| d.is_zero())
             {
                 self.deadline_hit = true;
             }
@@ -220,7 +207,7 @@ impl Host for HostState {
             Some(net) => net.rt.clone(),
             None => return Err(ErrorCode::UnknownHandle),
         };
-        let budget = self.net_budget(None);
+        let budget = self.budget(None);
         let Some(response) = self.http.get_mut(&handle) else {
             return Err(ErrorCode::UnknownHandle);
         };

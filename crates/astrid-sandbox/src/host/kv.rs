@@ -2,7 +2,6 @@ use astrid_store::StoreError;
 
 use super::HostState;
 use crate::bindings::astrid::kv::kv::{ErrorCode, Host};
-use crate::context::AuditDecision;
 
 impl HostState {
     /// The manifest gate for `astrid:kv`: `kv = true`, or nothing. The namespace is always the
@@ -23,11 +22,8 @@ impl HostState {
     /// Reads of the capsule's own namespace are not effects and are not recorded.
     fn kv_write_gate(&self, op: &str, key: &str) -> Result<(), ErrorCode> {
         self.kv_gate(op, key)?;
-        self.audit(op, key, AuditDecision::Allowed, "own namespace")
-            .map_err(|e| {
-                tracing::error!(capsule = %self.ctx.capsule(), "audit append failed: {e}");
-                ErrorCode::Denied(format!("the audit trail is unavailable: {e}"))
-            })
+        super::gatekeeper::record_allowed(&self.ctx, op, key, "own namespace")
+            .map_err(ErrorCode::Denied)
     }
 }
 

@@ -14,7 +14,7 @@ pub use ipc::MAX_EVENT_DEPTH;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::{AuditDecision, CapsuleContext, InboxMessage};
+use crate::context::{CapsuleContext, InboxMessage};
 
 /// The data of one `Store`: one invocation of one capsule for one principal.
 pub struct HostState {
@@ -82,6 +82,18 @@ impl HostState {
         gatekeeper::record_denial(&self.ctx, what, resource, reason);
     }
 
+    /// How long an effect may take: `asked` (`None`: the effect's own default), capped by
+    /// what is left of the invocation's deadline.
+    pub(crate) fn budget(&self, asked: Option<Duration>) -> Option<Duration> {
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(asked.map_or(left, |a| a.min(left)))
+            }
+            None => asked,
+        }
+    }
+
     /// The capability layer for one effect; see [`gatekeeper::token_or_approval`].
     pub(crate) fn authorize(
         &mut self,
@@ -96,19 +108,6 @@ impl HostState {
                 r.reason
             },
         )
-    }
-
-    /// Records a decision durably; an error means the effect must not be acknowledged.
-    fn audit(
-        &self,
-        action: &str,
-        resource: &str,
-        decision: AuditDecision,
-        outcome: &str,
-    ) -> Result<(), String> {
-        self.ctx
-            .auditor
-            .record(self.ctx.capsule(), action, resource, decision, outcome)
     }
 }
 

@@ -3,7 +3,7 @@
 //! and the working directory (the only writable mount) an `fs:write` token or a yes.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use astrid_process::ProcessError;
 
@@ -60,8 +60,9 @@ impl Host for HostState {
             self.denied(OP, &format!("process:exec:{}", cmd.program), &reason);
             return Err(ErrorCode::Denied(reason));
         }
-        let policy = match self.ctx.process.as_ref() {
-            Ok(p) => p.clone(),
+        let sandbox = self.ctx.process.clone();
+        let policy = match sandbox.as_ref() {
+            Ok(p) => p,
             Err(why) => {
                 return Err(ErrorCode::Unavailable(format!(
                     "no OS sandbox for subprocesses on this machine: {why}"
@@ -97,13 +98,7 @@ impl Host for HostState {
         .map_err(ErrorCode::Denied)?;
 
         let asked = (cmd.timeout_ms > 0).then(|| Duration::from_millis(u64::from(cmd.timeout_ms)));
-        let timeout = match (self.deadline, asked) {
-            (Some(d), a) => {
-                let left = d.saturating_duration_since(Instant::now());
-                Some(a.map_or(left, |a| a.min(left)))
-            }
-            (None, a) => a,
-        };
+        let timeout = self.budget(asked);
         let command = astrid_process::Command {
             program: cmd.program,
             args: cmd.args,
@@ -113,7 +108,7 @@ impl Host for HostState {
             timeout,
             max_output: (cmd.max_output_bytes > 0).then_some(cmd.max_output_bytes as usize),
         };
-        let out = astrid_process::run(&policy, &command).map_err(map)?;
+        let out = astrid_process::run(policy, &command).map_err(map)?;
         Ok(Output {
             exit_code: out.exit_code,
             stdout: out.stdout,
