@@ -86,7 +86,43 @@ fn verify_benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(N));
     group.sample_size(10);
     group.bench_function("verify_10k_entries", |b| {
-        b.iter(|| assert_eq!(verify(&path, key.public_key()).unwrap().entries, N))
+        b.iter(|| {
+            assert_eq!(
+                verify(&path, key.public_key(), &PrincipalId::new("alice").unwrap())
+                    .unwrap()
+                    .entries,
+                N
+            )
+        })
+    });
+    group.finish();
+}
+
+/// Opening a 100,000-entry chain: what the daemon does on a principal's first audited
+/// effect after a start. Open checks every record, link and seq, the head against the log,
+/// and the signatures the head does not vouch for (here: the last entry only).
+fn open_benches(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let key = Arc::new(KeyPair::from_seed(&[8; 32]));
+    let alice = PrincipalId::new("alice").unwrap();
+    let dir = bench_dir();
+    let path = dir.path().join("audit.log");
+    {
+        let log = Arc::new(AuditLog::open(&path, alice.clone(), key.clone()).unwrap());
+        appends(&log, 64, N);
+    }
+    eprintln!(
+        "open bench: {} bytes for {N} entries",
+        std::fs::metadata(&path).unwrap().len()
+    );
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Elements(N));
+    group.sample_size(10);
+    group.bench_function("open_100k_entries", |b| {
+        b.iter(|| {
+            let log = AuditLog::open(&path, alice.clone(), key.clone()).unwrap();
+            assert_eq!(log.last_seq(), N);
+        })
     });
     group.finish();
 }
@@ -97,6 +133,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = append_benches, verify_benches
+    targets = append_benches, verify_benches, open_benches
 }
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p astrid-audit --example audit_demo -- /tmp/demo-home 25 > /tmp/alice.jsonl
-//! python3 docs/verify_audit.py /tmp/alice.jsonl --public-key "$(cat /tmp/demo-home/keys/runtime.pub)"
+//! python3 docs/verify_audit.py /tmp/alice.jsonl --principal alice --public-key "$(cat /tmp/demo-home/keys/runtime.pub)"
 //! ```
 
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = Arc::new(KeyPair::load_or_create(&home.join("keys"))?);
     let principal = PrincipalId::new("alice")?;
     let path = log_path(&home.join("principals"), &principal);
-    let log = AuditLog::open(&path, principal, key)?;
+    let log = AuditLog::open(&path, principal.clone(), key)?;
     for i in 0..count {
         let entry = match i % 4 {
             0 => NewEntry::new(
@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log.append(entry)?;
     }
     drop(log);
-    for line in export(&path)? {
+    for line in export(&path, &principal)? {
         println!("{}", line?);
     }
     Ok(())

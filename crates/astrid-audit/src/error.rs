@@ -31,6 +31,21 @@ pub enum AuditError {
         head_seq: u64,
         last_seq: u64,
     },
+    /// The chain does not check out (a link, seq, principal, signature, or the head
+    /// against the log); open refuses to extend it.
+    #[error("{path}: {source}; refusing to extend this chain (run `astrid audit verify`)")]
+    Chain {
+        path: PathBuf,
+        #[source]
+        source: crate::VerifyError,
+    },
+    /// An entry or the head names another principal than the one read for.
+    #[error("{path}: belongs to principal `{found}`, not `{expected}` (a chain copied from another principal?)")]
+    WrongPrincipal {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error("audit field {field} is {len} bytes, over the {max} byte limit")]
     FieldTooLong {
         field: &'static str,

@@ -3,12 +3,13 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use astrid_types::PrincipalId;
 use serde_json::json;
 
 use crate::entry::SealedEntry;
 use crate::error::AuditError;
 use crate::frame::{Frame, FrameReader};
-use crate::head::{head_path, read_head, Head};
+use crate::head::{head_path, read_head, read_slots, Head, Slot};
 
 /// Iterates the entries of a log in order, without verifying signatures. A torn tail after
 /// the signed head (an unacknowledged crash leftover) ends the iteration quietly; damage
@@ -71,14 +72,71 @@ impl Iterator for Entries {
 /// One JSON object per entry (`"type":"entry"`), then one for the signed head
 /// (`"type":"head"`), each with every field and the exact bytes (hex) that were hashed and
 /// signed, so that a verifier without our code can check them. See docs/AUDIT-FORMAT.md.
-pub fn export(path: &Path) -> Result<impl Iterator<Item = Result<String, AuditError>>, AuditError> {
-    let head = match read_head(&head_path(path)) {
-        Ok(h) => h,
+///
+/// Export does not verify signatures (that is the reader's job), but it refuses to hand
+/// out a chain as `principal`'s when its head or any entry names another principal.
+pub fn export(
+    path: &Path,
+    principal: &PrincipalId,
+) -> Result<impl Iterator<Item = Result<String, AuditError>>, AuditError> {
+    let slots = match read_slots(&head_path(path)) {
+        Ok(s) => Some(s),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(AuditError::io(head_path(path), e)),
     };
-    let entries = read_entries(path)?.map(|r| r.map(|e| entry_json(&e)));
-    Ok(entries.chain(head.map(|h| Ok(head_json(&h)))))
+    let head_line = slots.as_ref().and_then(newest_with_other);
+    let head = head_line.as_ref().map(|(h, _)| h.clone());
+    let (owned_path, expected) = (path.to_owned(), principal.clone());
+    let wrong = move |found: &PrincipalId| AuditError::WrongPrincipal {
+        path: owned_path.clone(),
+        found: found.to_string(),
+        expected: expected.to_string(),
+    };
+    if let Some(h) = head.as_ref().filter(|h| h.principal != *principal) {
+        return Err(wrong(&h.principal));
+    }
+    let e_principal = principal.clone();
+    let mut failed = false;
+    let entries = read_entries(path)?.map(move |r| match r {
+        Ok(e) if e.entry.principal != e_principal => Err(wrong(&e.entry.principal)),
+        Ok(e) => Ok(entry_json(&e)),
+        Err(e) => Err(e),
+    });
+    let head_line = head_line.map(|(h, other)| {
+        let mut v = head_value(&h);
+        // The rollback rule of docs/AUDIT-FORMAT.md needs the state of the other slot.
+        let (state, generation) = match other {
+            Slot::Blank => ("blank", None),
+            Slot::Intact(o) => ("intact", Some(o.generation)),
+            Slot::Damaged => ("damaged", None),
+        };
+        v["other_slot"] = state.into();
+        if let Some(g) = generation {
+            v["other_generation"] = g.into();
+        }
+        Ok(v.to_string())
+    });
+    // Nothing after the first error: a reader must not take a partial export as whole.
+    Ok(entries
+        .chain(head_line)
+        .take_while(move |r| !std::mem::replace(&mut failed, r.is_err())))
+}
+
+/// The newest intact slot's head and the state of the other slot.
+fn newest_with_other(slots: &[Slot; 2]) -> Option<(Head, Slot)> {
+    let generation = |s: &Slot| match s {
+        Slot::Intact(h) => Some(h.generation),
+        _ => None,
+    };
+    let newest = if generation(&slots[0]) > generation(&slots[1]) {
+        0
+    } else {
+        1
+    };
+    match &slots[newest] {
+        Slot::Intact(h) => Some((h.clone(), slots[1 - newest].clone())),
+        _ => None,
+    }
 }
 
 pub fn entry_json(e: &SealedEntry) -> String {
@@ -103,6 +161,10 @@ pub fn entry_json(e: &SealedEntry) -> String {
 }
 
 pub fn head_json(h: &Head) -> String {
+    head_value(h).to_string()
+}
+
+fn head_value(h: &Head) -> serde_json::Value {
     json!({
         "type": "head",
         "generation": h.generation,
@@ -114,5 +176,4 @@ pub fn head_json(h: &Head) -> String {
         "signature": hex::encode(h.signature),
         "canonical": hex::encode(h.signing_bytes()),
     })
-    .to_string()
 }

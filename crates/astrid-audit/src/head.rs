@@ -138,16 +138,49 @@ impl Head {
     }
 }
 
-/// The newest intact slot. `Ok(None)`: the file exists but no slot is intact.
-pub fn read_head(path: &Path) -> io::Result<Option<Head>> {
+/// What one 4 KiB slot of the head file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// Never written: every byte is zero, or the file ends before the slot starts.
+    Blank,
+    /// Intact: `len` is plausible, the CRC matches, the body decodes strictly as a head,
+    /// and the head's generation has the slot's parity (generation g lives in slot g mod 2).
+    /// Its signature is checked separately, against a key the caller trusts.
+    Intact(Head),
+    /// Anything else: a write torn by a crash, damage, or tampering.
+    Damaged,
+}
+
+/// Both slots of the head file at `path`.
+pub fn read_slots(path: &Path) -> io::Result<[Slot; 2]> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
-    let slot = |i: u64| {
+    Ok([0u64, 1].map(|i| {
         let start = (i * SLOT) as usize;
-        bytes.get(start..).map(|s| &s[..s.len().min(SLOT as usize)])
-    };
-    let heads = [0, 1].map(|i| slot(i).and_then(Head::decode_slot));
-    Ok(heads.into_iter().flatten().max_by_key(|h| h.generation))
+        let Some(rest) = bytes.get(start..) else {
+            return Slot::Blank;
+        };
+        let slot = &rest[..rest.len().min(SLOT as usize)];
+        if slot.iter().all(|&b| b == 0) {
+            return Slot::Blank;
+        }
+        match Head::decode_slot(slot) {
+            Some(h) if h.generation % 2 == i => Slot::Intact(h),
+            _ => Slot::Damaged,
+        }
+    }))
+}
+
+/// The newest intact slot (no signature check). `Ok(None)`: no slot is intact.
+pub fn read_head(path: &Path) -> io::Result<Option<Head>> {
+    let slots = read_slots(path)?;
+    Ok(slots
+        .into_iter()
+        .filter_map(|s| match s {
+            Slot::Intact(h) => Some(h),
+            _ => None,
+        })
+        .max_by_key(|h| h.generation))
 }
 
 /// Rewrites the head after each durable batch.

@@ -2,13 +2,15 @@
 //! durable before an append returns, independently verifiable.
 //!
 //! - [`AuditLog::open`] / [`AuditLog::append`]: a writer thread batches concurrent appends
-//!   into one fsync (group commit); a torn tail from a crash is cut on open.
+//!   into one fsync (group commit); open fails closed on a chain it cannot vouch for and
+//!   cuts a torn tail from a crash.
 //! - [`verify`]: checks every record, link and signature plus the signed head, and names
 //!   the first bad entry.
 //! - [`export`]: JSON lines with the exact signed bytes, for verifiers in other languages
 //!   (docs/AUDIT-FORMAT.md, docs/verify_audit.py).
 #![forbid(unsafe_code)]
 
+mod chain;
 mod entry;
 mod error;
 mod export;
@@ -23,6 +25,6 @@ pub use entry::{
 };
 pub use error::AuditError;
 pub use export::{entry_json, export, head_json, read_entries, Entries};
-pub use head::{head_path, read_head, Head, HEAD_DOMAIN};
+pub use head::{head_path, read_head, read_slots, Head, Slot, HEAD_DOMAIN};
 pub use log::{log_path, AppendStats, AuditLog};
-pub use verify::{verify, VerifyError, VerifyFailure, VerifyReport};
+pub use verify::{verify, verify_against, VerifyError, VerifyFailure, VerifyReport, Witness};

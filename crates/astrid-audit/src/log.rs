@@ -12,10 +12,12 @@ use astrid_crypto::{now_ms, KeyPair};
 use astrid_types::PrincipalId;
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::entry::{entry_hash, AuditEntry, NewEntry, SealedEntry};
+use crate::chain::{fail, trusted_head, Linker, Trusted};
+use crate::entry::{entry_hash, signing_message, AuditEntry, NewEntry, SealedEntry};
 use crate::error::AuditError;
-use crate::frame::{encode_record, framed_len, Frame, FrameReader, FILE_MAGIC, HEADER_LEN};
-use crate::head::{head_path, read_head, Head, HeadWriter};
+use crate::frame::{encode_record, Frame, FrameReader, FILE_MAGIC, HEADER_LEN};
+use crate::head::{head_path, HeadWriter};
+use crate::verify::{VerifyError, VerifyFailure};
 
 /// Most entries one fsync covers, and the payload bytes after which a batch is cut.
 const MAX_BATCH: usize = 4096;
@@ -60,11 +62,12 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens (creating if needed) the log at `path` for `principal`, signing with `key`.
     ///
-    /// Recovery: a damaged tail that starts after the last head-recorded (acknowledged)
-    /// entry is a crash mid-append and is cut off; damage before it, a head ahead of the
-    /// log, or a head signed by another key are errors, so the caller fails closed instead
-    /// of appending to a chain it cannot vouch for. Reads the whole file once (framing only;
-    /// signatures are `verify`'s job).
+    /// Fails closed: open appends only to a chain it can vouch for (see `scan` for exactly
+    /// what it checks: every link and seq, the principal of every entry and of the head,
+    /// the head against the log, and the signatures the head does not cover). A damaged
+    /// tail that starts after the head's `end_offset` is a crash mid-append (never
+    /// acknowledged) and is cut off; anything else wrong is an error, and the file is left
+    /// as it was found.
     pub fn open(
         path: &Path,
         principal: PrincipalId,
@@ -92,9 +95,11 @@ impl AuditLog {
         })?;
 
         let head_file = head_path(path);
-        let head = load_head(&head_file, &principal, &key)?;
+        let trusted = trusted_head(&head_file, key.public_key(), &principal)
+            .map_err(|reason| chain_error(path, fail(None, None, reason)))?;
+        let head = trusted.as_ref().map(|t| &t.head);
         if file.metadata().map_err(io)?.len() < HEADER_LEN {
-            if let Some(h) = head.as_ref().filter(|h| h.seq > 0) {
+            if let Some(h) = head.filter(|h| h.seq > 0) {
                 return Err(AuditError::Truncated {
                     path: path.to_owned(),
                     head_seq: h.seq,
@@ -105,19 +110,22 @@ impl AuditLog {
             file.write_all_at(FILE_MAGIC, 0).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        let tail = scan(path, &file, head.as_ref())?;
-        check_against_head(path, head.as_ref(), &tail)?;
+        let tail = scan(path, &file, &principal, trusted.as_ref(), &key)?;
+        if let Some(torn_at) = tail.torn_at {
+            // Checked first, cut second: a log open refuses is left as it was found.
+            file.set_len(torn_at)
+                .and_then(|()| file.sync_all())
+                .map_err(io)?;
+        }
 
         let mut head_writer = HeadWriter::open(
             &head_file,
-            head.as_ref().map_or(0, |h| h.generation),
+            head.map_or(0, |h| h.generation),
             key.clone(),
             principal.clone(),
         )
         .map_err(|e| AuditError::io(&head_file, e))?;
-        let head_current = head
-            .as_ref()
-            .is_some_and(|h| h.seq == tail.last_seq && h.end_offset == tail.end);
+        let head_current = trusted.is_some_and(|t| t.head.seq == tail.last_seq && !t.other_damaged);
         if !head_current {
             head_writer
                 .write(tail.last_seq, tail.last_hash, tail.end)
@@ -215,103 +223,116 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn load_head(
-    path: &Path,
-    principal: &PrincipalId,
-    key: &KeyPair,
-) -> Result<Option<Head>, AuditError> {
-    let invalid = |reason: String| AuditError::HeadInvalid {
-        path: path.to_owned(),
-        reason,
-    };
-    let head = match read_head(path) {
-        Ok(Some(h)) => h,
-        Ok(None) => return Err(invalid("no intact slot".into())),
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(AuditError::io(path, e)),
-    };
-    head.verify(key.public_key())
-        .map_err(|_| invalid("not signed by this runtime key".into()))?;
-    if head.principal != *principal {
-        return Err(invalid(format!("belongs to principal {}", head.principal)));
+/// A chain open refuses, as the error `open` returns. The old variants are kept for the
+/// failures they always named; everything else carries the verifier's own reason.
+fn chain_error(path: &Path, e: VerifyError) -> AuditError {
+    match e.reason {
+        VerifyFailure::Truncated { head_seq, last_seq } => AuditError::Truncated {
+            path: path.to_owned(),
+            head_seq,
+            last_seq,
+        },
+        VerifyFailure::Damaged(reason) => AuditError::Corrupt {
+            path: path.to_owned(),
+            offset: e.offset.unwrap_or(0),
+            reason,
+        },
+        VerifyFailure::HeadMissing => AuditError::HeadMissing(path.to_owned()),
+        VerifyFailure::HeadInvalid(reason) => AuditError::HeadInvalid {
+            path: head_path(path),
+            reason,
+        },
+        _ => AuditError::Chain {
+            path: path.to_owned(),
+            source: e,
+        },
     }
-    Ok(Some(head))
 }
 
 struct Tail {
     last_seq: u64,
     last_hash: [u8; 32],
     end: u64,
-    hash_at_head_seq: Option<[u8; 32]>,
+    /// Where an unacknowledged torn tail starts (cut once everything else checked out).
+    torn_at: Option<u64>,
     recovered_bytes: u64,
 }
 
-fn scan(path: &Path, file: &File, head: Option<&Head>) -> Result<Tail, AuditError> {
+/// What open vouches for before it appends: every record's framing, decoding, seq,
+/// principal and link to the one before, all the way to the end; the head against the log
+/// (its signature, the hash and end offset of the entry it names, the two slots against
+/// each other); and the signatures of the entries the head does not vouch for (those after
+/// it) and of the last entry. Entries up to the head need no signature check here: the
+/// links fix their bytes, and the signed head fixes the last link. That keeps open at the
+/// cost of hashing the file (docs/PERFORMANCE.md); `verify` checks every signature.
+fn scan(
+    path: &Path,
+    file: &File,
+    principal: &PrincipalId,
+    trusted: Option<&Trusted>,
+    key: &KeyPair,
+) -> Result<Tail, AuditError> {
     let io = |e| AuditError::io(path, e);
     let mut reader = FrameReader::from_file(file.try_clone().map_err(io)?)
         .map_err(io)?
         .ok_or_else(|| io(ErrorKind::UnexpectedEof.into()))?;
-    let mut tail = Tail {
-        last_seq: 0,
-        last_hash: [0; 32],
-        end: HEADER_LEN,
-        hash_at_head_seq: None,
-        recovered_bytes: 0,
-    };
+    let head = trusted.map(|t| &t.head);
+    let head_seq = head.map_or(0, |h| h.seq);
     let acknowledged_end = head.map_or(HEADER_LEN, |h| h.end_offset);
+    let mut linker = Linker::new(principal, head, None);
+    let mut last: Option<(u64, u64, Vec<u8>, [u8; 64])> = None;
+    let check_signature = |(seq, offset, canonical, signature): (u64, u64, Vec<u8>, [u8; 64])| {
+        let message = signing_message(&canonical, &entry_hash(&canonical));
+        key.public_key()
+            .verify(&message, &signature)
+            .map_err(|_| fail(Some(seq), Some(offset), VerifyFailure::BadSignature))
+    };
+    let mut torn_at = None;
+    let mut recovered_bytes = 0;
     loop {
         match reader.next_frame().map_err(io)? {
-            Frame::End => return Ok(tail),
+            Frame::End => break,
             Frame::Record {
-                offset, canonical, ..
+                offset,
+                canonical,
+                signature,
             } => {
-                let entry =
-                    AuditEntry::from_canonical(&canonical).map_err(|e| AuditError::Corrupt {
-                        path: path.to_owned(),
-                        offset,
-                        reason: e.to_string(),
-                    })?;
-                tail.last_seq = entry.seq;
-                tail.last_hash = entry_hash(&canonical);
-                tail.end = offset + framed_len(canonical.len() + 64);
-                if head.is_some_and(|h| h.seq == entry.seq) {
-                    tail.hash_at_head_seq = Some(tail.last_hash);
+                let (seq, _) = linker
+                    .link(offset, &canonical)
+                    .map_err(|e| chain_error(path, e))?;
+                if let Some(prev) = last.take().filter(|(s, ..)| *s > head_seq) {
+                    check_signature(prev).map_err(|e| chain_error(path, e))?;
                 }
+                last = Some((seq, offset, canonical, signature));
             }
             Frame::Bad { offset, reason } => {
                 if offset < acknowledged_end {
-                    return Err(AuditError::Corrupt {
-                        path: path.to_owned(),
-                        offset,
-                        reason: reason.to_owned(),
-                    });
+                    let e = fail(
+                        Some(linker.expected),
+                        Some(offset),
+                        VerifyFailure::Damaged(reason.into()),
+                    );
+                    return Err(chain_error(path, e));
                 }
-                file.set_len(offset)
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
-                tail.recovered_bytes = reader.file_len() - offset;
-                return Ok(tail);
+                torn_at = Some(offset);
+                recovered_bytes = reader.file_len() - offset;
+                break;
             }
         }
     }
-}
-
-fn check_against_head(path: &Path, head: Option<&Head>, tail: &Tail) -> Result<(), AuditError> {
-    match head {
-        None if tail.last_seq > 0 => Err(AuditError::HeadMissing(path.to_owned())),
-        Some(h) if h.seq > tail.last_seq => Err(AuditError::Truncated {
-            path: path.to_owned(),
-            head_seq: h.seq,
-            last_seq: tail.last_seq,
-        }),
-        Some(h) if h.seq > 0 && tail.hash_at_head_seq != Some(h.entry_hash) => {
-            Err(AuditError::HeadInvalid {
-                path: head_path(path),
-                reason: format!("does not match entry {} of the log", h.seq),
-            })
-        }
-        _ => Ok(()),
+    if let Some(last) = last {
+        check_signature(last).map_err(|e| chain_error(path, e))?;
     }
+    linker
+        .finish(trusted, None)
+        .map_err(|e| chain_error(path, e))?;
+    Ok(Tail {
+        last_seq: linker.last_seq(),
+        last_hash: linker.prev_hash,
+        end: linker.end,
+        torn_at,
+        recovered_bytes,
+    })
 }
 
 struct Writer {

@@ -4,13 +4,15 @@
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::Path;
+use std::str::FromStr;
 
 use astrid_crypto::PublicKey;
 use astrid_types::PrincipalId;
 
-use crate::entry::{entry_hash, signing_message, AuditEntry};
-use crate::frame::{Frame, FrameReader};
-use crate::head::{head_path, read_head};
+use crate::chain::{fail, trusted_head, Linker};
+use crate::entry::signing_message;
+use crate::frame::{Frame, FrameReader, HEADER_LEN};
+use crate::head::head_path;
 
 /// Entries decoded and linked before their signatures are checked in parallel.
 const CHUNK: usize = 1024;
@@ -21,12 +23,52 @@ pub struct VerifyReport {
     pub entries: u64,
     pub last_seq: u64,
     pub last_hash: [u8; 32],
-    pub principal: Option<PrincipalId>,
+    /// The principal every entry and the head name (the one asked for).
+    pub principal: PrincipalId,
     /// Seq the signed head vouches for (it may lag the log after a power loss).
     pub head_seq: u64,
     /// Bytes of an unacknowledged torn tail after the head (a crash mid-append, not yet
     /// cut off by reopening the log). Not an error.
     pub torn_tail_bytes: u64,
+}
+
+impl VerifyReport {
+    /// The last entry as a [`Witness`], to keep somewhere else and check against later.
+    pub fn witness(&self) -> Witness {
+        Witness {
+            seq: self.last_seq,
+            entry_hash: self.last_hash,
+        }
+    }
+}
+
+/// One entry of a chain as recorded at some moment (`SEQ:HASH`, the hash in hex): kept
+/// outside the machine, it detects a later rollback or replacement of the whole chain,
+/// which no check of the two files alone can (see docs/AUDIT-FORMAT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witness {
+    pub seq: u64,
+    pub entry_hash: [u8; 32],
+}
+
+impl fmt::Display for Witness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, hex::encode(self.entry_hash))
+    }
+}
+
+impl FromStr for Witness {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("witness `{s}`: expected SEQ:HASH (64 hex characters)");
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let seq = seq.parse().map_err(|_| bad())?;
+        let entry_hash = hex::decode(hash)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(bad)?;
+        Ok(Witness { seq, entry_hash })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +77,13 @@ pub enum VerifyFailure {
     NotALog(String),
     HeadMissing,
     HeadInvalid(String),
+    /// The head names another principal than the one asked for.
+    HeadPrincipal {
+        found: String,
+        expected: String,
+    },
+    /// The two head slots contradict each other (see [`Slot`](crate::Slot)).
+    HeadSlots(String),
     /// The record's bytes are damaged (length or checksum).
     Damaged(String),
     Undecodable(String),
@@ -42,7 +91,11 @@ pub enum VerifyFailure {
     OutOfOrder {
         found: u64,
     },
-    WrongPrincipal(String),
+    /// The entry names another principal than the one asked for: a transplanted chain.
+    WrongPrincipal {
+        found: String,
+        expected: String,
+    },
     /// `prev_hash` is not the hash of the entry before.
     BrokenLink,
     BadSignature,
@@ -53,6 +106,23 @@ pub enum VerifyFailure {
     },
     /// The entry the head vouches for has another hash.
     HeadMismatch,
+    /// The entry the head vouches for does not end at the head's `end_offset`.
+    HeadOffset {
+        head_end: u64,
+        actual: u64,
+    },
+    /// The newest head slot is damaged and the log ends exactly at the older head.
+    RollbackSuspected {
+        generation: u64,
+        head_seq: u64,
+    },
+    /// The chain ends before the entry the witness recorded.
+    WitnessAhead {
+        witness_seq: u64,
+        last_seq: u64,
+    },
+    /// The entry at the witness's seq has another hash.
+    WitnessMismatch,
 }
 
 impl fmt::Display for VerifyFailure {
@@ -62,6 +132,12 @@ impl fmt::Display for VerifyFailure {
             VerifyFailure::NotALog(e) => write!(f, "not an audit log: {e}"),
             VerifyFailure::HeadMissing => f.write_str("the head file is missing"),
             VerifyFailure::HeadInvalid(e) => write!(f, "the head file is invalid: {e}"),
+            VerifyFailure::HeadPrincipal { found, expected } => write!(
+                f,
+                "the signed head belongs to principal `{found}`, not `{expected}` \
+                 (a chain copied from another principal?)"
+            ),
+            VerifyFailure::HeadSlots(e) => write!(f, "the head file is inconsistent: {e}"),
             VerifyFailure::Damaged(e) => write!(f, "record damaged: {e}"),
             VerifyFailure::Undecodable(e) => write!(f, "record undecodable: {e}"),
             VerifyFailure::OutOfOrder { found } => {
@@ -70,7 +146,11 @@ impl fmt::Display for VerifyFailure {
                     "found entry {found} in its place (deleted, reordered or inserted)"
                 )
             }
-            VerifyFailure::WrongPrincipal(p) => write!(f, "entry belongs to principal {p}"),
+            VerifyFailure::WrongPrincipal { found, expected } => write!(
+                f,
+                "entry belongs to principal `{found}`, not `{expected}` \
+                 (a chain copied from another principal?)"
+            ),
             VerifyFailure::BrokenLink => f.write_str("prev_hash does not match the previous entry"),
             VerifyFailure::BadSignature => f.write_str("signature does not verify"),
             VerifyFailure::Truncated { head_seq, last_seq } => write!(
@@ -78,6 +158,30 @@ impl fmt::Display for VerifyFailure {
                 "missing: the log ends at entry {last_seq} but the signed head records {head_seq}"
             ),
             VerifyFailure::HeadMismatch => f.write_str("does not match the signed head"),
+            VerifyFailure::HeadOffset { head_end, actual } => write!(
+                f,
+                "ends at byte {actual} but the signed head records byte {head_end}"
+            ),
+            VerifyFailure::RollbackSuspected {
+                generation,
+                head_seq,
+            } => write!(
+                f,
+                "the newest head slot is damaged and the log ends exactly at the older head \
+                 (generation {generation}, entry {head_seq}): the newest head and the entries \
+                 after it may have been removed"
+            ),
+            VerifyFailure::WitnessAhead {
+                witness_seq,
+                last_seq,
+            } => write!(
+                f,
+                "the witness recorded entry {witness_seq} but the chain ends at entry \
+                 {last_seq}: rolled back or replaced"
+            ),
+            VerifyFailure::WitnessMismatch => {
+                f.write_str("is not the entry the witness recorded: the chain was replaced")
+            }
         }
     }
 }
@@ -101,14 +205,6 @@ impl fmt::Display for VerifyError {
     }
 }
 
-fn fail(seq: Option<u64>, offset: Option<u64>, reason: VerifyFailure) -> VerifyError {
-    VerifyError {
-        seq,
-        offset,
-        reason,
-    }
-}
-
 struct Pending {
     seq: u64,
     offset: u64,
@@ -116,19 +212,28 @@ struct Pending {
     signature: [u8; 64],
 }
 
-/// Verifies the chain at `path` (and its head beside it) against `key`.
-pub fn verify(path: &Path, key: &PublicKey) -> Result<VerifyReport, VerifyError> {
-    let head = match read_head(&head_path(path)) {
-        Ok(Some(h)) => match h.verify(key) {
-            Ok(()) => Ok(h),
-            Err(_) => Err(VerifyFailure::HeadInvalid(
-                "signature does not verify with this key".into(),
-            )),
-        },
-        Ok(None) => Err(VerifyFailure::HeadInvalid("no intact slot".into())),
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(VerifyFailure::HeadMissing),
-        Err(e) => Err(VerifyFailure::Io(e.to_string())),
-    };
+/// Verifies the chain at `path` (and its head beside it) against `key`, as the chain of
+/// `principal`: every entry and the head must name it, so a chain copied over from another
+/// principal (signed by the same runtime key) fails.
+pub fn verify(
+    path: &Path,
+    key: &PublicKey,
+    principal: &PrincipalId,
+) -> Result<VerifyReport, VerifyError> {
+    verify_against(path, key, principal, None)
+}
+
+/// [`verify`], and also that the chain still contains the entry `witness` recorded
+/// earlier (kept outside the machine): a chain rolled back before it, or replaced, fails.
+pub fn verify_against(
+    path: &Path,
+    key: &PublicKey,
+    principal: &PrincipalId,
+    witness: Option<&Witness>,
+) -> Result<VerifyReport, VerifyError> {
+    // A head problem is reported after the entries, so that a damaged entry is named even
+    // when the head is unusable too.
+    let trusted = trusted_head(&head_path(path), key, principal);
     let mut reader = match FrameReader::open(path) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -143,18 +248,24 @@ pub fn verify(path: &Path, key: &PublicKey) -> Result<VerifyReport, VerifyError>
         }
         Err(e) => return Err(fail(None, None, VerifyFailure::Io(e.to_string()))),
     };
-    let mut chain = Chain {
-        expected: 1,
-        prev_hash: [0; 32],
-        principal: head.as_ref().ok().map(|h| h.principal.clone()),
-        head_seq: head.as_ref().map_or(0, |h| h.seq),
-        hash_at_head_seq: None,
-        torn_tail_bytes: 0,
+    let head = trusted.as_ref().ok().and_then(|t| t.as_ref());
+    let mut linker = Linker::new(principal, head.map(|t| &t.head), witness);
+    // Without a usable head nothing is acknowledged for sure: any damage is an error.
+    let acknowledged_end = match &trusted {
+        Ok(Some(t)) => t.head.end_offset,
+        Ok(None) => HEADER_LEN,
+        Err(_) => u64::MAX,
     };
-    let acknowledged_end = head.as_ref().map_or(u64::MAX, |h| h.end_offset);
+    let mut torn_tail_bytes = 0;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
-        let (stop, link_error) = chain.read_chunk(&mut reader, &mut chunk, acknowledged_end);
+        let (stop, error) = read_chunk(
+            &mut reader,
+            &mut linker,
+            &mut chunk,
+            acknowledged_end,
+            &mut torn_tail_bytes,
+        );
         if let Some(bad) = first_bad_signature(&chunk, key) {
             return Err(fail(
                 Some(bad.seq),
@@ -162,7 +273,7 @@ pub fn verify(path: &Path, key: &PublicKey) -> Result<VerifyReport, VerifyError>
                 VerifyFailure::BadSignature,
             ));
         }
-        if let Some(e) = link_error {
+        if let Some(e) = error {
             return Err(e);
         }
         chunk.clear();
@@ -170,121 +281,69 @@ pub fn verify(path: &Path, key: &PublicKey) -> Result<VerifyReport, VerifyError>
             break;
         }
     }
-    let head = head.map_err(|reason| fail(None, None, reason))?;
-    let last_seq = chain.expected - 1;
-    if head.seq > last_seq {
-        return Err(fail(
-            Some(last_seq + 1),
-            None,
-            VerifyFailure::Truncated {
-                head_seq: head.seq,
-                last_seq,
-            },
-        ));
-    }
-    if head.seq > 0 && chain.hash_at_head_seq != Some(head.entry_hash) {
-        return Err(fail(Some(head.seq), None, VerifyFailure::HeadMismatch));
-    }
+    let trusted = trusted.map_err(|reason| fail(None, None, reason))?;
+    linker.finish(trusted.as_ref(), witness)?;
+    let last_seq = linker.last_seq();
     Ok(VerifyReport {
         entries: last_seq,
         last_seq,
-        last_hash: chain.prev_hash,
-        principal: chain.principal,
-        head_seq: head.seq,
-        torn_tail_bytes: chain.torn_tail_bytes,
+        last_hash: linker.prev_hash,
+        principal: principal.clone(),
+        head_seq: trusted.as_ref().map_or(0, |t| t.head.seq),
+        torn_tail_bytes,
     })
 }
 
-struct Chain {
-    expected: u64,
-    prev_hash: [u8; 32],
-    principal: Option<PrincipalId>,
-    head_seq: u64,
-    hash_at_head_seq: Option<[u8; 32]>,
-    torn_tail_bytes: u64,
-}
-
-impl Chain {
-    /// Fills `chunk` with linked entries; returns (end reached, first link error).
-    fn read_chunk(
-        &mut self,
-        reader: &mut FrameReader,
-        chunk: &mut Vec<Pending>,
-        acknowledged_end: u64,
-    ) -> (bool, Option<VerifyError>) {
-        while chunk.len() < CHUNK {
-            let frame = match reader.next_frame() {
-                Ok(f) => f,
-                Err(e) => {
-                    return (
-                        true,
-                        Some(fail(
-                            Some(self.expected),
-                            None,
-                            VerifyFailure::Io(e.to_string()),
-                        )),
-                    )
+/// Fills `chunk` with linked entries; returns (end reached, first error).
+fn read_chunk(
+    reader: &mut FrameReader,
+    linker: &mut Linker<'_>,
+    chunk: &mut Vec<Pending>,
+    acknowledged_end: u64,
+    torn_tail_bytes: &mut u64,
+) -> (bool, Option<VerifyError>) {
+    while chunk.len() < CHUNK {
+        let frame = match reader.next_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                let e = fail(
+                    Some(linker.expected),
+                    None,
+                    VerifyFailure::Io(e.to_string()),
+                );
+                return (true, Some(e));
+            }
+        };
+        match frame {
+            Frame::End => return (true, None),
+            Frame::Bad { offset, reason } => {
+                if offset >= acknowledged_end {
+                    *torn_tail_bytes = reader.file_len() - offset;
+                    return (true, None);
                 }
-            };
-            match frame {
-                Frame::End => return (true, None),
-                Frame::Bad { offset, reason } => {
-                    if offset >= acknowledged_end {
-                        self.torn_tail_bytes = reader.file_len() - offset;
-                        return (true, None);
-                    }
-                    let e = fail(
-                        Some(self.expected),
-                        Some(offset),
-                        VerifyFailure::Damaged(reason.into()),
-                    );
-                    return (true, Some(e));
-                }
-                Frame::Record {
+                let e = fail(
+                    Some(linker.expected),
+                    Some(offset),
+                    VerifyFailure::Damaged(reason.into()),
+                );
+                return (true, Some(e));
+            }
+            Frame::Record {
+                offset,
+                canonical,
+                signature,
+            } => match linker.link(offset, &canonical) {
+                Ok((seq, hash)) => chunk.push(Pending {
+                    seq,
                     offset,
-                    canonical,
+                    message: signing_message(&canonical, &hash),
                     signature,
-                } => match self.link(offset, canonical) {
-                    Ok((seq, message)) => chunk.push(Pending {
-                        seq,
-                        offset,
-                        message,
-                        signature,
-                    }),
-                    Err(e) => return (true, Some(e)),
-                },
-            }
+                }),
+                Err(e) => return (true, Some(e)),
+            },
         }
-        (false, None)
     }
-
-    fn link(&mut self, offset: u64, canonical: Vec<u8>) -> Result<(u64, Vec<u8>), VerifyError> {
-        let here = |reason| fail(Some(self.expected), Some(offset), reason);
-        let entry = AuditEntry::from_canonical(&canonical)
-            .map_err(|e| here(VerifyFailure::Undecodable(e.to_string())))?;
-        if entry.seq != self.expected {
-            return Err(here(VerifyFailure::OutOfOrder { found: entry.seq }));
-        }
-        match &self.principal {
-            Some(p) if *p != entry.principal => {
-                return Err(here(VerifyFailure::WrongPrincipal(
-                    entry.principal.to_string(),
-                )))
-            }
-            Some(_) => {}
-            None => self.principal = Some(entry.principal.clone()),
-        }
-        if entry.prev_hash != self.prev_hash {
-            return Err(here(VerifyFailure::BrokenLink));
-        }
-        let hash = entry_hash(&canonical);
-        if entry.seq == self.head_seq {
-            self.hash_at_head_seq = Some(hash);
-        }
-        self.prev_hash = hash;
-        self.expected += 1;
-        Ok((entry.seq, signing_message(&canonical, &hash)))
-    }
+    (false, None)
 }
 
 /// Checks the chunk's signatures on all cores; returns the earliest failure.

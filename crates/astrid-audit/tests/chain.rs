@@ -14,7 +14,7 @@ use astrid_types::PrincipalId;
 use common::{alice, entry, fix_crc, key, log_with, records};
 
 fn verify_err(path: &std::path::Path) -> (Option<u64>, VerifyFailure) {
-    let e = verify(path, key().public_key()).unwrap_err();
+    let e = verify(path, key().public_key(), &alice()).unwrap_err();
     (e.seq, e.reason)
 }
 
@@ -22,10 +22,10 @@ fn verify_err(path: &std::path::Path) -> (Option<u64>, VerifyFailure) {
 fn append_read_back_and_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_with(dir.path(), 10);
-    let report = verify(&path, key().public_key()).unwrap();
+    let report = verify(&path, key().public_key(), &alice()).unwrap();
     assert_eq!(report.entries, 10);
     assert_eq!(report.head_seq, 10);
-    assert_eq!(report.principal, Some(alice()));
+    assert_eq!(report.principal, alice());
     assert_eq!(report.torn_tail_bytes, 0);
 
     let entries: Vec<SealedEntry> = read_entries(&path).unwrap().map(Result::unwrap).collect();
@@ -52,7 +52,10 @@ fn append_read_back_and_verify() {
     assert_eq!(log.recovered_bytes(), 0);
     assert_eq!(log.append(entry(11)).unwrap(), 11);
     drop(log);
-    assert_eq!(verify(&path, key().public_key()).unwrap().entries, 11);
+    assert_eq!(
+        verify(&path, key().public_key(), &alice()).unwrap().entries,
+        11
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn concurrent_appends_get_unique_contiguous_seqs() {
     assert_eq!(stats.entries, 400);
     assert!(stats.batches >= 1 && stats.batches <= 400, "{stats:?}");
     drop(log);
-    assert_eq!(verify(&path, key().public_key()).unwrap().entries, 400);
+    assert_eq!(
+        verify(&path, key().public_key(), &alice()).unwrap().entries,
+        400
+    );
 }
 
 #[test]
@@ -135,7 +141,7 @@ fn deleted_entry_is_named() {
     let rec = records(&bytes)[4].clone();
     bytes.drain(rec);
     fs::write(&path, &bytes).unwrap();
-    let e = verify(&path, key().public_key()).unwrap_err();
+    let e = verify(&path, key().public_key(), &alice()).unwrap_err();
     assert_eq!(
         (e.seq, e.reason.clone()),
         (Some(5), VerifyFailure::OutOfOrder { found: 6 })
@@ -276,16 +282,23 @@ fn head_signed_by_another_key_or_missing_is_refused() {
     let err = AuditLog::open(&path, alice(), other.clone()).unwrap_err();
     assert!(matches!(err, AuditError::HeadInvalid { .. }), "{err}");
     let (seq, reason) = (
-        verify(&path, other.public_key()).unwrap_err().seq,
-        verify(&path, other.public_key()).unwrap_err().reason,
+        verify(&path, other.public_key(), &alice()).unwrap_err().seq,
+        verify(&path, other.public_key(), &alice())
+            .unwrap_err()
+            .reason,
     );
     assert_eq!((seq, reason), (Some(1), VerifyFailure::BadSignature));
 
     let bob = PrincipalId::new("bob").unwrap();
-    assert!(matches!(
-        AuditLog::open(&path, bob, key()).unwrap_err(),
-        AuditError::HeadInvalid { .. }
-    ));
+    let err = AuditLog::open(&path, bob, key()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AuditError::Chain { source, .. }
+                if matches!(source.reason, VerifyFailure::HeadPrincipal { .. })
+        ),
+        "{err}"
+    );
 
     fs::remove_file(head_path(&path)).unwrap();
     assert_eq!(verify_err(&path), (None, VerifyFailure::HeadMissing));
@@ -307,7 +320,7 @@ fn torn_tail_is_cut_on_open_and_chain_continues() {
     torn.extend_from_slice(&partial);
     fs::write(&path, &torn).unwrap();
     // Not acknowledged, so not an error; verify reports it.
-    let report = verify(&path, key().public_key()).unwrap();
+    let report = verify(&path, key().public_key(), &alice()).unwrap();
     assert_eq!((report.entries, report.torn_tail_bytes), (10, 37));
 
     let log = AuditLog::open(&path, alice(), key()).unwrap();
@@ -315,7 +328,7 @@ fn torn_tail_is_cut_on_open_and_chain_continues() {
     assert_eq!(fs::metadata(&path).unwrap().len(), bytes.len() as u64);
     assert_eq!(log.append(entry(11)).unwrap(), 11);
     drop(log);
-    let report = verify(&path, key().public_key()).unwrap();
+    let report = verify(&path, key().public_key(), &alice()).unwrap();
     assert_eq!((report.entries, report.torn_tail_bytes), (11, 0));
 
     // Garbage (not a prefix of a record) after the head is cut the same way.
@@ -337,7 +350,10 @@ fn second_handle_is_refused_while_open() {
     ));
     // Reading and verifying while it is open is fine.
     log.append(entry(1)).unwrap();
-    assert_eq!(verify(&path, key().public_key()).unwrap().entries, 1);
+    assert_eq!(
+        verify(&path, key().public_key(), &alice()).unwrap().entries,
+        1
+    );
     drop(log);
     AuditLog::open(&path, alice(), key()).unwrap();
 }
@@ -369,7 +385,10 @@ fn oversized_fields_are_refused_before_writing() {
 fn export_has_every_field_and_the_signed_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_with(dir.path(), 4);
-    let lines: Vec<String> = export(&path).unwrap().map(Result::unwrap).collect();
+    let lines: Vec<String> = export(&path, &alice())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(lines.len(), 5);
     let pk = key().public_key().clone();
     let mut prev = "0".repeat(64);

@@ -134,7 +134,7 @@ fn kill9_mid_append_keeps_every_acknowledged_entry() {
             log.recovered_bytes()
         );
     }
-    let report = verify(&path, key().public_key())
+    let report = verify(&path, key().public_key(), &alice())
         .unwrap_or_else(|e| panic!("chain does not verify after the kills: {e}"));
     assert_eq!(report.last_seq, *acked.last().unwrap());
     assert_eq!(report.entries, report.last_seq);

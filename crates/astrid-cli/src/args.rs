@@ -195,8 +195,15 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check every entry, link and signature; exit non-zero naming the first bad entry.
-    Verify,
+    /// Check every entry, link and signature, that the chain is this principal's, and the
+    /// signed head; exit non-zero naming the first bad entry. Prints a witness (SEQ:HASH)
+    /// to keep elsewhere and pass back later with --witness.
+    Verify {
+        /// A witness printed by an earlier verify: the chain must still contain that entry
+        /// (catches a rollback or replacement of both files, which nothing local can).
+        #[arg(long, value_name = "SEQ:HASH")]
+        witness: Option<String>,
+    },
     /// JSON lines for verifiers without our code (see docs/AUDIT-FORMAT.md).
     Export,
 }

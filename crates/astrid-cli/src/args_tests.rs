@@ -100,7 +100,7 @@ fn audit_subcommands_parse() {
     ));
     assert!(matches!(
         cmd(&["audit", "verify"]),
-        Command::Audit(AuditCommand::Verify)
+        Command::Audit(AuditCommand::Verify { witness: None })
     ));
     assert!(matches!(
         cmd(&["audit", "export"]),

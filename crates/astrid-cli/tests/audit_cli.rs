@@ -1,5 +1,7 @@
 //! `astrid audit` against a real chain written by `astrid-audit` with a real runtime key:
-//! verify passes on the intact chain and names the damaged entry after one flipped byte.
+//! verify passes on the intact chain and names the damaged entry after one flipped byte; a
+//! chain copied from another principal fails verify, export and show; a torn tail is
+//! reported; a witness catches a rollback of both files.
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -26,11 +28,17 @@ fn text(b: &[u8]) -> String {
 fn chain() -> (tempfile::TempDir, AstridHome, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let home = AstridHome::new(dir.path().join("home"));
+    let path = add_chain(&home, "alice", 5);
+    (dir, home, path)
+}
+
+/// Appends `n` entries to `principal`'s chain in `home`, signed with the home's runtime key.
+fn add_chain(home: &AstridHome, principal: &str, n: u64) -> std::path::PathBuf {
     let key = Arc::new(KeyPair::load_or_create(&home.keys_dir()).unwrap());
-    let alice = PrincipalId::new("alice").unwrap();
-    let path = log_path(&home.principals_dir(), &alice);
-    let log = AuditLog::open(&path, alice, key).unwrap();
-    for i in 1..=5 {
+    let principal = PrincipalId::new(principal).unwrap();
+    let path = log_path(&home.principals_dir(), &principal);
+    let log = AuditLog::open(&path, principal, key).unwrap();
+    for i in log.last_seq() + 1..=log.last_seq() + n {
         let decision = if i == 3 {
             Decision::Denied
         } else {
@@ -46,7 +54,7 @@ fn chain() -> (tempfile::TempDir, AstridHome, std::path::PathBuf) {
         .unwrap();
     }
     drop(log);
-    (dir, home, path)
+    path
 }
 
 #[test]
@@ -110,4 +118,106 @@ fn a_principal_without_a_chain_is_an_error() {
     let out = astrid(&home, &["--principal", "nobody", "audit", "verify"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("has no audit log"));
+}
+
+#[test]
+fn a_chain_copied_from_another_principal_fails_verify_export_and_show() {
+    let (_dir, home, alice_log) = chain();
+    let default_log = add_chain(&home, "default", 3);
+    let ok = astrid(&home, &["--principal", "default", "audit", "verify"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    // alice's intact chain, signed by the same runtime key, copied over default's.
+    std::fs::copy(&alice_log, &default_log).unwrap();
+    std::fs::copy(
+        astrid_audit::head_path(&alice_log),
+        astrid_audit::head_path(&default_log),
+    )
+    .unwrap();
+    for cmd in ["verify", "export", "show"] {
+        let out = astrid(&home, &["--principal", "default", "audit", cmd]);
+        let err = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{cmd} accepted the transplant: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            err.contains("`alice`") && err.contains("`default`"),
+            "{cmd} must name both principals: {err}"
+        );
+        assert!(
+            !text(&out.stdout).contains("\"type\":\"entry\""),
+            "{cmd} handed out alice's entries as default's"
+        );
+    }
+    let out = astrid(&home, &["--principal", "default", "audit", "verify"]);
+    assert!(
+        text(&out.stderr).contains("NOT intact"),
+        "{}",
+        text(&out.stderr)
+    );
+    // alice's own chain is still hers.
+    let out = astrid(&home, &["--principal", "alice", "audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn verify_reports_a_torn_tail() {
+    let (_dir, home, path) = chain();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The first 37 bytes of a record: what a crash in the middle of an append leaves.
+    let partial = bytes[16..16 + 37].to_vec();
+    bytes.extend_from_slice(&partial);
+    std::fs::write(&path, bytes).unwrap();
+    let out = astrid(&home, &["--principal", "alice", "audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("intact: 5 entries") && said.contains("torn tail: 37 bytes"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_witness_catches_a_rollback_of_both_files() {
+    let (_dir, home, path) = chain();
+    let head = astrid_audit::head_path(&path);
+    let (old_log, old_head) = (std::fs::read(&path).unwrap(), std::fs::read(&head).unwrap());
+    add_chain(&home, "alice", 3);
+    let out = astrid(&home, &["--principal", "alice", "audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let witness = said
+        .lines()
+        .find_map(|l| l.strip_prefix("witness "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no witness printed: {said}"))
+        .to_owned();
+    assert!(witness.starts_with("8:"), "{witness}");
+
+    std::fs::write(&path, old_log).unwrap();
+    std::fs::write(&head, old_head).unwrap();
+    let out = astrid(&home, &["--principal", "alice", "audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "the documented limit: old files alone verify"
+    );
+    let out = astrid(
+        &home,
+        &[
+            "--principal",
+            "alice",
+            "audit",
+            "verify",
+            "--witness",
+            &witness,
+        ],
+    );
+    assert!(!out.status.success(), "the rollback went unnoticed");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the witness recorded entry 8 but the chain ends at entry 5"),
+        "{err}"
+    );
 }

@@ -183,7 +183,8 @@ async fn the_chain_verifies_and_a_flipped_byte_is_named() {
 
     let path = chain_path(&home.home);
     let key = public_key(&home.home);
-    let report = verify(&path, &key).expect("an untouched chain verifies");
+    let report =
+        verify(&path, &key, &PrincipalId::default_local()).expect("an untouched chain verifies");
     let n = entries(&home.home).len() as u64;
     assert!(n >= 4, "install and three reads, got {n}");
     assert_eq!((report.entries, report.last_seq), (n, n));
@@ -192,7 +193,8 @@ async fn the_chain_verifies_and_a_flipped_byte_is_named() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
-    let err = verify(&path, &key).expect_err("a flipped byte must be caught");
+    let err = verify(&path, &key, &PrincipalId::default_local())
+        .expect_err("a flipped byte must be caught");
     assert_eq!(err.seq, Some(n), "{err}");
     assert!(err.to_string().contains(&format!("entry {n}")), "{err}");
 }

@@ -68,7 +68,8 @@ async fn acknowledged_audited_effects_survive_kill_9() {
     let chain = log_path(&home.home.principals_dir(), &PrincipalId::default_local());
     let key_text = std::fs::read_to_string(home.home.keys_dir().join(RUNTIME_PUB_FILE)).unwrap();
     let key: PublicKey = key_text.trim().parse().unwrap();
-    let report = verify(&chain, &key).unwrap_or_else(|e| panic!("chain broken: {e}"));
+    let report = verify(&chain, &key, &PrincipalId::default_local())
+        .unwrap_or_else(|e| panic!("chain broken: {e}"));
     let recorded: HashSet<String> = read_entries(&chain)
         .unwrap()
         .map(|e| e.unwrap().entry)

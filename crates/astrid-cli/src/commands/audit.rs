@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context as _};
-use astrid_audit::SealedEntry;
+use astrid_audit::{SealedEntry, Witness};
 use astrid_crypto::{PublicKey, RUNTIME_PUB_FILE};
 use astrid_types::PrincipalId;
 
@@ -24,10 +24,15 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         );
     }
     match cmd {
-        AuditCommand::Show { since, json } => show(&path, since.as_deref(), json),
-        AuditCommand::Verify => verify(ctx, &principal, &path),
+        AuditCommand::Show { since, json } => show(&principal, &path, since.as_deref(), json),
+        AuditCommand::Verify { witness } => {
+            let witness = witness
+                .map(|w| w.parse::<Witness>().map_err(|e| anyhow!(e)))
+                .transpose()?;
+            verify(ctx, &principal, &path, witness.as_ref())
+        }
         AuditCommand::Export => {
-            for line in astrid_audit::export(&path)? {
+            for line in astrid_audit::export(&path, &principal)? {
                 println!("{}", line?);
             }
             Ok(ExitCode::SUCCESS)
@@ -35,10 +40,24 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn show(path: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+fn show(
+    principal: &PrincipalId,
+    path: &std::path::Path,
+    since: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let since = since.map(parse_since).transpose()?.unwrap_or(0);
     for e in astrid_audit::read_entries(path)? {
         let e: SealedEntry = e?;
+        if e.entry.principal != *principal {
+            bail!(
+                "{}: entry {} belongs to principal `{}`, not `{principal}` (a chain copied \
+                 from another principal?); run `astrid audit verify`",
+                path.display(),
+                e.entry.seq,
+                e.entry.principal
+            );
+        }
         if e.entry.time_ms < since {
             continue;
         }
@@ -61,7 +80,12 @@ fn show(path: &std::path::Path, since: Option<&str>, json: bool) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(ctx: &Ctx, principal: &PrincipalId, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn verify(
+    ctx: &Ctx,
+    principal: &PrincipalId,
+    path: &std::path::Path,
+    witness: Option<&Witness>,
+) -> anyhow::Result<ExitCode> {
     let key_file: PathBuf = ctx.home.keys_dir().join(RUNTIME_PUB_FILE);
     let text = std::fs::read_to_string(&key_file)
         .with_context(|| format!("reading the runtime public key {}", key_file.display()))?;
@@ -69,13 +93,36 @@ fn verify(ctx: &Ctx, principal: &PrincipalId, path: &std::path::Path) -> anyhow:
         .trim()
         .parse()
         .map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
-    match astrid_audit::verify(path, &key) {
+    match astrid_audit::verify_against(path, &key, principal, witness) {
         Ok(report) => {
             println!(
                 "audit chain of `{principal}` intact: {} entries, last seq {}, key {}",
                 report.entries,
                 report.last_seq,
                 key.key_id()
+            );
+            if report.head_seq < report.last_seq {
+                println!(
+                    "signed head at entry {}: entries {}..={} follow it (the head lagged \
+                     the log after a crash); each was verified by its signature",
+                    report.head_seq,
+                    report.head_seq + 1,
+                    report.last_seq
+                );
+            }
+            if report.torn_tail_bytes > 0 {
+                println!(
+                    "torn tail: {} bytes after the last complete record, never acknowledged \
+                     (a crash mid-append); the daemon cuts them when it next opens the chain",
+                    report.torn_tail_bytes
+                );
+            }
+            if let Some(w) = witness {
+                println!("witness {w} found in the chain");
+            }
+            println!(
+                "witness {} (keep it off this machine; `audit verify --witness` checks it later)",
+                report.witness()
             );
             Ok(ExitCode::SUCCESS)
         }

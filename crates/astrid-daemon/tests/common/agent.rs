@@ -376,7 +376,7 @@ impl Rig {
 
     /// The chain as `astrid audit export` writes it (JSON lines).
     pub fn audit_export(&self) -> String {
-        export(&self.chain_path())
+        export(&self.chain_path(), &PrincipalId::default_local())
             .expect("exporting the audit chain")
             .map(|line| line.expect("exporting an entry"))
             .collect::<Vec<_>>()
