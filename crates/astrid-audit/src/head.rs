@@ -7,8 +7,9 @@
 //! being written; the other still holds the previous head. The head is rewritten after each
 //! durable batch of the log and is itself not fsynced: after a power loss it may lag the log,
 //! which verification accepts (entries past the head are checked like any others).
-//! Limit: someone able to rewrite both files can put back an older head together with a
-//! log truncated to match it; only an external anchor (e.g. exporting heads) catches that.
+//! Which slot is trusted, and when a damaged slot means a rollback rather than a crash, is
+//! decided in `chain.rs`. Limit: someone who kept older copies of both files can put them
+//! back; only a witness kept off the machine (`verify_against`) catches that.
 
 use std::fs::File;
 use std::io::{self, Read};
