@@ -21,10 +21,11 @@ pub fn timeout(requested: Option<u64>) -> u32 {
 
 /// `exit code: N` (or how it ended), then both streams, labelled, then any notes.
 pub fn describe(out: &Output, timeout_ms: u32) -> String {
-    let status = match (out.exit_code, out.timed_out) {
-        (_, true) => format!("timed out after {timeout_ms} ms and was killed"),
-        (Some(code), false) => format!("exit code: {code}"),
-        (None, false) => "killed by a signal (no exit code)".to_owned(),
+    let status = match (out.limit_exceeded(), out.exit_code, out.timed_out) {
+        (Some(limit), _, _) => format!("stopped by a sandbox limit: {limit}"),
+        (None, _, true) => format!("timed out after {timeout_ms} ms and was killed"),
+        (None, Some(code), false) => format!("exit code: {code}"),
+        (None, None, false) => "killed by a signal (no exit code)".to_owned(),
     };
     let mut text = status;
     for (label, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
@@ -84,6 +85,26 @@ mod tests {
         assert!(text.contains("--- stdout ---\npartial"), "{text}");
         assert!(text.ends_with("[output truncated: each stream is cut off after 64 KiB]"));
         assert!(describe(&out(None, "", ""), 1).starts_with("killed by a signal"));
+    }
+
+    #[test]
+    fn a_limit_named_by_the_host_leads_the_description() {
+        let o = out(
+            None,
+            "",
+            "sh: 1: Cannot fork\nastrid: limit exceeded: processes: process limit reached (256 processes): the sandbox was stopped\n",
+        );
+        let text = describe(&o, 1000);
+        assert!(
+            text.starts_with(
+                "stopped by a sandbox limit: processes: process limit reached (256 processes)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("--- stderr ---\nsh: 1: Cannot fork"),
+            "{text}"
+        );
     }
 
     #[test]

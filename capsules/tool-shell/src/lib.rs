@@ -42,8 +42,12 @@ impl ToolShell {
             .max_output(format::MAX_OUTPUT_BYTES)
             .run()
             .map_err(|e| CapsuleError::failed(format!("could not run the command: {e}")))?;
-        Ok(Reply {
-            output: format::describe(&out, timeout_ms),
-        })
+        let output = format::describe(&out, timeout_ms);
+        // A resource limit is a failure of the call, not an exit status to read past: the
+        // model gets an error result that names the limit, with whatever was printed.
+        if out.limit_exceeded().is_some() {
+            return Err(CapsuleError::failed(output));
+        }
+        Ok(Reply { output })
     }
 }

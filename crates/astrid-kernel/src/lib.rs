@@ -30,6 +30,8 @@ use astrid_types::{AstridHome, PrincipalId};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
 
+/// The resource limits of every subprocess sandbox (`config.toml` `[process]`).
+pub use astrid_process::Limits as ProcessLimits;
 pub use dispatch::CAPSULE_ERROR_TOPIC;
 pub use error::KernelError;
 pub use fsutil::{atomic_write, private_dir};
@@ -45,6 +47,8 @@ pub struct KernelConfig {
     pub drain_timeout: Duration,
     /// Limits of outbound HTTP.
     pub airlock: astrid_egress::AirlockConfig,
+    /// Resource limits of every subprocess (one value for all principals for now).
+    pub process_limits: ProcessLimits,
 }
 
 impl KernelConfig {
@@ -56,6 +60,7 @@ impl KernelConfig {
             use_cache: true,
             drain_timeout: Duration::from_secs(30),
             airlock: astrid_egress::AirlockConfig::default(),
+            process_limits: ProcessLimits::default(),
         }
     }
 }
@@ -114,9 +119,15 @@ impl Kernel {
             })?;
         // A machine without a usable bubblewrap still runs everything but subprocesses;
         // `astrid:process` then says why.
-        let process = astrid_process::SandboxPolicy::detect(home.root()).map_err(|e| e.to_string());
-        if let Err(why) = &process {
-            tracing::warn!("subprocess sandbox unavailable: {why}");
+        let process = astrid_process::SandboxPolicy::detect(home.root(), config.process_limits)
+            .map_err(|e| e.to_string());
+        match &process {
+            Err(why) => tracing::warn!("subprocess sandbox unavailable: {why}"),
+            // Said loudly at boot (and by `astrid doctor`): a limit that is not enforced here.
+            Ok(p) if !p.enforcement().complete() => {
+                tracing::warn!("subprocess limits incomplete: {}", p.enforcement())
+            }
+            Ok(p) => tracing::info!("subprocess limits: {}", p.enforcement()),
         }
         let inner = kernel::Inner::new(
             home.clone(),

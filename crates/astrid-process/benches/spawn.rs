@@ -1,5 +1,6 @@
-//! Spawn-to-exit latency of a sandboxed `true`, next to a plain `std::process` `true` so the
-//! sandbox's own cost is visible.
+//! Spawn-to-exit latency of a sandboxed `true` under the default limits, next to the same
+//! without the per-run cgroup (rlimits only) and a plain `std::process` `true`, so the cost of
+//! each layer is visible.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,14 @@ fn spawn(c: &mut Criterion) {
     g.bench_function("sandboxed_true", |b| {
         b.iter(|| {
             let out = run(&policy, &cmd).expect("run");
+            assert_eq!(out.exit_code, Some(0));
+        })
+    });
+    let mut no_cgroup = policy.clone();
+    no_cgroup.cgroups = astrid_process::Cgroups::default();
+    g.bench_function("sandboxed_true_rlimits_only", |b| {
+        b.iter(|| {
+            let out = run(&no_cgroup, &cmd).expect("run");
             assert_eq!(out.exit_code, Some(0));
         })
     });

@@ -19,9 +19,10 @@ const FORBIDDEN_CWD_ROOTS: &[&str] = &["/proc", "/sys", "/dev"];
 /// Namespaces and base mounts shared by every run (and the boot probe): fresh namespaces of
 /// every kind (so the network has only `lo`), no capabilities, a new session so the program
 /// cannot push keystrokes into the operator's terminal, the sandbox dies with its parent, the
-/// host root read-only, private /dev, /proc and /tmp.
-pub(crate) fn base_argv() -> Vec<OsString> {
-    [
+/// host root read-only, private /dev, /proc and a private /tmp of bounded size (it is memory,
+/// charged to the run's memory cgroup where there is one).
+pub(crate) fn base_argv(limits: &crate::Limits) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = [
         "--unshare-all",
         "--die-with-parent",
         "--new-session",
@@ -34,11 +35,16 @@ pub(crate) fn base_argv() -> Vec<OsString> {
         "/dev",
         "--proc",
         "/proc",
-        "--tmpfs",
-        "/tmp",
+        "--size",
     ]
     .map(OsString::from)
-    .to_vec()
+    .to_vec();
+    argv.extend([
+        limits.tmp_bytes.to_string().into(),
+        os("--tmpfs"),
+        os("/tmp"),
+    ]);
+    argv
 }
 
 /// The full bwrap argument list for `cmd` (without the bwrap binary itself), after refusing
@@ -52,7 +58,7 @@ pub(crate) fn bwrap_argv(
     let masks = existing_masks(&policy.masked);
     check_cwd_against_masks(&cwd, &policy.masked)?;
 
-    let mut argv = base_argv();
+    let mut argv = base_argv(&policy.limits);
     for (path, is_dir) in &masks {
         if *is_dir {
             argv.extend([os("--tmpfs"), path.into(), os("--remount-ro"), path.into()]);
@@ -84,19 +90,29 @@ pub(crate) fn bwrap_argv(
 }
 
 /// bwrap reports its own failures as one `bwrap: ...` line on stderr with exit status 1, before
-/// anything ran. Recognise them so "no such program" and "no sandbox" are errors, not output.
+/// anything ran; so do `prlimit` (1, or 126/127 when it cannot exec bwrap) and the cgroup
+/// trampoline (125). Recognise them so "no such program" and "no sandbox" are errors, not
+/// output.
 pub(crate) fn classify_failure(
     program: &str,
     exit_code: Option<i32>,
     stdout: &[u8],
     stderr: &[u8],
 ) -> Option<ProcessError> {
-    if exit_code != Some(1) || !stdout.is_empty() {
+    if !stdout.is_empty() {
         return None;
     }
     let text = std::str::from_utf8(stderr).ok()?;
     let line = text.strip_suffix('\n').unwrap_or(text);
-    if line.contains('\n') || !line.starts_with("bwrap: ") {
+    if line.contains('\n') {
+        return None;
+    }
+    if matches!(exit_code, Some(1 | 125 | 126 | 127))
+        && (line.starts_with("prlimit: ") || line.starts_with("astrid-sandbox: "))
+    {
+        return Some(ProcessError::Unavailable(line.to_string()));
+    }
+    if exit_code != Some(1) || !line.starts_with("bwrap: ") {
         return None;
     }
     if let Some(reason) = line.strip_prefix(&format!("bwrap: execvp {program}: ")) {

@@ -10,6 +10,9 @@ fn policy(masked: Vec<PathBuf>) -> SandboxPolicy {
         default_timeout: Duration::from_secs(60),
         max_output: 4 << 20,
         default_output: 256 << 10,
+        limits: crate::Limits::default(),
+        prlimit: "/usr/bin/prlimit".into(),
+        cgroups: crate::Cgroups::default(),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Spawning bwrap and supervising it: stdin writer, two capped output drains, an exit watcher
-//! and the deadline. All helper threads are scoped, and the child is reaped before returning.
+//! Spawning bwrap and supervising it: stdin writer, two capped output drains, an exit watcher,
+//! the deadline and the limit watch. All helper threads are scoped, and the child is reaped
+//! before returning.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -8,13 +9,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, Scope, ScopedJoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
-use crate::ProcessError;
+use crate::{LimitKind, ProcessError};
 
 /// bwrap's result before bwrap's own failure messages are interpreted.
 pub(crate) struct RawOutput {
@@ -23,19 +24,29 @@ pub(crate) struct RawOutput {
     pub stderr: Vec<u8>,
     pub truncated: bool,
     pub timed_out: bool,
+    /// The limit watch stopped the sandbox.
+    pub stopped_by: Option<LimitKind>,
 }
+
+/// How often the limit counters are read while a program runs. A limit hit is acted on within
+/// this; a program that ends sooner costs nothing (the wait wakes at its exit).
+const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 const READ_CHUNK: usize = 16 * 1024;
 const HELPER_STACK: usize = 64 * 1024;
 
+/// Spawns `program` (the launcher that ends in bwrap) and supervises it. `watch` is asked
+/// periodically whether a limit was hit; if so the sandbox is stopped at once.
 pub(crate) fn execute(
-    bwrap: &Path,
+    program: &Path,
     argv: &[OsString],
     stdin: &[u8],
     timeout: Duration,
     cap: usize,
+    watch: &(dyn Fn() -> Option<LimitKind> + Sync),
 ) -> Result<RawOutput, ProcessError> {
-    let mut child = std::process::Command::new(bwrap)
+    let deadline = Instant::now() + timeout;
+    let mut child = std::process::Command::new(program)
         .args(argv)
         // bwrap gets nothing from us: the sandbox's environment is set by --setenv, and bwrap's
         // own messages stay in the C locale so they can be recognised.
@@ -52,7 +63,7 @@ pub(crate) fn execute(
         .spawn()
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                ProcessError::Unavailable(format!("cannot start {}: {e}", bwrap.display()))
+                ProcessError::Unavailable(format!("cannot start {}: {e}", program.display()))
             }
             _ => ProcessError::Io(format!("spawning the sandbox: {e}")),
         })?;
@@ -93,19 +104,32 @@ pub(crate) fn execute(
             }
         };
 
-        let timed_out = match rx.recv_timeout(timeout) {
-            Ok(Ok(())) => false,
-            Ok(Err(e)) => {
-                kill_and_reap(&mut child, pid);
-                return Err(ProcessError::Io(format!("waiting for the sandbox: {e}")));
+        let mut timed_out = false;
+        let mut stopped_by = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(WATCH_EVERY)) {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    kill_and_reap(&mut child, pid);
+                    return Err(ProcessError::Io(format!("waiting for the sandbox: {e}")));
+                }
+                Err(_) => {
+                    // The deadline or a limit. bwrap's init is the sandbox's PID 1 and has
+                    // --die-with-parent, so killing the group tears down the whole PID
+                    // namespace.
+                    if let Some(kind) = watch() {
+                        stopped_by = Some(kind);
+                    } else if left.is_zero() {
+                        timed_out = true;
+                    } else {
+                        continue;
+                    }
+                    let _ = killpg(pid, Signal::SIGKILL);
+                    break;
+                }
             }
-            Err(_) => {
-                // The deadline. bwrap's init is the sandbox's PID 1 and has --die-with-parent,
-                // so killing the group tears down the whole PID namespace.
-                let _ = killpg(pid, Signal::SIGKILL);
-                true
-            }
-        };
+        }
         // Exactly one reap, here: until then the pid (and group) cannot be reused, which is
         // what makes the killpg above safe.
         let status = child
@@ -124,6 +148,7 @@ pub(crate) fn execute(
             stderr,
             truncated: out_cut || err_cut,
             timed_out,
+            stopped_by,
         })
     })
 }

@@ -3,7 +3,8 @@
 //! Every [`run`] goes through bubblewrap: a read-only view of the host root, the working
 //! directory as the only persistent writable place, fresh namespaces (no network but `lo`, its
 //! own PIDs), the operator's credential directories and the Astrid home masked, a clean
-//! environment, a time limit and per-stream output caps. Nothing here decides *whether* a
+//! environment, a time limit, per-stream output caps, and resource [`Limits`] (processes,
+//! memory, CPU time, open files, file size, `/tmp` size). Nothing here decides *whether* a
 //! program may run; the capability and approval gates do that before calling in.
 //!
 //! [`run`] blocks; the host calls it from a blocking thread. It returns only after the sandbox
@@ -11,13 +12,23 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod cgroup;
 mod exec;
+mod limits;
 mod policy;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use cgroup::{Cgroups, Enforcement, Mechanism};
+pub use limits::{LimitKind, Limits};
 pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
+
+/// What this machine lets the process count and memory limits rest on, found the way
+/// [`SandboxPolicy::detect`] finds it (for a diagnosis without building a policy).
+pub fn limit_enforcement() -> Enforcement {
+    Cgroups::detect().enforcement()
+}
 
 /// One program to run inside the sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +61,9 @@ pub struct Output {
     pub truncated: bool,
     /// The time limit killed the program.
     pub timed_out: bool,
+    /// A resource limit stopped the program (or, for the process count and memory, the whole
+    /// sandbox; `exit_code` is then `None`). [`LimitKind::describe`] words it.
+    pub limit: Option<LimitKind>,
 }
 
 /// Why nothing (useful) ran. These map one to one onto `astrid:process` error codes.
@@ -79,19 +93,33 @@ pub fn run(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError
             ..Output::default()
         });
     }
-    let raw = exec::execute(&policy.bwrap, &argv, &cmd.stdin, timeout, cap)?;
-    if !raw.timed_out {
+    let cgroup = cgroup::RunCgroup::create(&policy.cgroups, &policy.limits)?;
+    let (program, argv) = policy.launcher(cgroup.as_ref(), argv);
+    let watch = || cgroup.as_ref().and_then(|c| c.hit());
+    let raw = exec::execute(&program, &argv, &cmd.stdin, timeout, cap, &watch)?;
+    // A counter that moved after the last look (the program ended first) still counts.
+    let counted = raw.stopped_by.or_else(watch);
+    // Everything left in the cgroup is killed and the cgroup removed before returning.
+    drop(cgroup);
+    if !raw.timed_out && counted.is_none() {
         if let Some(err) =
             args::classify_failure(&cmd.program, raw.exit_code, &raw.stdout, &raw.stderr)
         {
             return Err(err);
         }
     }
+    let stopped = raw.timed_out || raw.stopped_by.is_some();
+    let limit = counted.or_else(|| {
+        (!stopped)
+            .then(|| limits::inferred(raw.exit_code, &raw.stderr))
+            .flatten()
+    });
     Ok(Output {
-        exit_code: if raw.timed_out { None } else { raw.exit_code },
+        exit_code: if stopped { None } else { raw.exit_code },
         stdout: raw.stdout,
         stderr: raw.stderr,
         truncated: raw.truncated,
         timed_out: raw.timed_out,
+        limit,
     })
 }

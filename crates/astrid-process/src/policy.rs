@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::ProcessError;
+use crate::cgroup::{Cgroups, Enforcement};
+use crate::{Limits, ProcessError};
 
 /// Credential stores under the operator's home that a subprocess must never read or plant.
 pub const CREDENTIAL_PATHS: &[&str] = &[
@@ -27,8 +28,8 @@ pub const CREDENTIAL_PATHS: &[&str] = &[
 /// to keep those out is not to show them.
 pub const SYSTEM_MASKS: &[&str] = &["/run", "/var/run"];
 
-/// Where the sandbox comes from and what it hides. Build it with [`SandboxPolicy::detect`]
-/// once at boot; the limits are public so the host can tighten them.
+/// Where the sandbox comes from, what it hides and what it may consume. Build it with
+/// [`SandboxPolicy::detect`] once at boot; the limits are public so the host can tighten them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPolicy {
     /// The bubblewrap binary.
@@ -45,6 +46,12 @@ pub struct SandboxPolicy {
     pub max_output: usize,
     /// Per stream.
     pub default_output: usize,
+    /// Resource limits of every run.
+    pub limits: Limits,
+    /// `prlimit` (util-linux): sets the rlimits and execs bwrap.
+    pub prlimit: PathBuf,
+    /// Where per-run cgroups can be made on this machine (found once, at detection).
+    pub cgroups: Cgroups,
 }
 
 impl SandboxPolicy {
@@ -53,25 +60,46 @@ impl SandboxPolicy {
     pub const MAX_OUTPUT: usize = 4 << 20;
     pub const DEFAULT_OUTPUT: usize = 256 << 10;
 
-    /// Finds `bwrap` on PATH and proves it can create the namespaces it needs (runs `true`
-    /// once); masks the operator's credential directories, the host service sockets and
-    /// `astrid_home`. The operator's home is `$HOME`, or the password database's entry.
-    pub fn detect(astrid_home: &Path) -> Result<SandboxPolicy, ProcessError> {
+    /// Finds `bwrap` and `prlimit` on PATH and the cgroups this machine lets us create, and
+    /// proves a sandbox can be made under `limits` (runs `true` once); masks the operator's
+    /// credential directories, the host service sockets and `astrid_home`. The operator's home
+    /// is `$HOME`, or the password database's entry.
+    pub fn detect(astrid_home: &Path, limits: Limits) -> Result<SandboxPolicy, ProcessError> {
         let home = operator_home()?;
-        Self::with_home(&home, astrid_home)
+        let mut policy = Self::with_home_unprobed(&home, astrid_home)?;
+        policy.limits = limits;
+        policy.probe()?;
+        Ok(policy)
     }
 
     /// [`SandboxPolicy::detect`] with an explicit operator home (tests, or a host that knows
     /// better than `$HOME`).
+    /// The limits are the defaults.
     pub fn with_home(home: &Path, astrid_home: &Path) -> Result<SandboxPolicy, ProcessError> {
+        let policy = Self::with_home_unprobed(home, astrid_home)?;
+        policy.probe()?;
+        Ok(policy)
+    }
+
+    fn with_home_unprobed(home: &Path, astrid_home: &Path) -> Result<SandboxPolicy, ProcessError> {
         let bwrap = find_on_path("bwrap").ok_or_else(|| {
             ProcessError::Unavailable("bubblewrap (bwrap) is not installed or not on PATH".into())
         })?;
-        Self::with_bwrap(bwrap, home, astrid_home)
+        Self::build(bwrap, home, astrid_home)
     }
 
     /// As [`SandboxPolicy::with_home`], with the bubblewrap binary given.
     pub fn with_bwrap(
+        bwrap: PathBuf,
+        home: &Path,
+        astrid_home: &Path,
+    ) -> Result<SandboxPolicy, ProcessError> {
+        let policy = Self::build(bwrap, home, astrid_home)?;
+        policy.probe()?;
+        Ok(policy)
+    }
+
+    fn build(
         bwrap: PathBuf,
         home: &Path,
         astrid_home: &Path,
@@ -87,7 +115,16 @@ impl SandboxPolicy {
         let mut masked: Vec<PathBuf> = CREDENTIAL_PATHS.iter().map(|c| home.join(c)).collect();
         masked.extend(SYSTEM_MASKS.iter().map(PathBuf::from));
         masked.push(astrid_home.to_path_buf());
-        let policy = SandboxPolicy {
+        // Without prlimit no rlimit can be set (no `unsafe` here for a pre_exec setrlimit), and
+        // a sandbox without limits is not offered.
+        let prlimit = find_on_path("prlimit").ok_or_else(|| {
+            ProcessError::Unavailable(
+                "prlimit (util-linux) is not installed or not on PATH: subprocess limits \
+                 cannot be set"
+                    .into(),
+            )
+        })?;
+        Ok(SandboxPolicy {
             bwrap,
             home: home.to_path_buf(),
             masked,
@@ -95,9 +132,15 @@ impl SandboxPolicy {
             default_timeout: Self::DEFAULT_TIMEOUT,
             max_output: Self::MAX_OUTPUT,
             default_output: Self::DEFAULT_OUTPUT,
-        };
-        policy.probe()?;
-        Ok(policy)
+            limits: Limits::default(),
+            prlimit,
+            cgroups: Cgroups::detect(),
+        })
+    }
+
+    /// What the process count and memory limits rest on with this policy.
+    pub fn enforcement(&self) -> Enforcement {
+        self.cgroups.enforcement()
     }
 
     /// The time limit for a command asking for `requested`.
@@ -114,15 +157,17 @@ impl SandboxPolicy {
             .min(self.max_output)
     }
 
-    /// Runs `true` with the same namespaces and base mounts as every real run, so a machine
-    /// where bwrap cannot unshare (no user namespaces, seccomp'd container) fails at boot with
-    /// bwrap's own reason rather than on the first tool call.
-    fn probe(&self) -> Result<(), ProcessError> {
-        let mut argv: Vec<OsString> = crate::args::base_argv();
+    /// Runs `true` with the same namespaces, base mounts, cgroups and rlimits as every real
+    /// run, so a machine where bwrap cannot unshare (no user namespaces, seccomp'd container)
+    /// or a limit cannot be set fails at boot with the reason rather than on the first call.
+    pub(crate) fn probe(&self) -> Result<(), ProcessError> {
+        let mut argv: Vec<OsString> = crate::args::base_argv(&self.limits);
         argv.extend(["--chdir", "/", "--clearenv", "--setenv", "PATH"].map(OsString::from));
         argv.push(crate::args::SANDBOX_PATH.into());
         argv.extend(["--", "true"].map(OsString::from));
-        let out = std::process::Command::new(&self.bwrap)
+        let cgroup = crate::cgroup::RunCgroup::create(&self.cgroups, &self.limits)?;
+        let (program, argv) = self.launcher(cgroup.as_ref(), argv);
+        let out = std::process::Command::new(&program)
             .args(&argv)
             .env_clear()
             .stdin(Stdio::null())
@@ -130,16 +175,43 @@ impl SandboxPolicy {
             .stderr(Stdio::piped())
             .output()
             .map_err(|e| {
-                ProcessError::Unavailable(format!("cannot start {}: {e}", self.bwrap.display()))
+                ProcessError::Unavailable(format!("cannot start {}: {e}", program.display()))
             })?;
+        drop(cgroup);
         if out.status.success() {
             return Ok(());
         }
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
         Err(ProcessError::Unavailable(format!(
-            "bubblewrap cannot create its sandbox here ({}): {why}",
+            "the subprocess sandbox cannot be created here ({}): {why}",
             out.status
         )))
+    }
+
+    /// The program to spawn and its arguments for bwrap arguments `bwrap_argv`: through the
+    /// cgroup trampoline when there is a run cgroup, then `prlimit`, then bwrap.
+    pub(crate) fn launcher(
+        &self,
+        cgroup: Option<&crate::cgroup::RunCgroup>,
+        bwrap_argv: Vec<OsString>,
+    ) -> (PathBuf, Vec<OsString>) {
+        let mut argv = Vec::new();
+        let program = match cgroup {
+            Some(cg) => {
+                argv.extend(cg.trampoline_args());
+                argv.push(self.prlimit.clone().into());
+                PathBuf::from("/bin/sh")
+            }
+            None => self.prlimit.clone(),
+        };
+        argv.extend(crate::limits::prlimit_args(
+            &self.limits,
+            self.cgroups.memory_by_cgroup(),
+        ));
+        argv.push("--".into());
+        argv.push(self.bwrap.clone().into());
+        argv.extend(bwrap_argv);
+        (program, argv)
     }
 }
 
@@ -184,6 +256,9 @@ mod tests {
             default_timeout: SandboxPolicy::DEFAULT_TIMEOUT,
             max_output: SandboxPolicy::MAX_OUTPUT,
             default_output: SandboxPolicy::DEFAULT_OUTPUT,
+            limits: Limits::default(),
+            prlimit: "/usr/bin/prlimit".into(),
+            cgroups: Cgroups::default(),
         }
     }
 

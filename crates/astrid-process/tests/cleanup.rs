@@ -31,6 +31,33 @@ fn nothing_outlives_a_run() {
     c.stdin = vec![1; 1 << 20];
     f.run(&c).unwrap();
     assert!(f.run(&f.cmd("no-such-program", &[])).is_err());
+    // A fork bomb stopped at the process limit leaves nothing behind either.
+    let mut small = f.policy.clone();
+    small.limits.max_processes = 32;
+    let mut bomb = f.cmd("sh", &["-c", "b() { b | b & }; b; sleep 600"]);
+    bomb.timeout = ms(120_000);
+    let out = astrid_process::run(&small, &bomb).unwrap();
+    assert_eq!(out.limit, Some(astrid_process::LimitKind::Processes));
     assert_eq!(threads(), before, "a helper thread is still alive");
     assert_eq!(children(), Vec::<String>::new(), "a child was not reaped");
+    assert_eq!(
+        run_cgroups(&f),
+        Vec::<String>::new(),
+        "a run cgroup was left"
+    );
+}
+
+/// This process's per-run cgroups still present (each run removes its own).
+fn run_cgroups(f: &Fixture) -> Vec<String> {
+    let c = &f.policy.cgroups;
+    let prefix = format!("astrid-run-{}-", std::process::id());
+    let bases = [&c.v2, &c.v1_pids, &c.v1_memory];
+    assert!(bases.iter().any(|b| b.is_some()), "no cgroup in use here");
+    bases
+        .into_iter()
+        .flatten()
+        .flat_map(|b| std::fs::read_dir(b).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }

@@ -219,7 +219,7 @@ fn the_environment_is_clean() {
 #[test]
 fn detect_masks_the_real_operator_home() {
     let astrid = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let policy = SandboxPolicy::detect(astrid.path()).unwrap();
+    let policy = SandboxPolicy::detect(astrid.path(), astrid_process::Limits::default()).unwrap();
     let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
     assert_eq!(policy.home, home);
     for p in [

@@ -127,9 +127,43 @@ pub struct Output {
     pub timed_out: bool,
 }
 
+/// How the host starts the stderr line that names a resource limit (see `astrid:process`).
+const LIMIT_NOTE: &str = "astrid: limit exceeded: ";
+
 impl Output {
     /// True when it exited with status 0.
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
+    }
+
+    /// When a resource limit of the host's sandbox (processes, memory, CPU time, open files,
+    /// file size, `/tmp` space) stopped the program: the host's `<limit>: <description>`,
+    /// taken from the last line of stderr, where the host puts it.
+    pub fn limit_exceeded(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let last = text.trim_end_matches('\n').rsplit('\n').next()?;
+        last.strip_prefix(LIMIT_NOTE).map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_limit_line_is_read_from_the_end_of_stderr() {
+        let mut out = Output {
+            stderr: b"sh: fork failed\nastrid: limit exceeded: processes: process limit reached\n"
+                .to_vec(),
+            ..Output::default()
+        };
+        assert_eq!(
+            out.limit_exceeded().as_deref(),
+            Some("processes: process limit reached")
+        );
+        out.stderr = b"astrid: limit exceeded: x\nmore output after it\n".to_vec();
+        assert_eq!(out.limit_exceeded(), None, "only the last line counts");
+        out.stderr.clear();
+        assert_eq!(out.limit_exceeded(), None);
     }
 }

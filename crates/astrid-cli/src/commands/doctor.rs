@@ -132,6 +132,20 @@ pub fn sandbox_check(path: Option<&std::ffi::OsStr>) -> Check {
     }
 }
 
+/// What subprocess limits can rest on here. As root without a writable cgroup nothing bounds
+/// the process count (RLIMIT_NPROC does not bind root), and that is said, not hidden.
+pub fn limits_check(e: &astrid_process::Enforcement) -> Check {
+    if e.complete() {
+        Check::pass(format!("subprocess limits: {e}"))
+    } else {
+        Check::fail(
+            format!("subprocess limits: {e}"),
+            "run the daemon as a normal user, or where it can create a cgroup (cgroup v2 with \
+             pids and memory delegated, or writable v1 pids and memory hierarchies)",
+        )
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     p.metadata()
@@ -171,6 +185,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         checks.extend(daemon_checks(&client).await?);
     }
     checks.push(sandbox_check(std::env::var_os("PATH").as_deref()));
+    checks.push(limits_check(&astrid_process::limit_enforcement()));
     print!("{}", render(&checks));
     Ok(if checks.iter().all(|c| c.ok) {
         ExitCode::SUCCESS
@@ -316,6 +331,22 @@ mod tests {
         let c = model_check("openai", Some("gpt-9"), &ids);
         assert!(!c.ok && c.hint.contains("astrid models"), "{c:?}");
         assert!(!model_check("openai", None, &ids).ok);
+    }
+
+    #[test]
+    fn an_unenforced_process_limit_fails_the_check() {
+        use astrid_process::{Enforcement, Mechanism};
+        let open = Enforcement {
+            processes: Mechanism::NotEnforced,
+            memory: Mechanism::Rlimit,
+        };
+        let c = limits_check(&open);
+        assert!(!c.ok && c.what.contains("NOT ENFORCED"), "{c:?}");
+        let whole = Enforcement {
+            processes: Mechanism::Cgroup,
+            memory: Mechanism::Cgroup,
+        };
+        assert!(limits_check(&whole).ok);
     }
 
     #[test]

@@ -191,11 +191,36 @@ impl Rig {
         script: Vec<Step>,
         tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
     ) -> Rig {
+        Self::start_full(provider, config, script, tweak, None).await
+    }
+
+    /// As [`Rig::start`], with the daemon's `config.toml` written before it starts.
+    pub async fn start_configured(provider: Provider, config_toml: &str) -> Rig {
+        Self::start_full(
+            provider,
+            FixtureConfig::default(),
+            vec![],
+            |_, up| up,
+            Some(config_toml),
+        )
+        .await
+    }
+
+    async fn start_full(
+        provider: Provider,
+        config: FixtureConfig,
+        script: Vec<Step>,
+        tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
+        config_toml: Option<&str>,
+    ) -> Rig {
         let fixture = Fixture::start(config, script)
             .await
             .expect("starting the model fixture");
         let user_home = UserHome::new();
         let home = TestHome::new().with_env("HOME", user_home.path());
+        if let Some(text) = config_toml {
+            std::fs::write(home.home.config_file(), text).expect("writing config.toml");
+        }
         let workspace = home.outside().join("ws");
         std::fs::create_dir_all(&workspace).unwrap();
         let daemon = home.start().await;

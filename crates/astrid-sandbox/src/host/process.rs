@@ -12,6 +12,9 @@ use super::HostState;
 use crate::bindings::astrid::process::process::{Command, ErrorCode, Host, Output};
 
 const OP: &str = "process.run";
+/// Starts the line the host appends to stderr when a resource limit stopped the program, so a
+/// guest built against `astrid:process@1.0.0` learns which limit without a new field.
+const LIMIT_NOTE: &str = "astrid: limit exceeded: ";
 /// Longest command line kept in an approval prompt or audit entry.
 const MAX_SHOWN: usize = 1024;
 
@@ -109,10 +112,22 @@ impl Host for HostState {
             max_output: (cmd.max_output_bytes > 0).then_some(cmd.max_output_bytes as usize),
         };
         let out = astrid_process::run(policy, &command).map_err(map)?;
+        let mut stderr = out.stderr;
+        if let Some(kind) = out.limit {
+            if !stderr.is_empty() && !stderr.ends_with(b"\n") {
+                stderr.push(b'\n');
+            }
+            let note = format!(
+                "{LIMIT_NOTE}{kind}: {} (the operator sets it in config.toml [process] {})\n",
+                kind.describe(&policy.limits),
+                kind.config_key()
+            );
+            stderr.extend_from_slice(note.as_bytes());
+        }
         Ok(Output {
             exit_code: out.exit_code,
             stdout: out.stdout,
-            stderr: out.stderr,
+            stderr,
             truncated: out.truncated,
             timed_out: out.timed_out,
         })
