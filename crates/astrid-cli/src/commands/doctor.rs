@@ -16,7 +16,7 @@ use astrid_types::wire::{
 use serde::Deserialize;
 
 use super::init::list_models;
-use super::init_plan::ALL;
+use super::init_plan::{ALL, LOCAL_MODEL_FIX};
 use super::turn::{parse_reply, request_error};
 use super::{unexpected, Ctx};
 
@@ -96,6 +96,28 @@ pub fn capsule_check(name: &str, installed: &[CapsuleInfo]) -> Check {
             "astrid init reinstalls it; the daemon log says more",
         ),
     }
+}
+
+/// No provider in the registry: an API key and `astrid init`, or the local model.
+pub fn no_provider_check() -> Check {
+    Check::fail(
+        "registry: no provider configured",
+        format!(
+            "astrid init (with OPENAI_API_KEY or ANTHROPIC_API_KEY set); with no API key, run \
+             {LOCAL_MODEL_FIX}, then astrid init --yes"
+        ),
+    )
+}
+
+/// The provider's model list could not be fetched: its URL, its key, or the local server down.
+pub fn unreachable_provider_check(provider: &str, error: &str) -> Check {
+    Check::fail(
+        format!("provider {provider}: {error}"),
+        format!(
+            "check the base URL (astrid config show provider-{provider}) and the API key \
+             (astrid secret list); for the local model run {LOCAL_MODEL_FIX}"
+        ),
+    )
 }
 
 /// The configured model against the provider's list.
@@ -252,10 +274,7 @@ async fn daemon_checks(client: &Client) -> anyhow::Result<Vec<Check>> {
             (p, model)
         }
         Ok(_) => {
-            checks.push(Check::fail(
-                "registry: no provider configured",
-                "astrid init",
-            ));
+            checks.push(no_provider_check());
             return Ok(checks);
         }
         Err(e) => {
@@ -277,12 +296,9 @@ async fn daemon_checks(client: &Client) -> anyhow::Result<Vec<Check>> {
             let model = model.or(list.current.clone());
             checks.push(model_check(&provider, model.as_deref(), &ids));
         }
-        Err(e) => checks.push(Check::fail(
-            format!("provider {provider}: {}", crate::error_text(&e)),
-            format!(
-                "check the base URL (astrid config show provider-{provider}) and the API key \
-                 (astrid secret list); for a local server run shared/tools/local-llm.sh start"
-            ),
+        Err(e) => checks.push(unreachable_provider_check(
+            &provider,
+            &crate::error_text(&e),
         )),
     }
     Ok(checks)
@@ -347,6 +363,19 @@ mod tests {
             memory: Mechanism::Cgroup,
         };
         assert!(limits_check(&whole).ok);
+    }
+
+    #[test]
+    fn a_missing_or_unreachable_provider_names_the_local_model_script() {
+        let c = no_provider_check();
+        assert!(!c.ok);
+        assert!(c.hint.starts_with("astrid init"), "{c:?}");
+        assert!(c.hint.contains("./scripts/local-model.sh start"), "{c:?}");
+        assert!(c.hint.contains("20 minutes"), "{c:?}");
+        let c = unreachable_provider_check("openai", "connection refused");
+        assert_eq!(c.what, "provider openai: connection refused");
+        assert!(c.hint.contains("provider-openai"), "{c:?}");
+        assert!(c.hint.contains("./scripts/local-model.sh start"), "{c:?}");
     }
 
     #[test]

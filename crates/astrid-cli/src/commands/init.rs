@@ -96,8 +96,8 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     if plan.local_fallback {
         println!(
             "no provider given (--provider, --base-url, OPENAI_API_KEY or ANTHROPIC_API_KEY): \
-             using the local OpenAI-compatible server at {} (what shared/tools/local-llm.sh \
-             serves)",
+             using the local OpenAI-compatible server at {} (what ./scripts/local-model.sh \
+             start serves)",
             init_plan::LOCAL_FALLBACK_URL
         );
     }
@@ -213,7 +213,7 @@ async fn setup_provider(
         Err(e) => {
             println!("  cannot list models: {e}");
             if origin.is_local() {
-                println!("  (is the server running? shared/tools/local-llm.sh start)");
+                println!("  (is the server running? {})", init_plan::LOCAL_MODEL_FIX);
             }
             None
         }

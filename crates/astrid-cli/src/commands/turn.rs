@@ -266,6 +266,54 @@ async fn drive(
     parse_reply(&bytes, "agent")
 }
 
+/// The tool an answer pretends to call, when the model ended its turn by writing a tool call
+/// as text (`{"name": "fs_read", "arguments": {...}}`, perhaps in a code fence or
+/// `<tool_call>` tags) instead of answering. Small local models do this after a tool result;
+/// shown as the answer it looks like a result, yet no tool ran. Checked: the whole answer,
+/// else its last line (prose, then a call). `None` for an ordinary answer.
+pub fn imitated_tool_call(answer: &str) -> Option<String> {
+    let text = answer.trim();
+    if let Some(name) = call_name(text) {
+        return Some(name);
+    }
+    let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    call_name(last)
+}
+
+/// `Some(tool name)` when `text`, unwrapped, is JSON shaped like a tool call.
+fn call_name(text: &str) -> Option<String> {
+    let mut t = text.trim();
+    for (open, close) in [
+        ("<tool_call>", "</tool_call>"),
+        ("```json", "```"),
+        ("```", "```"),
+    ] {
+        if let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
+            t = inner.trim();
+        }
+    }
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    shaped_like_call(&serde_json::from_str(t).ok()?)
+}
+
+/// `{"name", "arguments"|"parameters"}`, the OpenAI `{"function": {...}}` and
+/// `{"tool_calls": [...]}` shapes, and a list of any of these.
+fn shaped_like_call(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Array(items) => items.first().and_then(shaped_like_call),
+        serde_json::Value::Object(o) => {
+            if let Some(inner) = o.get("function").or_else(|| o.get("tool_calls")) {
+                return shaped_like_call(inner);
+            }
+            let name = o.get("name")?.as_str()?;
+            (o.contains_key("arguments") || o.contains_key("parameters")).then(|| name.to_string())
+        }
+        _ => None,
+    }
+}
+
 async fn next_line(lines: &mut Option<&mut UnboundedReceiver<String>>) -> Option<String> {
     match lines {
         Some(rx) => rx.recv().await,
@@ -328,5 +376,53 @@ mod tests {
             ClientError::Request(RequestError::NoSubscriber("agent.v1.turn".into())),
         );
         assert!(e.to_string().contains("astrid init"), "{e}");
+    }
+
+    #[test]
+    fn tool_calls_written_as_text_are_recognised() {
+        let call = r#"{"name": "fs_read", "arguments": {"path": "notes.txt"}}"#;
+        assert_eq!(imitated_tool_call(call).as_deref(), Some("fs_read"));
+        assert_eq!(
+            imitated_tool_call(&format!("\n```json\n{call}\n```\n")).as_deref(),
+            Some("fs_read")
+        );
+        assert_eq!(
+            imitated_tool_call(&format!("<tool_call>\n{call}\n</tool_call>")).as_deref(),
+            Some("fs_read")
+        );
+        assert_eq!(
+            imitated_tool_call(&format!("I will read the file.\n{call}")).as_deref(),
+            Some("fs_read")
+        );
+        assert_eq!(
+            imitated_tool_call(r#"{"name": "shell", "parameters": {"command": "ls"}}"#).as_deref(),
+            Some("shell")
+        );
+        assert_eq!(
+            imitated_tool_call(
+                r#"{"tool_calls": [{"type": "function", "function": {"name": "fs_list", "arguments": "{}"}}]}"#
+            )
+            .as_deref(),
+            Some("fs_list")
+        );
+        assert_eq!(
+            imitated_tool_call(&format!("[{call}]")).as_deref(),
+            Some("fs_read")
+        );
+    }
+
+    #[test]
+    fn ordinary_answers_are_not_tool_calls() {
+        for answer in [
+            "The launch code is AURORA-7.",
+            "",
+            "Here is the config:\n```json\n{\"name\": \"astrid\", \"version\": 1}\n```",
+            r#"{"name": "astrid", "version": "0.1.0"}"#,
+            r#"{"arguments": {"path": "x"}}"#,
+            "[1, 2, 3]",
+            "{not json",
+        ] {
+            assert_eq!(imitated_tool_call(answer), None, "{answer:?}");
+        }
     }
 }
