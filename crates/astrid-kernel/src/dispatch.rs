@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use astrid_sandbox::{Call, Event, Inbox, InboxMessage, InvokeError, Origin};
+use astrid_sandbox::{Call, Chain, Event, Inbox, InboxMessage, InvokeError, Origin};
 use astrid_types::topic::pattern_matches;
 use astrid_types::wire::{LifecycleState, RequestError};
 use astrid_types::PrincipalId;
@@ -75,6 +75,7 @@ impl Inner {
                 payload: env.payload.as_ref().clone(),
                 source: env.source.clone(),
                 depth: env.depth,
+                chain: env.chain.clone(),
             },
         };
         match self.runtime.invoke(component, entry.ctx.clone(), call) {
@@ -173,6 +174,7 @@ impl Inner {
             source: "kernel".to_string(),
             principal: p.clone(),
             depth,
+            chain: Chain::from_principal("kernel"),
             reply: None,
         });
     }
@@ -218,6 +220,7 @@ impl Inner {
     /// reply. `sink` is called exactly once, with the reply or the reason there is none.
     pub fn request(
         self: &Arc<Self>,
+        chain: Chain,
         source: String,
         principal: PrincipalId,
         depth: u8,
@@ -232,6 +235,7 @@ impl Inner {
             source,
             principal,
             depth,
+            chain,
             reply: Some(slot.clone()),
         });
         slot
@@ -243,7 +247,7 @@ impl Inner {
 pub(crate) struct BusHandle(pub Weak<Inner>);
 
 impl astrid_sandbox::Bus for BusHandle {
-    fn publish(&self, from: &Origin, depth: u8, topic: &str, payload: Vec<u8>) {
+    fn publish(&self, from: &Origin, chain: &Chain, depth: u8, topic: &str, payload: Vec<u8>) {
         if let Some(inner) = self.0.upgrade() {
             inner.deliver(Envelope {
                 topic: topic.to_string(),
@@ -251,6 +255,7 @@ impl astrid_sandbox::Bus for BusHandle {
                 source: from.source(),
                 principal: from.principal.clone(),
                 depth,
+                chain: chain.clone(),
                 reply: None,
             });
         }
@@ -259,6 +264,7 @@ impl astrid_sandbox::Bus for BusHandle {
     fn request(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -269,6 +275,7 @@ impl astrid_sandbox::Bus for BusHandle {
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
         let slot = inner.request(
+            chain.clone(),
             from.source(),
             from.principal.clone(),
             depth,
@@ -290,6 +297,7 @@ impl astrid_sandbox::Bus for BusHandle {
     fn gather(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -311,6 +319,7 @@ impl astrid_sandbox::Bus for BusHandle {
             source: from.source(),
             principal: from.principal.clone(),
             depth,
+            chain: chain.clone(),
             reply: Some(slot.clone()),
         });
         let principal = from.principal.to_string();

@@ -218,6 +218,7 @@ impl Kernel {
     ) -> Result<Vec<u8>, RequestError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let slot = self.inner.request(
+            astrid_sandbox::Chain::from_principal("kernel"),
             "kernel".to_string(),
             principal.clone(),
             0,
