@@ -70,13 +70,17 @@ fn refusal<'a>(chain: &'a [AuditEntry], capsule: &str, topic: &str) -> &'a Audit
         .unwrap_or_else(|| panic!("no audited refusal of {topic} by `{capsule}`: {chain:?}"))
 }
 
-/// No effect of a tool happened: nothing ran, nothing was fetched, nobody was asked.
+/// No effect of a tool happened: nothing ran, nothing was fetched, nobody was asked. (The
+/// provider's own calls to the model are not a tool's.)
 fn nothing_acted(rig: &Rig, approver: &Approver) {
     assert!(!rig.workspace.join(MARK).exists(), "the borrowed shell ran");
     let chain = rig.audit();
     let effects: Vec<_> = chain
         .iter()
-        .filter(|e| e.action == "process.run" || e.action == "http.request")
+        .filter(|e| {
+            e.capsule.starts_with("tool-")
+                && (e.action == "process.run" || e.action == "http.request")
+        })
         .collect();
     assert!(effects.is_empty(), "a tool acted: {effects:?}");
     assert!(approver.requests().is_empty(), "{:?}", approver.requests());
@@ -166,10 +170,18 @@ async fn the_agent_does_not_lend_its_tools_to_a_capsule_that_has_none() {
         let e = refusal(&chain, "agent for borrower", topic);
         assert!(
             e.outcome.contains("requester chain (client:")
-                && e.outcome.contains(" > borrower > agent)"),
+                && e.outcome.contains(" > borrower > agent)")
+                && e.outcome.contains("and `borrower` does not"),
             "{e:?}"
         );
     }
+    // The model calls the turn made are recorded as made for borrower too.
+    assert!(
+        chain
+            .iter()
+            .any(|e| e.capsule == "provider-openai for borrower" && e.action == "http.request"),
+        "{chain:?}"
+    );
     nothing_acted(&rig, &approver);
 
     // The daemon still serves, and the agent's own tool use (a client's turn) still works,
@@ -202,10 +214,10 @@ async fn a_publish_pattern_reaching_tools_without_naming_them_is_refused_at_inst
     let daemon = home.start().await;
     let c = daemon.client().await;
     for pattern in ["*", "tool.*", "tool.v1.*"] {
+        // One more [publish] entry, as an author widening the manifest would add it.
         let mut up = upload(Capsule::Borrower);
-        up.manifest_toml = up
-            .manifest_toml
-            .replace("\"agent.v1.turn\" = {}", &format!("\"{pattern}\" = {{}}"));
+        up.manifest_toml
+            .push_str(&format!("\n[publish.\"{pattern}\"]\n"));
         let err = match control(&c, ControlCommand::Install(up)).await {
             Err(e) => e,
             Ok(other) => panic!("`{pattern}` was accepted: {other:?}"),

@@ -69,7 +69,8 @@ impl HostState {
         } else if let Some(who) = self.chain.refuses_tool(topic_name) {
             format!(
                 "capsule `{me}` may not invoke `{topic_name}` for `{who}`: every capsule on the \
-                 requester chain ({}) must name the tool in its [publish], and `{who}` does not",
+                 requester chain ({} > {me}) must name the tool in its [publish], and `{who}` \
+                 does not",
                 self.chain
             )
         } else {
