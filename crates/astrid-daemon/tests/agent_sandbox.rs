@@ -211,11 +211,17 @@ async fn denied_calls_are_told_to_the_model() {
         .into_iter()
         .map(|a| (a.capsule, a.resource))
         .collect();
-    let read = ("tool-fs".to_string(), format!("fs:read:{outside}"));
+    let read = (
+        "tool-fs for agent".to_string(),
+        format!("fs:read:{outside}"),
+    );
     assert_eq!(
         asked,
         [
-            ("tool-shell".to_string(), "process:exec:sh".to_string()),
+            (
+                "tool-shell for agent".to_string(),
+                "process:exec:sh".to_string()
+            ),
             read.clone(),
             read
         ]
