@@ -216,28 +216,17 @@ impl Inner {
         });
     }
 
-    /// A request from any origin: delivered like a publish, answered by the first handler
-    /// reply. `sink` is called exactly once, with the reply or the reason there is none.
+    /// A request from any origin: `env` (its `reply` is replaced) delivered like a publish,
+    /// answered by the first handler reply. `sink` is called exactly once, with the reply or
+    /// the reason there is none.
     pub fn request(
         self: &Arc<Self>,
-        chain: Chain,
-        source: String,
-        principal: PrincipalId,
-        depth: u8,
-        topic: &str,
-        payload: Vec<u8>,
+        mut env: Envelope,
         sink: Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>,
     ) -> Arc<ReplySlot> {
-        let slot = ReplySlot::new(topic, sink);
-        self.deliver(Envelope {
-            topic: topic.to_string(),
-            payload: Arc::new(payload),
-            source,
-            principal,
-            depth,
-            chain,
-            reply: Some(slot.clone()),
-        });
+        let slot = ReplySlot::new(&env.topic, sink);
+        env.reply = Some(slot.clone());
+        self.deliver(env);
         slot
     }
 }
@@ -274,13 +263,17 @@ impl astrid_sandbox::Bus for BusHandle {
             return Err(RequestError::Failed("kernel is shutting down".into()));
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let slot = inner.request(
-            chain.clone(),
-            from.source(),
-            from.principal.clone(),
+        let env = Envelope {
+            topic: topic.to_string(),
+            payload: Arc::new(payload),
+            source: from.source(),
+            principal: from.principal.clone(),
             depth,
-            topic,
-            payload,
+            chain: chain.clone(),
+            reply: None,
+        };
+        let slot = inner.request(
+            env,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),

@@ -222,13 +222,17 @@ fn handle(
                 return;
             }
             let reply_tx = tx.clone();
-            let slot = inner.request(
-                Chain::from_principal(source.clone()),
+            let env = Envelope {
+                chain: Chain::from_principal(source.clone()),
+                topic,
+                payload: Arc::new(payload),
                 source,
-                peer.principal.clone(),
-                0,
-                &topic,
-                payload,
+                principal: peer.principal.clone(),
+                depth: 0,
+                reply: None,
+            };
+            let slot = inner.request(
+                env,
                 Box::new(move |result| {
                     let _ = reply_tx.send(ServerMessage::Reply { id, result });
                 }),
