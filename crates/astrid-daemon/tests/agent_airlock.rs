@@ -169,7 +169,7 @@ async fn the_airlock_refuses_local_targets_whatever_the_human_says() {
     let chain = rig.audit();
     for (url, _) in &cases {
         assert!(
-            chain.iter().any(|e| e.capsule == "tool-http"
+            chain.iter().any(|e| e.capsule == "tool-http for agent"
                 && e.action == "http.request"
                 && e.decision == Decision::Denied
                 && e.resource == *url
@@ -179,7 +179,7 @@ async fn the_airlock_refuses_local_targets_whatever_the_human_says() {
     }
     let consented: Vec<_> = chain
         .iter()
-        .filter(|e| e.capsule == "tool-http" && e.decision == Decision::Allowed)
+        .filter(|e| e.capsule == "tool-http for agent" && e.decision == Decision::Allowed)
         .collect();
     assert_eq!(consented.len(), 2, "{consented:?}");
     for e in consented {

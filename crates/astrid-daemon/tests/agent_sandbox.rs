@@ -113,7 +113,7 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
     // One question, about running sh (the workspace grant covered the working directory).
     let asked = approver.requests();
     assert_eq!(asked.len(), 1, "{asked:?}");
-    assert_eq!(asked[0].capsule, "tool-shell");
+    assert_eq!(asked[0].capsule, "tool-shell for agent");
     assert_eq!(asked[0].action, "process.run");
     assert_eq!(asked[0].resource, "process:exec:sh");
     // The person is shown what will run and where it may write.
@@ -133,7 +133,10 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
         "{chain:?}"
     );
     assert!(chain[1].outcome.contains("allow-once"), "{chain:?}");
-    assert!(chain.iter().all(|e| e.capsule == "tool-shell"), "{chain:?}");
+    assert!(
+        chain.iter().all(|e| e.capsule == "tool-shell for agent"),
+        "{chain:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,11 +211,17 @@ async fn denied_calls_are_told_to_the_model() {
         .into_iter()
         .map(|a| (a.capsule, a.resource))
         .collect();
-    let read = ("tool-fs".to_string(), format!("fs:read:{outside}"));
+    let read = (
+        "tool-fs for agent".to_string(),
+        format!("fs:read:{outside}"),
+    );
     assert_eq!(
         asked,
         [
-            ("tool-shell".to_string(), "process:exec:sh".to_string()),
+            (
+                "tool-shell for agent".to_string(),
+                "process:exec:sh".to_string()
+            ),
             read.clone(),
             read
         ]

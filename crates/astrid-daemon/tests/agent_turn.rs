@@ -88,7 +88,7 @@ async fn openai_streaming_turn_reads_a_file() {
     // The read went through the capability layer and is in the audit chain.
     let file = format!("{}/notes.txt", rig.workspace_str());
     assert!(
-        rig.audit().iter().any(|e| e.capsule == "tool-fs"
+        rig.audit().iter().any(|e| e.capsule == "tool-fs for agent"
             && e.action == "fs.read"
             && e.resource.contains(&file)
             && e.decision == Decision::Allowed),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use astrid_audit::Decision;
 use astrid_crypto::ResourcePattern;
-use astrid_sandbox::Approver;
+use astrid_sandbox::{Actor, Approver};
 use astrid_types::wire::{ApprovalDecision, ApprovalRequest, ServerMessage};
 use astrid_types::PrincipalId;
 use parking_lot::Mutex;
@@ -100,16 +100,25 @@ pub(crate) struct PrincipalApprover {
 }
 
 impl Approver for PrincipalApprover {
+    /// The request names the actor as shown (`tool-shell for borrower`): the human sees which
+    /// capsule asked, and a session approval for one never answers for another.
     fn request(
         &self,
-        capsule: &str,
+        actor: &Actor,
         action: &str,
         resource: &str,
         reason: &str,
         timeout: Duration,
     ) -> Result<ApprovalDecision, String> {
         let inner = self.inner.upgrade().ok_or("the kernel is shutting down")?;
-        inner.approve(&self.principal, capsule, action, resource, reason, timeout)
+        inner.approve(
+            &self.principal,
+            &actor.to_string(),
+            action,
+            resource,
+            reason,
+            timeout,
+        )
     }
 }
 

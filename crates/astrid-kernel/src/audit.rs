@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use astrid_audit::{AuditLog, Decision, NewEntry};
-use astrid_sandbox::{AuditDecision, Auditor};
+use astrid_sandbox::{Actor, AuditDecision, Auditor};
 use astrid_types::PrincipalId;
 
 use crate::error::KernelError;
@@ -58,9 +58,11 @@ impl Inner {
 pub(crate) struct LogAuditor(pub Arc<AuditLog>);
 
 impl Auditor for LogAuditor {
+    /// The entry's `capsule` field is the actor as shown (`tool-shell for borrower`), so the
+    /// chain names who asked without a change to the entry format.
     fn record(
         &self,
-        capsule: &str,
+        actor: &Actor,
         action: &str,
         resource: &str,
         decision: AuditDecision,
@@ -71,7 +73,13 @@ impl Auditor for LogAuditor {
             AuditDecision::Denied => Decision::Denied,
         };
         self.0
-            .append(NewEntry::new(capsule, action, resource, decision, outcome))
+            .append(NewEntry::new(
+                actor.to_string(),
+                action,
+                resource,
+                decision,
+                outcome,
+            ))
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

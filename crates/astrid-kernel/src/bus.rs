@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use astrid_sandbox::{Inbox, InboxMessage};
+use astrid_sandbox::{Chain, Inbox, InboxMessage};
 use astrid_types::topic::pattern_matches;
 use astrid_types::wire::{RequestError, ServerMessage};
 use astrid_types::PrincipalId;
@@ -26,6 +26,9 @@ pub(crate) struct Envelope {
     pub principal: PrincipalId,
     /// Handler hops that led here; see `astrid_sandbox::Bus`.
     pub depth: u8,
+    /// Who asked, oldest first, ending with the sender: started here from the connection
+    /// (or the kernel), extended by the host at every capsule hop. Never from a payload.
+    pub chain: Chain,
     pub reply: Option<Arc<ReplySlot>>,
 }
 

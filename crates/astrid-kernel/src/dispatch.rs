@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use astrid_sandbox::{Call, Event, Inbox, InboxMessage, InvokeError, Origin};
+use astrid_sandbox::{Call, Chain, Event, Inbox, InboxMessage, InvokeError, Origin};
 use astrid_types::topic::pattern_matches;
 use astrid_types::wire::{LifecycleState, RequestError};
 use astrid_types::PrincipalId;
@@ -75,6 +75,7 @@ impl Inner {
                 payload: env.payload.as_ref().clone(),
                 source: env.source.clone(),
                 depth: env.depth,
+                chain: env.chain.clone(),
             },
         };
         match self.runtime.invoke(component, entry.ctx.clone(), call) {
@@ -173,6 +174,7 @@ impl Inner {
             source: "kernel".to_string(),
             principal: p.clone(),
             depth,
+            chain: Chain::from_principal("kernel"),
             reply: None,
         });
     }
@@ -214,26 +216,17 @@ impl Inner {
         });
     }
 
-    /// A request from any origin: delivered like a publish, answered by the first handler
-    /// reply. `sink` is called exactly once, with the reply or the reason there is none.
+    /// A request from any origin: `env` (its `reply` is replaced) delivered like a publish,
+    /// answered by the first handler reply. `sink` is called exactly once, with the reply or
+    /// the reason there is none.
     pub fn request(
         self: &Arc<Self>,
-        source: String,
-        principal: PrincipalId,
-        depth: u8,
-        topic: &str,
-        payload: Vec<u8>,
+        mut env: Envelope,
         sink: Box<dyn FnOnce(Result<Vec<u8>, RequestError>) + Send>,
     ) -> Arc<ReplySlot> {
-        let slot = ReplySlot::new(topic, sink);
-        self.deliver(Envelope {
-            topic: topic.to_string(),
-            payload: Arc::new(payload),
-            source,
-            principal,
-            depth,
-            reply: Some(slot.clone()),
-        });
+        let slot = ReplySlot::new(&env.topic, sink);
+        env.reply = Some(slot.clone());
+        self.deliver(env);
         slot
     }
 }
@@ -243,7 +236,7 @@ impl Inner {
 pub(crate) struct BusHandle(pub Weak<Inner>);
 
 impl astrid_sandbox::Bus for BusHandle {
-    fn publish(&self, from: &Origin, depth: u8, topic: &str, payload: Vec<u8>) {
+    fn publish(&self, from: &Origin, chain: &Chain, depth: u8, topic: &str, payload: Vec<u8>) {
         if let Some(inner) = self.0.upgrade() {
             inner.deliver(Envelope {
                 topic: topic.to_string(),
@@ -251,6 +244,7 @@ impl astrid_sandbox::Bus for BusHandle {
                 source: from.source(),
                 principal: from.principal.clone(),
                 depth,
+                chain: chain.clone(),
                 reply: None,
             });
         }
@@ -259,6 +253,7 @@ impl astrid_sandbox::Bus for BusHandle {
     fn request(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -268,12 +263,17 @@ impl astrid_sandbox::Bus for BusHandle {
             return Err(RequestError::Failed("kernel is shutting down".into()));
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let slot = inner.request(
-            from.source(),
-            from.principal.clone(),
+        let env = Envelope {
+            topic: topic.to_string(),
+            payload: Arc::new(payload),
+            source: from.source(),
+            principal: from.principal.clone(),
             depth,
-            topic,
-            payload,
+            chain: chain.clone(),
+            reply: None,
+        };
+        let slot = inner.request(
+            env,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -290,6 +290,7 @@ impl astrid_sandbox::Bus for BusHandle {
     fn gather(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -311,6 +312,7 @@ impl astrid_sandbox::Bus for BusHandle {
             source: from.source(),
             principal: from.principal.clone(),
             depth,
+            chain: chain.clone(),
             reply: Some(slot.clone()),
         });
         let principal = from.principal.to_string();

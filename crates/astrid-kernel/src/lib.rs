@@ -228,12 +228,17 @@ impl Kernel {
         timeout: Duration,
     ) -> Result<Vec<u8>, RequestError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let env = crate::bus::Envelope {
+            topic: topic.to_string(),
+            payload: std::sync::Arc::new(payload),
+            source: "kernel".to_string(),
+            principal: principal.clone(),
+            depth: 0,
+            chain: astrid_sandbox::Chain::from_principal("kernel"),
+            reply: None,
+        };
         let slot = self.inner.request(
-            "kernel".to_string(),
-            principal.clone(),
-            0,
-            topic,
-            payload,
+            env,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),

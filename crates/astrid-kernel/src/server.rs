@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use astrid_client::framing::{read_frame, write_frame};
+use astrid_sandbox::Chain;
 use astrid_types::topic::{is_kernel_topic, validate_pattern, validate_topic};
 use astrid_types::wire::{
     self, ClientMessage, RequestError, ServerMessage, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
@@ -200,6 +201,7 @@ fn handle(
             inner.deliver(Envelope {
                 topic,
                 payload: Arc::new(payload),
+                chain: Chain::from_principal(source.clone()),
                 source,
                 principal: peer.principal.clone(),
                 depth: 0,
@@ -220,12 +222,17 @@ fn handle(
                 return;
             }
             let reply_tx = tx.clone();
-            let slot = inner.request(
+            let env = Envelope {
+                chain: Chain::from_principal(source.clone()),
+                topic,
+                payload: Arc::new(payload),
                 source,
-                peer.principal.clone(),
-                0,
-                &topic,
-                payload,
+                principal: peer.principal.clone(),
+                depth: 0,
+                reply: None,
+            };
+            let slot = inner.request(
+                env,
                 Box::new(move |result| {
                     let _ = reply_tx.send(ServerMessage::Reply { id, result });
                 }),

@@ -8,6 +8,8 @@ use astrid_store::PrincipalStore;
 use astrid_types::wire::{ApprovalDecision, RequestError};
 use astrid_types::{CapsuleName, Manifest, PrincipalId};
 
+use crate::chain::{Actor, Chain};
+
 /// Who is speaking on the bus. Built by the host from the invocation's context, never from
 /// anything the guest says, so a capsule cannot speak as another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,12 +39,15 @@ pub type Inbox = crossbeam_channel::Sender<InboxMessage>;
 /// manifest's IPC ACL before calling any of these.
 /// `depth` is how many handler hops led to this message: the kernel carries it on the event so
 /// a capsule that (directly or through others) re-triggers itself cannot loop forever.
+/// `chain` is the message's requester chain, ending with the sender; the kernel hands it to
+/// every handler of the message (see [`Chain`]).
 pub trait Bus: Send + Sync + 'static {
-    fn publish(&self, from: &Origin, depth: u8, topic: &str, payload: Vec<u8>);
+    fn publish(&self, from: &Origin, chain: &Chain, depth: u8, topic: &str, payload: Vec<u8>);
     /// Blocks the calling (blocking-pool) thread until the first handler reply or the timeout.
     fn request(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -53,6 +58,7 @@ pub trait Bus: Send + Sync + 'static {
     fn gather(
         &self,
         from: &Origin,
+        chain: &Chain,
         depth: u8,
         topic: &str,
         payload: Vec<u8>,
@@ -71,11 +77,12 @@ pub enum AuditDecision {
 
 /// Where the host records its gate decisions. `record` must return only once the entry is
 /// durable: the host acknowledges nothing to the guest before that, and treats an error as a
-/// denial, so a broken audit trail fails closed.
+/// denial, so a broken audit trail fails closed. `actor` names the acting capsule and the
+/// capsule it acts for.
 pub trait Auditor: Send + Sync + 'static {
     fn record(
         &self,
-        capsule: &str,
+        actor: &Actor,
         action: &str,
         resource: &str,
         decision: AuditDecision,
@@ -96,11 +103,12 @@ pub trait TokenGate: Send + Sync + 'static {
 /// Asks the context's principal for permission. Blocks the calling (blocking-pool) thread
 /// until an answer or `timeout`; no answer in time, or nobody to ask, is `Deny`. The request
 /// and the decision are durable in the audit chain before this returns; an error means they
-/// are not, and nothing was decided.
+/// are not, and nothing was decided. `actor` names the acting capsule and the capsule it acts
+/// for, so the human sees who really asked.
 pub trait Approver: Send + Sync + 'static {
     fn request(
         &self,
-        capsule: &str,
+        actor: &Actor,
         action: &str,
         resource: &str,
         reason: &str,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::astrid::capsule::types::{ErrorCode, Event as WitEvent};
+use crate::chain::Chain;
 use crate::context::CapsuleContext;
 use crate::error::{GuestError, InvokeError};
 use crate::host::HostState;
@@ -18,6 +19,9 @@ pub struct Event {
     pub source: String,
     /// Handler hops that led to this event (0 for one sent by a client).
     pub depth: u8,
+    /// Who asked, oldest first, ending with the sender; stamped by the kernel and the host,
+    /// never by a guest.
+    pub chain: Chain,
 }
 
 /// Which guest export to call.
@@ -44,9 +48,10 @@ impl Runtime {
         call: Call,
     ) -> Result<Option<Vec<u8>>, InvokeError> {
         let capsule = ctx.capsule().to_string();
-        let (source, depth) = match &call {
-            Call::Handle { event, .. } => (event.source.clone(), event.depth),
-            _ => (String::new(), 0),
+        // Hooks and background loops act for nobody else: their chain is empty.
+        let (source, depth, chain) = match &call {
+            Call::Handle { event, .. } => (event.source.clone(), event.depth, event.chain.clone()),
+            _ => (String::new(), 0, Chain::default()),
         };
         let quota = ctx.quota;
         let background = matches!(call, Call::Run);
@@ -54,7 +59,7 @@ impl Runtime {
         let deadline = (!background).then(|| std::time::Instant::now() + quota.timeout);
         let mut store = Store::new(
             &self.engine,
-            HostState::new(ctx.clone(), source, depth, deadline),
+            HostState::new(ctx.clone(), source, depth, chain, deadline),
         );
         store.limiter(|s| &mut s.limiter);
 

@@ -15,12 +15,14 @@ mod bindings {
 }
 
 mod cache;
+mod chain;
 mod context;
 mod error;
 mod host;
 mod invoke;
 mod runtime;
 
+pub use chain::{Actor, Chain, Requester};
 pub use context::{
     Approver, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, NetAccess, Origin,
     Quota, TokenGate,

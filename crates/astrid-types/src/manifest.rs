@@ -318,6 +318,22 @@ impl Manifest {
         !is_kernel_topic(topic) && self.publish.keys().any(|p| pattern_matches(p, topic))
     }
 
+    /// The `[publish]` patterns that name tool-call topics explicitly: what this capsule may
+    /// ask tools to do for it (see [`names_tool_topics`]).
+    pub fn tool_patterns(&self) -> impl Iterator<Item = &str> {
+        self.publish
+            .keys()
+            .map(String::as_str)
+            .filter(|p| names_tool_topics(p))
+    }
+
+    /// Whether this capsule may invoke the tool whose call topic is `topic`: an explicit
+    /// tool pattern must cover it. A broad pattern such as `*` never counts (and is refused
+    /// at install anyway).
+    pub fn may_invoke_tool(&self, topic: &str) -> bool {
+        self.tool_patterns().any(|p| pattern_matches(p, topic))
+    }
+
     /// Whether the capsule may subscribe to `pattern`: a declared `[subscribe]` pattern or
     /// a tool's implied topic must cover it.
     pub fn may_subscribe(&self, pattern: &str) -> bool {
@@ -335,6 +351,28 @@ impl Manifest {
 /// The topic a tool's calls arrive on.
 pub fn tool_topic(tool_name: &str) -> String {
     format!("{TOOL_TOPIC_PREFIX}{tool_name}")
+}
+
+/// Whether `topic` is a tool call (`tool.v1.execute.<name>`).
+pub fn is_tool_topic(topic: &str) -> bool {
+    topic.starts_with(TOOL_TOPIC_PREFIX)
+}
+
+/// Whether a `[publish]` pattern names tool-call topics explicitly: its literal part starts
+/// with `tool.v1.execute.` (`tool.v1.execute.shell`, `tool.v1.execute.fs_*`,
+/// `tool.v1.execute.*`). Invoking a tool hands it the principal's authority, so a manifest
+/// must say so in words a reviewer sees, not through a wildcard that happens to reach it.
+pub fn names_tool_topics(pattern: &str) -> bool {
+    pattern.trim_end_matches('*').starts_with(TOOL_TOPIC_PREFIX)
+}
+
+/// Whether a `[publish]` pattern reaches tool-call topics without naming them (`*`,
+/// `tool.*`, `tool.v1.*`, `tool.v1.execute*`).
+pub fn covers_tool_topics_implicitly(pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => TOOL_TOPIC_PREFIX.starts_with(prefix) && !names_tool_topics(pattern),
+        None => false,
+    }
 }
 
 fn has_null(v: &serde_json::Value) -> bool {

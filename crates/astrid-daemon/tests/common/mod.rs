@@ -59,9 +59,11 @@ pub enum Capsule {
     ToolHttp,
     /// Declares provider-openai's secret and tries to learn it (`testdata/key-thief`).
     KeyThief,
+    /// No capabilities; asks the tools to act for it (`testdata/borrower`).
+    Borrower,
 }
 
-const ALL: usize = 19;
+const ALL: usize = 20;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -85,6 +87,7 @@ impl Capsule {
             Capsule::ToolShell => "tool-shell",
             Capsule::ToolHttp => "tool-http",
             Capsule::KeyThief => "testdata/key-thief",
+            Capsule::Borrower => "testdata/borrower",
         }
     }
 }

@@ -40,7 +40,7 @@ impl Host for HostState {
         let decision = self
             .ctx
             .approver
-            .request(self.ctx.capsule(), &action, &resource, &reason, timeout)
+            .request(&self.actor, &action, &resource, &reason, timeout)
             .map_err(ErrorCode::Failed)?;
         // A deny that took the whole (deadline-capped) budget is the deadline running out.
         if capped && decision == ApprovalDecision::Deny && started.elapsed() >= timeout {

@@ -102,7 +102,7 @@ impl HostState {
         let resource = format!("fs:{kind}:{}", host.display());
         let ask = format!(
             "capsule `{}` wants to {kind} `{}`",
-            self.ctx.capsule(),
+            self.actor,
             host.display()
         );
         self.authorize(op, &resource, token, &ask)
@@ -110,7 +110,7 @@ impl HostState {
     }
 
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
-        super::gatekeeper::record_allowed(&self.ctx, op, resource, outcome)
+        super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, resource, outcome)
             .map_err(ErrorCode::Denied)
     }
 }

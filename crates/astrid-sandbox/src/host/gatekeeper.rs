@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use astrid_types::wire::ApprovalDecision;
 
+use crate::chain::Actor;
 use crate::context::{AuditDecision, CapsuleContext};
 
 /// How long an effect waits for a human when no token covers it; the invocation's deadline
@@ -13,19 +14,26 @@ pub(crate) const APPROVAL_WAIT: Duration = Duration::from_secs(300);
 
 /// Logs and audits a denial. The effect is refused whatever the audit append returns; a
 /// failed append is logged loudly since the chain now misses a decision.
-pub(crate) fn record_denial(ctx: &CapsuleContext, what: &str, resource: &str, reason: &str) {
+/// `actor` is who acts and for whom (see [`Actor`]).
+pub(crate) fn record_denial(
+    ctx: &CapsuleContext,
+    actor: &Actor,
+    what: &str,
+    resource: &str,
+    reason: &str,
+) {
     tracing::warn!(
         principal = %ctx.origin.principal,
-        capsule = %ctx.capsule(),
+        capsule = %actor,
         "denied {what} {resource}: {reason}"
     );
     if let Err(e) = ctx
         .auditor
-        .record(ctx.capsule(), what, resource, AuditDecision::Denied, reason)
+        .record(actor, what, resource, AuditDecision::Denied, reason)
     {
         tracing::error!(
             principal = %ctx.origin.principal,
-            capsule = %ctx.capsule(),
+            capsule = %actor,
             "audit append failed for a denied {what}: {e}"
         );
     }
@@ -34,20 +42,15 @@ pub(crate) fn record_denial(ctx: &CapsuleContext, what: &str, resource: &str, re
 /// Records an allowed effect durably; an error is the reason to refuse it after all.
 pub(crate) fn record_allowed(
     ctx: &CapsuleContext,
+    actor: &Actor,
     what: &str,
     resource: &str,
     outcome: &str,
 ) -> Result<(), String> {
     ctx.auditor
-        .record(
-            ctx.capsule(),
-            what,
-            resource,
-            AuditDecision::Allowed,
-            outcome,
-        )
+        .record(actor, what, resource, AuditDecision::Allowed, outcome)
         .map_err(|e| {
-            tracing::error!(capsule = %ctx.capsule(), "audit append failed: {e}");
+            tracing::error!(capsule = %actor, "audit append failed: {e}");
             format!("the audit trail is unavailable: {e}")
         })
 }
@@ -62,6 +65,7 @@ pub(crate) struct Refusal {
 /// (no longer than the deadline allows). Refusals are already audited when this returns.
 pub(crate) fn token_or_approval(
     ctx: &CapsuleContext,
+    actor: &Actor,
     deadline: Option<Instant>,
     op: &str,
     resource: &str,
@@ -80,9 +84,7 @@ pub(crate) fn token_or_approval(
         None => (APPROVAL_WAIT, false),
     };
     let started = Instant::now();
-    let decision = ctx
-        .approver
-        .request(ctx.capsule(), op, resource, ask, timeout);
+    let decision = ctx.approver.request(actor, op, resource, ask, timeout);
     let mut deadline_hit = false;
     let reason = match decision {
         Ok(ApprovalDecision::Deny) => {
@@ -92,7 +94,7 @@ pub(crate) fn token_or_approval(
         Ok(_) => return Ok(()),
         Err(e) => format!("{missing}, and approval could not be asked: {e}"),
     };
-    record_denial(ctx, op, resource, &reason);
+    record_denial(ctx, actor, op, resource, &reason);
     Err(Refusal {
         reason,
         deadline_hit,

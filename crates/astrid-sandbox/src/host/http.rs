@@ -14,6 +14,7 @@ use url::Url;
 use super::gatekeeper::{record_allowed, record_denial, token_or_approval};
 use super::HostState;
 use crate::bindings::astrid::http::http::{ErrorCode, Header, Host, Request, ResponseHead};
+use crate::chain::Actor;
 use crate::context::{CapsuleContext, NetAccess};
 
 /// Open responses per invocation; each holds a connection.
@@ -47,6 +48,7 @@ fn short(url: &Url) -> String {
 /// The host's check for one hop, called by the airlock.
 struct HopGate {
     ctx: Arc<CapsuleContext>,
+    actor: Actor,
     net: Arc<NetAccess>,
     method: String,
     deadline: Option<Instant>,
@@ -82,7 +84,7 @@ impl HopGate {
     fn check(&self, url: &Url) -> Result<(), String> {
         let Some((host, port)) = host_port(url) else {
             let reason = format!("`{}` names no host and port", short(url));
-            record_denial(&self.ctx, OP, url.as_str(), &reason);
+            record_denial(&self.ctx, &self.actor, OP, url.as_str(), &reason);
             return Err(reason);
         };
         let resource = Resource::NetConnect {
@@ -96,7 +98,7 @@ impl HopGate {
                 "capsule `{}` does not declare `{host}:{port}` in [capabilities] net",
                 self.ctx.capsule()
             );
-            record_denial(&self.ctx, OP, &resource, &reason);
+            record_denial(&self.ctx, &self.actor, OP, &resource, &reason);
             return Err(reason);
         }
         let how = if url
@@ -106,18 +108,31 @@ impl HopGate {
             "local-egress consent for this capsule"
         } else {
             let token = self.ctx.tokens.check_net(&host, port);
-            let ask = format!("capsule `{}` wants to send {what}", self.ctx.capsule());
-            token_or_approval(&self.ctx, self.deadline, OP, &resource, token, &ask).map_err(
-                |r| {
-                    if r.deadline_hit {
-                        self.deadline_hit.store(true, Ordering::Relaxed);
-                    }
-                    r.reason
-                },
-            )?;
+            let ask = format!("capsule `{}` wants to send {what}", self.actor);
+            token_or_approval(
+                &self.ctx,
+                &self.actor,
+                self.deadline,
+                OP,
+                &resource,
+                token,
+                &ask,
+            )
+            .map_err(|r| {
+                if r.deadline_hit {
+                    self.deadline_hit.store(true, Ordering::Relaxed);
+                }
+                r.reason
+            })?;
             "capability"
         };
-        record_allowed(&self.ctx, OP, &resource, &format!("{what} ({how})"))
+        record_allowed(
+            &self.ctx,
+            &self.actor,
+            OP,
+            &resource,
+            &format!("{what} ({how})"),
+        )
     }
 }
 
@@ -150,6 +165,7 @@ impl Host for HostState {
         let budget = self.budget(asked);
         let gate = HopGate {
             ctx: self.ctx.clone(),
+            actor: self.actor.clone(),
             net: net.clone(),
             method: req.method.to_ascii_uppercase(),
             deadline: self.deadline,

@@ -1,6 +1,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use astrid_types::manifest::{is_tool_topic, TOOL_TOPIC_PREFIX};
 use astrid_types::topic;
 use astrid_types::wire::RequestError;
 
@@ -18,13 +19,17 @@ pub const MAX_EVENT_DEPTH: u8 = 16;
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 impl HostState {
-    /// The IPC ACL for sending: a valid topic, not a kernel topic, declared in `[publish]`.
+    /// The IPC ACL for sending: a valid topic, not a kernel topic, declared in `[publish]`;
+    /// for a tool call, every capsule on the requester chain entitled to it.
     fn check_publish(&self, topic_name: &str, payload_len: usize) -> Result<(), ErrorCode> {
         topic::validate_topic(topic_name).map_err(|e| ErrorCode::InvalidArgument(e.to_string()))?;
         if topic::is_kernel_topic(topic_name) {
             let reason = format!("topic `{topic_name}` is reserved for the kernel");
             self.denied("ipc.publish", topic_name, &reason);
             return Err(ErrorCode::Denied(reason));
+        }
+        if is_tool_topic(topic_name) {
+            self.check_tool_call(topic_name)?;
         }
         if !self.ctx.manifest.may_publish(topic_name) {
             let reason = format!(
@@ -48,14 +53,41 @@ impl HostState {
         }
         Ok(())
     }
+
+    /// A tool acts with the principal's tokens, so it acts only for a chain that may use it:
+    /// this capsule must name the tool in `[publish]` explicitly, and so must every capsule
+    /// before it on the chain (clients and the kernel speak for the principal). Otherwise a
+    /// capsule with no tool rights could borrow them through a deputy such as the agent.
+    fn check_tool_call(&self, topic_name: &str) -> Result<(), ErrorCode> {
+        let me = self.ctx.capsule();
+        let reason = if !self.ctx.manifest.may_invoke_tool(topic_name) {
+            format!(
+                "capsule `{me}` may not invoke `{topic_name}`: a tool acts only for capsules \
+                 whose [publish] names it explicitly (`{TOOL_TOPIC_PREFIX}<name>` or \
+                 `{TOOL_TOPIC_PREFIX}*`)"
+            )
+        } else if let Some(who) = self.chain.refuses_tool(topic_name) {
+            format!(
+                "capsule `{me}` may not invoke `{topic_name}` for `{who}`: every capsule on the \
+                 requester chain ({} > {me}) must name the tool in its [publish], and `{who}` \
+                 does not",
+                self.chain
+            )
+        } else {
+            return Ok(());
+        };
+        self.denied("ipc.publish", topic_name, &reason);
+        Err(ErrorCode::Denied(reason))
+    }
 }
 
 impl Host for HostState {
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), ErrorCode> {
         self.check_publish(&topic, payload.len())?;
+        let chain = self.outgoing_chain();
         self.ctx
             .bus
-            .publish(&self.ctx.origin, self.depth + 1, &topic, payload);
+            .publish(&self.ctx.origin, &chain, self.depth + 1, &topic, payload);
         Ok(())
     }
 
@@ -68,10 +100,15 @@ impl Host for HostState {
         self.check_publish(&topic, payload.len())?;
         let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
         let (timeout, capped) = self.wait_budget(asked);
-        let result =
-            self.ctx
-                .bus
-                .request(&self.ctx.origin, self.depth + 1, &topic, payload, timeout);
+        let chain = self.outgoing_chain();
+        let result = self.ctx.bus.request(
+            &self.ctx.origin,
+            &chain,
+            self.depth + 1,
+            &topic,
+            payload,
+            timeout,
+        );
         if capped && matches!(result, Err(RequestError::Timeout(_))) {
             self.deadline_hit = true;
         }
@@ -93,10 +130,15 @@ impl Host for HostState {
         let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
         let (timeout, capped) = self.wait_budget(asked);
         let started = Instant::now();
-        let replies =
-            self.ctx
-                .bus
-                .gather(&self.ctx.origin, self.depth + 1, &topic, payload, timeout);
+        let chain = self.outgoing_chain();
+        let replies = self.ctx.bus.gather(
+            &self.ctx.origin,
+            &chain,
+            self.depth + 1,
+            &topic,
+            payload,
+            timeout,
+        );
         if capped && started.elapsed() >= timeout {
             self.deadline_hit = true;
         }

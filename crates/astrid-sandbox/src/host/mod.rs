@@ -14,6 +14,7 @@ pub use ipc::MAX_EVENT_DEPTH;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::chain::{Actor, Chain};
 use crate::context::{CapsuleContext, InboxMessage};
 
 /// The data of one `Store`: one invocation of one capsule for one principal.
@@ -29,6 +30,12 @@ pub struct HostState {
     pub(crate) subscriptions: Vec<u64>,
     /// Hops of the event being handled; messages this invocation sends are one deeper.
     pub(crate) depth: u8,
+    /// The requester chain of the event being handled (empty for hooks and background loops).
+    pub(crate) chain: Chain,
+    /// The chain of what this invocation sends (`chain` plus this capsule); built on first use.
+    pub(crate) next_chain: Option<Chain>,
+    /// Whom this invocation's effects are for, as audit entries and approvals name it.
+    pub(crate) actor: Actor,
     /// When this invocation must end; `None` for a background loop. The epoch interrupts only
     /// guest code, so host calls that block (`receive`, `request`) never wait past it.
     pub(crate) deadline: Option<Instant>,
@@ -45,9 +52,11 @@ impl HostState {
         ctx: Arc<CapsuleContext>,
         source: String,
         depth: u8,
+        chain: Chain,
         deadline: Option<Instant>,
     ) -> Self {
         let limiter = MemoryLimiter::new(ctx.quota.memory_bytes);
+        let actor = Actor::new(&ctx.origin.capsule, &chain);
         HostState {
             ctx,
             source,
@@ -55,6 +64,9 @@ impl HostState {
             inbox: None,
             subscriptions: Vec::new(),
             depth,
+            chain,
+            next_chain: None,
+            actor,
             deadline,
             deadline_hit: false,
             http: std::collections::HashMap::new(),
@@ -79,7 +91,17 @@ impl HostState {
     }
 
     fn denied(&self, what: &str, resource: &str, reason: &str) {
-        gatekeeper::record_denial(&self.ctx, what, resource, reason);
+        gatekeeper::record_denial(&self.ctx, &self.actor, what, resource, reason);
+    }
+
+    /// The requester chain of what this invocation sends: the handled event's chain with this
+    /// capsule appended (its explicit tool patterns taken from its own manifest).
+    pub(crate) fn outgoing_chain(&mut self) -> Chain {
+        let ctx = &self.ctx;
+        let chain = &self.chain;
+        self.next_chain
+            .get_or_insert_with(|| chain.then(&ctx.origin.capsule, &ctx.manifest))
+            .clone()
     }
 
     /// How long an effect may take: `asked` (`None`: the effect's own default), capped by
@@ -102,12 +124,19 @@ impl HostState {
         token: Result<(), String>,
         ask: &str,
     ) -> Result<(), String> {
-        gatekeeper::token_or_approval(&self.ctx, self.deadline, op, resource, token, ask).map_err(
-            |r| {
-                self.deadline_hit |= r.deadline_hit;
-                r.reason
-            },
+        gatekeeper::token_or_approval(
+            &self.ctx,
+            &self.actor,
+            self.deadline,
+            op,
+            resource,
+            token,
+            ask,
         )
+        .map_err(|r| {
+            self.deadline_hit |= r.deadline_hit;
+            r.reason
+        })
     }
 }
 

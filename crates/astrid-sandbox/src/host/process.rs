@@ -83,8 +83,7 @@ impl Host for HostState {
         let token = self.ctx.tokens.check_fs(true, cwd);
         let ask = format!(
             "capsule `{}` wants to run `{line}` with write access to `{}`",
-            self.ctx.capsule(),
-            cmd.cwd
+            self.actor, cmd.cwd
         );
         self.authorize(OP, &cwd_resource, token, &ask)
             .map_err(ErrorCode::Denied)?;
@@ -94,6 +93,7 @@ impl Host for HostState {
             .map_err(ErrorCode::Denied)?;
         record_allowed(
             &self.ctx,
+            &self.actor,
             OP,
             &exec_resource,
             &format!("{line} (in {})", cmd.cwd),

@@ -201,15 +201,50 @@ fn publish_acl() {
     assert!(!m.may_publish("echo.v1.request"));
     assert!(!m.may_publish("echo.v1.events..x"));
 
-    let open = parse(&format!(
-        "{BASE}[publish]\n\"*\" = {{}}\n\"astrid*\" = {{}}\n"
-    ))
-    .unwrap();
+    let open = parse(&format!("{BASE}[publish]\n\"a*\" = {{}}\n\"_*\" = {{}}\n")).unwrap();
     assert!(open.may_publish("anything.at_all"));
     assert!(open.may_publish("astrid"));
     assert!(open.may_publish("astridx.y"));
     assert!(!open.may_publish("astrid.v1.capsules_loaded"));
     assert!(!open.may_publish("_reply.42"));
+}
+
+#[test]
+fn tool_invocation_needs_an_explicit_pattern() {
+    let agent = parse(&format!(
+        "{BASE}[publish]\n\"tool.v1.execute.*\" = {{}}\n\"llm.v1.*\" = {{}}\n"
+    ))
+    .unwrap();
+    assert!(agent.may_invoke_tool("tool.v1.execute.shell"));
+    assert_eq!(
+        agent.tool_patterns().collect::<Vec<_>>(),
+        ["tool.v1.execute.*"]
+    );
+    let one = parse(&format!(
+        "{BASE}[publish]\n\"tool.v1.execute.fs_*\" = {{}}\n"
+    ))
+    .unwrap();
+    assert!(one.may_invoke_tool("tool.v1.execute.fs_read"));
+    assert!(!one.may_invoke_tool("tool.v1.execute.shell"));
+    // Publishing somewhere else grants no tool at all.
+    assert!(!full().may_invoke_tool("tool.v1.execute.shell"));
+    assert_eq!(full().tool_patterns().count(), 0);
+
+    for implicit in ["*", "t*", "tool.*", "tool.v1.*", "tool.v1.execute*"] {
+        assert!(covers_tool_topics_implicitly(implicit), "{implicit}");
+        assert!(!names_tool_topics(implicit), "{implicit}");
+    }
+    for fine in [
+        "tool.v1.describe",
+        "tool.v1.execute.*",
+        "tool.v1.execute.x",
+        "tools*",
+        "a.*",
+    ] {
+        assert!(!covers_tool_topics_implicitly(fine), "{fine}");
+    }
+    assert!(is_tool_topic("tool.v1.execute.shell"));
+    assert!(!is_tool_topic("tool.v1.describe"));
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    key_segment, tool_topic, Capabilities, EnvDecl, Manifest, HOST_NAMESPACE, MAX_TIMEOUT_MS,
+    covers_tool_topics_implicitly, key_segment, tool_topic, Capabilities, EnvDecl, Manifest,
+    HOST_NAMESPACE, MAX_TIMEOUT_MS, TOOL_TOPIC_PREFIX,
 };
 use crate::topic::{is_kernel_topic, pattern_matches, validate_pattern};
 
@@ -201,6 +202,19 @@ fn publish(m: &Manifest) -> Check {
             return fail(
                 key,
                 "topics starting with `astrid.` or `_reply.` are reserved for the kernel",
+            );
+        }
+        // A tool acts with the principal's tokens: a capsule that may call tools must say so
+        // explicitly, so `*` cannot hand that power over unnoticed.
+        if covers_tool_topics_implicitly(pattern) {
+            return fail(
+                key,
+                format!(
+                    "`{pattern}` would cover the tool-call topics `{TOOL_TOPIC_PREFIX}*` without naming them; \
+                     a capsule that invokes tools must name them explicitly \
+                     (`\"{TOOL_TOPIC_PREFIX}<name>\" = {{}}` or `\"{TOOL_TOPIC_PREFIX}*\" = {{}}`), \
+                     and this pattern must be narrowed to the topics the capsule really publishes"
+                ),
             );
         }
     }

@@ -183,6 +183,20 @@ fn publish_errors() {
             ),
         );
     }
+    for pattern in ["*", "t*", "tool.*", "tool.v1.*", "tool.v1.execute*"] {
+        assert_eq!(
+            err(&format!("[publish]\n\"{pattern}\" = {{}}\n")),
+            expect(
+                &format!("publish.\"{pattern}\""),
+                &format!(
+                    "`{pattern}` would cover the tool-call topics `tool.v1.execute.*` without naming them; \
+                     a capsule that invokes tools must name them explicitly \
+                     (`\"tool.v1.execute.<name>\" = {{}}` or `\"tool.v1.execute.*\" = {{}}`), \
+                     and this pattern must be narrowed to the topics the capsule really publishes"
+                )
+            ),
+        );
+    }
     assert_eq!(
         err("[publish]\n\"a.b\" = 1\n"),
         expect(
