@@ -62,10 +62,13 @@ pub enum CredentialError {
     Internal(String),
 }
 
+/// One open connection of a device: its id and what wakes it to close.
+type LiveConnection = (u64, Arc<Notify>);
+
 /// Live connections opened with each device, so a revocation can close them.
 #[derive(Default)]
 pub(crate) struct LiveDevices {
-    by_id: Mutex<HashMap<String, Vec<(u64, Arc<Notify>)>>>,
+    by_id: Mutex<HashMap<String, Vec<LiveConnection>>>,
 }
 
 impl LiveDevices {
