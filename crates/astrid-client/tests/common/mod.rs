@@ -60,7 +60,7 @@ pub async fn accept(listener: &UnixListener) -> UnixStream {
     send(
         &mut s,
         &ServerMessage::Welcome {
-            version: 1,
+            version: 2,
             connection_id: 42,
             daemon_version: "9.9.9".into(),
         },
