@@ -18,7 +18,8 @@ pub struct Cli {
     /// Astrid home directory (default: $ASTRID_HOME, else ~/.astrid).
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// Principal to act as.
+    /// Principal acting: the connection acts for it (as the operator, unless a device token
+    /// is given); commands that take a principal argument act on that one instead.
     #[arg(
         long,
         global = true,
@@ -27,6 +28,15 @@ pub struct Cli {
         value_name = "P"
     )]
     pub principal: String,
+    /// Connect with this device token (from `astrid pair-device issue`) instead of as the
+    /// operator; the connection then acts for the device's principal only.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "ASTRID_DEVICE_TOKEN_FILE"
+    )]
+    pub device_token_file: Option<PathBuf>,
     /// Run one prompt headless, print the answer and exit (stdin, when piped, is appended).
     #[arg(short = 'p', long = "prompt", value_name = "PROMPT")]
     pub prompt: Option<String>,
@@ -84,6 +94,12 @@ pub enum Command {
     /// Local-network egress consent: which capsule may reach which loopback/LAN `host:port`.
     #[command(subcommand)]
     Egress(EgressCommand),
+    /// Create and list principals (agents), each with its own store, home, tokens and audit.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Pair devices: credentials that act for one principal only (shown once, revocable).
+    #[command(subcommand)]
+    PairDevice(PairDeviceCommand),
     /// A command added by an installed capsule (e.g. `models`).
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -169,9 +185,48 @@ pub enum EgressCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create a principal with a clean slate: no capsules' data, no grants beyond its own
+    /// home, empty KV, secrets and home.
+    Create { name: String },
+    /// Every principal.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairDeviceCommand {
+    /// Pair a device and print its token once.
+    Issue {
+        /// The principal the device acts for (default: --principal).
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+        /// `use-only`, or resource patterns each covered by a token the principal holds.
+        #[arg(long, required = true, num_args = 1.., value_name = "use-only|PATTERN")]
+        scope: Vec<String>,
+        /// Validity, e.g. 30m, 12h, 7d (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// A name to recognise the device by in `pair-device list`.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// The principal's devices (never their secrets).
+    List {
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+    },
+    /// Revoke a device; its open connections close at once.
+    Revoke {
+        id: String,
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CapsCommand {
-    /// List a principal's tokens (revoked ones marked).
-    Show { principal: String },
+    /// List a principal's tokens (revoked ones marked); default: the acting principal.
+    Show { principal: Option<String> },
     /// Mint a token for a resource pattern, e.g. `fs:read:/srv/data/**`.
     Grant {
         principal: String,

@@ -112,7 +112,7 @@ fn audit_subcommands_parse() {
 fn caps_subcommands_parse() {
     assert!(matches!(
         cmd(&["caps", "show", "alice"]),
-        Command::Caps(CapsCommand::Show { principal }) if principal == "alice"
+        Command::Caps(CapsCommand::Show { principal: Some(p) }) if p == "alice"
     ));
     assert!(matches!(
         cmd(&["caps", "grant", "alice", "fs:read:/srv/**", "--expires", "2h"]),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use astrid_types::home::AstridHome;
 use astrid_types::wire::{
-    self, ApprovalDecision, ClientMessage, ControlCommand, ControlResponse, ServerMessage,
-    MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
+    self, ApprovalDecision, ClientMessage, ControlCommand, ControlError, ControlResponse,
+    Credential, ServerMessage, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
 };
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
@@ -49,7 +49,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the daemon under `home` and authenticates with its token file.
+    /// Connects to the daemon under `home` as the operator (its token file), acting for
+    /// `principal`.
     pub async fn connect(
         home: &AstridHome,
         principal: &str,
@@ -63,6 +64,17 @@ impl Client {
             }
             Err(source) => return Err(ClientError::Token { path, source }),
         };
+        Client::connect_with(home, Credential::Operator(token), principal, client_name).await
+    }
+
+    /// Connects with any credential, e.g. a device token from `astrid pair-device issue`
+    /// (whose `principal` must be the device's own).
+    pub async fn connect_with(
+        home: &AstridHome,
+        credential: Credential,
+        principal: &str,
+        client_name: &str,
+    ) -> Result<Client, ClientError> {
         let socket = home.socket();
         let stream = UnixStream::connect(&socket)
             .await
@@ -70,19 +82,30 @@ impl Client {
                 path: socket,
                 source,
             })?;
-        Client::handshake(stream, &token, principal, client_name).await
+        Client::handshake_with(stream, credential, principal, client_name).await
+    }
+
+    /// Performs the hello/welcome exchange as the operator on an already connected stream.
+    pub async fn handshake(
+        stream: UnixStream,
+        token: &str,
+        principal: &str,
+        client_name: &str,
+    ) -> Result<Client, ClientError> {
+        let credential = Credential::Operator(token.to_string());
+        Client::handshake_with(stream, credential, principal, client_name).await
     }
 
     /// Performs the hello/welcome exchange on an already connected stream.
-    pub async fn handshake(
+    pub async fn handshake_with(
         mut stream: UnixStream,
-        token: &str,
+        credential: Credential,
         principal: &str,
         client_name: &str,
     ) -> Result<Client, ClientError> {
         let hello = ClientMessage::Hello {
             versions: PROTOCOL_VERSIONS.to_vec(),
-            token: token.to_string(),
+            credential,
             principal: principal.to_string(),
             client_name: client_name.to_string(),
         };
@@ -269,14 +292,18 @@ impl Client {
             .await
     }
 
-    /// Runs an operator command. Daemon-side failures come back as `ClientError::Control`.
+    /// Runs a control command. Daemon-side failures come back as `ClientError::Control`,
+    /// refusals of the connection's credential as `ClientError::Denied`.
     pub async fn control(&self, command: ControlCommand) -> Result<ControlResponse, ClientError> {
         let id = self.next_id();
         let (rx, _guard) = self.await_reply(id)?;
         self.send(&ClientMessage::Control { id, command }).await?;
         match rx.await {
             Err(_) => Err(ClientError::Disconnected),
-            Ok(ServerMessage::ControlReply { result, .. }) => result.map_err(ClientError::Control),
+            Ok(ServerMessage::ControlReply { result, .. }) => result.map_err(|e| match e {
+                ControlError::Denied(m) => ClientError::Denied(m),
+                ControlError::Failed(m) => ClientError::Control(m),
+            }),
             Ok(other) => Err(unexpected(other)),
         }
     }

@@ -33,6 +33,10 @@ pub enum ClientError {
     /// The daemon rejected a control command; its message is meant for the operator as is.
     #[error("{0}")]
     Control(String),
+    /// The connection's credential does not allow the control command (the daemon recorded
+    /// the refusal in the audit chains).
+    #[error("denied: {0}")]
+    Denied(String),
     /// The daemon flagged a message of ours as a protocol violation.
     #[error("daemon rejected the message: {0}")]
     Protocol(String),

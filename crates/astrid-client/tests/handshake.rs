@@ -41,7 +41,7 @@ async fn handshake_reports_the_connection() {
     let (client, _server) = connected(&f).await;
     assert_eq!(client.connection_id(), 42);
     assert_eq!(client.daemon_version(), "9.9.9");
-    assert_eq!(client.protocol_version(), 1);
+    assert_eq!(client.protocol_version(), 2);
     assert!(client.is_connected());
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use astrid_client::ClientError;
 use astrid_types::wire::{
-    ClientMessage, ControlCommand, ControlResponse, RequestError, ServerMessage,
+    ClientMessage, ControlCommand, ControlError, ControlResponse, RequestError, ServerMessage,
 };
 use common::*;
 
@@ -180,7 +180,9 @@ async fn control_round_trip_and_daemon_side_error() {
                 name: "ghost".into()
             }
         );
-        let result = Err("capsule `ghost` is not installed".to_string());
+        let result = Err(ControlError::Failed(
+            "capsule `ghost` is not installed".to_string(),
+        ));
         send(&mut server, &ServerMessage::ControlReply { id, result }).await;
         server
     });

@@ -161,9 +161,9 @@ async fn the_handshake_refuses_bad_tokens_versions_and_principals() {
     assert!(err.to_string().contains("unknown principal"), "{err}");
 
     // The right hello, on the same daemon, is still welcome.
-    let (_s, answer) = raw_hello(&home.home, &[99, 1], &good, "default").await;
+    let (_s, answer) = raw_hello(&home.home, &[99, 2], &good, "default").await;
     assert!(
-        matches!(answer, ServerMessage::Welcome { version: 1, .. }),
+        matches!(answer, ServerMessage::Welcome { version: 2, .. }),
         "{answer:?}"
     );
     assert_echo_serves(&c).await;

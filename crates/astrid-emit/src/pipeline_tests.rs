@@ -31,7 +31,7 @@ async fn pair() -> (Client, UnixStream, tempfile::TempDir) {
             Some(ClientMessage::Hello { .. })
         ));
         let welcome = ServerMessage::Welcome {
-            version: 1,
+            version: 2,
             connection_id: 1,
             daemon_version: "test".into(),
         };

@@ -119,12 +119,8 @@ impl Inner {
 
     /// Revokes a token of any principal. Effective at once for every check, cached or not.
     pub fn revoke(&self, id: TokenId) -> Result<PrincipalId, KernelError> {
-        let owner = principals(&self.home)
-            .into_iter()
-            .find(|p| {
-                self.tokens_for(p)
-                    .is_ok_and(|set| set.read().iter().any(|t| t.id == id))
-            })
+        let owner = self
+            .token_owner(&id)
             .ok_or_else(|| KernelError::Capability(format!("no token {id}")))?;
         self.revocations
             .revoke(id)
@@ -138,6 +134,14 @@ impl Inner {
             "revoked",
         )?;
         Ok(owner)
+    }
+
+    /// The principal holding token `id`.
+    pub fn token_owner(&self, id: &TokenId) -> Option<PrincipalId> {
+        principals(&self.home).into_iter().find(|p| {
+            self.tokens_for(p)
+                .is_ok_and(|set| set.read().iter().any(|t| t.id == *id))
+        })
     }
 
     pub fn token_infos(&self, p: &PrincipalId) -> Result<Vec<TokenInfo>, KernelError> {
@@ -168,7 +172,7 @@ impl Inner {
 }
 
 /// Every principal with a directory under `principals/`.
-fn principals(home: &AstridHome) -> Vec<PrincipalId> {
+pub(crate) fn principals(home: &AstridHome) -> Vec<PrincipalId> {
     let Ok(dir) = std::fs::read_dir(home.principals_dir()) else {
         return Vec::new();
     };

@@ -1,4 +1,5 @@
-//! Operator commands arriving over the socket.
+//! Control commands arriving over the socket: admitted (and recorded) for the connection's
+//! caller first, then run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,14 +7,37 @@ use std::time::Duration;
 use astrid_crypto::{CryptoError, TokenId};
 use astrid_types::PrincipalId;
 
-use astrid_types::wire::{ControlCommand, ControlResponse, DaemonStatus};
+use astrid_types::wire::{ControlCommand, ControlError, ControlResponse, DaemonStatus};
 
+use crate::identity::Caller;
 use crate::kernel::Inner;
 
 pub(crate) async fn run(
     inner: &Arc<Inner>,
+    caller: Arc<Caller>,
     command: ControlCommand,
-) -> Result<ControlResponse, String> {
+) -> Result<ControlResponse, ControlError> {
+    let k = inner.clone();
+    // The command moves in and back out so a package upload is never copied.
+    let (command, admitted) = tokio::task::spawn_blocking(move || {
+        let admitted = k.admit_control(&caller, &command);
+        (command, admitted)
+    })
+    .await
+    .map_err(|e| ControlError::Failed(format!("internal error: {e}")))?;
+    match admitted {
+        Ok(()) => {}
+        Err(Ok(denied)) => return Err(ControlError::Denied(denied)),
+        Err(Err(e)) => {
+            return Err(ControlError::Failed(format!(
+                "not run: the decision could not be recorded: {e}"
+            )))
+        }
+    }
+    execute(inner, command).await.map_err(ControlError::Failed)
+}
+
+async fn execute(inner: &Arc<Inner>, command: ControlCommand) -> Result<ControlResponse, String> {
     match command {
         ControlCommand::Status => Ok(ControlResponse::Status(DaemonStatus {
             pid: std::process::id(),
@@ -150,6 +174,39 @@ pub(crate) async fn run(
             blocking(inner, move |k| k.egress_show(&p))
                 .await
                 .map(ControlResponse::Egress)
+        }
+        ControlCommand::AgentCreate { name } => {
+            let p = principal_id(&name)?;
+            blocking(inner, move |k| k.create_principal(&p))
+                .await
+                .map(|()| ControlResponse::Done)
+        }
+        ControlCommand::AgentList => Ok(ControlResponse::Agents(inner.principal_names())),
+        ControlCommand::DeviceIssue {
+            principal,
+            label,
+            scope,
+            ttl_ms,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.device_issue(&p, &label, &scope, ttl_ms))
+                .await
+                .map(|(device, token)| ControlResponse::DeviceIssued { device, token })
+        }
+        ControlCommand::DeviceList { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.device_list(&p))
+                .await
+                .map(ControlResponse::Devices)
+        }
+        ControlCommand::DeviceRevoke {
+            principal,
+            device_id,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.device_revoke(&p, &device_id))
+                .await
+                .map(|_| ControlResponse::Done)
         }
         ControlCommand::Shutdown => {
             let _ = inner.shutdown.send(true);

@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
     /// Encrypts the principals' secrets at rest; never leaves the daemon.
     pub secret_key: Arc<astrid_store::SecretKey>,
+    /// Connections opened with a device token, so revoking the device closes them.
+    pub live_devices: crate::devices::LiveDevices,
 }
 
 /// The daemon-wide pieces behind `astrid:http`, `astrid:process` and the secret store.
@@ -113,6 +115,7 @@ impl Inner {
             airlock: effects.airlock,
             process: effects.process,
             secret_key: effects.secret_key,
+            live_devices: Default::default(),
         })
     }
 

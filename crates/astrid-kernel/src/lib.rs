@@ -10,11 +10,14 @@ mod audit;
 mod bus;
 mod caps;
 mod control;
+mod devices;
 mod dispatch;
 mod error;
 mod fsutil;
+mod identity;
 mod kernel;
 mod lifecycle;
+mod principals;
 mod registry;
 mod server;
 mod settings;
@@ -32,6 +35,7 @@ use tokio::net::UnixListener;
 
 /// The resource limits of every subprocess sandbox (`config.toml` `[process]`).
 pub use astrid_process::Limits as ProcessLimits;
+pub use devices::{CredentialError, DeviceIdentity};
 pub use dispatch::CAPSULE_ERROR_TOPIC;
 pub use error::KernelError;
 pub use fsutil::{atomic_write, private_dir};
@@ -217,6 +221,12 @@ impl Kernel {
         tokio::task::spawn_blocking(move || inner.install(upload, replace))
             .await
             .expect("install task panicked")
+    }
+
+    /// Checks a device token (from `astrid pair-device issue`): the one verification every
+    /// uplink uses, so the HTTP gateway can accept the same string as a bearer token.
+    pub fn verify_device_token(&self, token: &str) -> Result<DeviceIdentity, CredentialError> {
+        self.inner.verify_device(token)
     }
 
     /// An in-process request, as a client on the socket would make it (used by benchmarks).

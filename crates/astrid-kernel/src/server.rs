@@ -11,11 +11,11 @@ use astrid_types::topic::{is_kernel_topic, validate_pattern, validate_topic};
 use astrid_types::wire::{
     self, ClientMessage, RequestError, ServerMessage, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
 };
-use astrid_types::PrincipalId;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::bus::{Envelope, Subscription, Target};
+use crate::identity::{Authority, Caller};
 use crate::kernel::Inner;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,23 +38,19 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: UnixListener, token
     }
 }
 
-/// Compares without an early exit so the token cannot be recovered byte by byte from timing.
-fn token_matches(given: &str, expected: &str) -> bool {
-    let a = blake3::hash(given.as_bytes());
-    let b = blake3::hash(expected.as_bytes());
-    a.as_bytes()
-        .iter()
-        .zip(b.as_bytes())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+/// Reads only the version list of a hello, whatever its protocol version: every version's
+/// `Hello` is the first variant and starts with the versions, so an old client is told the
+/// versions apart instead of getting a decoding error.
+#[derive(serde::Deserialize)]
+enum VersionProbe {
+    Hello { versions: Vec<u32> },
 }
 
-struct Peer {
-    id: u64,
-    principal: PrincipalId,
-}
-
-async fn handshake(inner: &Inner, stream: &mut UnixStream, token: &str) -> Result<Peer, String> {
+async fn handshake(
+    inner: &Inner,
+    stream: &mut UnixStream,
+    token: &str,
+) -> Result<Arc<Caller>, String> {
     let cred = stream
         .peer_cred()
         .map_err(|e| format!("cannot read peer credentials: {e}"))?;
@@ -70,33 +66,38 @@ async fn handshake(inner: &Inner, stream: &mut UnixStream, token: &str) -> Resul
         .map_err(|_| "no hello within 5 s".to_string())?
         .map_err(|e| format!("bad hello frame: {e}"))?
         .ok_or(CLOSED_BEFORE_HELLO)?;
-    let hello: ClientMessage = wire::decode(&frame).map_err(|e| format!("bad hello: {e}"))?;
-    let ClientMessage::Hello {
-        versions,
-        token: given,
-        principal,
-        client_name,
-    } = hello
-    else {
-        return Err("the first message must be Hello".into());
+    let (versions, hello) = match wire::decode::<ClientMessage>(&frame) {
+        Ok(ClientMessage::Hello {
+            versions,
+            credential,
+            principal,
+            client_name,
+        }) => (versions, Some((credential, principal, client_name))),
+        Ok(_) => return Err("the first message must be Hello".into()),
+        // Perhaps another protocol version's hello: its versions still say so.
+        Err(e) => match wire::decode::<VersionProbe>(&frame) {
+            Ok(VersionProbe::Hello { versions }) => (versions, None),
+            Err(_) => return Err(format!("bad hello: {e}")),
+        },
     };
     if !versions.iter().any(|v| PROTOCOL_VERSIONS.contains(v)) {
         return Err(format!(
-            "protocol versions {versions:?} are not supported; this daemon speaks {PROTOCOL_VERSIONS:?}"
+            "protocol versions {versions:?} are not supported; this daemon speaks \
+             {PROTOCOL_VERSIONS:?} (upgrade the client)"
         ));
     }
-    if !token_matches(given.trim(), token) {
-        return Err("invalid daemon token".into());
-    }
-    let principal: PrincipalId = principal
-        .parse()
-        .map_err(|e| format!("invalid principal: {e}"))?;
-    if !inner.principal_exists(&principal) {
-        return Err(format!("unknown principal `{principal}`"));
-    }
+    let (credential, principal, client_name) =
+        hello.ok_or_else(|| "bad hello: not the hello of the versions it offers".to_string())?;
     let id = inner.next_id();
-    tracing::debug!(connection = id, %principal, client = %client_name, "client connected");
-    Ok(Peer { id, principal })
+    let caller = inner.authenticate(&credential, &principal, &client_name, token, id)?;
+    tracing::debug!(
+        connection = id,
+        principal = %caller.principal,
+        credential = %caller.credential(),
+        client = %client_name,
+        "client connected"
+    );
+    Ok(Arc::new(caller))
 }
 
 async fn send(stream: &mut UnixStream, msg: &ServerMessage) -> std::io::Result<()> {
@@ -123,7 +124,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     let version = *PROTOCOL_VERSIONS.last().expect("at least one version");
     let welcome = ServerMessage::Welcome {
         version,
-        connection_id: peer.id,
+        connection_id: peer.connection,
         daemon_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     if send(&mut stream, &welcome).await.is_err() {
@@ -146,11 +147,39 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     });
 
     let mut shutdown = inner.shutdown.subscribe();
+    // A device's connection ends when the device is revoked or expires.
+    let device = match &peer.authority {
+        Authority::Device(d) => Some(d.clone()),
+        Authority::Operator => None,
+    };
+    let revoked = device
+        .as_ref()
+        .map(|d| inner.live_devices.attach(&d.id, peer.connection));
+    let expiry = device.as_ref().and_then(|d| d.expires_ms).map(|e| {
+        let left = e.saturating_sub(astrid_crypto::now_ms());
+        tokio::time::Instant::now() + Duration::from_millis(left)
+    });
     loop {
         let read = tokio::select! {
             r = read_frame(&mut rd, MAX_FRAME) => r,
             // Stop taking new work; replies already owed still go out before the writer ends.
             _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = async { revoked.as_ref().expect("guarded").notified().await },
+                if revoked.is_some() => {
+                let _ = tx.send(ServerMessage::Error {
+                    id: None,
+                    message: "closing connection: its device token was revoked".into(),
+                });
+                break;
+            }
+            _ = async { tokio::time::sleep_until(expiry.expect("guarded")).await },
+                if expiry.is_some() => {
+                let _ = tx.send(ServerMessage::Error {
+                    id: None,
+                    message: "closing connection: its device token expired".into(),
+                });
+                break;
+            }
         };
         // A frame that is oversized, truncated or undecodable ends this connection only.
         let msg = match read {
@@ -161,7 +190,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
         match msg {
             Ok(msg) => handle(&inner, &peer, &tx, msg),
             Err(e) => {
-                tracing::warn!(connection = peer.id, "closing connection: {e}");
+                tracing::warn!(connection = peer.connection, "closing connection: {e}");
                 let _ = tx.send(ServerMessage::Error {
                     id: None,
                     message: format!("closing connection: {e}"),
@@ -171,8 +200,11 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
         }
     }
 
-    inner.subs.remove_connection(peer.id);
-    inner.approvals.unregister(peer.id);
+    if let Some(d) = &device {
+        inner.live_devices.detach(&d.id, peer.connection);
+    }
+    inner.subs.remove_connection(peer.connection);
+    inner.approvals.unregister(peer.connection);
     inner.clients.fetch_sub(1, Ordering::Relaxed);
     drop(tx);
     let _ = writer.await;
@@ -181,11 +213,11 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
 
 fn handle(
     inner: &Arc<Inner>,
-    peer: &Peer,
+    peer: &Arc<Caller>,
     tx: &UnboundedSender<ServerMessage>,
     msg: ClientMessage,
 ) {
-    let source = format!("client:{}", peer.id);
+    let source = format!("client:{}", peer.connection);
     match msg {
         ClientMessage::Hello { .. } => {
             let _ = tx.send(ServerMessage::Error {
@@ -260,15 +292,15 @@ fn handle(
                         subscription: id,
                         tx: tx.clone(),
                     },
-                    connection: Some(peer.id),
+                    connection: Some(peer.connection),
                 },
             );
         }
-        ClientMessage::Unsubscribe { id } => inner.subs.remove_client_sub(peer.id, id),
+        ClientMessage::Unsubscribe { id } => inner.subs.remove_client_sub(peer.connection, id),
         ClientMessage::RegisterApprover => {
             inner
                 .approvals
-                .register(peer.id, peer.principal.clone(), tx.clone());
+                .register(peer.connection, peer.principal.clone(), tx.clone());
         }
         ClientMessage::ApprovalAnswer { id, decision } => {
             inner.approvals.answer(&peer.principal, id, decision);
@@ -276,8 +308,9 @@ fn handle(
         ClientMessage::Control { id, command } => {
             let inner = inner.clone();
             let tx = tx.clone();
+            let caller = peer.clone();
             tokio::spawn(async move {
-                let result = crate::control::run(&inner, command).await;
+                let result = crate::control::run(&inner, caller, command).await;
                 let _ = tx.send(ServerMessage::ControlReply { id, result });
             });
         }

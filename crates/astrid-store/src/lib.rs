@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod devices;
 mod egress;
 mod kv;
 mod meta;
@@ -10,6 +11,7 @@ mod schema;
 mod secrets;
 mod tokens;
 
+pub use devices::DeviceRow;
 pub use secrets::{SecretKey, SecretMeta};
 
 use std::path::{Path, PathBuf};

@@ -69,6 +69,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (capsule, target)
     ) WITHOUT ROWID;
     ",
+    // v4: the principal's paired devices. Only a BLAKE3 hash of each device secret is kept:
+    // a copy of this file lets nobody log in. Revoked rows stay as the record.
+    "
+    CREATE TABLE devices (
+        id          BLOB PRIMARY KEY,
+        secret_hash BLOB NOT NULL,
+        label       TEXT NOT NULL,
+        scope       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER,
+        revoked_ms  INTEGER
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Bring the schema up to date. Each step re-reads the version inside its own write
@@ -138,7 +151,7 @@ mod tests {
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v as usize, MIGRATIONS.len());
         let kv: Vec<u8> = conn
             .query_row("SELECT value FROM kv WHERE ns = 'n'", [], |r| r.get(0))
             .unwrap();

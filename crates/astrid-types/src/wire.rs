@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Protocol versions this build speaks, newest last.
-pub const PROTOCOL_VERSIONS: &[u32] = &[1];
+/// Protocol versions this build speaks, newest last. Version 2 replaced the bare token in
+/// `Hello` with a typed [`Credential`] and made control errors typed ([`ControlError`]);
+/// a version-1 client is refused with a message naming both.
+pub const PROTOCOL_VERSIONS: &[u32] = &[2];
 
 /// Frames before the handshake completes are tiny; a peer that sends more is not a client.
 pub const MAX_HELLO_FRAME: usize = 64 * 1024;
@@ -20,8 +22,10 @@ pub enum ClientMessage {
     /// Must be the first frame on a connection.
     Hello {
         versions: Vec<u32>,
-        /// Contents of `$ASTRID_HOME/run/token`, proving the peer can read the operator's files.
-        token: String,
+        /// Who is connecting: the operator, or a device of one principal.
+        credential: Credential,
+        /// The principal this connection acts for, for its whole lifetime. A device credential
+        /// must name its own principal here.
         principal: String,
         client_name: String,
     },
@@ -59,6 +63,60 @@ pub enum ClientMessage {
         id: u64,
         decision: ApprovalDecision,
     },
+}
+
+/// What a connection authenticates with.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Credential {
+    /// Contents of `$ASTRID_HOME/run/token`: the peer can read the operator's files, so it is
+    /// the operator and may act for (and administer) any principal.
+    Operator(String),
+    /// A device token from `astrid pair-device issue`: exactly one principal, within the
+    /// token's scope, until it expires or is revoked.
+    Device(String),
+}
+
+impl std::fmt::Debug for Credential {
+    // Secrets stay out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Operator(_) => f.write_str("Operator(..)"),
+            Credential::Device(_) => f.write_str("Device(..)"),
+        }
+    }
+}
+
+/// What a device token lets its holder do for its principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceScope {
+    /// Use the principal's capsules and agent (publish, request, subscribe, approvals) and
+    /// read its own tokens and settings; no administering control command.
+    UseOnly,
+    /// Also manage the principal's capability tokens, but only within these resource
+    /// patterns, each covered by a live token of the principal when the device was paired.
+    Patterns(Vec<String>),
+}
+
+impl std::fmt::Display for DeviceScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceScope::UseOnly => f.write_str("use-only"),
+            DeviceScope::Patterns(p) => f.write_str(&p.join(" ")),
+        }
+    }
+}
+
+/// A paired device as the operator sees it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// 32 hex characters; also the second field of the device token.
+    pub id: String,
+    pub principal: String,
+    pub label: String,
+    pub scope: DeviceScope,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub revoked_ms: Option<u64>,
 }
 
 /// A human's answer to an approval request.
@@ -175,6 +233,27 @@ pub enum ControlCommand {
     EgressShow {
         principal: String,
     },
+    /// Creates a principal with a clean slate (operator only).
+    AgentCreate {
+        name: String,
+    },
+    /// Every principal (operator only).
+    AgentList,
+    /// Pairs a device: answers with the device token, which the daemon never shows again.
+    DeviceIssue {
+        principal: String,
+        label: String,
+        scope: DeviceScope,
+        ttl_ms: Option<u64>,
+    },
+    DeviceList {
+        principal: String,
+    },
+    /// Revokes a device token and closes the connections it opened.
+    DeviceRevoke {
+        principal: String,
+        device_id: String,
+    },
 }
 
 /// A stored secret as the operator sees it: never its value.
@@ -223,7 +302,7 @@ pub enum ServerMessage {
     },
     ControlReply {
         id: u64,
-        result: Result<ControlResponse, String>,
+        result: Result<ControlResponse, ControlError>,
     },
     /// A protocol violation that does not close the connection (e.g. a bad topic).
     Error {
@@ -251,6 +330,17 @@ pub enum RequestError {
     Crashed(String),
 }
 
+/// Why a control command did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ControlError {
+    /// The connection's credential does not allow it (recorded in the audit chains).
+    #[error("denied: {0}")]
+    Denied(String),
+    /// It was allowed and failed; the message is meant for the operator as is.
+    #[error("{0}")]
+    Failed(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlResponse {
     Status(DaemonStatus),
@@ -272,6 +362,13 @@ pub enum ControlResponse {
     /// Local-egress consents, `(capsule, target)`.
     Egress(Vec<(String, String)>),
     Done,
+    Agents(Vec<String>),
+    /// The device token, shown this once.
+    DeviceIssued {
+        device: DeviceInfo,
+        token: String,
+    },
+    Devices(Vec<DeviceInfo>),
 }
 
 /// A capability token as the operator sees it.

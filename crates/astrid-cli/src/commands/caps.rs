@@ -14,6 +14,7 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     match cmd {
         CapsCommand::Show { principal } => {
+            let principal = principal.unwrap_or_else(|| ctx.principal.clone());
             match client
                 .control(ControlCommand::CapsShow { principal })
                 .await?

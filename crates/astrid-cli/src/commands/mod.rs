@@ -13,6 +13,7 @@ mod doctor;
 mod init;
 mod init_plan;
 mod settings;
+mod tenants;
 mod turn;
 mod verbs;
 
@@ -29,6 +30,8 @@ use crate::args::{Cli, Command};
 pub struct Ctx {
     pub home: AstridHome,
     pub principal: String,
+    /// A device token to connect with instead of the operator's token file.
+    pub device_token: Option<String>,
 }
 
 impl Ctx {
@@ -37,7 +40,13 @@ impl Ctx {
         if autostart {
             astrid_client::ensure_daemon(&self.home, None).await?;
         }
-        Ok(Client::connect(&self.home, &self.principal, "astrid").await?)
+        Ok(match &self.device_token {
+            None => Client::connect(&self.home, &self.principal, "astrid").await?,
+            Some(token) => {
+                let credential = astrid_types::wire::Credential::Device(token.clone());
+                Client::connect_with(&self.home, credential, &self.principal, "astrid").await?
+            }
+        })
     }
 }
 
@@ -47,9 +56,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => AstridHome::from_env()
             .context("cannot locate the astrid home: set ASTRID_HOME or HOME, or pass --home")?,
     };
+    let device_token = match &cli.device_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the device token {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        // Tests and uplinks may pass the token itself.
+        None => std::env::var("ASTRID_DEVICE_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+    };
+    // A device acts for its own principal: `--principal` need not repeat it.
+    let principal = match device_token.as_deref().and_then(tenants::token_principal) {
+        Some(own) if cli.principal == "default" => own,
+        _ => cli.principal,
+    };
     let ctx = Ctx {
         home,
-        principal: cli.principal,
+        principal,
+        device_token,
     };
     let command = match (cli.prompt, cli.command) {
         (Some(prompt), None) => return agent::run(&ctx, prompt, cli.turn).await,
@@ -74,6 +102,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Capsule(cmd) => capsule::run(&ctx, cmd).await,
         Command::Audit(cmd) => audit::run(&ctx, cmd),
         Command::Caps(cmd) => caps::run(&ctx, cmd).await,
+        Command::Agent(cmd) => tenants::agent(&ctx, cmd).await,
+        Command::PairDevice(cmd) => tenants::pair_device(&ctx, cmd).await,
     }
 }
 

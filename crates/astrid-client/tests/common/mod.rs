@@ -4,7 +4,9 @@
 use astrid_client::framing::{read_frame, write_frame};
 use astrid_client::Client;
 use astrid_types::home::AstridHome;
-use astrid_types::wire::{self, ClientMessage, ServerMessage, MAX_FRAME, PROTOCOL_VERSIONS};
+use astrid_types::wire::{
+    self, ClientMessage, Credential, ServerMessage, MAX_FRAME, PROTOCOL_VERSIONS,
+};
 use tokio::net::{UnixListener, UnixStream};
 
 pub const TOKEN: &str = "s3cret-token";
@@ -44,12 +46,12 @@ pub async fn accept(listener: &UnixListener) -> UnixStream {
     match recv(&mut s).await.unwrap() {
         ClientMessage::Hello {
             versions,
-            token,
+            credential,
             principal,
             client_name,
         } => {
             assert_eq!(versions, PROTOCOL_VERSIONS);
-            assert_eq!(token, TOKEN);
+            assert_eq!(credential, Credential::Operator(TOKEN.to_string()));
             assert_eq!(principal, "alice");
             assert_eq!(client_name, "test");
         }
@@ -58,7 +60,7 @@ pub async fn accept(listener: &UnixListener) -> UnixStream {
     send(
         &mut s,
         &ServerMessage::Welcome {
-            version: 1,
+            version: 2,
             connection_id: 42,
             daemon_version: "9.9.9".into(),
         },

@@ -17,7 +17,7 @@ use astrid_build::{build_capsule, load_package, BuildOptions, LoadedPackage};
 use astrid_client::framing::{read_frame, write_frame};
 use astrid_client::{Client, ClientError, EventMsg, Subscription};
 use astrid_types::wire::{
-    self, CapsuleInfo, ClientMessage, ComponentUpload, ControlCommand, ControlResponse,
+    self, CapsuleInfo, ClientMessage, ComponentUpload, ControlCommand, ControlResponse, Credential,
     DaemonStatus, PackageUpload, RequestError, ServerMessage, MAX_FRAME, PROTOCOL_VERSIONS,
 };
 use astrid_types::{AstridHome, PrincipalId};
@@ -286,6 +286,7 @@ pub async fn control(c: &Client, command: ControlCommand) -> Result<ControlRespo
     match c.control(command).await {
         Ok(r) => Ok(r),
         Err(ClientError::Control(message)) => Err(message),
+        Err(ClientError::Denied(message)) => Err(format!("denied: {message}")),
         Err(e) => panic!("control command failed outside the daemon: {e}"),
     }
 }
@@ -380,12 +381,28 @@ pub async fn raw_hello(
     token: &str,
     principal: &str,
 ) -> (UnixStream, ServerMessage) {
+    raw_hello_with(
+        home,
+        versions,
+        Credential::Operator(token.to_string()),
+        principal,
+    )
+    .await
+}
+
+/// Like `raw_hello`, with any credential.
+pub async fn raw_hello_with(
+    home: &AstridHome,
+    versions: &[u32],
+    credential: Credential,
+    principal: &str,
+) -> (UnixStream, ServerMessage) {
     let mut s = UnixStream::connect(home.socket())
         .await
         .expect("connecting to the socket");
     let hello = ClientMessage::Hello {
         versions: versions.to_vec(),
-        token: token.to_string(),
+        credential,
         principal: principal.to_string(),
         client_name: "raw".to_string(),
     };

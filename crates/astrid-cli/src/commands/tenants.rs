@@ -1,0 +1,160 @@
+//! `agent create|list` and `pair-device issue|list|revoke`: principals and the devices that
+//! act for them.
+
+use std::process::ExitCode;
+
+use astrid_types::wire::{ControlCommand, ControlResponse, DeviceInfo, DeviceScope};
+
+use super::audit::utc;
+use super::caps::parse_duration_ms;
+use super::{unexpected, Ctx};
+use crate::args::{AgentCommand, PairDeviceCommand};
+use crate::output::table;
+
+pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
+    let client = ctx.connect(true).await?;
+    match cmd {
+        AgentCommand::Create { name } => {
+            match client
+                .control(ControlCommand::AgentCreate { name: name.clone() })
+                .await?
+            {
+                ControlResponse::Done => println!("created principal `{name}`"),
+                other => return Err(unexpected(other)),
+            }
+        }
+        AgentCommand::List => match client.control(ControlCommand::AgentList).await? {
+            ControlResponse::Agents(names) => {
+                for n in names {
+                    println!("{n}");
+                }
+            }
+            other => return Err(unexpected(other)),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn pair_device(ctx: &Ctx, cmd: PairDeviceCommand) -> anyhow::Result<ExitCode> {
+    let client = ctx.connect(true).await?;
+    let or_acting = |a: Option<String>| a.unwrap_or_else(|| ctx.principal.clone());
+    match cmd {
+        PairDeviceCommand::Issue {
+            agent,
+            scope,
+            expires,
+            label,
+        } => {
+            let principal = or_acting(agent);
+            let ttl_ms = expires.as_deref().map(parse_duration_ms).transpose()?;
+            let cmd = ControlCommand::DeviceIssue {
+                principal,
+                label,
+                scope: parse_scope(scope)?,
+                ttl_ms,
+            };
+            match client.control(cmd).await? {
+                ControlResponse::DeviceIssued { device, token } => {
+                    eprintln!(
+                        "paired device {} for `{}` (scope {}); the token below is shown only \
+                         this once:",
+                        device.id, device.principal, device.scope
+                    );
+                    println!("{token}");
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        PairDeviceCommand::List { agent } => {
+            let principal = or_acting(agent);
+            match client
+                .control(ControlCommand::DeviceList { principal })
+                .await?
+            {
+                ControlResponse::Devices(list) => print!("{}", devices_table(&list)),
+                other => return Err(unexpected(other)),
+            }
+        }
+        PairDeviceCommand::Revoke { id, agent } => {
+            let principal = or_acting(agent);
+            let cmd = ControlCommand::DeviceRevoke {
+                principal,
+                device_id: id.clone(),
+            };
+            match client.control(cmd).await? {
+                ControlResponse::Done => println!("revoked device {id}"),
+                other => return Err(unexpected(other)),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `use-only` alone, or one or more resource patterns.
+pub fn parse_scope(words: Vec<String>) -> anyhow::Result<DeviceScope> {
+    if words.iter().any(|w| w == "use-only") {
+        if words.len() > 1 {
+            anyhow::bail!("`--scope use-only` cannot be combined with patterns");
+        }
+        return Ok(DeviceScope::UseOnly);
+    }
+    Ok(DeviceScope::Patterns(words))
+}
+
+/// The principal named in a device token, so `--principal` need not repeat it.
+pub fn token_principal(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    (parts.next()? == "astrid-device").then_some(())?;
+    parts.next().map(str::to_string)
+}
+
+fn devices_table(list: &[DeviceInfo]) -> String {
+    if list.is_empty() {
+        return "(no devices)\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            let state = match (d.revoked_ms, d.expires_ms) {
+                (Some(t), _) => format!("revoked {}", utc(t)),
+                (None, Some(e)) => format!("expires {}", utc(e)),
+                (None, None) => "never expires".into(),
+            };
+            vec![
+                d.id.clone(),
+                d.label.clone(),
+                d.scope.to_string(),
+                utc(d.created_ms),
+                state,
+            ]
+        })
+        .collect();
+    table(&["ID", "LABEL", "SCOPE", "CREATED", "STATE"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_words() {
+        assert_eq!(
+            parse_scope(vec!["use-only".into()]).unwrap(),
+            DeviceScope::UseOnly
+        );
+        assert_eq!(
+            parse_scope(vec!["fs:read:/a/**".into()]).unwrap(),
+            DeviceScope::Patterns(vec!["fs:read:/a/**".into()])
+        );
+        assert!(parse_scope(vec!["use-only".into(), "fs:read:/a/**".into()]).is_err());
+    }
+
+    #[test]
+    fn the_token_names_its_principal() {
+        assert_eq!(
+            token_principal("astrid-device.alice.00.11").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(token_principal("something-else.alice"), None);
+    }
+}
