@@ -125,6 +125,14 @@ async fn a_capsule_blocked_in_a_host_call_is_stopped_at_its_deadline() {
                 assert!(text.contains("waiter"), "{handler}: {text}");
                 assert!(text.contains("deadline"), "{handler}: {text}");
             }
+            // The stalled handler `request` waits on has its own 1 s deadline, started a moment
+            // later; on a loaded machine it can be stopped first, and the waiter then replies
+            // with that deadline stop. Either way a deadline, not the minute asked, ended it.
+            Ok(reply) if handler == "request" => {
+                let text = String::from_utf8_lossy(&reply);
+                assert!(text.contains("deadline"), "{handler}: {text}");
+                assert!(text.contains("stopped"), "{handler}: {text}");
+            }
             other => panic!("{handler}: expected Crashed at the deadline, got {other:?}"),
         }
     }
