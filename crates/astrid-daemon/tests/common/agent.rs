@@ -191,11 +191,23 @@ impl Rig {
         script: Vec<Step>,
         tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
     ) -> Rig {
+        Self::start_in(provider, config, script, tweak, |h| h).await
+    }
+
+    /// As [`Rig::start_with`], with `home` choosing how the daemon is given its home (e.g.
+    /// [`TestHome::given_relative`]).
+    pub async fn start_in(
+        provider: Provider,
+        config: FixtureConfig,
+        script: Vec<Step>,
+        tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
+        home: impl FnOnce(TestHome) -> TestHome,
+    ) -> Rig {
         let fixture = Fixture::start(config, script)
             .await
             .expect("starting the model fixture");
         let user_home = UserHome::new();
-        let home = TestHome::new().with_env("HOME", user_home.path());
+        let home = home(TestHome::new().with_env("HOME", user_home.path()));
         let workspace = home.outside().join("ws");
         std::fs::create_dir_all(&workspace).unwrap();
         let daemon = home.start().await;
