@@ -70,9 +70,14 @@ fn attacks(target: &Path, ws: &Path) -> Vec<ScriptedCall> {
 fn link_attacks(rig: &Rig) -> Vec<ScriptedCall> {
     let keys = rig.home.home.keys_dir();
     let ws = &rig.workspace;
-    std::os::unix::fs::symlink(keys.join("secrets.key"), ws.join("key-link")).unwrap();
-    std::os::unix::fs::symlink(&keys, ws.join("keys-link")).unwrap();
-    std::os::unix::fs::symlink(keys.join("planted.key"), ws.join("dangling-link")).unwrap();
+    // Relative, as a command in the workspace would plant them: cap-std refuses absolute
+    // symlinks by itself, but follows a relative one that stays under the root (`/`).
+    // The workspace and the home (or the link to it) are siblings in the temp dir.
+    let home_name = rig.home.home.root().file_name().unwrap().to_str().unwrap();
+    let rel = |p: &str| format!("../{home_name}/keys{p}");
+    std::os::unix::fs::symlink(rel("/secrets.key"), ws.join("key-link")).unwrap();
+    std::os::unix::fs::symlink(rel(""), ws.join("keys-link")).unwrap();
+    std::os::unix::fs::symlink(rel("/planted.key"), ws.join("dangling-link")).unwrap();
     std::fs::hard_link(keys.join("secrets.key"), ws.join("hard.key")).unwrap();
     vec![
         ScriptedCall::new("fs_read", json!({"path": "key-link"})),
@@ -344,7 +349,7 @@ async fn approval_names_the_resolved_path() {
         .unwrap()
         .join("beside.txt");
     std::fs::write(&real, "beside-the-workspace-77aa").unwrap();
-    std::os::unix::fs::symlink(&real, rig.workspace.join("alias.txt")).unwrap();
+    std::os::unix::fs::symlink("../beside.txt", rig.workspace.join("alias.txt")).unwrap();
     rig.fixture
         .push(Step::tool_call("fs_read", json!({"path": "alias.txt"})));
     rig.fixture.push(Step::text("Not allowed."));
@@ -380,7 +385,8 @@ async fn bad_paths_and_root_symlinks_are_refused_before_anyone_is_asked() {
     common::install(&c, common::Capsule::FsProbe).await;
     let data = home.principal_home().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::os::unix::fs::symlink(home.home.keys_dir(), data.join("keys")).unwrap();
+    // `~/data/keys -> ../../../keys`: relative, so cap-std follows it under the root.
+    std::os::unix::fs::symlink("../../../../keys", data.join("keys")).unwrap();
     let approver = Approver::start(&daemon, ApprovalDecision::AllowAlways).await;
 
     let probe = |op: Value| {

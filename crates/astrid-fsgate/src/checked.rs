@@ -31,6 +31,16 @@ pub struct Checked {
     credential: Option<PathBuf>,
 }
 
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked")
+            .field("guest", &self.resolved.guest)
+            .field("touched", &self.touched)
+            .field("credential", &self.credential)
+            .finish()
+    }
+}
+
 impl Checked {
     /// The resolved host path the operation acts on.
     pub fn touched(&self) -> &Path {
