@@ -142,9 +142,13 @@ async fn state_is_out_of_reach(rig: Rig, decision: ApprovalDecision) {
             text.starts_with("error: ") && text.contains("denied"),
             "{name} {args} was not refused: {text}"
         );
-        // The keys' own hard link is refused as one; everything else as Astrid's state.
+        // The keys' own hard link is refused as one, a dangling symlink (its target cannot
+        // be checked before it exists) by the gate's root check; everything else as
+        // Astrid's state.
         assert!(
-            text.contains("Astrid's own state") || text.contains("more than one hard link"),
+            text.contains("Astrid's own state")
+                || text.contains("more than one hard link")
+                || (args["path"] == "dangling-link" && text.contains("host system directory")),
             "{name} {args}: {text}"
         );
     }
@@ -192,7 +196,7 @@ async fn state_is_out_of_reach(rig: Rig, decision: ApprovalDecision) {
         .iter()
         .filter(|e| e.outcome.contains("Astrid's own state"))
         .count();
-    assert!(state >= attack_count - 3, "{denials:?}");
+    assert!(state >= attack_count - 4, "{denials:?}");
     assert!(
         !rig.audit().iter().any(|e| e.capsule == "tool-fs"
             && e.decision == Decision::Allowed

@@ -115,10 +115,12 @@ fn every_route_is_refused(f: &Fixture, astrid: &str) {
             &format!("mkdir {dir}"),
         );
     }
-    assert_state(
+    // A dangling final symlink under a root holding `/proc` is refused by the gate's own
+    // root check before the protected check sees it; either way it is a denial.
+    assert!(matches!(
         g.write(&f.path("ws/dangling"), b"x"),
-        "write through dangling",
-    );
+        Err(FsGateError::Denied(_))
+    ));
     assert_state(
         g.write(&f.path("ws/keys-link/planted.key"), b"x"),
         "write a new file through an intermediate symlink",
