@@ -19,6 +19,14 @@ pub fn resolve(path: &str, workspace: Option<&str>) -> Result<String, String> {
     if let Some(rest) = path.strip_prefix("~/") {
         return normalise(rest, path).map(|p| format!("~/{p}"));
     }
+    // `~user/...` means another account's home in a shell; joining it onto the workspace as
+    // a file named `~user` would touch something the model did not mean.
+    if path.starts_with('~') {
+        return Err(format!(
+            "`{path}`: `~user` paths are not supported; use `~/...`, an absolute path or a \
+             path relative to the workspace"
+        ));
+    }
     if let Some(rest) = path.strip_prefix('/') {
         return normalise(rest, path).map(|p| format!("/{p}"));
     }
@@ -112,6 +120,13 @@ mod tests {
         assert!(e.contains("goes above its root"), "{e}");
         let e = resolve("~/../x", None).unwrap_err();
         assert!(e.contains("goes above its root"), "{e}");
+    }
+
+    #[test]
+    fn other_users_homes_and_empty_paths_are_refused() {
+        for bad in ["~root/.ssh/id_rsa", "~other", "", "  ", "a\0b"] {
+            assert!(resolve(bad, Some("/ws")).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

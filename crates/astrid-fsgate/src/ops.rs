@@ -2,6 +2,7 @@ use std::io::{Read, Write};
 
 use cap_std::fs::{File, FileType, MetadataExt, OpenOptions};
 
+use crate::checked::{verify_handle, Checked, Reach};
 use crate::error::{map_io, FsGateError};
 use crate::roots::{Access, FsRoots, Resolved};
 
@@ -50,8 +51,17 @@ pub struct Metadata {
 impl FsRoots {
     /// Read a whole regular file, refusing files larger than `max_bytes`.
     pub fn read(&self, path: &str, max_bytes: u64) -> Result<Vec<u8>, FsGateError> {
-        let r = self.resolve(path, Access::Read)?;
-        let file = open_regular(&r, OpenOptions::new().read(true), false)?;
+        self.read_checked(
+            &self.check_plain(path, Access::Read, Reach::Follow)?,
+            max_bytes,
+        )
+    }
+
+    /// [`FsRoots::read`] of a path already through [`FsRoots::check`] (with `Access::Read`,
+    /// `Reach::Follow`).
+    pub fn read_checked(&self, c: &Checked, max_bytes: u64) -> Result<Vec<u8>, FsGateError> {
+        let path = c.guest();
+        let file = open_regular(c, OpenOptions::new().read(true), false)?;
         let len = file.metadata().map_err(|e| map_io(e, path))?.len();
         let too_large = || FsGateError::TooLarge(format!("{path}: larger than {max_bytes} bytes"));
         if len > max_bytes {
@@ -71,28 +81,44 @@ impl FsRoots {
 
     /// Create or truncate a regular file and write `data` to it.
     pub fn write(&self, path: &str, data: &[u8]) -> Result<(), FsGateError> {
-        let r = self.resolve(path, Access::Write)?;
+        self.write_checked(&self.check_plain(path, Access::Write, Reach::Follow)?, data)
+    }
+
+    /// [`FsRoots::write`] of a checked path (`Access::Write`, `Reach::Follow`).
+    pub fn write_checked(&self, c: &Checked, data: &[u8]) -> Result<(), FsGateError> {
+        let path = c.guest();
         // No O_TRUNC at open: truncating before the hard-link check would already have
         // destroyed a file outside the root.
-        let mut file = open_regular(&r, OpenOptions::new().write(true).create(true), true)?;
+        let mut file = open_regular(c, OpenOptions::new().write(true).create(true), true)?;
         file.set_len(0).map_err(|e| map_io(e, path))?;
         file.write_all(data).map_err(|e| map_io(e, path))
     }
 
     /// Append `data` to a regular file, creating it when absent.
     pub fn append(&self, path: &str, data: &[u8]) -> Result<(), FsGateError> {
-        let r = self.resolve(path, Access::Write)?;
-        let mut file = open_regular(&r, OpenOptions::new().append(true).create(true), true)?;
-        file.write_all(data).map_err(|e| map_io(e, path))
+        self.append_checked(&self.check_plain(path, Access::Write, Reach::Follow)?, data)
+    }
+
+    /// [`FsRoots::append`] of a checked path (`Access::Write`, `Reach::Follow`).
+    pub fn append_checked(&self, c: &Checked, data: &[u8]) -> Result<(), FsGateError> {
+        let mut file = open_regular(c, OpenOptions::new().append(true).create(true), true)?;
+        file.write_all(data).map_err(|e| map_io(e, c.guest()))
     }
 
     /// List a directory, sorted by name.
     pub fn list_dir(&self, path: &str) -> Result<Vec<DirEntryInfo>, FsGateError> {
-        let r = self.resolve(path, Access::Read)?;
-        let entries = r
+        self.list_dir_checked(&self.check_plain(path, Access::Read, Reach::Follow)?)
+    }
+
+    /// [`FsRoots::list_dir`] of a checked path (`Access::Read`, `Reach::Follow`).
+    pub fn list_dir_checked(&self, c: &Checked) -> Result<Vec<DirEntryInfo>, FsGateError> {
+        let (r, path) = (&c.resolved, c.guest());
+        let dir = r
             .dir
-            .read_dir(r.rel_or_dot())
+            .open_dir(r.rel_or_dot())
             .map_err(|e| map_io(e, path))?;
+        verify_handle(&dir, c)?;
+        let entries = dir.entries().map_err(|e| map_io(e, path))?;
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| map_io(e, path))?;
@@ -106,7 +132,12 @@ impl FsRoots {
 
     /// Describe a path without following a final symlink.
     pub fn stat(&self, path: &str) -> Result<Metadata, FsGateError> {
-        let r = self.resolve(path, Access::Read)?;
+        self.stat_checked(&self.check_plain(path, Access::Read, Reach::Entry)?)
+    }
+
+    /// [`FsRoots::stat`] of a checked path (`Access::Read`, `Reach::Entry`).
+    pub fn stat_checked(&self, c: &Checked) -> Result<Metadata, FsGateError> {
+        let (r, path) = (&c.resolved, c.guest());
         let meta = r
             .dir
             .symlink_metadata(r.rel_or_dot())
@@ -125,7 +156,15 @@ impl FsRoots {
     /// Create a directory; with `recursive`, also its missing parents, and an existing
     /// directory is not an error.
     pub fn mkdir(&self, path: &str, recursive: bool) -> Result<(), FsGateError> {
-        let r = self.resolve(path, Access::Write)?;
+        self.mkdir_checked(
+            &self.check_plain(path, Access::Write, Reach::Follow)?,
+            recursive,
+        )
+    }
+
+    /// [`FsRoots::mkdir`] of a checked path (`Access::Write`, `Reach::Follow`).
+    pub fn mkdir_checked(&self, c: &Checked, recursive: bool) -> Result<(), FsGateError> {
+        let (r, path) = (&c.resolved, c.guest());
         if r.rel.as_os_str().is_empty() {
             return if recursive {
                 Ok(())
@@ -149,8 +188,16 @@ impl FsRoots {
     /// Remove a file, symlink or empty directory; with `recursive`, a whole tree. A granted
     /// root, or a directory holding one, cannot be removed.
     pub fn remove(&self, path: &str, recursive: bool) -> Result<(), FsGateError> {
-        let r = self.resolve(path, Access::Write)?;
-        self.refuse_root(&r)?;
+        self.remove_checked(
+            &self.check_plain(path, Access::Write, Reach::Tree)?,
+            recursive,
+        )
+    }
+
+    /// [`FsRoots::remove`] of a checked path (`Access::Write`, `Reach::Tree`).
+    pub fn remove_checked(&self, c: &Checked, recursive: bool) -> Result<(), FsGateError> {
+        let (r, path) = (&c.resolved, c.guest());
+        self.refuse_root(r)?;
         let meta = r
             .dir
             .symlink_metadata(&r.rel)
@@ -168,13 +215,19 @@ impl FsRoots {
     /// Rename `from` to `to`, replacing `to` when it exists; both need write access and may
     /// lie in different roots.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), FsGateError> {
-        let src = self.resolve(from, Access::Write)?;
-        let dst = self.resolve(to, Access::Write)?;
-        self.refuse_root(&src)?;
-        self.refuse_root(&dst)?;
+        let src = self.check_plain(from, Access::Write, Reach::Tree)?;
+        let dst = self.check_plain(to, Access::Write, Reach::Tree)?;
+        self.rename_checked(&src, &dst)
+    }
+
+    /// [`FsRoots::rename`] of checked paths (`Access::Write`, `Reach::Tree`).
+    pub fn rename_checked(&self, from: &Checked, to: &Checked) -> Result<(), FsGateError> {
+        let (src, dst) = (&from.resolved, &to.resolved);
+        self.refuse_root(src)?;
+        self.refuse_root(dst)?;
         src.dir
             .rename(&src.rel, &dst.dir, &dst.rel)
-            .map_err(|e| map_io(e, &format!("{from} -> {to}")))
+            .map_err(|e| map_io(e, &format!("{} -> {}", from.guest(), to.guest())))
     }
 
     fn refuse_root(&self, r: &Resolved) -> Result<(), FsGateError> {
@@ -191,8 +244,8 @@ impl FsRoots {
 /// Open a regular file inside the root and prove, on the open handle, that it is a regular
 /// file with a single link. A hard link may share its inode with a file outside the root,
 /// which no path check can see.
-fn open_regular(r: &Resolved, opts: &OpenOptions, may_create: bool) -> Result<File, FsGateError> {
-    let guest = r.guest.as_str();
+fn open_regular(c: &Checked, opts: &OpenOptions, may_create: bool) -> Result<File, FsGateError> {
+    let (r, guest) = (&c.resolved, c.guest());
     // Checked by path first only so a FIFO or device is refused before open() could block on
     // it or act on it; the handle check below is the authoritative one.
     match r.dir.metadata(r.rel_or_dot()) {
@@ -206,6 +259,7 @@ fn open_regular(r: &Resolved, opts: &OpenOptions, may_create: bool) -> Result<Fi
         .map_err(|e| map_io(e, guest))?;
     let meta = file.metadata().map_err(|e| map_io(e, guest))?;
     refuse_non_regular(meta.file_type(), guest)?;
+    verify_handle(&file, c)?;
     if meta.nlink() > 1 {
         return Err(FsGateError::Denied(format!(
             "{guest}: has more than one hard link"

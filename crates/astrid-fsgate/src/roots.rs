@@ -3,6 +3,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use astrid_protected::ProtectedSet;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
@@ -58,6 +59,8 @@ impl Root {
 pub struct FsRoots {
     home: PathBuf,
     roots: Vec<Root>,
+    /// Refused whatever the roots say; see [`FsRoots::check`](crate::FsRoots::check).
+    protected: ProtectedSet,
 }
 
 impl fmt::Debug for FsRoots {
@@ -135,7 +138,22 @@ impl FsRoots {
         }
         // Longest first, so the first match in `resolve` is the most specific root.
         roots.sort_by_key(|r| std::cmp::Reverse(r.host.components().count()));
-        Ok(FsRoots { home, roots })
+        Ok(FsRoots {
+            home,
+            roots,
+            protected: ProtectedSet::empty(),
+        })
+    }
+
+    /// The same roots with `protected` refused whatever they grant: the daemon passes
+    /// `$ASTRID_HOME` (less the principal's own home) and the operator's credentials.
+    pub fn with_protected(mut self, protected: ProtectedSet) -> FsRoots {
+        self.protected = protected;
+        self
+    }
+
+    pub(crate) fn protected(&self) -> &ProtectedSet {
+        &self.protected
     }
 
     /// The principal's home directory that `~/` paths resolve against.
@@ -186,6 +204,18 @@ impl FsRoots {
                 "{guest_path}: not under any root granted for {access}"
             )))
         }
+    }
+
+    /// True when the resolved host path `touched` lies under a root granted for `access`,
+    /// compared with the root as written and resolved.
+    pub(crate) fn covers(&self, touched: &Path, access: Access) -> bool {
+        self.roots
+            .iter()
+            .filter(|r| access == Access::Read || r.writable)
+            .any(|r| {
+                touched.starts_with(&r.host)
+                    || astrid_protected::resolve(&r.host).is_ok_and(|c| touched.starts_with(c))
+            })
     }
 
     /// True when `resolved` names a granted root or a directory containing one; such paths

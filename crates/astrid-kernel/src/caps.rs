@@ -198,6 +198,40 @@ impl TokenGate for PrincipalGate {
         self.check(resource)
     }
 
+    fn check_fs_within(
+        &self,
+        write: bool,
+        host_path: &Path,
+        location: &Path,
+    ) -> Result<(), String> {
+        let resource = if write {
+            Resource::FsWrite(host_path.to_path_buf())
+        } else {
+            Resource::FsRead(host_path.to_path_buf())
+        };
+        // Only grants that name the location count: a wide pattern such as `/**` or the
+        // workspace holding it was never meant to open it. Derived tokens whose parents are
+        // filtered out fail their chain check, which is the safe side.
+        let named: Vec<CapabilityToken> = self
+            .tokens
+            .read()
+            .iter()
+            .filter(|t| {
+                t.resource
+                    .fs_literal_prefix()
+                    .is_some_and(|p| astrid_protected::concretely_names(&p, location))
+            })
+            .cloned()
+            .collect();
+        match self.gate.check(&self.principal, &resource, &named) {
+            Ok(_) => Ok(()),
+            Err(d) if d.reason == DenialReason::NoToken => {
+                Err(format!("no capability token covers `{resource}`"))
+            }
+            Err(d) => Err(format!("capability for `{resource}` refused: {}", d.reason)),
+        }
+    }
+
     fn check_net(&self, host: &str, port: u16) -> Result<(), String> {
         self.check(Resource::NetConnect {
             host: host.to_ascii_lowercase(),

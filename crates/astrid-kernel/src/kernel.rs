@@ -63,6 +63,9 @@ pub(crate) struct Inner {
     pub secret_key: Arc<astrid_store::SecretKey>,
     /// Connections opened with a device token, so revoking the device closes them.
     pub live_devices: crate::devices::LiveDevices,
+    /// `$ASTRID_HOME` and the operator's credentials: refused to every capsule's
+    /// filesystem calls (each principal's own home excepted from the first).
+    pub protected: astrid_protected::ProtectedSet,
 }
 
 /// The daemon-wide pieces behind `astrid:http`, `astrid:process` and the secret store.
@@ -70,6 +73,7 @@ pub(crate) struct Effects {
     pub airlock: Arc<astrid_egress::Airlock>,
     pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
     pub secret_key: Arc<astrid_store::SecretKey>,
+    pub protected: astrid_protected::ProtectedSet,
 }
 
 impl Inner {
@@ -116,6 +120,7 @@ impl Inner {
             process: effects.process,
             secret_key: effects.secret_key,
             live_devices: Default::default(),
+            protected: effects.protected,
         })
     }
 
@@ -204,12 +209,12 @@ impl Inner {
             None
         } else {
             let home = self.home.principal_home(p);
-            let roots = FsRoots::new(&home, &caps.fs_read, &caps.fs_write).map_err(|e| {
-                KernelError::Load {
+            let roots = FsRoots::new(&home, &caps.fs_read, &caps.fs_write)
+                .map_err(|e| KernelError::Load {
                     name: installed.name.clone(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?
+                .with_protected(self.protected.clone().exempting(&home));
             // Validated above; roots inside the principal's own home are the principal's to have; create them
             // so a fresh principal's capsules find them. Absolute roots are the operator's.
             for root in caps.fs_read.iter().chain(&caps.fs_write) {

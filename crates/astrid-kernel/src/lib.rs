@@ -101,6 +101,13 @@ impl Kernel {
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
             .map_err(|_| KernelError::AlreadyRunning(home.root().display().to_string()))?;
 
+        // Every path the kernel derives from here on is canonical, so a relative or
+        // symlinked `ASTRID_HOME` protects (and grants) the directory it really is.
+        let canonical = home
+            .root()
+            .canonicalize()
+            .map_err(|e| KernelError::io(home.root(), e))?;
+        let home = &AstridHome::new(canonical);
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.use_cache.then(|| home.cache_dir()),
             epoch_tick: config.epoch_tick,
@@ -133,6 +140,12 @@ impl Kernel {
             }
             Ok(p) => tracing::info!("subprocess limits: {}", p.enforcement()),
         }
+        // The operator's credentials as the subprocess sandbox masks them: under the same home.
+        let operator_home = match &process {
+            Ok(policy) => Some(policy.home.clone()),
+            Err(_) => astrid_protected::operator_home(),
+        };
+        let protected = astrid_protected::ProtectedSet::new(home.root(), operator_home.as_deref());
         let inner = kernel::Inner::new(
             home.clone(),
             Arc::new(key),
@@ -143,6 +156,7 @@ impl Kernel {
                 airlock: Arc::new(airlock),
                 process: Arc::new(process),
                 secret_key: Arc::new(secret_key),
+                protected,
             },
         );
         inner.ensure_principal(&PrincipalId::default_local())?;

@@ -8,19 +8,9 @@ use std::time::Duration;
 use crate::cgroup::{Cgroups, Enforcement};
 use crate::{Limits, ProcessError};
 
-/// Credential stores under the operator's home that a subprocess must never read or plant.
-pub const CREDENTIAL_PATHS: &[&str] = &[
-    ".ssh",
-    ".aws",
-    ".config/gcloud",
-    ".gnupg",
-    ".kube",
-    ".docker",
-    ".netrc",
-    ".git-credentials",
-    ".config/gh",
-    ".azure",
-];
+/// Credential stores under the operator's home that a subprocess must never read or plant:
+/// the one list the filesystem host calls refuse too (see `astrid-protected`).
+pub const CREDENTIAL_PATHS: &[&str] = astrid_protected::CREDENTIAL_LOCATIONS;
 
 /// Host directories masked on top of the credentials: they hold the sockets of the host's
 /// services (Docker, D-Bus, systemd, agents). A read-only mount does not stop `connect()` on a
@@ -112,7 +102,7 @@ impl SandboxPolicy {
                 )));
             }
         }
-        let mut masked: Vec<PathBuf> = CREDENTIAL_PATHS.iter().map(|c| home.join(c)).collect();
+        let mut masked: Vec<PathBuf> = astrid_protected::credential_paths(home);
         masked.extend(SYSTEM_MASKS.iter().map(PathBuf::from));
         masked.push(astrid_home.to_path_buf());
         // Without prlimit no rlimit can be set (no `unsafe` here for a pre_exec setrlimit), and

@@ -94,6 +94,14 @@ pub trait Auditor: Send + Sync + 'static {
 /// has accepted a path, with the host path it names (absolute, normalised).
 pub trait TokenGate: Send + Sync + 'static {
     fn check_fs(&self, write: bool, host_path: &std::path::Path) -> Result<(), String>;
+    /// As `check_fs`, counting only tokens whose pattern's literal prefix (up to its first
+    /// wildcard) lies inside `location`: the deliberate grant a credential location needs.
+    fn check_fs_within(
+        &self,
+        write: bool,
+        host_path: &std::path::Path,
+        location: &std::path::Path,
+    ) -> Result<(), String>;
     /// `net:connect:<host>:<port>`.
     fn check_net(&self, host: &str, port: u16) -> Result<(), String>;
     /// `process:exec:<program>`.

@@ -92,6 +92,15 @@ impl ResourcePattern {
         Ok(pattern)
     }
 
+    /// For a filesystem pattern, the directory or file its literal segments name (see
+    /// [`PathPattern::literal_prefix`]); `None` for every other kind.
+    pub fn fs_literal_prefix(&self) -> Option<std::path::PathBuf> {
+        match self {
+            ResourcePattern::FsRead(p) | ResourcePattern::FsWrite(p) => Some(p.literal_prefix()),
+            _ => None,
+        }
+    }
+
     /// Whether this pattern grants `resource`.
     pub fn matches(&self, resource: &Resource) -> bool {
         match (self, resource) {

@@ -84,6 +84,19 @@ impl PathPattern {
         parts.next().is_none()
     }
 
+    /// The path named by the literal segments before the first wildcard: everything the
+    /// pattern matches lies beneath it (`/a/b/**` and `/a/b/*/c` give `/a/b`, `/**` gives `/`).
+    pub fn literal_prefix(&self) -> std::path::PathBuf {
+        let mut out = std::path::PathBuf::from("/");
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(l) => out.push(l),
+                Segment::One | Segment::Rest => break,
+            }
+        }
+        out
+    }
+
     /// True when every path this pattern matches is also matched by `wider`.
     pub(crate) fn narrower_or_equal(&self, wider: &PathPattern) -> bool {
         let (w_fixed, w_rest) = split_rest(&wider.segments);

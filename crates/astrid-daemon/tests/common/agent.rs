@@ -191,7 +191,7 @@ impl Rig {
         script: Vec<Step>,
         tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
     ) -> Rig {
-        Self::start_full(provider, config, script, tweak, None).await
+        Self::start_in(provider, config, script, tweak, |h| h).await
     }
 
     /// As [`Rig::start`], with the daemon's `config.toml` written before it starts.
@@ -201,9 +201,22 @@ impl Rig {
             FixtureConfig::default(),
             vec![],
             |_, up| up,
+            |h| h,
             Some(config_toml),
         )
         .await
+    }
+
+    /// As [`Rig::start_with`], with `home` choosing how the daemon is given its home (e.g.
+    /// [`TestHome::given_relative`]).
+    pub async fn start_in(
+        provider: Provider,
+        config: FixtureConfig,
+        script: Vec<Step>,
+        tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
+        home: impl FnOnce(TestHome) -> TestHome,
+    ) -> Rig {
+        Self::start_full(provider, config, script, tweak, home, None).await
     }
 
     async fn start_full(
@@ -211,13 +224,14 @@ impl Rig {
         config: FixtureConfig,
         script: Vec<Step>,
         tweak: impl Fn(Capsule, PackageUpload) -> PackageUpload,
+        home: impl FnOnce(TestHome) -> TestHome,
         config_toml: Option<&str>,
     ) -> Rig {
         let fixture = Fixture::start(config, script)
             .await
             .expect("starting the model fixture");
         let user_home = UserHome::new();
-        let home = TestHome::new().with_env("HOME", user_home.path());
+        let home = home(TestHome::new().with_env("HOME", user_home.path()));
         if let Some(text) = config_toml {
             std::fs::write(home.home.config_file(), text).expect("writing config.toml");
         }

@@ -129,6 +129,9 @@ pub struct TestHome {
     pub home: AstridHome,
     /// Extra environment for every daemon this home spawns (e.g. the operator's `HOME`).
     env: Vec<(String, OsString)>,
+    /// The daemon is given the home relative to the temp dir (its working directory)
+    /// rather than as `home`'s absolute path.
+    relative: bool,
 }
 
 impl TestHome {
@@ -140,7 +143,25 @@ impl TestHome {
             dir,
             home,
             env: Vec::new(),
+            relative: false,
         }
+    }
+
+    /// The daemon gets `--home home`, a path relative to its working directory.
+    pub fn given_relative(mut self) -> TestHome {
+        self.relative = true;
+        self
+    }
+
+    /// The home is reached through a symlink, `<tmp>/link -> home`, and that is the
+    /// path the daemon and the clients are given.
+    pub fn given_through_symlink(mut self) -> TestHome {
+        let link = self.dir.path().join("link");
+        // Relative, so the filesystem gate's cap-std follows it (it refuses absolute links
+        // outright, which would hide what this is meant to test).
+        std::os::unix::fs::symlink("home", &link).expect("linking the home");
+        self.home = AstridHome::new(link);
+        self
     }
 
     /// Every daemon started from this home gets `key=value` in its environment.
@@ -178,9 +199,14 @@ impl TestHome {
             .expect("a free log name");
         let log = self.log_path(n);
         let file = std::fs::File::create(&log).expect("creating the daemon log");
-        let child = Command::new(env!("CARGO_BIN_EXE_astrid-daemon"))
-            .arg("--home")
-            .arg(self.home.root())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_astrid-daemon"));
+        if self.relative {
+            let rel = self.home.root().strip_prefix(self.dir.path()).unwrap();
+            cmd.current_dir(self.dir.path()).arg("--home").arg(rel);
+        } else {
+            cmd.arg("--home").arg(self.home.root());
+        }
+        let child = cmd
             .env_remove("ASTRID_HOME")
             .env("ASTRID_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -1,7 +1,6 @@
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use astrid_fsgate::{Access, FsGateError, FsRoots};
+use astrid_fsgate::{Access, Checked, FsGateError, FsRoots, Reach};
 
 use super::HostState;
 use crate::bindings::astrid::fs::fs::{DirEntry, ErrorCode, FileKind, Host, Metadata};
@@ -26,22 +25,60 @@ impl HostState {
         }
     }
 
+    /// Everything that is decided without asking anyone, in order: the gate's own checks
+    /// (a bad path is an invalid argument, Astrid's own state and multi-linked files are
+    /// refused), then a credential location needs a grant that names it. Each refusal is
+    /// audited and no approval is ever asked for it.
+    fn fs_check(
+        &self,
+        op: &str,
+        path: &str,
+        roots: &FsRoots,
+        access: Access,
+        reach: Reach,
+    ) -> Result<Checked, ErrorCode> {
+        let checked = match roots.check(path, access, reach) {
+            Ok(c) => c,
+            Err(e) => {
+                self.denied(op, path, &e.to_string());
+                return Err(map(e));
+            }
+        };
+        if let Some(location) = checked.credential() {
+            let write = access == Access::Write;
+            let touched = checked.touched();
+            if let Err(missing) = self.ctx.tokens.check_fs_within(write, touched, location) {
+                let kind = if write { "write" } else { "read" };
+                let reason = format!(
+                    "`{}` is inside the credential location `{}`, which is never opened by an \
+                     approval ({missing} naming it); to allow it deliberately, run `astrid \
+                     caps grant {} fs:{kind}:{}`",
+                    touched.display(),
+                    location.display(),
+                    self.ctx.origin.principal,
+                    touched.display()
+                );
+                self.denied(op, &format!("fs:{kind}:{}", touched.display()), &reason);
+                return Err(ErrorCode::Denied(reason));
+            }
+        }
+        Ok(checked)
+    }
+
     /// An operation that changes nothing: it runs, and its outcome is recorded before the
     /// guest sees any of it, so a failed append withholds the data.
     fn fs_look<T>(
         &mut self,
         op: &str,
         path: &str,
-        run: impl FnOnce(&FsRoots) -> Result<T, FsGateError>,
+        reach: Reach,
+        run: impl FnOnce(&FsRoots, &Checked) -> Result<T, FsGateError>,
         describe: impl FnOnce(&T) -> String,
     ) -> Result<T, ErrorCode> {
         let roots = self.fs_roots(op, path)?;
-        if let Err(FsGateError::Denied(m)) = roots.resolve(path, Access::Read) {
-            self.denied(op, path, &m);
-            return Err(ErrorCode::Denied(m));
-        }
-        self.fs_token(op, path, &roots, false)?;
-        match run(&roots) {
+        let checked = self.fs_check(op, path, &roots, Access::Read, reach)?;
+        self.fs_token(op, &checked, false)?;
+        match run(&roots, &checked) {
             Err(FsGateError::Denied(m)) => {
                 self.denied(op, path, &m);
                 Err(ErrorCode::Denied(m))
@@ -57,27 +94,31 @@ impl HostState {
         }
     }
 
-    /// An operation that changes the filesystem: every path is resolved through the gate
+    /// An operation that changes the filesystem: every path is checked through the gate
     /// and the decision recorded before anything is touched. Checks that only the operation
-    /// itself can make (hard links, symlinked parents) may still deny it; that denial is
-    /// recorded as a second entry.
+    /// itself can make (a symlink swapped since the check, a granted root) may still deny
+    /// it; that denial is recorded as a second entry.
     fn fs_change(
         &mut self,
         op: &str,
-        paths: &[&str],
-        run: impl FnOnce(&FsRoots) -> Result<(), FsGateError>,
+        paths: &[(&str, Reach)],
+        run: impl FnOnce(&FsRoots, &[Checked]) -> Result<(), FsGateError>,
     ) -> Result<(), ErrorCode> {
-        let resource = paths.join(" -> ");
+        let resource = paths
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(" -> ");
         let roots = self.fs_roots(op, &resource)?;
-        for p in paths {
-            if let Err(FsGateError::Denied(m)) = roots.resolve(p, Access::Write) {
-                self.denied(op, &resource, &m);
-                return Err(ErrorCode::Denied(m));
-            }
-            self.fs_token(op, p, &roots, true)?;
+        let mut checked = Vec::with_capacity(paths.len());
+        for (p, reach) in paths {
+            checked.push(self.fs_check(op, p, &roots, Access::Write, *reach)?);
+        }
+        for c in &checked {
+            self.fs_token(op, c, true)?;
         }
         self.fs_audit_allowed(op, &resource, "permitted by the manifest roots")?;
-        match run(&roots) {
+        match run(&roots, &checked) {
             Err(FsGateError::Denied(m)) => {
                 self.denied(op, &resource, &m);
                 Err(ErrorCode::Denied(m))
@@ -87,17 +128,12 @@ impl HostState {
     }
 
     /// Both must hold: the manifest root (checked by the caller) and a capability token of
-    /// the principal covering the host path.
-    /// Without a token the principal's human is asked.
-    fn fs_token(
-        &mut self,
-        op: &str,
-        path: &str,
-        roots: &FsRoots,
-        write: bool,
-    ) -> Result<(), ErrorCode> {
-        let host = host_path(roots, path);
-        let token = self.ctx.tokens.check_fs(write, &host);
+    /// the principal covering the resolved host path. Without a token the principal's human
+    /// is asked, about the resolved path: what is approved is what is touched. A credential
+    /// location reaches here only with a grant naming it, so it is never asked about.
+    fn fs_token(&mut self, op: &str, checked: &Checked, write: bool) -> Result<(), ErrorCode> {
+        let host = checked.touched();
+        let token = self.ctx.tokens.check_fs(write, host);
         let kind = if write { "write" } else { "read" };
         let resource = format!("fs:{kind}:{}", host.display());
         let ask = format!(
@@ -113,20 +149,6 @@ impl HostState {
         super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, resource, outcome)
             .map_err(ErrorCode::Denied)
     }
-}
-
-/// The host path a guest path names, as the fsgate reads it (`~` is the principal's home);
-/// `.`, repeated and trailing separators fall away. Only called on paths the fsgate has
-/// accepted lexically, so there is no `..` left to resolve.
-fn host_path(roots: &FsRoots, guest: &str) -> PathBuf {
-    let joined = if guest == "~" {
-        roots.home().to_path_buf()
-    } else if let Some(rel) = guest.strip_prefix("~/") {
-        roots.home().join(rel)
-    } else {
-        PathBuf::from(guest)
-    };
-    joined.components().collect()
 }
 
 fn map(e: FsGateError) -> ErrorCode {
@@ -156,24 +178,30 @@ impl Host for HostState {
         self.fs_look(
             "fs.read",
             &path,
-            |r| r.read(&path, MAX_READ),
+            Reach::Follow,
+            |r, c| r.read_checked(c, MAX_READ),
             |d| format!("{} bytes", d.len()),
         )
     }
 
     fn write(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        self.fs_change("fs.write", &[&path], |r| r.write(&path, &data))
+        self.fs_change("fs.write", &[(&path, Reach::Follow)], |r, c| {
+            r.write_checked(&c[0], &data)
+        })
     }
 
     fn append(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        self.fs_change("fs.append", &[&path], |r| r.append(&path, &data))
+        self.fs_change("fs.append", &[(&path, Reach::Follow)], |r, c| {
+            r.append_checked(&c[0], &data)
+        })
     }
 
     fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, ErrorCode> {
         let entries = self.fs_look(
             "fs.list-dir",
             &path,
-            |r| r.list_dir(&path),
+            Reach::Follow,
+            |r, c| r.list_dir_checked(c),
             |e| format!("{} entries", e.len()),
         )?;
         Ok(entries
@@ -189,7 +217,8 @@ impl Host for HostState {
         let m = self.fs_look(
             "fs.stat",
             &path,
-            |r| r.stat(&path),
+            Reach::Entry,
+            |r, c| r.stat_checked(c),
             |m| format!("{:?}, {} bytes", m.kind, m.size),
         )?;
         Ok(Metadata {
@@ -201,16 +230,22 @@ impl Host for HostState {
     }
 
     fn mkdir(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        self.fs_change("fs.mkdir", &[&path], |r| r.mkdir(&path, recursive))
+        self.fs_change("fs.mkdir", &[(&path, Reach::Follow)], |r, c| {
+            r.mkdir_checked(&c[0], recursive)
+        })
     }
 
     fn remove(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        self.fs_change("fs.remove", &[&path], |r| r.remove(&path, recursive))
+        self.fs_change("fs.remove", &[(&path, Reach::Tree)], |r, c| {
+            r.remove_checked(&c[0], recursive)
+        })
     }
 
     fn rename(&mut self, source: String, destination: String) -> Result<(), ErrorCode> {
-        self.fs_change("fs.rename", &[&source, &destination], |r| {
-            r.rename(&source, &destination)
-        })
+        self.fs_change(
+            "fs.rename",
+            &[(&source, Reach::Tree), (&destination, Reach::Tree)],
+            |r, c| r.rename_checked(&c[0], &c[1]),
+        )
     }
 }
