@@ -22,8 +22,8 @@ mod invoke;
 mod runtime;
 
 pub use context::{
-    Approver, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, NetAccess, Origin,
-    Quota, TokenGate,
+    ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage,
+    NetAccess, Origin, Quota, TokenGate,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

@@ -84,6 +84,37 @@ impl PathPattern {
         parts.next().is_none()
     }
 
+    /// The literal segments before the first wildcard, as an absolute path: every path the
+    /// pattern matches lies at or below it.
+    pub fn literal_prefix(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(s) => {
+                    out.push('/');
+                    out.push_str(s);
+                }
+                Segment::One | Segment::Rest => break,
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// True when the pattern names one path (no `*`, no `**`).
+    pub fn is_exact(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+
+    /// True when some segment is a single-segment `*`.
+    pub fn has_one_wildcard(&self) -> bool {
+        self.segments.iter().any(|s| matches!(s, Segment::One))
+    }
+
     /// True when every path this pattern matches is also matched by `wider`.
     pub(crate) fn narrower_or_equal(&self, wider: &PathPattern) -> bool {
         let (w_fixed, w_rest) = split_rest(&wider.segments);
