@@ -1,6 +1,7 @@
 //! `astrid`: the command line for the agent, the Astrid daemon and its capsules.
 #![forbid(unsafe_code)]
 
+mod approval_view;
 mod args;
 mod commands;
 mod origin;

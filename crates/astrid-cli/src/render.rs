@@ -1,6 +1,7 @@
 //! Turning the agent's events (docs/AGENT-PROTOCOL.md) into terminal output. Pure: the
 //! renderer returns what to write where, so it is tested without a terminal or a daemon.
 
+use astrid_types::text::escape_controls;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -111,9 +112,11 @@ impl Renderer {
     }
 
     /// A line on stderr (a notice, an approval) that must not start in the middle of the answer.
+    /// Control characters are escaped line by line: a notice often quotes a capsule.
     pub fn notice(&mut self, line: &str) -> Vec<(Stream, String)> {
         let mut out = self.end_line();
-        out.push((Stream::Err, format!("{}\n", line.trim_end())));
+        let safe: Vec<String> = line.trim_end().split('\n').map(escape_controls).collect();
+        out.push((Stream::Err, format!("{}\n", safe.join("\n"))));
         out
     }
 
@@ -268,5 +271,9 @@ mod tests {
             ]
         );
         assert_eq!(r.notice("again"), [(Stream::Err, "again\n".into())]);
+        assert_eq!(
+            r.notice("a\x1b[2K\rb\nc\u{202e}"),
+            [(Stream::Err, "a\\x1b[2K\\rb\nc\\u{202e}\n".into())]
+        );
     }
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use astrid_types::home::AstridHome;
 use astrid_types::wire::{
-    self, ApprovalDecision, ClientMessage, ControlCommand, ControlError, ControlResponse,
-    Credential, ServerMessage, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
+    self, AnsweredBy, ApprovalDecision, ClientMessage, ControlCommand, ControlError,
+    ControlResponse, Credential, ServerMessage, MAX_FRAME, MAX_HELLO_FRAME, PROTOCOL_VERSIONS,
 };
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
@@ -281,14 +281,28 @@ impl Client {
         Ok(ApprovalStream { rx })
     }
 
-    /// Answers an approval request received on an [`ApprovalStream`]. The daemon ignores
-    /// answers to requests that are not this principal's or are no longer waiting.
+    /// Answers an approval request received on an [`ApprovalStream`] as a person who read
+    /// it. The daemon ignores answers to requests that are not this principal's or are no
+    /// longer waiting.
     pub async fn answer_approval(
         &self,
         id: u64,
         decision: ApprovalDecision,
     ) -> Result<(), ClientError> {
-        self.send(&ClientMessage::ApprovalAnswer { id, decision })
+        self.answer_approval_by(id, decision, AnsweredBy::Person)
+            .await
+    }
+
+    /// [`answer_approval`](Self::answer_approval), saying who answered: an automatic
+    /// approver (`astrid -p --yes`) says [`AnsweredBy::AutoYes`], and the daemon records
+    /// that and never takes its answer as more than allow-once.
+    pub async fn answer_approval_by(
+        &self,
+        id: u64,
+        decision: ApprovalDecision,
+        by: AnsweredBy,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ApprovalAnswer { id, decision, by })
             .await
     }
 

@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use std::iter;
 use std::time::Duration;
 
-use astrid_types::PrincipalId;
+use astrid_types::{CapsuleName, PrincipalId};
 use parking_lot::RwLock;
 
 use crate::keys::PublicKey;
 use crate::mint::{check_derivation, Widening};
 use crate::pattern::Resource;
 use crate::revocation::{Revocation, RevocationList};
-use crate::token::{CapabilityToken, TokenId, TOKEN_VERSION};
+use crate::token::{CapabilityToken, TokenId, TOKEN_VERSION, TOKEN_VERSION_BOUND};
 
 /// Clock skew tolerated on both ends of a token's validity window by default.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(30);
@@ -45,6 +45,8 @@ pub enum DenialReason {
     NoToken,
     #[error("the token belongs to another principal")]
     WrongPrincipal,
+    #[error("the token is bound to capsule `{0}`")]
+    WrongCapsule(CapsuleName),
     #[error("unsupported token version {0}")]
     UnsupportedVersion(u8),
     #[error("the token was issued by unknown key {0}")]
@@ -127,9 +129,24 @@ impl Gate {
     /// When every token fails, the denial explains the most relevant failure: a token that
     /// covers the resource but is expired, revoked or forged outranks one for another
     /// principal, which outranks "nothing covers this".
+    ///
+    /// Tokens bound to a capsule never grant through this method; see
+    /// [`check_as`](Self::check_as).
     pub fn check(
         &self,
         principal: &PrincipalId,
+        resource: &Resource,
+        tokens: &[CapabilityToken],
+    ) -> Result<Grant, Denial> {
+        self.check_as(principal, None, resource, tokens)
+    }
+
+    /// [`check`](Self::check) for an effect performed by `capsule`: a token bound to a
+    /// capsule grants only when it is that capsule.
+    pub fn check_as(
+        &self,
+        principal: &PrincipalId,
+        capsule: Option<&CapsuleName>,
         resource: &Resource,
         tokens: &[CapabilityToken],
     ) -> Result<Grant, Denial> {
@@ -150,6 +167,8 @@ impl Gate {
                 (1, DenialReason::WrongPrincipal)
             } else if !token.resource.matches(resource) {
                 continue;
+            } else if let Some(bound) = token.capsule.as_ref().filter(|b| Some(*b) != capsule) {
+                (1, DenialReason::WrongCapsule(bound.clone()))
             } else {
                 match self.check_token(token, tokens, now) {
                     Ok(()) => return Ok(Grant { token_id: token.id }),
@@ -219,7 +238,12 @@ impl Gate {
     }
 
     fn verify_signature(&self, token: &CapabilityToken) -> Result<(), DenialReason> {
-        if token.version != TOKEN_VERSION {
+        let expected = if token.capsule.is_some() {
+            TOKEN_VERSION_BOUND
+        } else {
+            TOKEN_VERSION
+        };
+        if token.version != expected {
             return Err(DenialReason::UnsupportedVersion(token.version));
         }
         let key = self

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use astrid_types::PrincipalId;
+use astrid_types::{CapsuleName, PrincipalId};
 
 use crate::error::CryptoError;
 use crate::keys::KeyPair;
 use crate::pattern::ResourcePattern;
-use crate::token::{CapabilityToken, TokenId, TOKEN_VERSION};
+use crate::token::{CapabilityToken, TokenId, TOKEN_VERSION, TOKEN_VERSION_BOUND};
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
@@ -28,6 +28,40 @@ pub fn mint(
     mint_at(keypair, principal, resource, now_ms(), ttl, parent)
 }
 
+/// Mints a token issued now that only `capsule` may use (what an allow-always answer
+/// mints). A `parent`, if any, must be unbound or bound to the same capsule.
+pub fn mint_bound(
+    keypair: &KeyPair,
+    principal: PrincipalId,
+    capsule: CapsuleName,
+    resource: ResourcePattern,
+    ttl: Option<Duration>,
+    parent: Option<&CapabilityToken>,
+) -> Result<CapabilityToken, CryptoError> {
+    mint_bound_at(keypair, principal, capsule, resource, now_ms(), ttl, parent)
+}
+
+/// [`mint_bound`] issued at `issued_at_ms`.
+pub fn mint_bound_at(
+    keypair: &KeyPair,
+    principal: PrincipalId,
+    capsule: CapsuleName,
+    resource: ResourcePattern,
+    issued_at_ms: u64,
+    ttl: Option<Duration>,
+    parent: Option<&CapabilityToken>,
+) -> Result<CapabilityToken, CryptoError> {
+    mint_inner(
+        keypair,
+        principal,
+        Some(capsule),
+        resource,
+        issued_at_ms,
+        ttl,
+        parent,
+    )
+}
+
 /// Mints a token issued at `issued_at_ms`, valid for `ttl` (`None`: until revoked).
 ///
 /// With a `parent`, the child must be for the same principal, cover a pattern narrower than
@@ -36,6 +70,26 @@ pub fn mint(
 pub fn mint_at(
     keypair: &KeyPair,
     principal: PrincipalId,
+    resource: ResourcePattern,
+    issued_at_ms: u64,
+    ttl: Option<Duration>,
+    parent: Option<&CapabilityToken>,
+) -> Result<CapabilityToken, CryptoError> {
+    mint_inner(
+        keypair,
+        principal,
+        None,
+        resource,
+        issued_at_ms,
+        ttl,
+        parent,
+    )
+}
+
+fn mint_inner(
+    keypair: &KeyPair,
+    principal: PrincipalId,
+    capsule: Option<CapsuleName>,
     resource: ResourcePattern,
     issued_at_ms: u64,
     ttl: Option<Duration>,
@@ -52,7 +106,11 @@ pub fn mint_at(
         }
     };
     let mut token = CapabilityToken {
-        version: TOKEN_VERSION,
+        version: if capsule.is_some() {
+            TOKEN_VERSION_BOUND
+        } else {
+            TOKEN_VERSION
+        },
         id: TokenId::random(),
         issuer_key_id: keypair.key_id().to_owned(),
         principal,
@@ -60,6 +118,7 @@ pub fn mint_at(
         issued_at_ms,
         expires_at_ms,
         parent: parent.map(|p| p.id),
+        capsule,
         signature: [0; 64],
     };
     if let Some(parent) = parent {
@@ -83,6 +142,7 @@ pub enum Widening {
     Expiry,
     IssuedBeforeParent,
     Issuer,
+    Capsule,
 }
 
 impl std::fmt::Display for Widening {
@@ -95,6 +155,7 @@ impl std::fmt::Display for Widening {
             Widening::Expiry => "a derived token may not expire later than its parent",
             Widening::IssuedBeforeParent => "a derived token may not be issued before its parent",
             Widening::Issuer => "a derived token must have its parent's issuer",
+            Widening::Capsule => "a derived token must be bound to its parent's capsule, if any",
         })
     }
 }
@@ -111,6 +172,9 @@ pub(crate) fn check_derivation(
     }
     if child.issuer_key_id != parent.issuer_key_id {
         return Err(Widening::Issuer);
+    }
+    if parent.capsule.is_some() && child.capsule != parent.capsule {
+        return Err(Widening::Capsule);
     }
     if !child.resource.narrower_or_equal(&parent.resource) {
         return Err(Widening::Pattern);

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use astrid_types::PrincipalId;
+use astrid_types::{CapsuleName, PrincipalId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
@@ -13,8 +13,12 @@ use crate::error::{CryptoError, DecodeError};
 use crate::keys::PublicKey;
 use crate::pattern::ResourcePattern;
 
-/// The only token version this code issues and accepts.
+/// The version of a token usable by any capsule of its principal.
 pub const TOKEN_VERSION: u8 = 1;
+/// The version of a token bound to one capsule: the version 1 fields, then the capsule name.
+/// A token's version follows from whether it is bound, so each token has one encoding and
+/// tokens minted before binding existed keep verifying.
+pub const TOKEN_VERSION_BOUND: u8 = 2;
 /// Domain separation tag that starts every token's canonical bytes.
 pub const TOKEN_DOMAIN: &[u8] = b"astrid-capability-token-v1\0";
 /// Prefix of the text form, so a token pasted in the wrong place is recognisable.
@@ -71,13 +75,17 @@ pub struct CapabilityToken {
     pub issued_at_ms: u64,
     pub expires_at_ms: Option<u64>,
     pub parent: Option<TokenId>,
+    /// The one capsule this token is good for; `None`: every capsule of the principal.
+    /// `Some` exactly when `version` is [`TOKEN_VERSION_BOUND`].
+    pub capsule: Option<CapsuleName>,
     pub signature: [u8; 64],
 }
 
 impl CapabilityToken {
     /// The canonical bytes the signature covers: [`TOKEN_DOMAIN`], then version, id, issuer
     /// key id, principal, resource pattern (canonical text), issued-at, expires-at, parent,
-    /// each as a length-prefixed field (see [`crate::canonical`]).
+    /// and for a bound token (version 2) the capsule name, each as a length-prefixed field
+    /// (see [`crate::canonical`]).
     pub fn signing_bytes(&self) -> Vec<u8> {
         self.writer().finish()
     }
@@ -92,6 +100,9 @@ impl CapabilityToken {
             .u64(self.issued_at_ms)
             .opt_u64(self.expires_at_ms)
             .opt_bytes(self.parent.as_ref().map(|p| &p.0[..]));
+        if let Some(capsule) = &self.capsule {
+            w.str(capsule.as_ref());
+        }
         w
     }
 
@@ -114,7 +125,7 @@ impl CapabilityToken {
         }
         let mut r = CanonicalReader::new(bytes, TOKEN_DOMAIN)?;
         let version = r.u8("version")?;
-        if version != TOKEN_VERSION {
+        if version != TOKEN_VERSION && version != TOKEN_VERSION_BOUND {
             return Err(DecodeError::Version(version).into());
         }
         let id = TokenId(r.fixed::<16>("id")?);
@@ -136,6 +147,14 @@ impl CapabilityToken {
         let issued_at_ms = r.u64("issued_at_ms")?;
         let expires_at_ms = r.opt_u64("expires_at_ms")?;
         let parent = r.opt_fixed::<16>("parent")?.map(TokenId);
+        let capsule = if version == TOKEN_VERSION_BOUND {
+            Some(
+                CapsuleName::new(r.str("capsule")?)
+                    .map_err(|e| invalid("capsule", &e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let signature = r.fixed::<64>("signature")?;
         r.finish()?;
         Ok(CapabilityToken {
@@ -147,6 +166,7 @@ impl CapabilityToken {
             issued_at_ms,
             expires_at_ms,
             parent,
+            capsule,
             signature,
         })
     }
@@ -199,6 +219,7 @@ impl fmt::Debug for CapabilityToken {
             .field("issued_at_ms", &self.issued_at_ms)
             .field("expires_at_ms", &self.expires_at_ms)
             .field("parent", &self.parent)
+            .field("capsule", &self.capsule)
             .field(
                 "signature",
                 &format_args!("{}", hex::encode(self.signature)),

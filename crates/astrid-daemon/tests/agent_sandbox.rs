@@ -8,7 +8,7 @@ mod common;
 
 use astrid_audit::Decision;
 use astrid_llm_fixture::{FixtureConfig, ScriptedCall, Step};
-use astrid_types::wire::ApprovalDecision;
+use astrid_types::wire::{AlwaysOffer, ApprovalDecision};
 use common::agent::{
     openai_calls, openai_tool_result, Approver, Provider, Rig, FAKE_AWS_SECRET, FAKE_SSH_KEY,
     VISIBLE_TEXT,
@@ -115,9 +115,14 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0].capsule, "tool-shell for agent");
     assert_eq!(asked[0].action, "process.run");
-    assert_eq!(asked[0].resource, "process:exec:sh");
+    assert_eq!(asked[0].resource.pattern(), "process:exec:sh");
+    // `sh` runs anything: allow-always is not offered for it.
+    assert!(
+        matches!(asked[0].always, AlwaysOffer::NotOffered { .. }),
+        "{asked:?}"
+    );
     // The person is shown what will run and where it may write.
-    let reason = &asked[0].reason;
+    let reason = &asked[0].detail;
     assert!(reason.contains("wants to run `sh -c "), "{reason}");
     assert!(reason.contains(&rig.workspace_str()), "{reason}");
 
@@ -133,10 +138,9 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
         "{chain:?}"
     );
     assert!(chain[1].outcome.contains("allow-once"), "{chain:?}");
-    assert!(
-        chain.iter().all(|e| e.capsule == "tool-shell for agent"),
-        "{chain:?}"
-    );
+    // The approver answered as `astrid -p --yes` does: recorded as automatic.
+    assert!(chain[1].outcome.contains("by auto-yes"), "{chain:?}");
+    assert!(chain.iter().all(|e| e.capsule == "tool-shell for agent"), "{chain:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +213,7 @@ async fn denied_calls_are_told_to_the_model() {
     let asked: Vec<(String, String)> = approver
         .requests()
         .into_iter()
-        .map(|a| (a.capsule, a.resource))
+        .map(|a| (a.capsule, a.resource.pattern()))
         .collect();
     let read = (
         "tool-fs for agent".to_string(),

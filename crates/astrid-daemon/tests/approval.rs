@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use astrid_audit::{log_path, read_entries, AuditEntry, Decision};
 use astrid_client::{ApprovalStream, Client};
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest, ControlCommand, ControlResponse};
+use astrid_types::wire::{
+    ApprovalDecision, ApprovalRequest, ApprovalResource, CapsuleWords, ControlCommand,
+    ControlResponse, ResourceKind,
+};
 use astrid_types::{AstridHome, PrincipalId};
 use common::{ask, control, install, Capsule, Daemon, TestHome};
 use tokio::task::JoinHandle;
@@ -54,11 +57,12 @@ async fn next_request(stream: &mut ApprovalStream) -> ApprovalRequest {
 async fn no_approver_is_an_immediate_deny() {
     let (home, _daemon, c) = fixture().await;
     let started = Instant::now();
-    assert_eq!(ask(&c, "asker.v1.ask", b"/tmp/x").await, "deny");
+    let pattern = "fs:read:/tmp/astrid-approval/x";
+    assert_eq!(ask(&c, "asker.v1.ask", pattern.as_bytes()).await, "deny");
     assert!(started.elapsed() < ASK_TIMEOUT, "{:?}", started.elapsed());
     let rejected: Vec<_> = entries(&home.home)
         .into_iter()
-        .filter(|e| e.decision == Decision::Rejected && e.resource == "/tmp/x")
+        .filter(|e| e.decision == Decision::Rejected && e.resource == pattern)
         .collect();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(rejected[0].outcome.contains("no approver"), "{rejected:?}");
@@ -69,13 +73,28 @@ async fn allow_once_reaches_the_guest_and_is_audited() {
     let (home, daemon, c) = fixture().await;
     let approver = daemon.client().await;
     let mut stream = approver.register_approver().await.unwrap();
-    let reply = start_ask(&c, "/tmp/once");
+    let pattern = "fs:read:/tmp/astrid-approval/once";
+    let reply = start_ask(&c, pattern);
     let req = next_request(&mut stream).await;
     assert_eq!(req.principal, "default");
     assert_eq!(req.capsule, "asker");
-    assert_eq!(req.action, "fs.read");
-    assert_eq!(req.resource, "/tmp/once");
-    assert_eq!(req.reason, "test");
+    // The kernel's words: what the effect is, from the parsed pattern...
+    assert_eq!(req.action, "approval.request");
+    assert_eq!(
+        req.resource,
+        ApprovalResource {
+            kind: ResourceKind::FsRead,
+            target: "/tmp/astrid-approval/once".into()
+        }
+    );
+    // ...and the capsule's, apart.
+    assert_eq!(
+        req.capsule_says,
+        Some(CapsuleWords {
+            action: "fs.read".into(),
+            reason: "test".into()
+        })
+    );
     approver
         .answer_approval(req.id, ApprovalDecision::AllowOnce)
         .await
@@ -85,13 +104,14 @@ async fn allow_once_reaches_the_guest_and_is_audited() {
     // The reply is back, so both the request and the decision are already durable.
     let mine: Vec<_> = entries(&home.home)
         .into_iter()
-        .filter(|e| e.resource == "/tmp/once" && e.action == "fs.read")
+        .filter(|e| e.resource == pattern && e.action == "approval.request")
         .collect();
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert_eq!(mine[0].decision, Decision::Recorded, "{mine:?}");
     assert_eq!(mine[1].decision, Decision::Approved, "{mine:?}");
     assert_eq!(mine[1].capsule, "asker");
     assert!(mine[1].outcome.contains("allow-once"), "{mine:?}");
+    assert!(mine[1].outcome.contains("by a person"), "{mine:?}");
 
     // A second answer to the same id is for a request no longer waiting: nothing happens,
     // and the next question is asked afresh (allow-once is not remembered).
@@ -99,7 +119,7 @@ async fn allow_once_reaches_the_guest_and_is_audited() {
         .answer_approval(req.id, ApprovalDecision::AllowAlways)
         .await
         .unwrap();
-    let again = start_ask(&c, "/tmp/once");
+    let again = start_ask(&c, pattern);
     let req2 = next_request(&mut stream).await;
     assert_ne!(req2.id, req.id);
     approver
@@ -123,7 +143,7 @@ async fn another_principals_answer_is_ignored() {
     let mut other_stream = other.register_approver().await.unwrap();
 
     let started = Instant::now();
-    let reply = start_ask(&c, "/tmp/theirs");
+    let reply = start_ask(&c, "fs:read:/tmp/astrid-approval/theirs");
     let req = next_request(&mut my_stream).await;
     // Alice learns the id out of band and answers it: the daemon must not take it.
     other
@@ -138,14 +158,19 @@ async fn another_principals_answer_is_ignored() {
     // And nothing was minted for anyone.
     for p in ["default", "alice"] {
         let tokens = caps(&c, p).await;
-        assert!(
-            !tokens.iter().any(|t| t.contains("/tmp/theirs")),
-            "{tokens:?}"
-        );
+        assert!(!tokens.iter().any(|t| t.contains("/theirs")), "{tokens:?}");
     }
 }
 
 async fn caps(c: &Client, principal: &str) -> Vec<String> {
+    tokens(c, principal)
+        .await
+        .into_iter()
+        .map(|t| t.pattern)
+        .collect()
+}
+
+async fn tokens(c: &Client, principal: &str) -> Vec<astrid_types::wire::TokenInfo> {
     let shown = control(
         c,
         ControlCommand::CapsShow {
@@ -157,15 +182,15 @@ async fn caps(c: &Client, principal: &str) -> Vec<String> {
     let ControlResponse::Tokens(tokens) = shown else {
         panic!("expected tokens, got {shown:?}");
     };
-    tokens.into_iter().map(|t| t.pattern).collect()
+    tokens
 }
 
 #[tokio::test]
-async fn allow_always_mints_a_token_for_exactly_that_pattern() {
+async fn allow_always_mints_a_token_for_exactly_that_pattern_bound_to_the_capsule() {
     let (home, daemon, c) = fixture().await;
     let approver = daemon.client().await;
     let mut stream = approver.register_approver().await.unwrap();
-    let pattern = "fs:read:/tmp/x/**";
+    let pattern = "fs:read:/tmp/astrid-approval/x/**";
     assert!(!caps(&c, "default").await.iter().any(|t| t == pattern));
 
     let reply = start_ask(&c, pattern);
@@ -175,24 +200,18 @@ async fn allow_always_mints_a_token_for_exactly_that_pattern() {
         .await
         .unwrap();
     assert_eq!(reply.await.unwrap(), "allow-always");
-    let minted: Vec<_> = caps(&c, "default")
+    let minted: Vec<_> = tokens(&c, "default")
         .await
         .into_iter()
-        .filter(|t| t == pattern)
+        .filter(|t| t.pattern == pattern)
         .collect();
     assert_eq!(minted.len(), 1, "{minted:?}");
+    assert_eq!(minted[0].capsule.as_deref(), Some("asker"), "{minted:?}");
     assert!(entries(&home.home)
         .iter()
-        .any(|e| e.action == "capability.mint" && e.resource == pattern));
-
-    // A resource that is not a token pattern cannot be granted forever: it is allowed once.
-    let reply = start_ask(&c, "/tmp/plain");
-    let req = next_request(&mut stream).await;
-    approver
-        .answer_approval(req.id, ApprovalDecision::AllowAlways)
-        .await
-        .unwrap();
-    assert_eq!(reply.await.unwrap(), "allow-once");
+        .any(|e| e.action == "capability.mint"
+            && e.resource == pattern
+            && e.outcome.contains("bound to capsule asker")));
 }
 
 #[tokio::test]
@@ -200,7 +219,7 @@ async fn allow_session_is_remembered_for_that_resource() {
     let (_home, daemon, c) = fixture().await;
     let approver = daemon.client().await;
     let mut stream = approver.register_approver().await.unwrap();
-    let reply = start_ask(&c, "/tmp/session");
+    let reply = start_ask(&c, "fs:read:/tmp/astrid-approval/session");
     let req = next_request(&mut stream).await;
     approver
         .answer_approval(req.id, ApprovalDecision::AllowSession)
@@ -209,7 +228,7 @@ async fn allow_session_is_remembered_for_that_resource() {
     assert_eq!(reply.await.unwrap(), "allow-session");
     // Asked again: answered from memory, the approver is not bothered.
     assert_eq!(
-        ask(&c, "asker.v1.ask", b"/tmp/session").await,
+        ask(&c, "asker.v1.ask", b"fs:read:/tmp/astrid-approval/session").await,
         "allow-session"
     );
     let asked = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
@@ -222,14 +241,14 @@ async fn silence_times_out_as_deny() {
     let approver = daemon.client().await;
     let mut stream = approver.register_approver().await.unwrap();
     let started = Instant::now();
-    let reply = start_ask(&c, "/tmp/silence");
+    let reply = start_ask(&c, "fs:read:/tmp/astrid-approval/silence");
     let req = next_request(&mut stream).await;
-    assert_eq!(req.resource, "/tmp/silence");
+    assert_eq!(req.resource.target, "/tmp/astrid-approval/silence");
     assert_eq!(reply.await.unwrap(), "deny");
     assert!(started.elapsed() >= ASK_TIMEOUT, "{:?}", started.elapsed());
     let last = entries(&home.home)
         .into_iter()
-        .rfind(|e| e.resource == "/tmp/silence")
+        .rfind(|e| e.resource == "fs:read:/tmp/astrid-approval/silence")
         .expect("the decision is audited");
     assert_eq!(last.decision, Decision::Rejected);
     assert!(last.outcome.contains("no answer in time"), "{last:?}");

@@ -218,6 +218,24 @@ impl FsRoots {
             })
     }
 
+    /// True when the manifest grants `access` to the absolute, normal host path `host` and
+    /// everything below it (a lexical check: nothing is opened). Used to keep an approval
+    /// request within the capsule's ceiling before anyone is asked.
+    pub fn grants(&self, host: &Path, access: Access) -> bool {
+        host.is_absolute()
+            && !is_protected(host)
+            && !host.components().any(|c| {
+                matches!(
+                    c,
+                    std::path::Component::ParentDir | std::path::Component::CurDir
+                )
+            })
+            && self
+                .roots
+                .iter()
+                .any(|r| (access == Access::Read || r.writable) && host.starts_with(&r.host))
+    }
+
     /// True when `resolved` names a granted root or a directory containing one; such paths
     /// must not be removed or renamed away.
     pub(crate) fn holds_root(&self, resolved: &Resolved) -> bool {

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use astrid_audit::Decision;
 use astrid_crypto::{
-    mint, now_ms, CapabilityToken, DenialReason, Gate, Resource, ResourcePattern, RevocationStore,
-    StoreError, TokenId,
+    mint, mint_bound, now_ms, CapabilityToken, DenialReason, Gate, Resource, ResourcePattern,
+    RevocationStore, StoreError, TokenId,
 };
 use astrid_sandbox::TokenGate;
 use astrid_store::PrincipalStore;
 use astrid_types::wire::TokenInfo;
-use astrid_types::{AstridHome, PrincipalId};
+use astrid_types::{AstridHome, CapsuleName, PrincipalId};
 use parking_lot::RwLock;
 
 use crate::audit::KERNEL;
@@ -66,19 +66,41 @@ impl Inner {
         pattern: &str,
         ttl: Option<Duration>,
     ) -> Result<CapabilityToken, KernelError> {
+        let pattern = ResourcePattern::parse(pattern).map_err(|e| caps_err(p, e))?;
+        self.grant_pattern(p, pattern, None, ttl)
+    }
+
+    /// Mints, records and stores a token for `pattern`, bound to `capsule` when given.
+    pub fn grant_pattern(
+        &self,
+        p: &PrincipalId,
+        pattern: ResourcePattern,
+        capsule: Option<CapsuleName>,
+        ttl: Option<Duration>,
+    ) -> Result<CapabilityToken, KernelError> {
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }
-        let pattern = ResourcePattern::parse(pattern).map_err(|e| caps_err(p, e))?;
-        let token = mint(&self.key, p.clone(), pattern, ttl, None).map_err(|e| caps_err(p, e))?;
+        let token = match capsule {
+            Some(c) => mint_bound(&self.key, p.clone(), c, pattern, ttl, None),
+            None => mint(&self.key, p.clone(), pattern, ttl, None),
+        }
+        .map_err(|e| caps_err(p, e))?;
         let set = self.tokens_for(p)?;
+        let bound = match &token.capsule {
+            Some(c) => format!(", bound to capsule {c}"),
+            None => String::new(),
+        };
         self.record(
             p,
             KERNEL,
             "capability.mint",
             &token.resource.to_string(),
             Decision::Recorded,
-            &format!("token {} expires {:?}", token.id, token.expires_at_ms),
+            &format!(
+                "token {} expires {:?}{bound}",
+                token.id, token.expires_at_ms
+            ),
         )?;
         let store = self.store_for(p)?;
         store
@@ -103,6 +125,7 @@ impl Inner {
             .iter()
             .find(|t| {
                 t.resource == wanted
+                    && t.capsule.is_none()
                     && !self.revocations.is_revoked(&t.id)
                     && t.expires_at_ms.is_none_or(|e| e > now + 60_000)
             })
@@ -156,15 +179,21 @@ impl Inner {
                 issued_at_ms: t.issued_at_ms,
                 expires_at_ms: t.expires_at_ms,
                 parent: t.parent.map(|p| p.to_string()),
+                capsule: t.capsule.as_ref().map(|c| c.to_string()),
                 revoked: self.revocations.is_revoked(&t.id),
             })
             .collect())
     }
 
-    /// What a capsule context checks its filesystem effects with.
-    pub fn token_gate(&self, p: &PrincipalId) -> Result<PrincipalGate, KernelError> {
+    /// What a context of `capsule` checks its effects with.
+    pub fn token_gate(
+        &self,
+        p: &PrincipalId,
+        capsule: &CapsuleName,
+    ) -> Result<PrincipalGate, KernelError> {
         Ok(PrincipalGate {
             principal: p.clone(),
+            capsule: capsule.clone(),
             gate: self.gate.clone(),
             tokens: self.tokens_for(p)?,
         })
@@ -184,6 +213,8 @@ pub(crate) fn principals(home: &AstridHome) -> Vec<PrincipalId> {
 
 pub(crate) struct PrincipalGate {
     principal: PrincipalId,
+    /// The capsule performing the effects: tokens bound to another capsule do not count.
+    capsule: CapsuleName,
     gate: Arc<Gate>,
     tokens: TokenSet,
 }
@@ -247,7 +278,10 @@ impl TokenGate for PrincipalGate {
 impl PrincipalGate {
     fn check(&self, resource: Resource) -> Result<(), String> {
         let tokens = self.tokens.read();
-        match self.gate.check(&self.principal, &resource, &tokens) {
+        match self
+            .gate
+            .check_as(&self.principal, Some(&self.capsule), &resource, &tokens)
+        {
             Ok(_) => Ok(()),
             Err(d) if d.reason == DenialReason::NoToken => {
                 Err(format!("no capability token covers `{resource}`"))

@@ -202,8 +202,10 @@ impl Inner {
     ) -> Result<ContextEntry, KernelError> {
         let store = self.store_for(p)?;
         let audit = self.audit_for(p)?;
-        let tokens = self.token_gate(p)?;
         let m = &installed.manifest;
+        // Bound to this capsule: a token an allow-always answer minted for another capsule
+        // grants nothing here.
+        let tokens = self.token_gate(p, &m.package.name)?;
         let caps = &m.capabilities;
         let fs = if caps.fs_read.is_empty() && caps.fs_write.is_empty() {
             None

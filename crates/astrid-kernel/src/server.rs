@@ -302,8 +302,8 @@ fn handle(
                 .approvals
                 .register(peer.connection, peer.principal.clone(), tx.clone());
         }
-        ClientMessage::ApprovalAnswer { id, decision } => {
-            inner.approvals.answer(&peer.principal, id, decision);
+        ClientMessage::ApprovalAnswer { id, decision, by } => {
+            inner.approvals.answer(&peer.principal, id, decision, by);
         }
         ClientMessage::Control { id, command } => {
             let inner = inner.clone();

@@ -3,9 +3,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use astrid_crypto::{Resource, ResourcePattern};
 use astrid_fsgate::FsRoots;
 use astrid_store::PrincipalStore;
-use astrid_types::wire::{ApprovalDecision, RequestError};
+use astrid_types::wire::{ApprovalDecision, CapsuleWords, RequestError};
 use astrid_types::{CapsuleName, Manifest, PrincipalId};
 
 use crate::chain::{Actor, Chain};
@@ -108,20 +109,42 @@ pub trait TokenGate: Send + Sync + 'static {
     fn check_exec(&self, program: &str) -> Result<(), String>;
 }
 
+/// What an approval is about, as the host knows it (never as the capsule describes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// An effect the host is about to perform and no token covers.
+    Effect(Resource),
+    /// A capsule's own `astrid:approval.request`: the pattern it named, parsed and checked
+    /// against its manifest ceiling.
+    Pattern(ResourcePattern),
+}
+
+/// One approval question. The kernel renders the resource line from `asked`, and shows
+/// `capsule_says` apart as the capsule's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalAsk {
+    /// The capsule the effect runs in and the capsule it acts for (both from the context and
+    /// the requester chain, never the capsule's claim).
+    pub actor: Actor,
+    /// The host's name for the effect (`fs.read`, `process.spawn`, `approval.request`, …).
+    pub action: String,
+    pub asked: Asked,
+    /// The host's description of the effect; empty for a capsule's own question.
+    pub detail: String,
+    /// The capsule's own action and reason text, for a capsule's own question.
+    pub capsule_says: Option<CapsuleWords>,
+    /// Why the asked resource lies outside the capsule's manifest ceiling, if it does (the
+    /// host refuses a capsule's own question then; for an effect, no token is minted).
+    pub outside_manifest: Option<String>,
+}
+
 /// Asks the context's principal for permission. Blocks the calling (blocking-pool) thread
 /// until an answer or `timeout`; no answer in time, or nobody to ask, is `Deny`. The request
 /// and the decision are durable in the audit chain before this returns; an error means they
-/// are not, and nothing was decided. `actor` names the acting capsule and the capsule it acts
-/// for, so the human sees who really asked.
+/// are not, and nothing was decided. `ask.actor` names the acting capsule and the capsule it
+/// acts for, so the human sees who really asked.
 pub trait Approver: Send + Sync + 'static {
-    fn request(
-        &self,
-        actor: &Actor,
-        action: &str,
-        resource: &str,
-        reason: &str,
-        timeout: Duration,
-    ) -> Result<ApprovalDecision, String>;
+    fn request(&self, ask: ApprovalAsk, timeout: Duration) -> Result<ApprovalDecision, String>;
 }
 
 /// What `astrid:http` needs for one capsule of one principal.

@@ -24,8 +24,8 @@ mod runtime;
 
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
-    Approver, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, NetAccess, Origin,
-    Quota, TokenGate,
+    ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage,
+    NetAccess, Origin, Quota, TokenGate,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

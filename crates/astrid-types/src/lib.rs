@@ -2,11 +2,13 @@
 //! dependency graph. No I/O beyond reading a manifest file; builds for wasm32 too.
 #![forbid(unsafe_code)]
 
+pub mod approval;
 pub mod error;
 pub mod graph;
 pub mod home;
 pub mod ids;
 pub mod manifest;
+pub mod text;
 pub mod topic;
 pub mod wire;
 

@@ -62,6 +62,8 @@ pub enum ClientMessage {
     ApprovalAnswer {
         id: u64,
         decision: ApprovalDecision,
+        /// Recorded with the decision; `AutoYes` is never taken as more than allow-once.
+        by: AnsweredBy,
     },
 }
 
@@ -119,38 +121,10 @@ pub struct DeviceInfo {
     pub revoked_ms: Option<u64>,
 }
 
-/// A human's answer to an approval request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ApprovalDecision {
-    AllowOnce,
-    /// For this capsule and resource, until the daemon stops.
-    AllowSession,
-    /// The kernel mints a capability token for the resource.
-    AllowAlways,
-    Deny,
-}
-
-impl ApprovalDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalDecision::AllowOnce => "allow-once",
-            ApprovalDecision::AllowSession => "allow-session",
-            ApprovalDecision::AllowAlways => "allow-always",
-            ApprovalDecision::Deny => "deny",
-        }
-    }
-}
-
-/// What a capsule asks a principal's approvers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApprovalRequest {
-    pub id: u64,
-    pub principal: String,
-    pub capsule: String,
-    pub action: String,
-    pub resource: String,
-    pub reason: String,
-}
+pub use crate::approval::{
+    AlwaysOffer, AnsweredBy, ApprovalDecision, ApprovalRequest, ApprovalResource, CapsuleWords,
+    ResourceKind,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlCommand {
@@ -380,6 +354,9 @@ pub struct TokenInfo {
     pub issued_at_ms: u64,
     pub expires_at_ms: Option<u64>,
     pub parent: Option<String>,
+    /// The only capsule the token is good for (an allow-always answer binds the token to the
+    /// capsule that asked); `None`: any capsule of the principal.
+    pub capsule: Option<String>,
     pub revoked: bool,
 }
 

@@ -54,8 +54,10 @@ impl From<wit::Decision> for Decision {
 }
 
 /// Asks whether this capsule may perform `action` on `resource`, waiting at most
-/// `timeout_ms` (and never past the invocation's deadline). For `AllowAlways` to mint a
-/// token, `resource` must be a capability pattern such as `fs:read:/srv/data/**`.
+/// `timeout_ms` (and never past the invocation's deadline). `resource` must be a capability
+/// pattern such as `fs:read:/srv/data/**` inside the capsule's manifest ceiling; anything
+/// else is refused without asking. `AllowAlways` mints a token for exactly that pattern,
+/// bound to this capsule, unless the pattern is too wide (then the answer is `AllowOnce`).
 pub fn request(
     action: &str,
     resource: &str,

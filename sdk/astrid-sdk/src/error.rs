@@ -138,8 +138,11 @@ host_error! {
     /// An error from `astrid:approval` (asking the principal's human). A refusal is not an
     /// error: it is [`Decision::Deny`](crate::approval::Decision::Deny).
     ApprovalError from astrid::approval::approval::ErrorCode {
-        /// The action, resource or reason was empty or too long.
+        /// The action, resource or reason was empty or too long, or the resource is not a
+        /// capability pattern.
         InvalidArgument("invalid-argument"),
+        /// The resource lies outside the capsule's manifest ceiling; nobody was asked.
+        Denied("denied"),
         /// The kernel could not record the request or its decision; nothing was decided.
         Failed("failed"),
     }

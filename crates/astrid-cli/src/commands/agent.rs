@@ -6,11 +6,12 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::turn::{self, Turn, TurnUi};
 use super::Ctx;
+use crate::approval_view::approval_line;
 use crate::args::PromptArgs;
 use crate::render::{emit, Renderer, TurnEvent};
 
@@ -116,19 +117,21 @@ fn read_piped_stdin() -> anyhow::Result<String> {
     }
 }
 
-/// The decision `-p` makes for an approval request, and the line it reports on stderr.
+/// The decision `-p` makes for an approval request, and the line it reports on stderr
+/// (escaped: the request's text is the capsule's, not ours). `--yes` allows each prompt
+/// once, never for the session or always.
 pub fn headless_decision(req: &ApprovalRequest, yes: bool) -> (ApprovalDecision, String) {
     if yes {
         (
             ApprovalDecision::AllowOnce,
-            format!("approved (--yes): {} {}", req.action, req.resource),
+            format!("approved once (--yes): {}", approval_line(req)),
         )
     } else {
         (
             ApprovalDecision::Deny,
             format!(
-                "denied: {} {} (headless; re-run with --yes to approve)",
-                req.action, req.resource
+                "denied: {} (headless; re-run with --yes to approve)",
+                approval_line(req)
             ),
         )
     }
@@ -154,6 +157,15 @@ impl TurnUi for HeadlessUi {
         None
     }
 
+    /// Nobody reads a headless prompt: the daemon records every answer as automatic.
+    fn answered_by(&self) -> AnsweredBy {
+        if self.yes {
+            AnsweredBy::AutoYes
+        } else {
+            AnsweredBy::AutoNo
+        }
+    }
+
     fn notice(&mut self, text: &str) {
         emit(self.renderer.notice(text));
     }
@@ -162,6 +174,7 @@ impl TurnUi for HeadlessUi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use astrid_types::wire::{AlwaysOffer, ApprovalResource, ResourceKind};
 
     #[test]
     fn piped_input_follows_the_prompt_after_a_blank_line() {
@@ -188,17 +201,30 @@ mod tests {
             principal: "default".into(),
             capsule: "tool-shell".into(),
             action: "process.spawn".into(),
-            resource: "rm".into(),
-            reason: "the agent asked".into(),
+            resource: ApprovalResource {
+                kind: ResourceKind::ProcessExec,
+                target: "rm\x1b[2K".into(),
+            },
+            detail: "the agent asked".into(),
+            capsule_says: None,
+            always: AlwaysOffer::NotOffered { why: "x".into() },
         };
         let (d, line) = headless_decision(&req, false);
         assert_eq!(d, ApprovalDecision::Deny);
         assert_eq!(
             line,
-            "denied: process.spawn rm (headless; re-run with --yes to approve)"
+            "denied: process.spawn process:exec:rm\\x1b[2K for tool-shell (headless; re-run with --yes to approve)"
         );
         let (d, line) = headless_decision(&req, true);
         assert_eq!(d, ApprovalDecision::AllowOnce);
-        assert_eq!(line, "approved (--yes): process.spawn rm");
+        assert_eq!(
+            line,
+            "approved once (--yes): process.spawn process:exec:rm\\x1b[2K for tool-shell"
+        );
+        let ui = HeadlessUi {
+            yes: true,
+            renderer: Renderer::new(),
+        };
+        assert_eq!(ui.answered_by(), AnsweredBy::AutoYes);
     }
 }

@@ -59,8 +59,12 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
 fn line(t: &TokenInfo) -> String {
     let expires = t.expires_at_ms.map_or_else(|| "never".to_string(), utc);
     let state = if t.revoked { "  REVOKED" } else { "" };
+    let bound = match &t.capsule {
+        Some(c) => format!("  capsule {c} only"),
+        None => String::new(),
+    };
     format!(
-        "{}  {}  {}  issued {}  expires {}{state}",
+        "{}  {}  {}  issued {}  expires {}{bound}{state}",
         t.id,
         t.principal,
         t.pattern,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use astrid_client::{ApprovalStream, Client};
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
 use serde::Deserialize;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
@@ -258,7 +258,9 @@ impl ChatUi {
     async fn react(&mut self, r: Reaction, client: &Client) -> anyhow::Result<()> {
         self.show(&r);
         if let Some((id, decision)) = r.answer {
-            client.answer_approval(id, decision).await?;
+            client
+                .answer_approval_by(id, decision, self.answered_by())
+                .await?;
         }
         Ok(())
     }
@@ -279,6 +281,10 @@ impl TurnUi for ChatUi {
         let r = self.approvals.line(line);
         self.show(&r);
         r.answer
+    }
+
+    fn answered_by(&self) -> AnsweredBy {
+        self.approvals.answered_by()
     }
 
     fn notice(&mut self, text: &str) {

@@ -2,11 +2,11 @@
 //! approval request is asked and answered, and what is shown. No I/O here.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
 
 use super::turn::SessionInfo;
+use crate::approval_view::{approval_line, describe_approval};
 use crate::output::table;
 
 pub const HELP: &str = "\
@@ -75,18 +75,6 @@ pub fn parse_approval_answer(answer: &str) -> Option<ApprovalDecision> {
     }
 }
 
-/// The request as the user sees it, before the question.
-pub fn describe_approval(req: &ApprovalRequest) -> String {
-    let mut out = format!(
-        "approval requested by {}: {} {}",
-        req.capsule, req.action, req.resource
-    );
-    if !req.reason.trim().is_empty() {
-        let _ = write!(out, "\n  reason: {}", req.reason.trim());
-    }
-    out
-}
-
 /// What the UI should do after an approval request or a typed line.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Reaction {
@@ -122,6 +110,15 @@ impl Approvals {
         }
     }
 
+    /// With `--yes` nobody reads the prompts: the daemon records the answers as automatic.
+    pub fn answered_by(&self) -> AnsweredBy {
+        if self.yes {
+            AnsweredBy::AutoYes
+        } else {
+            AnsweredBy::Person
+        }
+    }
+
     pub fn asking(&self) -> bool {
         !self.waiting.is_empty()
     }
@@ -129,10 +126,7 @@ impl Approvals {
     pub fn arrived(&mut self, req: ApprovalRequest) -> Reaction {
         if self.yes {
             return Reaction {
-                show: vec![format!(
-                    "approved once (--yes): {} {} for {}",
-                    req.action, req.resource, req.capsule
-                )],
+                show: vec![format!("approved once (--yes): {}", approval_line(&req))],
                 ask: false,
                 answer: Some((req.id, ApprovalDecision::AllowOnce)),
                 queued: false,
@@ -231,15 +225,24 @@ pub fn sessions_table(list: &[SessionInfo], current_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use astrid_types::wire::{AlwaysOffer, ApprovalResource, ResourceKind};
 
-    fn req(id: u64, resource: &str) -> ApprovalRequest {
+    fn req(id: u64, program: &str) -> ApprovalRequest {
         ApprovalRequest {
             id,
             principal: "default".into(),
             capsule: "tool-shell".into(),
             action: "process.spawn".into(),
-            resource: resource.into(),
-            reason: "run the tests".into(),
+            resource: ApprovalResource {
+                kind: ResourceKind::ProcessExec,
+                target: program.into(),
+            },
+            detail: "run the tests".into(),
+            capsule_says: None,
+            always: AlwaysOffer::Token {
+                pattern: format!("process:exec:{program}"),
+                capsule: "tool-shell".into(),
+            },
         }
     }
 
@@ -298,8 +301,10 @@ mod tests {
         assert_eq!(
             r.show,
             [
-                "approval requested by tool-shell: process.spawn ls",
-                "  reason: run the tests"
+                "approval requested by tool-shell: process.spawn",
+                "  resource: run the program ls  (process:exec:ls)",
+                "  detail: run the tests",
+                "  always: mints process:exec:ls for tool-shell only",
             ]
         );
         // A second request waits silently behind the first.
@@ -311,7 +316,7 @@ mod tests {
         assert_eq!(r.answer, Some((1, ApprovalDecision::AllowSession)));
         assert!(r.ask, "the second request is asked next");
         assert_eq!(r.show[0], "→ allow-session");
-        assert!(r.show[1].ends_with("process.spawn rm"), "{:?}", r.show);
+        assert!(r.show[2].ends_with("(process:exec:rm)"), "{:?}", r.show);
 
         let r = a.line("d".into());
         assert_eq!(r.answer, Some((2, ApprovalDecision::Deny)));
@@ -347,7 +352,7 @@ mod tests {
         assert_eq!(r.answer, Some((7, ApprovalDecision::AllowAlways)));
         assert!(!r.ask && !a.asking());
         assert_eq!(
-            r.show[2..],
+            r.show[4..],
             [
                 format!("{APPROVAL_QUESTION}bogus"),
                 "please answer o, s, a or d".to_string(),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use astrid_client::{ApprovalStream, Client, ClientError};
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest, ControlCommand, RequestError};
+use astrid_types::wire::{
+    AnsweredBy, ApprovalDecision, ApprovalRequest, ControlCommand, RequestError,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::signal::unix::Signal;
@@ -77,6 +79,8 @@ pub trait TurnUi {
     fn on_approval(&mut self, req: ApprovalRequest) -> Option<(u64, ApprovalDecision)>;
     /// A line typed while the turn runs.
     fn on_line(&mut self, line: String) -> Option<(u64, ApprovalDecision)>;
+    /// Who the answers come from, recorded by the daemon with each decision.
+    fn answered_by(&self) -> AnsweredBy;
     fn notice(&mut self, text: &str);
 }
 
@@ -235,7 +239,7 @@ async fn drive(
             req = approvals.next(), if approvals_open => match req {
                 Some(req) => {
                     if let Some((id, decision)) = ui.on_approval(req) {
-                        client.answer_approval(id, decision).await?;
+                        client.answer_approval_by(id, decision, ui.answered_by()).await?;
                     }
                 }
                 None => approvals_open = false,
@@ -243,7 +247,7 @@ async fn drive(
             line = next_line(lines), if lines_open => match line {
                 Some(line) => {
                     if let Some((id, decision)) = ui.on_line(line) {
-                        client.answer_approval(id, decision).await?;
+                        client.answer_approval_by(id, decision, ui.answered_by()).await?;
                     }
                 }
                 None => lines_open = false,

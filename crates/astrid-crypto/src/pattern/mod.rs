@@ -101,6 +101,25 @@ impl ResourcePattern {
         }
     }
 
+    /// The pattern that grants exactly `resource` and nothing else, if one can be written: a
+    /// path holding `*` (which a pattern would read as a wildcard) or that is not normal
+    /// has none.
+    pub fn exact(resource: &Resource) -> Option<ResourcePattern> {
+        let pattern = Self::parse(&resource.to_string()).ok()?;
+        let exact = match &pattern {
+            ResourcePattern::FsRead(p) | ResourcePattern::FsWrite(p) => p.is_exact(),
+            ResourcePattern::NetConnect { host, port } => {
+                matches!(host, HostPattern::Name(_) | HostPattern::Ip(_))
+                    && matches!(port, PortPattern::Exact(_))
+            }
+            ResourcePattern::Tool(t) => t != "*",
+            ResourcePattern::ProcessExec(_)
+            | ResourcePattern::Capsule(_)
+            | ResourcePattern::Kv(_) => true,
+        };
+        (exact && pattern.matches(resource)).then_some(pattern)
+    }
+
     /// Whether this pattern grants `resource`.
     pub fn matches(&self, resource: &Resource) -> bool {
         match (self, resource) {

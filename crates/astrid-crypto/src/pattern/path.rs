@@ -97,6 +97,18 @@ impl PathPattern {
         out
     }
 
+    /// True when the pattern names one path (no `*`, no `**`).
+    pub fn is_exact(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+
+    /// True when some segment is a single-segment `*`.
+    pub fn has_one_wildcard(&self) -> bool {
+        self.segments.iter().any(|s| matches!(s, Segment::One))
+    }
+
     /// True when every path this pattern matches is also matched by `wider`.
     pub(crate) fn narrower_or_equal(&self, wider: &PathPattern) -> bool {
         let (w_fixed, w_rest) = split_rest(&wider.segments);

@@ -11,7 +11,7 @@ use astrid_audit::{export, log_path, read_entries, AuditEntry};
 use astrid_client::{Client, ClientError, EventMsg, Subscription};
 use astrid_llm_fixture::{Api, Fixture, FixtureConfig, Recorded, Step};
 use astrid_types::wire::{
-    ApprovalDecision, ApprovalRequest, ControlCommand, ControlResponse, LifecycleState,
+    AnsweredBy, ApprovalDecision, ApprovalRequest, ControlCommand, ControlResponse, LifecycleState,
     PackageUpload, RequestError,
 };
 use astrid_types::PrincipalId;
@@ -463,7 +463,17 @@ impl Approver {
         let task = tokio::spawn(async move {
             while let Some(req) = stream.next().await {
                 record.lock().unwrap().push(req.clone());
-                if client.answer_approval(req.id, decision).await.is_err() {
+                // `astrid -p --yes` says its allow-once is automatic; a no is a person's.
+                let by = if decision == ApprovalDecision::AllowOnce {
+                    AnsweredBy::AutoYes
+                } else {
+                    AnsweredBy::Person
+                };
+                if client
+                    .answer_approval_by(req.id, decision, by)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -48,6 +48,8 @@ pub enum Capsule {
     Waiter,
     /// Requests approval for the resource its payload names (`testdata/asker`).
     Asker,
+    /// The asker's code under the name `asker-twin` (`testdata/asker-twin`).
+    AskerTwin,
     // The agent fleet (docs/AGENT-PROTOCOL.md).
     Agent,
     Session,
@@ -78,6 +80,7 @@ impl Capsule {
             Capsule::DepBBase => "testdata/cycle/dep-b-base",
             Capsule::Waiter => "testdata/waiter",
             Capsule::Asker => "testdata/asker",
+            Capsule::AskerTwin => "testdata/asker-twin",
             Capsule::Agent => "agent",
             Capsule::Session => "session",
             Capsule::Registry => "registry",

@@ -3,10 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
+use astrid_crypto::Resource;
 use astrid_types::wire::ApprovalDecision;
 
+use super::ceiling::effect_within_manifest;
 use crate::chain::Actor;
-use crate::context::{AuditDecision, CapsuleContext};
+use crate::context::{ApprovalAsk, Asked, AuditDecision, CapsuleContext};
 
 /// How long an effect waits for a human when no token covers it; the invocation's deadline
 /// usually caps it sooner.
@@ -61,8 +65,33 @@ pub(crate) struct Refusal {
     pub deadline_hit: bool,
 }
 
+/// The effect a host function names as `fs:read:<path>`, `fs:write:<path>`,
+/// `process:exec:<program>` or `net:connect:<host>:<port>`: the typed resource the approval
+/// prompt is rendered from. Host functions build these strings from the effect itself.
+pub(crate) fn parse_effect(resource: &str) -> Option<Resource> {
+    if let Some(path) = resource.strip_prefix("fs:read:") {
+        return Some(Resource::FsRead(PathBuf::from(path)));
+    }
+    if let Some(path) = resource.strip_prefix("fs:write:") {
+        return Some(Resource::FsWrite(PathBuf::from(path)));
+    }
+    if let Some(program) = resource.strip_prefix("process:exec:") {
+        return Some(Resource::ProcessExec(program.to_string()));
+    }
+    let (host, port) = resource.strip_prefix("net:connect:")?.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some(Resource::NetConnect {
+        host: host.to_string(),
+        port: port.parse().ok()?,
+    })
+}
+
 /// `token` is the gate's answer for `resource`; when it found no token, the human is asked
-/// (no longer than the deadline allows). Refusals are already audited when this returns.
+/// (no longer than the deadline allows), with the prompt rendered from the effect. `ask`
+/// is the host's description of it. Refusals are already audited when this returns.
 pub(crate) fn token_or_approval(
     ctx: &CapsuleContext,
     actor: &Actor,
@@ -76,6 +105,16 @@ pub(crate) fn token_or_approval(
         Ok(()) => return Ok(()),
         Err(missing) => missing,
     };
+    let Some(effect) = parse_effect(resource) else {
+        // A host function naming an effect the kernel cannot render is a bug: refuse it
+        // rather than show a person something other than what would happen.
+        let reason = format!("{missing}, and `{resource}` cannot be put to a person");
+        record_denial(ctx, op, resource, &reason);
+        return Err(Refusal {
+            reason,
+            deadline_hit: false,
+        });
+    };
     let (timeout, capped) = match deadline {
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
@@ -84,7 +123,18 @@ pub(crate) fn token_or_approval(
         None => (APPROVAL_WAIT, false),
     };
     let started = Instant::now();
-    let decision = ctx.approver.request(actor, op, resource, ask, timeout);
+    let outside_manifest = effect_within_manifest(ctx, &effect).err();
+    let decision = ctx.approver.request(
+        ApprovalAsk {
+            actor: actor.clone(),
+            action: op.to_string(),
+            asked: Asked::Effect(effect),
+            detail: ask.to_string(),
+            capsule_says: None,
+            outside_manifest,
+        },
+        timeout,
+    );
     let mut deadline_hit = false;
     let reason = match decision {
         Ok(ApprovalDecision::Deny) => {

@@ -1,6 +1,7 @@
 //! One module per `astrid:*` WIT package. Each function checks its gate before acting.
 
 mod approval;
+mod ceiling;
 mod fs;
 mod gatekeeper;
 mod http;

@@ -2,16 +2,25 @@
 //! principal, and the first answer from that principal wins. Nobody to ask, or no answer in
 //! time, is a denial. Every question and decision is in the principal's audit chain before
 //! the capsule learns the outcome.
+//!
+//! The request a person sees is built here: the resource from the typed effect
+//! ([`scope::resource_of`]), the capsule's own words apart, every text escaped, and what
+//! allow-always would mint decided up front ([`scope::always_offer`]). Who answered (a
+//! person or `--yes`) is recorded with the decision; `--yes` never counts as more than
+//! allow-once.
+
+mod scope;
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Weak;
 use std::time::Duration;
 
 use astrid_audit::Decision;
-use astrid_crypto::ResourcePattern;
-use astrid_sandbox::{Actor, Approver};
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest, ServerMessage};
+use astrid_sandbox::{ApprovalAsk, Approver};
+use astrid_types::text::escape_controls;
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest, ServerMessage};
 use astrid_types::PrincipalId;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,7 +29,7 @@ use crate::kernel::Inner;
 
 struct Waiting {
     principal: PrincipalId,
-    answer: mpsc::SyncSender<ApprovalDecision>,
+    answer: mpsc::SyncSender<(ApprovalDecision, AnsweredBy)>,
 }
 
 #[derive(Default)]
@@ -43,11 +52,11 @@ impl Broker {
 
     /// Hands an answer to the waiting request, if it is `from`'s; anything else is dropped so
     /// one principal can never decide for another.
-    pub fn answer(&self, from: &PrincipalId, id: u64, decision: ApprovalDecision) {
+    pub fn answer(&self, from: &PrincipalId, id: u64, decision: ApprovalDecision, by: AnsweredBy) {
         let mut waiting = self.waiting.lock();
         if waiting.get(&id).is_some_and(|w| &w.principal == from) {
             if let Some(w) = waiting.remove(&id) {
-                let _ = w.answer.try_send(decision);
+                let _ = w.answer.try_send((decision, by));
             }
         } else {
             tracing::warn!(id, principal = %from, "ignored an approval answer");
@@ -60,7 +69,7 @@ impl Broker {
         req: ApprovalRequest,
         p: &PrincipalId,
         timeout: Duration,
-    ) -> (ApprovalDecision, &'static str) {
+    ) -> (ApprovalDecision, Option<AnsweredBy>, &'static str) {
         let (tx, rx) = mpsc::sync_channel(1);
         let id = req.id;
         self.waiting.lock().insert(
@@ -81,11 +90,11 @@ impl Broker {
             }
         }
         let outcome = if sent == 0 {
-            (ApprovalDecision::Deny, "no approver connected")
+            (ApprovalDecision::Deny, None, "no approver connected")
         } else {
             match rx.recv_timeout(timeout) {
-                Ok(d) => (d, "answered"),
-                Err(_) => (ApprovalDecision::Deny, "no answer in time"),
+                Ok((d, by)) => (d, Some(by), "answered"),
+                Err(_) => (ApprovalDecision::Deny, None, "no answer in time"),
             }
         };
         self.waiting.lock().remove(&id);
@@ -100,74 +109,91 @@ pub(crate) struct PrincipalApprover {
 }
 
 impl Approver for PrincipalApprover {
-    /// The request names the actor as shown (`tool-shell for borrower`): the human sees which
-    /// capsule asked, and a session approval for one never answers for another.
-    fn request(
-        &self,
-        actor: &Actor,
-        action: &str,
-        resource: &str,
-        reason: &str,
-        timeout: Duration,
-    ) -> Result<ApprovalDecision, String> {
+    fn request(&self, ask: ApprovalAsk, timeout: Duration) -> Result<ApprovalDecision, String> {
         let inner = self.inner.upgrade().ok_or("the kernel is shutting down")?;
-        inner.approve(
-            &self.principal,
-            &actor.to_string(),
-            action,
-            resource,
-            reason,
-            timeout,
-        )
+        inner.approve(&self.principal, ask, timeout)
     }
+}
+
+/// The user's home directory, for the wideness rule (`~/**` is never allowed always).
+fn user_home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute())
 }
 
 impl Inner {
     fn approve(
         &self,
         p: &PrincipalId,
-        capsule: &str,
-        action: &str,
-        resource: &str,
-        reason: &str,
+        ask: ApprovalAsk,
         timeout: Duration,
     ) -> Result<ApprovalDecision, String> {
+        let capsule = ask.actor.to_string();
+        let resource = scope::resource_of(&ask.asked);
+        let (always, mintable) = scope::always_offer(&ask, user_home().as_deref());
+        // Audit entries keep the escaped text too: `astrid audit show` prints them.
+        let shown = escape_controls(&resource.pattern());
         let audit = |decision, outcome: &str| {
-            self.record(p, capsule, action, resource, decision, outcome)
+            self.record(p, &capsule, &ask.action, &shown, decision, outcome)
                 .map_err(|e| e.to_string())
         };
-        let key = (p.clone(), capsule.to_string(), resource.to_string());
+        let key = (p.clone(), capsule.clone(), resource.pattern());
         if self.approvals.session.lock().contains(&key) {
             audit(Decision::Approved, "allow-session (remembered)")?;
             return Ok(ApprovalDecision::AllowSession);
         }
         let id = self.next_id();
+        let words = match &ask.capsule_says {
+            Some(w) => format!(
+                ": capsule says {:?} because {:?}",
+                escape_controls(&w.action),
+                escape_controls(&w.reason)
+            ),
+            None => format!(": {}", escape_controls(&ask.detail)),
+        };
         audit(
             Decision::Recorded,
-            &format!("approval {id} requested: {reason}"),
+            &format!("approval {id} requested{words}"),
         )?;
         let req = ApprovalRequest {
             id,
             principal: p.to_string(),
-            capsule: capsule.to_string(),
-            action: action.to_string(),
-            resource: resource.to_string(),
-            reason: reason.to_string(),
-        };
-        let (mut decision, why) = self.approvals.ask(req, p, timeout);
+            capsule: capsule.clone(),
+            action: ask.action.clone(),
+            resource,
+            detail: ask.detail.clone(),
+            capsule_says: ask.capsule_says.clone(),
+            always,
+        }
+        .escaped();
+        let (mut decision, by, why) = self.approvals.ask(req, p, timeout);
         let mut note = String::new();
+        if by == Some(AnsweredBy::AutoNo) && decision != ApprovalDecision::Deny {
+            decision = ApprovalDecision::Deny;
+            note.push_str(", an automatic no allows nothing");
+        }
+        if by == Some(AnsweredBy::AutoYes)
+            && matches!(
+                decision,
+                ApprovalDecision::AllowSession | ApprovalDecision::AllowAlways
+            )
+        {
+            // An automatic approver answers each prompt once; it never grants for later.
+            decision = ApprovalDecision::AllowOnce;
+            note.push_str(", an automatic answer counts once");
+        }
         match decision {
-            ApprovalDecision::AllowAlways => match ResourcePattern::parse(resource) {
-                Ok(_) => {
+            ApprovalDecision::AllowAlways => match mintable {
+                Some(pattern) => {
                     let token = self
-                        .grant(p, resource, None)
+                        .grant_pattern(p, pattern, Some(ask.actor.capsule.clone()), None)
                         .map_err(|e| format!("minting the approved token: {e}"))?;
-                    note = format!(", token {}", token.id);
+                    note.push_str(&format!(", token {} bound to {}", token.id, ask.actor.capsule));
                 }
-                // Nothing a token could name: the answer holds for this request only.
-                Err(_) => {
+                None => {
                     decision = ApprovalDecision::AllowOnce;
-                    note = ", not a token pattern: allowed once".into();
+                    note.push_str(", allow-always not offered: allowed once");
                 }
             },
             ApprovalDecision::AllowSession => {
@@ -180,9 +206,15 @@ impl Inner {
         } else {
             Decision::Approved
         };
+        let who = match by {
+            Some(AnsweredBy::Person) => " by a person",
+            Some(AnsweredBy::AutoYes) => " by auto-yes (astrid -p --yes), not a person",
+            Some(AnsweredBy::AutoNo) => " by auto-no (astrid -p without --yes), not a person",
+            None => "",
+        };
         audit(
             verdict,
-            &format!("approval {id}: {} ({why}{note})", decision.as_str()),
+            &format!("approval {id}: {} ({why}{who}{note})", decision.as_str()),
         )?;
         Ok(decision)
     }
