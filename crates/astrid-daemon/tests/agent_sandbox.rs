@@ -140,7 +140,10 @@ async fn shell_runs_inside_the_sandbox_after_approval() {
     assert!(chain[1].outcome.contains("allow-once"), "{chain:?}");
     // The approver answered as `astrid -p --yes` does: recorded as automatic.
     assert!(chain[1].outcome.contains("by auto-yes"), "{chain:?}");
-    assert!(chain.iter().all(|e| e.capsule == "tool-shell for agent"), "{chain:?}");
+    assert!(
+        chain.iter().all(|e| e.capsule == "tool-shell for agent"),
+        "{chain:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,11 +185,11 @@ async fn state_is_out_of_reach(rig: Rig, decision: ApprovalDecision) {
     assert!(!rig.home.home.keys_dir().join("planted.key").exists());
     assert!(ws.join("bait.txt").exists(), "the bait was moved");
 
-    // Each refusal is in the chain as a denial by tool-fs.
+    // Each refusal is in the chain as a denial by tool-fs, acting for the agent.
     let denials: Vec<_> = rig
         .audit()
         .into_iter()
-        .filter(|e| e.capsule == "tool-fs" && e.decision == Decision::Denied)
+        .filter(|e| e.capsule == "tool-fs for agent" && e.decision == Decision::Denied)
         .collect();
     assert!(denials.len() >= attack_count, "{denials:?}");
     let state = denials
@@ -198,7 +198,7 @@ async fn state_is_out_of_reach(rig: Rig, decision: ApprovalDecision) {
         .count();
     assert!(state >= attack_count - 4, "{denials:?}");
     assert!(
-        !rig.audit().iter().any(|e| e.capsule == "tool-fs"
+        !rig.audit().iter().any(|e| e.capsule.starts_with("tool-fs")
             && e.decision == Decision::Allowed
             && targets.iter().any(|t| e.resource.contains(&s(t)))),
         "an effect on Astrid's state was allowed"
@@ -363,7 +363,7 @@ async fn approval_names_the_resolved_path() {
     let asked: Vec<String> = approver
         .requests()
         .into_iter()
-        .map(|r| r.resource)
+        .map(|r| r.resource.pattern())
         .collect();
     assert!(!asked.is_empty(), "nobody was asked");
     for resource in &asked {

@@ -189,7 +189,10 @@ impl Inner {
                     let token = self
                         .grant_pattern(p, pattern, Some(ask.actor.capsule.clone()), None)
                         .map_err(|e| format!("minting the approved token: {e}"))?;
-                    note.push_str(&format!(", token {} bound to {}", token.id, ask.actor.capsule));
+                    note.push_str(&format!(
+                        ", token {} bound to {}",
+                        token.id, ask.actor.capsule
+                    ));
                 }
                 None => {
                     decision = ApprovalDecision::AllowOnce;

@@ -50,13 +50,13 @@ impl Host for HostState {
             Ok(p) => p,
             Err(e) => {
                 let why = escape_capped(&format!("not a capability pattern: {e}"), MAX_FIELD);
-                record_denial(&self.ctx, OP, &shown, &why);
+                record_denial(&self.ctx, &self.actor, OP, &shown, &why);
                 return Err(ErrorCode::InvalidArgument(why));
             }
         };
         if let Err(why) = within_manifest(&self.ctx, &pattern) {
             let why = escape_capped(&format!("{why}; nobody was asked"), MAX_FIELD);
-            record_denial(&self.ctx, OP, &shown, &why);
+            record_denial(&self.ctx, &self.actor, OP, &shown, &why);
             return Err(ErrorCode::Denied(why));
         }
         let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);

@@ -109,7 +109,7 @@ pub(crate) fn token_or_approval(
         // A host function naming an effect the kernel cannot render is a bug: refuse it
         // rather than show a person something other than what would happen.
         let reason = format!("{missing}, and `{resource}` cannot be put to a person");
-        record_denial(ctx, op, resource, &reason);
+        record_denial(ctx, actor, op, resource, &reason);
         return Err(Refusal {
             reason,
             deadline_hit: false,
