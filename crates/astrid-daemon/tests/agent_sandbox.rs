@@ -8,7 +8,7 @@ mod common;
 
 use astrid_audit::Decision;
 use astrid_llm_fixture::{FixtureConfig, ScriptedCall, Step};
-use astrid_types::wire::{AlwaysOffer, ApprovalDecision};
+use astrid_types::wire::{AlwaysOffer, ApprovalDecision, ControlCommand};
 use common::agent::{
     openai_calls, openai_tool_result, Approver, Provider, Rig, FAKE_AWS_SECRET, FAKE_SSH_KEY,
     VISIBLE_TEXT,
@@ -152,12 +152,15 @@ async fn denied_calls_are_told_to_the_model() {
     let outside = rig.home.outside().join("outside.txt");
     std::fs::write(&outside, OUTSIDE_TEXT).unwrap();
     let outside = outside.to_str().unwrap().to_string();
+    let visible = rig.user_home.path().join("visible.txt");
+    let visible = visible.to_str().unwrap().to_string();
     rig.fixture.push(Step::Reply {
         text: String::new(),
         tool_calls: vec![
             ScriptedCall::new("shell", json!({"command": "echo ran > ran.txt"})),
             ScriptedCall::new("fs_read", json!({"path": "../outside.txt"})),
             ScriptedCall::new("fs_read", json!({"path": outside})),
+            ScriptedCall::new("fs_read", json!({"path": visible})),
         ],
     });
     rig.fixture
@@ -171,7 +174,7 @@ async fn denied_calls_are_told_to_the_model() {
     assert_eq!(
         reply["tool_calls"],
         json!([{"name": "shell", "ok": false}, {"name": "fs_read", "ok": false},
-               {"name": "fs_read", "ok": false}])
+               {"name": "fs_read", "ok": false}, {"name": "fs_read", "ok": false}])
     );
     assert!(!rig.workspace.join("ran.txt").exists(), "the command ran");
 
@@ -194,34 +197,42 @@ async fn denied_calls_are_told_to_the_model() {
         "{}",
         told[0]
     );
-    // `..` is resolved against the workspace: it names the same file outside it.
-    for text in &told[1..] {
+    // `..` is resolved against the workspace: it names the same file outside it. That file is
+    // outside tool-fs's ceiling (neither the user's home nor a token), so nobody is asked and
+    // the model is told how the user could grant it.
+    for text in &told[1..3] {
         assert!(
             text.contains(&format!("fs:read:{outside}"))
-                && text.contains("approval request was denied"),
+                && text.contains("manifest ceiling")
+                && text.contains("nobody is asked"),
             "{text}"
         );
     }
-    // The file outside the workspace never reached the model.
+    // A file in the user's home is within the ceiling: the human is asked, and said no.
     assert!(
-        !reqs[1].body.to_string().contains(OUTSIDE_TEXT),
+        told[3].contains(&format!("fs:read:{visible}"))
+            && told[3].contains("approval request was denied"),
         "{}",
-        reqs[1].body
+        told[3]
     );
+    // Neither file reached the model.
+    for secret in [OUTSIDE_TEXT, VISIBLE_TEXT] {
+        assert!(
+            !reqs[1].body.to_string().contains(secret),
+            "{}",
+            reqs[1].body
+        );
+    }
     let results = t.events_of("tool_result");
-    assert_eq!(results.len(), 3, "{:?}", t.events);
+    assert_eq!(results.len(), 4, "{:?}", t.events);
     assert!(results.iter().all(|r| r["ok"] == false), "{results:?}");
 
-    // The person was asked about each, and said no.
+    // The person was asked about the shell and the file in the home only.
     let asked: Vec<(String, String)> = approver
         .requests()
         .into_iter()
         .map(|a| (a.capsule, a.resource.pattern()))
         .collect();
-    let read = (
-        "tool-fs for agent".to_string(),
-        format!("fs:read:{outside}"),
-    );
     assert_eq!(
         asked,
         [
@@ -229,9 +240,26 @@ async fn denied_calls_are_told_to_the_model() {
                 "tool-shell for agent".to_string(),
                 "process:exec:sh".to_string()
             ),
-            read.clone(),
-            read
+            (
+                "tool-fs for agent".to_string(),
+                format!("fs:read:{visible}")
+            ),
         ]
+    );
+    // The reads past the ceiling are in the chain as denials by tool-fs for the agent.
+    let ceiling: Vec<_> = rig
+        .audit()
+        .into_iter()
+        .filter(|e| {
+            e.resource == format!("fs:read:{outside}")
+                && e.decision == Decision::Denied
+                && e.outcome.contains("manifest ceiling")
+        })
+        .collect();
+    assert_eq!(ceiling.len(), 2, "{ceiling:?}");
+    assert!(
+        ceiling.iter().all(|e| e.capsule == "tool-fs for agent"),
+        "{ceiling:?}"
     );
     let chain: Vec<_> = rig
         .audit()
@@ -247,5 +275,69 @@ async fn denied_calls_are_told_to_the_model() {
     assert!(
         chain[2].outcome.contains("approval request was denied"),
         "{chain:?}"
+    );
+}
+
+/// tool-fs's ceiling (`~/`, `$user_home`, `$granted`): a system file is refused without
+/// asking, even when the human would say yes to everything; `astrid caps grant` of exactly
+/// that file then opens it, with no question asked either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_ceiling_only_a_token_reaches() {
+    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
+    let outside = rig.home.outside().join("outside.txt");
+    std::fs::write(&outside, OUTSIDE_TEXT).unwrap();
+    let outside = outside.to_str().unwrap().to_string();
+    let approver = Approver::start(&rig.daemon, ApprovalDecision::AllowAlways).await;
+
+    for path in ["/etc/hostname", outside.as_str()] {
+        rig.fixture
+            .push(Step::tool_call("fs_read", json!({"path": path})));
+        rig.fixture.push(Step::text("done"));
+    }
+    rig.turn(None, "Read /etc/hostname.").await.ok();
+    rig.turn(None, "Read the file next door.").await.ok();
+    let reqs = rig.model_requests();
+    let told = |req: usize| {
+        // The latest call of the request: a session's history may hold earlier ones.
+        let (id, _, _) = openai_calls(&reqs[req]).pop().expect("a tool call");
+        openai_tool_result(&reqs[req], &id)
+    };
+    for (req, path) in [(1, "/etc/hostname"), (3, outside.as_str())] {
+        let text = told(req);
+        assert!(
+            text.starts_with("error: ") && text.contains("nobody is asked"),
+            "{path}: {text}"
+        );
+        assert!(
+            text.contains(&format!("astrid caps grant default fs:read:{path}")),
+            "{text}"
+        );
+    }
+    assert!(approver.requests().is_empty(), "{:?}", approver.requests());
+    assert!(!reqs[3].body.to_string().contains(OUTSIDE_TEXT));
+
+    // The deliberate grant, exactly that file: now it is read, and still nobody is asked.
+    rig.ctl(ControlCommand::CapsGrant {
+        principal: "default".into(),
+        pattern: format!("fs:read:{outside}"),
+        ttl_ms: None,
+    })
+    .await;
+    rig.fixture
+        .push(Step::tool_call("fs_read", json!({"path": outside})));
+    rig.fixture.push(Step::text("done"));
+    rig.turn(None, "Read it again.").await.ok();
+    let reqs = rig.model_requests();
+    let (id, _, _) = openai_calls(&reqs[5]).pop().expect("a tool call");
+    let text = openai_tool_result(&reqs[5], &id);
+    assert!(text.contains(OUTSIDE_TEXT), "{text}");
+    assert!(approver.requests().is_empty(), "{:?}", approver.requests());
+    let audit = rig.audit();
+    assert!(
+        audit.iter().any(|e| e.resource.ends_with(&outside)
+            && e.decision == Decision::Allowed
+            && e.outcome.starts_with("ok")
+            && e.capsule == "tool-fs for agent"),
+        "{audit:?}"
     );
 }

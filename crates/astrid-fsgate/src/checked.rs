@@ -29,6 +29,7 @@ pub struct Checked {
     pub(crate) resolved: Resolved,
     touched: PathBuf,
     credential: Option<PathBuf>,
+    token_only: bool,
 }
 
 impl std::fmt::Debug for Checked {
@@ -37,6 +38,7 @@ impl std::fmt::Debug for Checked {
             .field("guest", &self.resolved.guest)
             .field("touched", &self.touched)
             .field("credential", &self.credential)
+            .field("token_only", &self.token_only)
             .finish()
     }
 }
@@ -51,6 +53,12 @@ impl Checked {
     /// that names it concretely, and must not ask anyone instead.
     pub fn credential(&self) -> Option<&Path> {
         self.credential.as_deref()
+    }
+
+    /// True when `touched` lies within the ceiling only through a `$granted` root: a
+    /// capability token must cover it, and nobody may be asked instead.
+    pub fn token_only(&self) -> bool {
+        self.token_only
     }
 
     pub fn guest(&self) -> &str {
@@ -107,15 +115,17 @@ impl FsRoots {
         };
         // The manifest ceiling holds for where the path leads, not only for how it is
         // written; otherwise a human would be asked about a path the operation then refuses.
-        if !self.covers(&touched, access) {
+        if !self.covers(&touched, access, false) {
             return Err(FsGateError::Denied(format!(
                 "{guest}: escapes the granted roots (leads outside every root granted for {access})"
             )));
         }
+        let token_only = !self.covers(&touched, access, true);
         Ok(Checked {
             resolved,
             touched,
             credential,
+            token_only,
         })
     }
 

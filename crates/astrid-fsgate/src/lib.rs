@@ -20,4 +20,4 @@ pub use astrid_protected::{ProtectedSet, Protection};
 pub use checked::{Checked, Reach};
 pub use error::FsGateError;
 pub use ops::{DirEntryInfo, FileKind, Metadata};
-pub use roots::{Access, FsRoots, Resolved};
+pub use roots::{Access, FsRoots, Resolved, GRANTED, USER_HOME};

@@ -33,6 +33,9 @@ impl fmt::Display for Access {
 struct Root {
     host: PathBuf,
     writable: bool,
+    /// From `$granted`: the path is within the ceiling only as far as a capability token
+    /// reaches; no human is asked about what lies only under such a root.
+    token_only: bool,
     /// Opened on first use, so roots that are created after the capsule starts still work;
     /// a failed open is not cached.
     dir: OnceLock<Arc<Dir>>,
@@ -67,7 +70,13 @@ impl fmt::Debug for FsRoots {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for root in &self.roots {
-            list.entry(&(&root.host, if root.writable { "rw" } else { "ro" }));
+            let mode = match (root.writable, root.token_only) {
+                (true, false) => "rw",
+                (false, false) => "ro",
+                (true, true) => "rw, tokens only",
+                (false, true) => "ro, tokens only",
+            };
+            list.entry(&(&root.host, mode));
         }
         list.finish()
     }
@@ -110,7 +119,25 @@ impl Resolved {
 
 impl FsRoots {
     /// Resolve the manifest's roots (`~/...` against `home`, or absolute) for one principal.
+    /// No user home is known here, so `$user_home` is an error; see [`FsRoots::with_symbols`].
     pub fn new(home: &Path, read: &[String], write: &[String]) -> Result<FsRoots, FsGateError> {
+        FsRoots::with_symbols(home, None, read, write)
+    }
+
+    /// As [`FsRoots::new`], with the symbolic roots a manifest may name:
+    ///
+    /// - `$user_home` (or `$user_home/<path>`): the home directory of the user the daemon runs
+    ///   for, `user_home` (the same `HOME` whose credential locations are protected); an
+    ///   unknown `user_home` makes it an error, not a silently wider or empty root.
+    /// - `$granted`: every path, but only where one of the principal's capability tokens
+    ///   reaches; nothing under it alone is ever put to a human (see
+    ///   [`Checked::token_only`](crate::Checked::token_only)).
+    pub fn with_symbols(
+        home: &Path,
+        user_home: Option<&Path>,
+        read: &[String],
+        write: &[String],
+    ) -> Result<FsRoots, FsGateError> {
         let home_str = home.to_str().ok_or_else(|| {
             FsGateError::InvalidArgument("home directory is not valid UTF-8".into())
         })?;
@@ -126,18 +153,26 @@ impl FsRoots {
             .map(|s| (s, false))
             .chain(write.iter().map(|s| (s, true)));
         for (spec, writable) in specs {
-            let host = parse_root(&home, spec)?;
-            match roots.iter_mut().find(|r| r.host == host) {
+            let (host, token_only) = match spec.as_str() {
+                GRANTED => (PathBuf::from("/"), true),
+                _ => (parse_symbolic(&home, user_home, spec)?, false),
+            };
+            match roots
+                .iter_mut()
+                .find(|r| r.host == host && r.token_only == token_only)
+            {
                 Some(existing) => existing.writable |= writable,
                 None => roots.push(Root {
                     host,
                     writable,
+                    token_only,
                     dir: OnceLock::new(),
                 }),
             }
         }
-        // Longest first, so the first match in `resolve` is the most specific root.
-        roots.sort_by_key(|r| std::cmp::Reverse(r.host.components().count()));
+        // Longest first, so the first match in `resolve` is the most specific root; of two
+        // for one directory, the plain one first.
+        roots.sort_by_key(|r| (std::cmp::Reverse(r.host.components().count()), r.token_only));
         Ok(FsRoots {
             home,
             roots,
@@ -207,11 +242,13 @@ impl FsRoots {
     }
 
     /// True when the resolved host path `touched` lies under a root granted for `access`,
-    /// compared with the root as written and resolved.
-    pub(crate) fn covers(&self, touched: &Path, access: Access) -> bool {
+    /// compared with the root as written and resolved. With `plain_only`, `$granted` roots
+    /// do not count.
+    pub(crate) fn covers(&self, touched: &Path, access: Access, plain_only: bool) -> bool {
         self.roots
             .iter()
             .filter(|r| access == Access::Read || r.writable)
+            .filter(|r| !(plain_only && r.token_only))
             .any(|r| {
                 touched.starts_with(&r.host)
                     || astrid_protected::resolve(&r.host).is_ok_and(|c| touched.starts_with(c))
@@ -220,7 +257,8 @@ impl FsRoots {
 
     /// True when the manifest grants `access` to the absolute, normal host path `host` and
     /// everything below it (a lexical check: nothing is opened). Used to keep an approval
-    /// request within the capsule's ceiling before anyone is asked.
+    /// request within the capsule's ceiling before anyone is asked, so `$granted` roots do
+    /// not count: what lies only under them is never asked about.
     pub fn grants(&self, host: &Path, access: Access) -> bool {
         host.is_absolute()
             && !is_protected(host)
@@ -230,10 +268,9 @@ impl FsRoots {
                     std::path::Component::ParentDir | std::path::Component::CurDir
                 )
             })
-            && self
-                .roots
-                .iter()
-                .any(|r| (access == Access::Read || r.writable) && host.starts_with(&r.host))
+            && self.roots.iter().any(|r| {
+                (access == Access::Read || r.writable) && !r.token_only && host.starts_with(&r.host)
+            })
     }
 
     /// True when `resolved` names a granted root or a directory containing one; such paths
@@ -243,6 +280,36 @@ impl FsRoots {
             .iter()
             .any(|r| r.host.starts_with(&resolved.host))
     }
+}
+
+/// The symbolic root that reaches only as far as the principal's tokens.
+pub const GRANTED: &str = "$granted";
+/// The symbolic root naming the home directory of the user the daemon runs for.
+pub const USER_HOME: &str = "$user_home";
+
+/// A root spec with `$user_home` expanded, then parsed as [`parse_root`] does.
+fn parse_symbolic(
+    home: &Path,
+    user_home: Option<&Path>,
+    spec: &str,
+) -> Result<PathBuf, FsGateError> {
+    let Some(rest) = spec.strip_prefix(USER_HOME) else {
+        return parse_root(home, spec);
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return Err(FsGateError::InvalidArgument(format!(
+            "root {spec:?}: `{USER_HOME}` must stand alone or be followed by `/`"
+        )));
+    }
+    let user_home = user_home.filter(|h| h.is_absolute()).ok_or_else(|| {
+        FsGateError::InvalidArgument(format!(
+            "root {spec:?}: the user's home directory is not known (HOME is unset or relative)"
+        ))
+    })?;
+    let base = user_home.to_str().ok_or_else(|| {
+        FsGateError::InvalidArgument(format!("root {spec:?}: the user's home is not valid UTF-8"))
+    })?;
+    parse_root(home, &format!("{}{rest}", base.trim_end_matches('/')))
 }
 
 fn is_protected(host: &Path) -> bool {

@@ -211,12 +211,17 @@ impl Inner {
             None
         } else {
             let home = self.home.principal_home(p);
-            let roots = FsRoots::new(&home, &caps.fs_read, &caps.fs_write)
-                .map_err(|e| KernelError::Load {
-                    name: installed.name.clone(),
-                    reason: e.to_string(),
-                })?
-                .with_protected(self.protected.clone().exempting(&home));
+            let roots = FsRoots::with_symbols(
+                &home,
+                self.protected.user_home(),
+                &caps.fs_read,
+                &caps.fs_write,
+            )
+            .map_err(|e| KernelError::Load {
+                name: installed.name.clone(),
+                reason: e.to_string(),
+            })?
+            .with_protected(self.protected.clone().exempting(&home));
             // Validated above; roots inside the principal's own home are the principal's to have; create them
             // so a fresh principal's capsules find them. Absolute roots are the operator's.
             for root in caps.fs_read.iter().chain(&caps.fs_write) {

@@ -128,6 +128,8 @@ pub struct ProtectedSet {
     /// see as `~`.
     exempt: Vec<Location>,
     credentials: Vec<Location>,
+    /// The home the credential locations were taken under, as given (absolute).
+    user_home: Option<PathBuf>,
 }
 
 impl ProtectedSet {
@@ -149,7 +151,14 @@ impl ProtectedSet {
                 .into_iter()
                 .map(Location::new)
                 .collect(),
+            user_home: operator_home.map(absolute),
         }
+    }
+
+    /// The operator's home the credential locations lie under, if one was given: what a
+    /// manifest's `$user_home` root names, so both layers mean the same directory.
+    pub fn user_home(&self) -> Option<&Path> {
+        self.user_home.as_deref()
     }
 
     /// The same set with `dir` (inside the Astrid home) open again: a principal's home.

@@ -130,12 +130,30 @@ impl HostState {
     /// Both must hold: the manifest root (checked by the caller) and a capability token of
     /// the principal covering the resolved host path. Without a token the principal's human
     /// is asked, about the resolved path: what is approved is what is touched. A credential
-    /// location reaches here only with a grant naming it, so it is never asked about.
+    /// location reaches here only with a grant naming it, and a path only a `$granted` root
+    /// covers needs a token, so neither is ever asked about.
     fn fs_token(&mut self, op: &str, checked: &Checked, write: bool) -> Result<(), ErrorCode> {
         let host = checked.touched();
         let token = self.ctx.tokens.check_fs(write, host);
         let kind = if write { "write" } else { "read" };
         let resource = format!("fs:{kind}:{}", host.display());
+        if checked.token_only() {
+            // Beyond the manifest's plain roots only a token reaches (`$granted`): a human
+            // approving it would widen the ceiling itself, so nobody is asked.
+            if let Err(missing) = &token {
+                let reason = format!(
+                    "`{}` lies outside capsule `{}`'s manifest ceiling, which reaches it only \
+                     through a capability token ({missing}); nobody is asked for it. To allow \
+                     it deliberately, run `astrid caps grant {} fs:{kind}:{}`",
+                    host.display(),
+                    self.ctx.capsule(),
+                    self.ctx.origin.principal,
+                    host.display()
+                );
+                self.denied(op, &resource, &reason);
+                return Err(ErrorCode::Denied(reason));
+            }
+        }
         let ask = format!(
             "capsule `{}` wants to {kind} `{}`",
             self.actor,

@@ -331,3 +331,19 @@ fn key_segments_are_quoted_when_needed() {
 }
 
 mod errors;
+
+#[test]
+fn fs_roots_may_be_symbolic() {
+    let m = parse(&format!(
+        "{BASE}[capabilities]\nfs_read = [\"$user_home\", \"$user_home/docs\", \"$granted\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        m.capabilities.fs_read,
+        ["$user_home", "$user_home/docs", "$granted"]
+    );
+    for bad in ["$granted/x", "$user_homes", "$home", "$user_home/../x"] {
+        let e = err(&format!("[capabilities]\nfs_read = [\"{bad}\"]\n"));
+        assert!(e.contains("fs_read"), "{bad}: {e}");
+    }
+}

@@ -338,17 +338,26 @@ fn path_segments(rest: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// An fs root: `~/`, `~/<sub>`, or an absolute path, in canonical form.
+/// An fs root: `~/`, `~/<sub>`, an absolute path, `$user_home[/<sub>]` or `$granted`, in
+/// canonical form.
 fn fs_root(s: &str) -> Result<(), &'static str> {
     if s.chars().any(char::is_control) {
         return Err("must not contain control characters");
     }
+    // The symbolic roots (docs/CAPSULES.md): what tokens grant, and the user's home.
+    if s == "$granted" || s == "$user_home" {
+        return Ok(());
+    }
     let rest = if let Some(rest) = s.strip_prefix("~/") {
+        rest
+    } else if let Some(rest) = s.strip_prefix("$user_home/") {
         rest
     } else if let Some(rest) = s.strip_prefix('/') {
         rest
     } else {
-        return Err("must be `~/`, `~/<path>` or an absolute path");
+        return Err(
+            "must be `~/`, `~/<path>`, an absolute path, `$user_home[/<path>]` or `$granted`",
+        );
     };
     if rest.is_empty() {
         return Ok(());
