@@ -341,19 +341,24 @@ async fn credentials_open_only_with_a_grant_that_names_them() {
 }
 
 /// The question a human is asked names the path after its symlinks are resolved: the model
-/// reads `alias.txt` in the workspace, which leads to a file next to it; the approver is asked
-/// about that file, says no, and nothing is read.
+/// reads `alias.txt` in the workspace, which leads to a file in the user's home (inside
+/// tool-fs's ceiling, so a human may be asked); the approver is asked about that file, says
+/// no, and nothing is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_names_the_resolved_path() {
     let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
     let real = rig
-        .home
-        .outside()
+        .user_home
+        .path()
         .canonicalize()
         .unwrap()
         .join("beside.txt");
     std::fs::write(&real, "beside-the-workspace-77aa").unwrap();
-    std::os::unix::fs::symlink("../beside.txt", rig.workspace.join("alias.txt")).unwrap();
+    // Relative (cap-std refuses absolute symlinks by itself): up to `/`, then down.
+    let ws = rig.workspace.canonicalize().unwrap();
+    let up = "../".repeat(ws.components().count() - 1);
+    let target = format!("{up}{}", real.strip_prefix("/").unwrap().display());
+    std::os::unix::fs::symlink(target, ws.join("alias.txt")).unwrap();
     rig.fixture
         .push(Step::tool_call("fs_read", json!({"path": "alias.txt"})));
     rig.fixture.push(Step::text("Not allowed."));

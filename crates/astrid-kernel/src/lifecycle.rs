@@ -118,6 +118,23 @@ impl Inner {
             .collect();
         all.push(manifest.clone());
         boot_order(&all).map_err(|e| KernelError::Graph(e.to_string()))?;
+        if let Err(e) = refuse_shared_tool_topics(&manifest, &all) {
+            // A capsule reaching for another's tool calls is an attack signal: on the record.
+            let action = if replace {
+                "capsule.update"
+            } else {
+                "capsule.install"
+            };
+            self.record(
+                &PrincipalId::default_local(),
+                KERNEL,
+                action,
+                &format!("capsule:{name}"),
+                Decision::Denied,
+                &e.to_string(),
+            )?;
+            return Err(e);
+        }
 
         store_artifact(&self.home, &hash, bytes)?;
         let component = self
@@ -271,6 +288,29 @@ impl Inner {
 
 /// Boot order over the capsules that loaded, marking as failed (and excluding) any capsule
 /// the dependency graph cannot place: part of a cycle, or missing a provider.
+/// A tool call goes to the first handler that answers, so a second capsule answering the same
+/// tool topic could read every call meant for the first and answer in its name. Refused at
+/// install, naming both.
+fn refuse_shared_tool_topics(new: &Manifest, all: &[Manifest]) -> Result<(), KernelError> {
+    let name = &new.package.name;
+    for mine in new.tool_handler_patterns() {
+        for other in all.iter().filter(|m| m.package.name != *name) {
+            if let Some(theirs) = other
+                .tool_handler_patterns()
+                .into_iter()
+                .find(|t| astrid_types::topic::patterns_overlap(&mine, t))
+            {
+                return Err(KernelError::Manifest(format!(
+                    "`{name}` would answer tool calls on `{mine}`, which `{}` already answers \
+                     (`{theirs}`); a tool call must have exactly one capsule behind it",
+                    other.package.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn order_excluding_broken(entries: &mut [Installed]) -> Vec<usize> {
     let mut excluded = vec![false; entries.len()];
     for (i, e) in entries.iter().enumerate() {

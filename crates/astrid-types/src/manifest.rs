@@ -327,6 +327,17 @@ impl Manifest {
             .filter(|p| names_tool_topics(p))
     }
 
+    /// The patterns on which this capsule answers tool calls: its [[tool]]s' topics and any
+    /// handler that names tool topics (a dispatcher). Two installed capsules must not share
+    /// one, or a call would go to whichever answered first.
+    pub fn tool_handler_patterns(&self) -> Vec<String> {
+        self.handlers()
+            .into_iter()
+            .map(|(pattern, _)| pattern)
+            .filter(|p| names_tool_topics(p))
+            .collect()
+    }
+
     /// Whether this capsule may invoke the tool whose call topic is `topic`: an explicit
     /// tool pattern must cover it. A broad pattern such as `*` never counts (and is refused
     /// at install anyway).

@@ -152,6 +152,19 @@ pub fn pattern_covers(outer: &str, inner: &str) -> bool {
     }
 }
 
+/// Whether some topic is matched by both patterns (both validated). Two wildcards overlap when
+/// one prefix extends the other; a wildcard and an exact pattern when the prefix starts it.
+pub fn patterns_overlap(a: &str, b: &str) -> bool {
+    match (split(a), split(b)) {
+        (Some((a, true)), Some((b, true))) => a.starts_with(b) || b.starts_with(a),
+        (Some((w, true)), Some((e, false))) | (Some((e, false)), Some((w, true))) => {
+            e.starts_with(w)
+        }
+        (Some((a, false)), Some((b, false))) => a == b,
+        _ => false,
+    }
+}
+
 /// Whether `topic` is reserved for the kernel (`astrid.` and `_reply.`).
 pub fn is_kernel_topic(topic: &str) -> bool {
     KERNEL_PREFIXES.iter().any(|p| topic.starts_with(p))

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    covers_tool_topics_implicitly, key_segment, tool_topic, Capabilities, EnvDecl, Manifest,
-    HOST_NAMESPACE, MAX_TIMEOUT_MS, TOOL_TOPIC_PREFIX,
+    covers_tool_topics_implicitly, key_segment, names_tool_topics, tool_topic, Capabilities,
+    EnvDecl, Manifest, HOST_NAMESPACE, MAX_TIMEOUT_MS, TOOL_TOPIC_PREFIX,
 };
 use crate::topic::{is_kernel_topic, pattern_matches, validate_pattern};
 
@@ -234,6 +234,31 @@ fn subscribe(m: &Manifest) -> Check {
         let key = format!("subscribe.{}", key_segment(pattern));
         if let Err(err) = validate_pattern(pattern) {
             return fail(key, err.to_string());
+        }
+        // A tool call carries the principal's data and its answer is trusted as the tool's.
+        // Receiving one takes words a reviewer sees: a handler naming `tool.v1.execute.…`
+        // (a dispatcher), never a wildcard that happens to reach it; and a passive
+        // subscription may only restate the capsule's own tools.
+        if covers_tool_topics_implicitly(pattern) {
+            return fail(
+                key,
+                format!(
+                    "`{pattern}` would receive tool calls (`{TOOL_TOPIC_PREFIX}*`) without naming \
+                     them; declare tools in [[tool]], or name `{TOOL_TOPIC_PREFIX}…` with a handler"
+                ),
+            );
+        }
+        if rule.handler.is_none()
+            && names_tool_topics(pattern)
+            && !m.tools.iter().any(|t| tool_topic(&t.name) == *pattern)
+        {
+            return fail(
+                key,
+                format!(
+                    "`{pattern}` would let the run loop watch other capsules' tool calls; only \
+                     a handler may receive a tool call"
+                ),
+            );
         }
         let Some(handler) = &rule.handler else {
             continue;

@@ -271,10 +271,19 @@ fn tool_errors() {
             "{TOOL}[subscribe]\n\"tool.*\" = {{ handler = \"all\" }}\n"
         )),
         expect(
-            "subscribe.\"tool.*\".handler",
-            "`tool.*` matches `tool.v1.execute.read_file`, which tool `read_file` already handles"
+            "subscribe.\"tool.*\"",
+            "`tool.*` would receive tool calls (`tool.v1.execute.*`) without naming them; declare tools in [[tool]], or name `tool.v1.execute.…` with a handler"
         )
     );
+    // Neither a wildcard reaching tool calls nor a passive watch of others' tool calls.
+    for (pattern, handler) in [("*", " handler = \"all\" "), ("tool.v1.*", "")] {
+        let e = err(&format!("[subscribe]\n\"{pattern}\" = {{{handler}}}\n"));
+        assert!(e.contains("without naming them"), "{pattern}: {e}");
+    }
+    assert!(err(&format!(
+        "{TOOL}[subscribe]\n\"tool.v1.execute.*\" = {{}}\n"
+    ))
+    .contains("watch other capsules' tool calls"));
     // A dispatcher without [[tool]]s of its own may handle every tool topic.
     assert!(super::parse(&format!(
         "{BASE}[subscribe]\n\"tool.v1.execute.*\" = {{ handler = \"all\" }}\n"
@@ -349,6 +358,10 @@ fn tool_errors() {
     );
 }
 
+/// Why an fs root is not one.
+const ROOTERR: &str =
+    "must be `~/`, `~/<path>`, an absolute path, `$user_home[/<path>]` or `$granted`";
+
 fn cap_err(field: &str, value: &str) -> String {
     err(&format!("[capabilities]\n{field} = [\"{value}\"]\n"))
 }
@@ -357,10 +370,10 @@ fn cap_err(field: &str, value: &str) -> String {
 fn capability_errors() {
     for field in ["fs_read", "fs_write"] {
         for (value, reason) in [
-            ("data", "must be `~/`, `~/<path>` or an absolute path"),
-            ("~", "must be `~/`, `~/<path>` or an absolute path"),
-            ("~bob/x", "must be `~/`, `~/<path>` or an absolute path"),
-            ("", "must be `~/`, `~/<path>` or an absolute path"),
+            ("data", ROOTERR),
+            ("~", ROOTERR),
+            ("~bob/x", ROOTERR),
+            ("", ROOTERR),
             ("~/a/../b", "must not contain `..`"),
             ("/..", "must not contain `..`"),
             (
@@ -395,10 +408,7 @@ fn capability_errors() {
     );
     assert_eq!(
         err("[capabilities]\nfs_read = [\"/ok\", \"rel\"]\n"),
-        expect(
-            "capabilities.fs_read[1]",
-            "`rel` must be `~/`, `~/<path>` or an absolute path"
-        )
+        expect("capabilities.fs_read[1]", &format!("`rel` {ROOTERR}"))
     );
     for (value, reason) in [
         ("api.example.com", "must be `host:port`"),
