@@ -25,7 +25,7 @@ mod runtime;
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
     Approver, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage, NetAccess, Origin,
-    Quota, TokenGate,
+    Quota, StorageMeter, TokenGate, Unmetered,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

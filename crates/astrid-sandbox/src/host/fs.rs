@@ -109,6 +109,43 @@ impl HostState {
             .map_err(ErrorCode::Denied)
     }
 
+    /// The principal's storage quota, before anything is written: a write that would not
+    /// fit is refused whole (and recorded), never cut short. `replaces`: the write truncates
+    /// what is there, so only the growth counts.
+    fn fs_quota(
+        &mut self,
+        op: &str,
+        path: &str,
+        len: u64,
+        replaces: bool,
+    ) -> Result<(), ErrorCode> {
+        let Some(roots) = self.ctx.fs.clone() else {
+            // No roots: `fs_change` refuses it.
+            return Ok(());
+        };
+        let host = host_path(&roots, path);
+        let existing = if replaces {
+            std::fs::symlink_metadata(&host)
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len())
+        } else {
+            0
+        };
+        match self
+            .ctx
+            .storage
+            .admit_fs(&host, len.saturating_sub(existing))
+        {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                let why = format!("quota-exceeded: {m}");
+                self.denied(op, path, &why);
+                Err(ErrorCode::QuotaExceeded(m))
+            }
+        }
+    }
+
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
         super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, resource, outcome)
             .map_err(ErrorCode::Denied)
@@ -162,10 +199,12 @@ impl Host for HostState {
     }
 
     fn write(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
+        self.fs_quota("fs.write", &path, data.len() as u64, true)?;
         self.fs_change("fs.write", &[&path], |r| r.write(&path, &data))
     }
 
     fn append(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
+        self.fs_quota("fs.append", &path, data.len() as u64, false)?;
         self.fs_change("fs.append", &[&path], |r| r.append(&path, &data))
     }
 
