@@ -26,6 +26,9 @@ pub(crate) struct ContextEntry {
     pub hooks: OnceLock<()>,
 }
 
+/// A capsule version and the stop flag its instances for one principal watch.
+type StopFlag = (Arc<Installed>, Arc<AtomicBool>);
+
 pub(crate) struct Inner {
     pub home: AstridHome,
     pub runtime: Runtime,
@@ -70,7 +73,7 @@ pub(crate) struct Inner {
     /// The stop flag of one capsule version for one principal: what its background loop and
     /// blocked receives watch. Set when the version is replaced or removed, or when the
     /// principal loses the grant; settings changes rebuild the context but keep the flag.
-    stops: Mutex<HashMap<(PrincipalId, String), (Arc<Installed>, Arc<AtomicBool>)>>,
+    stops: Mutex<HashMap<(PrincipalId, String), StopFlag>>,
     /// Each principal's storage meter (KV plus `~` against its quota).
     pub meters: Mutex<HashMap<PrincipalId, Arc<crate::quota::StorageMeter>>>,
     /// Each principal's running and waiting invocations (its concurrency quota).

@@ -55,7 +55,7 @@ pub struct KernelConfig {
     pub drain_timeout: Duration,
     /// Limits of outbound HTTP.
     pub airlock: astrid_egress::AirlockConfig,
-    /// Resource limits of every subprocess (one value for all principals for now).
+    /// Resource limits of every subprocess; a principal's quota may narrow them.
     pub process_limits: ProcessLimits,
 }
 

@@ -67,7 +67,7 @@ pub fn show(q: &QuotaInfo) -> String {
 fn size(n: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
     for (u, f) in UNITS {
-        if n >= f && n % f == 0 {
+        if n >= f && n.is_multiple_of(f) {
             return format!("{}{u}", n / f);
         }
     }
