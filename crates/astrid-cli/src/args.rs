@@ -94,9 +94,14 @@ pub enum Command {
     /// Local-network egress consent: which capsule may reach which loopback/LAN `host:port`.
     #[command(subcommand)]
     Egress(EgressCommand),
-    /// Create and list principals (agents), each with its own store, home, tokens and audit.
+    /// Create, clone, list, show, modify and delete principals (agents), each with its own
+    /// capsules, store, home, tokens, quota and audit chain.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Show and set a principal's resource quota (memory, time, storage, processes,
+    /// concurrency).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Pair devices: credentials that act for one principal only (shown once, revocable).
     #[command(subcommand)]
     PairDevice(PairDeviceCommand),
@@ -186,11 +191,60 @@ pub enum EgressCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
-    /// Create a principal with a clean slate: no capsules' data, no grants beyond its own
-    /// home, empty KV, secrets and home.
-    Create { name: String },
+    /// Create a principal with a clean slate: no capsules, no grants beyond its own home,
+    /// empty KV, secrets and home. With `--clone SRC`: a replica of SRC (capsules, quota,
+    /// settings, KV, home, secrets re-sealed, tokens minted anew for it).
+    Create {
+        name: String,
+        /// The principal to replicate.
+        #[arg(long = "clone", value_name = "SRC")]
+        clone: Option<String>,
+    },
     /// Every principal.
     List,
+    /// A principal's capsules, tokens, devices and quota.
+    Show { name: String },
+    /// Grant installed capsules to a principal, or take them away.
+    Modify {
+        name: String,
+        #[arg(long = "add-capsule", value_name = "CAPSULE")]
+        add: Vec<String>,
+        #[arg(long = "remove-capsule", value_name = "CAPSULE")]
+        remove: Vec<String>,
+    },
+    /// Delete a principal: its data goes, its audit chain is archived, never destroyed.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set limits (sizes like 128MB, 1GB; times like 500ms, 5s, 2m); unset ones keep the
+    /// daemon's defaults. Replaces the principal's whole quota.
+    Set {
+        /// The principal (default: --principal).
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+        /// Linear memory of one capsule invocation (also caps a subprocess sandbox).
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
+        /// Wall time of one capsule invocation (also caps a subprocess's CPU time).
+        #[arg(long, value_name = "DURATION")]
+        time: Option<String>,
+        /// KV bytes plus home bytes.
+        #[arg(long, value_name = "SIZE")]
+        storage: Option<String>,
+        /// Processes (and threads) of one subprocess sandbox.
+        #[arg(long, value_name = "N")]
+        processes: Option<u32>,
+        /// Capsule invocations running at once.
+        #[arg(long, value_name = "N")]
+        concurrency: Option<u32>,
+    },
+    /// The quota in effect and what the principal uses now.
+    Show {
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

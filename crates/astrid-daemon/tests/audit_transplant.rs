@@ -28,6 +28,7 @@ async fn a_transplanted_chain_fails_for_its_principal_only() {
     let d = daemon.client().await;
     install(&d, Capsule::FsProbe).await;
     let a = Client::connect(&home.home, "alice", "test").await.unwrap();
+    install(&a, Capsule::FsProbe).await;
     // One audited decision in each chain.
     for c in [&d, &a] {
         let reply = read(c, "~/data/../outside.txt").await;

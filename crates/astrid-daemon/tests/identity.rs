@@ -37,6 +37,15 @@ async fn fixture() -> (TestHome, Daemon, Client) {
     for name in ["alice", "bob"] {
         let done = control(&op, ControlCommand::AgentCreate { name: name.into() }).await;
         assert_eq!(done, Ok(ControlResponse::Done));
+        let grant = ControlCommand::AgentModify {
+            name: name.into(),
+            add_capsules: vec!["echo".into()],
+            remove_capsules: vec![],
+        };
+        assert!(matches!(
+            control(&op, grant).await,
+            Ok(ControlResponse::Agent(_))
+        ));
     }
     (home, daemon, op)
 }

@@ -1,5 +1,6 @@
 //! Principals (tenants) on one daemon: each has its own key-value store, its own `~`, its own
-//! events, and its own crash announcements. A principal exists when its directory does.
+//! events, and its own crash announcements. A principal exists when its directory does; it
+//! reaches the capsules installed for it.
 
 mod common;
 
@@ -15,10 +16,12 @@ async fn fixture() -> (TestHome, Daemon, Client, Client) {
     std::fs::create_dir_all(home.home.principal_dir(&alice)).unwrap();
     let daemon = home.start().await;
     let d = daemon.client().await;
+    let a = Client::connect(&home.home, "alice", "test").await.unwrap();
+    // Installed for each principal: one artifact, an instance each.
     for c in [Capsule::Echo, Capsule::Counter, Capsule::FsProbe] {
         install(&d, c).await;
+        install(&a, c).await;
     }
-    let a = Client::connect(&home.home, "alice", "test").await.unwrap();
     (home, daemon, d, a)
 }
 
@@ -74,6 +77,7 @@ async fn each_principal_has_its_own_home_directory() {
 async fn events_and_crash_reports_stay_within_their_principal() {
     let (_home, _daemon, d, a) = fixture().await;
     install(&d, Capsule::Misbehave).await;
+    install(&a, Capsule::Misbehave).await;
     let mut d_out = d.subscribe("echo.v1.out").await.unwrap();
     let mut d_errors = d.subscribe("astrid.v1.capsule.error").await.unwrap();
     let mut a_out = a.subscribe("echo.v1.out").await.unwrap();

@@ -163,6 +163,11 @@ impl ReplySlot {
         })
     }
 
+    /// A request answered by its first reply (not a gather).
+    pub fn wants_first(&self) -> bool {
+        matches!(*self.sink.lock(), Some(Sink::First(_)))
+    }
+
     pub fn add_pending(&self) {
         self.had_handlers.store(true, Ordering::Release);
         self.pending.fetch_add(1, Ordering::AcqRel);

@@ -18,6 +18,7 @@ pub(crate) async fn run(
     command: ControlCommand,
 ) -> Result<ControlResponse, ControlError> {
     let k = inner.clone();
+    let me = caller.principal.clone();
     // The command moves in and back out so a package upload is never copied.
     let (command, admitted) = tokio::task::spawn_blocking(move || {
         let admitted = k.admit_control(&caller, &command);
@@ -34,29 +35,42 @@ pub(crate) async fn run(
             )))
         }
     }
-    execute(inner, command).await.map_err(ControlError::Failed)
+    execute(inner, &me, command)
+        .await
+        .map_err(ControlError::Failed)
 }
 
-async fn execute(inner: &Arc<Inner>, command: ControlCommand) -> Result<ControlResponse, String> {
+/// Runs an admitted command. `me` is the principal the connection acts for: the capsules
+/// it lists, installs and removes are its own.
+async fn execute(
+    inner: &Arc<Inner>,
+    me: &PrincipalId,
+    command: ControlCommand,
+) -> Result<ControlResponse, String> {
+    let owner = me.clone();
     match command {
         ControlCommand::Status => Ok(ControlResponse::Status(DaemonStatus {
             pid: std::process::id(),
             uptime_ms: inner.started.elapsed().as_millis() as u64,
             version: env!("CARGO_PKG_VERSION").to_string(),
             connected_clients: inner.clients.load(std::sync::atomic::Ordering::Relaxed),
-            capsules: inner.list(),
+            capsules: inner.list_for(me),
         })),
-        ControlCommand::Ps | ControlCommand::List => Ok(ControlResponse::Capsules(inner.list())),
-        ControlCommand::Tree => Ok(ControlResponse::Tree(inner.tree())),
-        ControlCommand::Install(upload) => blocking(inner, move |k| k.install(upload, false))
-            .await
-            .map(ControlResponse::Installed),
-        ControlCommand::Update(upload) => blocking(inner, move |k| k.install(upload, true))
+        ControlCommand::Ps | ControlCommand::List => {
+            Ok(ControlResponse::Capsules(inner.list_for(me)))
+        }
+        ControlCommand::Tree => Ok(ControlResponse::Tree(inner.tree_for(me))),
+        ControlCommand::Install(upload) => {
+            blocking(inner, move |k| k.install(upload, false, &owner))
+                .await
+                .map(ControlResponse::Installed)
+        }
+        ControlCommand::Update(upload) => blocking(inner, move |k| k.install(upload, true, &owner))
             .await
             .map(ControlResponse::Installed),
         ControlCommand::Remove { name } => {
             let n = name.clone();
-            blocking(inner, move |k| k.remove(&n))
+            blocking(inner, move |k| k.remove(&n, &owner))
                 .await
                 .map(|()| ControlResponse::Removed { name })
         }
@@ -182,6 +196,49 @@ async fn execute(inner: &Arc<Inner>, command: ControlCommand) -> Result<ControlR
                 .map(|()| ControlResponse::Done)
         }
         ControlCommand::AgentList => Ok(ControlResponse::Agents(inner.principal_names())),
+        ControlCommand::AgentModify {
+            name,
+            add_capsules,
+            remove_capsules,
+        } => {
+            let p = principal_id(&name)?;
+            blocking(inner, move |k| {
+                k.modify_grants(&p, &add_capsules, &remove_capsules)?;
+                k.agent_info(&p)
+            })
+            .await
+            .map(ControlResponse::Agent)
+        }
+        ControlCommand::AgentShow { name } => {
+            let p = principal_id(&name)?;
+            blocking(inner, move |k| k.agent_info(&p))
+                .await
+                .map(ControlResponse::Agent)
+        }
+        ControlCommand::QuotaSet { principal, quota } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.set_quota(&p, quota))
+                .await
+                .map(ControlResponse::Quota)
+        }
+        ControlCommand::QuotaShow { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.quota_info(&p))
+                .await
+                .map(ControlResponse::Quota)
+        }
+        ControlCommand::AgentClone { name, source } => {
+            let (p, src) = (principal_id(&name)?, principal_id(&source)?);
+            blocking(inner, move |k| k.clone_principal(&p, &src))
+                .await
+                .map(ControlResponse::Agent)
+        }
+        ControlCommand::AgentDelete { name } => {
+            let p = principal_id(&name)?;
+            blocking(inner, move |k| k.delete_principal(&p))
+                .await
+                .map(|()| ControlResponse::Done)
+        }
         ControlCommand::DeviceIssue {
             principal,
             label,

@@ -94,7 +94,7 @@ impl LiveDevices {
 
     /// Wakes every connection of the device; each closes itself. `notify_one` keeps the
     /// wake-up for a connection busy handling a frame, so none misses it.
-    fn close_all(&self, device: &str) -> usize {
+    pub(crate) fn close_all(&self, device: &str) -> usize {
         let list = self.by_id.lock().remove(device).unwrap_or_default();
         for (_, n) in &list {
             n.notify_one();

@@ -21,6 +21,10 @@ impl Inner {
     pub fn deliver(self: &Arc<Self>, env: Envelope) {
         self.subs.deliver_passive(&env);
         let capsules: Vec<Arc<Installed>> = self.capsules.read().values().cloned().collect();
+        // Only the capsules this principal holds receive its events.
+        let profile = self.profile(&env.principal);
+        let mut served = false;
+        let mut ungranted = Vec::new();
         for inst in capsules {
             if inst.component.is_none()
                 || matches!(
@@ -30,8 +34,16 @@ impl Inner {
             {
                 continue;
             }
+            let held = profile.capsules.contains(&inst.name);
             for (pattern, handler) in &inst.handlers {
                 if pattern_matches(pattern, &env.topic) {
+                    if !held {
+                        if !ungranted.contains(&inst.name) {
+                            ungranted.push(inst.name.clone());
+                        }
+                        continue;
+                    }
+                    served = true;
                     if let Some(r) = &env.reply {
                         r.add_pending();
                     }
@@ -40,20 +52,44 @@ impl Inner {
             }
         }
         if let Some(r) = &env.reply {
-            r.finish("", Ok(None));
+            // A request only another principal's capsule would answer is a refusal, not
+            // "nobody is subscribed". Broadcasts (publish, gather) just do not reach it.
+            let outcome = if !served && !ungranted.is_empty() && r.wants_first() {
+                Err(self.refuse_ungranted(&env, &ungranted))
+            } else {
+                Ok(None)
+            };
+            r.finish("", outcome);
         }
     }
 
+    /// One handler invocation. An event entering from outside (depth 0: a client, the kernel)
+    /// takes one of its principal's concurrency slots; the calls it makes in turn ride on that
+    /// slot, so a chain of capsules can never wait on slots its own caller holds.
     fn spawn_handler(self: &Arc<Self>, inst: Arc<Installed>, handler: String, env: Envelope) {
         let inner = self.clone();
         self.calls.begin();
-        self.rt.spawn_blocking(move || {
+        let source = format!("capsule:{}", inst.name);
+        let reply = env.reply.clone();
+        let principal = env.principal.clone();
+        let depth = env.depth;
+        let job = Box::new(move || {
             let outcome = inner.invoke_handler(&inst, &handler, &env);
             if let Some(r) = &env.reply {
                 r.finish(&format!("capsule:{}", inst.name), outcome);
             }
             inner.calls.end();
         });
+        if depth > 0 {
+            self.rt.spawn_blocking(job);
+            return;
+        }
+        if let Err(why) = self.admit_invocation(&principal, job) {
+            if let Some(r) = &reply {
+                r.finish(&source, Err(RequestError::QuotaExceeded(why)));
+            }
+            self.calls.end();
+        }
     }
 
     fn invoke_handler(
@@ -179,16 +215,24 @@ impl Inner {
         });
     }
 
-    /// Starts the `run` export of a capsule that declares `background = true`, for the default
-    /// principal, on its own blocking thread until the capsule is stopped or replaced.
+    /// Starts the `run` export of a capsule that declares `background = true` once for every
+    /// principal that holds it.
     pub fn start_background(self: &Arc<Self>, inst: &Arc<Installed>) {
+        for p in self.holders(&inst.name) {
+            self.start_background_for(&p, inst);
+        }
+    }
+
+    /// One principal's background loop, on its own blocking thread until the version is
+    /// stopped or replaced, or the principal loses the grant.
+    pub fn start_background_for(self: &Arc<Self>, p: &PrincipalId, inst: &Arc<Installed>) {
         if !inst.manifest.package.background || inst.component.is_none() {
             return;
         }
         let inner = self.clone();
         let inst = inst.clone();
+        let p = p.clone();
         self.rt.spawn_blocking(move || {
-            let p = PrincipalId::default_local();
             let entry = match inner.ready_context(&p, &inst) {
                 Ok(e) => e,
                 Err(e) => {
@@ -201,7 +245,7 @@ impl Inner {
             let result = inner
                 .runtime
                 .invoke(component, entry.ctx.clone(), Call::Run);
-            if inst.stopping.load(Ordering::Relaxed) {
+            if entry.ctx.stopping.load(Ordering::Relaxed) || inst.stopping.load(Ordering::Relaxed) {
                 return;
             }
             match result {

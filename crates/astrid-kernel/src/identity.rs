@@ -107,6 +107,37 @@ fn reach(cmd: &ControlCommand) -> Reach {
             Kind::OperatorOnly,
         ),
         C::AgentList => daemon("agent-list", "principals", Kind::OperatorOnly),
+        C::AgentClone { name, source } => r(
+            "agent-clone",
+            name,
+            format!("principal:{name} from principal:{source}"),
+            Kind::OperatorOnly,
+        ),
+        C::AgentModify {
+            name,
+            add_capsules,
+            remove_capsules,
+        } => r(
+            "agent-modify",
+            name,
+            format!(
+                "capsules:+[{}] -[{}]",
+                add_capsules.join(","),
+                remove_capsules.join(",")
+            ),
+            Kind::Administer,
+        ),
+        C::AgentShow { name } => r("agent-show", name, format!("principal:{name}"), Kind::Read),
+        C::AgentDelete { name } => r(
+            "agent-delete",
+            name,
+            format!("principal:{name}"),
+            Kind::OperatorOnly,
+        ),
+        C::QuotaSet { principal, .. } => {
+            r("quota-set", principal, "quota".into(), Kind::Administer)
+        }
+        C::QuotaShow { principal } => r("quota-show", principal, "quota".into(), Kind::Read),
         C::CapsShow { principal } => r("caps-show", principal, "tokens".into(), Kind::Read),
         C::CapsGrant {
             principal, pattern, ..

@@ -1,7 +1,7 @@
 //! The kernel's shared state and the handful of operations everything else builds on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ pub(crate) struct ContextEntry {
     pub hooks: OnceLock<()>,
 }
 
+/// A capsule version and the stop flag its instances for one principal watch.
+type StopFlag = (Arc<Installed>, Arc<AtomicBool>);
+
 pub(crate) struct Inner {
     pub home: AstridHome,
     pub runtime: Runtime,
@@ -35,7 +38,7 @@ pub(crate) struct Inner {
     pub approvals: crate::approval::Broker,
     next_id: AtomicU64,
     contexts: Mutex<HashMap<(PrincipalId, String), Arc<ContextEntry>>>,
-    stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
+    pub stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
     /// The runtime signing key; only the audit logs see it.
     pub key: Arc<KeyPair>,
     pub audits: Mutex<HashMap<PrincipalId, Arc<AuditLog>>>,
@@ -66,6 +69,18 @@ pub(crate) struct Inner {
     /// `$ASTRID_HOME` and the operator's credentials: refused to every capsule's
     /// filesystem calls (each principal's own home excepted from the first).
     pub protected: astrid_protected::ProtectedSet,
+    /// Each principal's profile (granted capsules, quota), as last written.
+    pub profiles: RwLock<HashMap<PrincipalId, Arc<crate::profile::Profile>>>,
+    /// Serializes profile changes.
+    pub profile_lock: Mutex<()>,
+    /// The stop flag of one capsule version for one principal: what its background loop and
+    /// blocked receives watch. Set when the version is replaced or removed, or when the
+    /// principal loses the grant; settings changes rebuild the context but keep the flag.
+    stops: Mutex<HashMap<(PrincipalId, String), StopFlag>>,
+    /// Each principal's storage meter (KV plus `~` against its quota).
+    pub meters: Mutex<HashMap<PrincipalId, Arc<crate::quota::StorageMeter>>>,
+    /// Each principal's running and waiting invocations (its concurrency quota).
+    pub slots: crate::quota::SlotMap,
 }
 
 /// The daemon-wide pieces behind `astrid:http`, `astrid:process` and the secret store.
@@ -121,6 +136,11 @@ impl Inner {
             secret_key: effects.secret_key,
             live_devices: Default::default(),
             protected: effects.protected,
+            profiles: RwLock::new(HashMap::new()),
+            profile_lock: Mutex::new(()),
+            stops: Mutex::new(HashMap::new()),
+            meters: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,6 +253,8 @@ impl Inner {
             Some(Arc::new(roots))
         };
         let config = self.effective_config(p, m)?;
+        let limits = self.resolved_quota(p);
+        let storage: Arc<dyn astrid_sandbox::StorageMeter> = self.storage_meter(p)?;
         let net = self.net_access(p, m)?;
         let ctx = CapsuleContext {
             origin: Origin {
@@ -251,16 +273,19 @@ impl Inner {
                 principal: p.clone(),
             }),
             net,
-            process: self.process.clone(),
+            process: self.process_policy_for(p),
+            // The manifest may ask for a longer deadline than the daemon's default; the
+            // principal's quota, when set, caps it.
             quota: Quota {
-                timeout: m
-                    .limits
-                    .timeout_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(self.quota.timeout),
-                ..self.quota
+                timeout: match (m.limits.timeout_ms, self.profile(p).quota.time_ms) {
+                    (Some(own), Some(q)) => Duration::from_millis(own.min(q)),
+                    (Some(own), None) => Duration::from_millis(own),
+                    (None, _) => limits.time,
+                },
+                memory_bytes: limits.memory_bytes,
             },
-            stopping: installed.stopping.clone(),
+            storage,
+            stopping: self.stop_flag(p, installed),
         };
         Ok(ContextEntry {
             installed: installed.clone(),
@@ -271,6 +296,48 @@ impl Inner {
 
     pub fn forget_contexts(&self, capsule: &str) {
         self.contexts.lock().retain(|(_, name), _| name != capsule);
+    }
+
+    /// Drops every cached context of `p` (its quota changed): the next invocation rebuilds.
+    pub fn forget_principal_contexts(&self, p: &PrincipalId) {
+        self.contexts.lock().retain(|(q, _), _| q != p);
+    }
+
+    /// The version's stop flag for `p`, shared by every context built for it.
+    fn stop_flag(&self, p: &PrincipalId, installed: &Arc<Installed>) -> Arc<AtomicBool> {
+        let key = (p.clone(), installed.name.clone());
+        let mut stops = self.stops.lock();
+        if let Some((i, f)) = stops.get(&key) {
+            if Arc::ptr_eq(i, installed) {
+                return f.clone();
+            }
+        }
+        let current = self
+            .capsules
+            .read()
+            .get(&installed.name)
+            .is_some_and(|i| Arc::ptr_eq(i, installed));
+        // A version no longer installed is stopped (or about to be): never let it block.
+        let flag = Arc::new(AtomicBool::new(!current));
+        if current {
+            stops.insert(key, (installed.clone(), flag.clone()));
+        }
+        flag
+    }
+
+    /// Stops what runs of `capsule` (for one principal, or for all) and drops its contexts:
+    /// an update, a removal, or a grant taken away.
+    pub fn stop_contexts(&self, capsule: &str, only: Option<&PrincipalId>) {
+        let hit = |p: &PrincipalId, name: &str| name == capsule && only.is_none_or(|o| o == p);
+        self.contexts.lock().retain(|(p, name), _| !hit(p, name));
+        self.stops.lock().retain(|(p, name), (_, flag)| {
+            if hit(p, name) {
+                flag.store(true, Ordering::Relaxed);
+                false
+            } else {
+                true
+            }
+        });
     }
 
     pub fn installed(&self, name: &str) -> Option<Arc<Installed>> {

@@ -5,6 +5,7 @@
 //! socket. It knows nothing about models, prompts or tools.
 #![forbid(unsafe_code)]
 
+mod agents;
 mod approval;
 mod audit;
 mod bus;
@@ -14,10 +15,13 @@ mod devices;
 mod dispatch;
 mod error;
 mod fsutil;
+mod grants;
 mod identity;
 mod kernel;
 mod lifecycle;
 mod principals;
+mod profile;
+mod quota;
 mod registry;
 mod server;
 mod settings;
@@ -51,7 +55,7 @@ pub struct KernelConfig {
     pub drain_timeout: Duration,
     /// Limits of outbound HTTP.
     pub airlock: astrid_egress::AirlockConfig,
-    /// Resource limits of every subprocess (one value for all principals for now).
+    /// Resource limits of every subprocess; a principal's quota may narrow them.
     pub process_limits: ProcessLimits,
 }
 
@@ -225,14 +229,16 @@ impl Kernel {
         self.inner.list()
     }
 
-    /// Installs or updates a capsule in-process (the socket's Install/Update do the same).
+    /// Installs or updates a capsule in-process for `default` (the socket's Install/Update do
+    /// the same for the connection's principal).
     pub async fn install(
         &self,
         upload: PackageUpload,
         replace: bool,
     ) -> Result<CapsuleInfo, KernelError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.install(upload, replace))
+        let owner = PrincipalId::default_local();
+        tokio::task::spawn_blocking(move || inner.install(upload, replace, &owner))
             .await
             .expect("install task panicked")
     }

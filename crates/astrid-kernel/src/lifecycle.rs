@@ -22,6 +22,15 @@ impl Inner {
     /// component, broken dependency) is kept as `failed` with the reason; the rest boot.
     pub fn boot(self: &Arc<Self>) -> Result<(), KernelError> {
         let list = read_list(&self.home)?;
+        // A home from before per-principal grants: everything installed was `default`'s.
+        let default = PrincipalId::default_local();
+        if !self.has_profile_file(&default) {
+            self.update_profile(&default, |prof| {
+                prof.capsules
+                    .extend(list.capsules.iter().map(|r| r.name.clone()));
+                Ok(())
+            })?;
+        }
         let mut entries: Vec<Installed> = Vec::new();
         for rec in list.capsules {
             let origin = format!("installed capsule `{}`", rec.name);
@@ -73,12 +82,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Installs a new capsule (`replace = false`) or hot-swaps an installed one. Blocking: it
-    /// may compile the component.
+    /// Installs a new capsule for `owner` (`replace = false`) or hot-swaps an installed one for
+    /// everyone who holds it. Installing bytes already installed under that name grants the
+    /// capsule to `owner`: one artifact, a separate instance (store, `~`, audit) per
+    /// principal. Blocking: it may compile the component.
     pub fn install(
         self: &Arc<Self>,
         upload: PackageUpload,
         replace: bool,
+        owner: &PrincipalId,
     ) -> Result<CapsuleInfo, KernelError> {
         let origin = Path::new("Capsule.toml");
         let manifest = Manifest::parse(&upload.manifest_toml, origin)
@@ -105,8 +117,19 @@ impl Inner {
         let name = manifest.package.name.to_string();
         let old = self.installed(&name);
         match (&old, replace) {
+            (Some(o), false) if o.hash == hash && !self.holds(owner, &name) => {
+                let outcome = format!(
+                    "version {} (hash {hash}), sharing the installed artifact",
+                    manifest.package.version
+                );
+                self.grant_capsule_locked(owner, o, "capsule.install", &outcome)?;
+                return Ok(o.info());
+            }
             (Some(_), false) => return Err(KernelError::AlreadyInstalled(name)),
             (None, true) => return Err(KernelError::NotInstalled(name)),
+            (Some(_), true) if !self.holds(owner, &name) => {
+                return Err(KernelError::NotInstalled(name))
+            }
             _ => {}
         }
         let mut all: Vec<Manifest> = self
@@ -126,7 +149,7 @@ impl Inner {
                 "capsule.install"
             };
             self.record(
-                &PrincipalId::default_local(),
+                owner,
                 KERNEL,
                 action,
                 &format!("capsule:{name}"),
@@ -156,8 +179,20 @@ impl Inner {
             ),
             None => format!("version {} (hash {hash})", manifest.package.version),
         };
+        // Everyone who holds the capsule is affected by an update; a new install, its owner.
+        let affected = if replace {
+            self.holders(&name)
+        } else {
+            vec![owner.clone()]
+        };
         // Durable before the capsule can run; an unwritable chain refuses the install.
-        self.record_lifecycle(action, &name, &outcome)?;
+        self.record_lifecycle(action, &name, &outcome, &affected)?;
+        if !replace {
+            self.update_profile(owner, |prof| {
+                prof.capsules.insert(name.clone());
+                Ok(())
+            })?;
+        }
         let inst = Arc::new(Installed::new(
             manifest,
             upload.manifest_toml,
@@ -173,7 +208,13 @@ impl Inner {
                     None => caps.remove(&name),
                 };
                 drop(caps);
-                let _ = self.record_lifecycle(action, &name, &format!("failed: {e}"));
+                if !replace {
+                    let _ = self.update_profile(owner, |prof| {
+                        prof.capsules.remove(&name);
+                        Ok(())
+                    });
+                }
+                let _ = self.record_lifecycle(action, &name, &format!("failed: {e}"), &affected);
                 return Err(e);
             }
         }
@@ -182,17 +223,32 @@ impl Inner {
             o.stopping.store(true, Ordering::Relaxed);
             o.set_state(LifecycleState::Stopping, None);
         }
-        self.forget_contexts(&name);
+        self.stop_contexts(&name, None);
         self.start_background(&inst);
         tracing::info!(capsule = %name, hash = %inst.hash, replace, "capsule installed");
         Ok(inst.info())
     }
 
-    pub fn remove(self: &Arc<Self>, name: &str) -> Result<(), KernelError> {
+    /// Takes the capsule away from `owner`; the last holder's removal (or the removal of a
+    /// capsule nobody holds) uninstalls it.
+    pub fn remove(self: &Arc<Self>, name: &str, owner: &PrincipalId) -> Result<(), KernelError> {
         let _guard = self.lifecycle.lock();
         let Some(inst) = self.installed(name) else {
             return Err(KernelError::NotInstalled(name.to_string()));
         };
+        let holders = self.holders(name);
+        if holders.iter().any(|h| h != owner) {
+            if !holders.contains(owner) {
+                return Err(KernelError::NotInstalled(name.to_string()));
+            }
+            let outcome = format!(
+                "version {} (hash {}): removed for `{owner}`; still installed for {}",
+                inst.manifest.package.version,
+                inst.hash,
+                holders.len() - 1
+            );
+            return self.ungrant_capsule_locked(owner, name, "capsule.remove", &outcome);
+        }
         let manifests: Vec<Manifest> = self
             .capsules
             .read()
@@ -210,39 +266,85 @@ impl Inner {
             "version {} (hash {})",
             inst.manifest.package.version, inst.hash
         );
-        self.record_lifecycle("capsule.remove", name, &outcome)?;
+        let affected = if holders.is_empty() {
+            vec![owner.clone()]
+        } else {
+            holders.clone()
+        };
+        self.record_lifecycle("capsule.remove", name, &outcome, &affected)?;
         {
             let mut caps = self.capsules.write();
             caps.remove(name);
             if let Err(e) = write_list(&self.home, &caps) {
                 caps.insert(name.to_string(), inst);
                 drop(caps);
-                let _ = self.record_lifecycle("capsule.remove", name, &format!("failed: {e}"));
+                let _ = self.record_lifecycle(
+                    "capsule.remove",
+                    name,
+                    &format!("failed: {e}"),
+                    &affected,
+                );
                 return Err(e);
+            }
+        }
+        // A grant left behind would hand a later capsule of the same name to this principal.
+        for h in &holders {
+            if let Err(e) = self.update_profile(h, |prof| {
+                prof.capsules.remove(name);
+                Ok(())
+            }) {
+                tracing::error!(principal = %h, capsule = %name, "dropping the grant: {e}");
             }
         }
         inst.stopping.store(true, Ordering::Relaxed);
         inst.set_state(LifecycleState::Stopping, None);
-        self.forget_contexts(name);
+        self.stop_contexts(name, None);
         tracing::info!(capsule = %name, "capsule removed");
         Ok(())
     }
 
-    /// Capsules are shared by every principal and installed by the operator, so lifecycle
-    /// events go to the operator's (the default local principal's) chain.
-    fn record_lifecycle(&self, action: &str, name: &str, outcome: &str) -> Result<(), KernelError> {
-        self.record(
-            &PrincipalId::default_local(),
-            KERNEL,
-            action,
-            &format!("capsule:{name}"),
-            Decision::Recorded,
-            outcome,
-        )
+    /// A lifecycle change lands in the chain of every principal it affects.
+    pub(crate) fn record_lifecycle(
+        &self,
+        action: &str,
+        name: &str,
+        outcome: &str,
+        affected: &[PrincipalId],
+    ) -> Result<(), KernelError> {
+        for p in affected {
+            self.record(
+                p,
+                KERNEL,
+                action,
+                &format!("capsule:{name}"),
+                Decision::Recorded,
+                outcome,
+            )?;
+        }
+        Ok(())
     }
 
     pub fn list(&self) -> Vec<CapsuleInfo> {
         self.capsules.read().values().map(|i| i.info()).collect()
+    }
+
+    /// The capsules `p` holds: what a connection acting for `p` lists.
+    pub fn list_for(&self, p: &PrincipalId) -> Vec<CapsuleInfo> {
+        let held = self.profile(p);
+        self.capsules
+            .read()
+            .values()
+            .filter(|i| held.capsules.contains(&i.name))
+            .map(|i| i.info())
+            .collect()
+    }
+
+    pub fn tree_for(&self, p: &PrincipalId) -> Vec<TreeNode> {
+        let held = self.profile(p);
+        self.tree()
+            .into_iter()
+            .filter(|n| held.capsules.contains(&n.name))
+            .collect()
     }
 
     pub fn tree(&self) -> Vec<TreeNode> {
@@ -286,8 +388,6 @@ impl Inner {
     }
 }
 
-/// Boot order over the capsules that loaded, marking as failed (and excluding) any capsule
-/// the dependency graph cannot place: part of a cycle, or missing a provider.
 /// A tool call goes to the first handler that answers, so a second capsule answering the same
 /// tool topic could read every call meant for the first and answer in its name. Refused at
 /// install, naming both.
@@ -311,6 +411,8 @@ fn refuse_shared_tool_topics(new: &Manifest, all: &[Manifest]) -> Result<(), Ker
     Ok(())
 }
 
+/// Boot order over the capsules that loaded, marking as failed (and excluding) any capsule
+/// the dependency graph cannot place: part of a cycle, or missing a provider.
 fn order_excluding_broken(entries: &mut [Installed]) -> Vec<usize> {
     let mut excluded = vec![false; entries.len()];
     for (i, e) in entries.iter().enumerate() {

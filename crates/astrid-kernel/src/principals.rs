@@ -3,6 +3,7 @@
 //! own home; it inherits nothing from whoever created it.
 
 use astrid_audit::Decision;
+use astrid_types::wire::AgentInfo;
 use astrid_types::PrincipalId;
 
 use crate::audit::KERNEL;
@@ -35,5 +36,27 @@ impl Inner {
             .collect();
         all.sort();
         all
+    }
+
+    /// `agent show`: the capsules the principal holds (those installed), its tokens,
+    /// devices and quota.
+    pub fn agent_info(&self, p: &PrincipalId) -> Result<AgentInfo, KernelError> {
+        if !self.principal_exists(p) {
+            return Err(KernelError::UnknownPrincipal(p.to_string()));
+        }
+        let installed = self.capsules.read();
+        Ok(AgentInfo {
+            name: p.to_string(),
+            capsules: self
+                .profile(p)
+                .capsules
+                .iter()
+                .filter(|c| installed.contains_key(*c))
+                .cloned()
+                .collect(),
+            tokens: self.token_infos(p)?,
+            devices: self.device_list(p)?,
+            quota: self.quota_info(p)?,
+        })
     }
 }

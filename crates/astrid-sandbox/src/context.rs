@@ -159,6 +159,27 @@ pub struct NetAccess {
     pub rt: tokio::runtime::Handle,
 }
 
+/// The principal's storage quota (KV bytes plus `~` bytes), shared by all its capsules.
+pub trait StorageMeter: Send + Sync + 'static {
+    /// How many bytes the KV store may hold now: the quota less what `~` holds.
+    fn kv_cap(&self) -> u64;
+    /// Refuses a write that would grow the principal's `~` by `grow` bytes past the quota;
+    /// a path outside `~` is not metered here.
+    fn admit_fs(&self, host_path: &std::path::Path, grow: u64) -> Result<(), String>;
+}
+
+/// No storage quota (tests of the sandbox alone).
+pub struct Unmetered;
+
+impl StorageMeter for Unmetered {
+    fn kv_cap(&self) -> u64 {
+        u64::MAX
+    }
+    fn admit_fs(&self, _: &std::path::Path, _: u64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Per-invocation resource ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -197,6 +218,8 @@ pub struct CapsuleContext {
     /// The OS sandbox for subprocesses, or why there is none on this machine.
     pub process: Arc<Result<astrid_process::SandboxPolicy, String>>,
     pub quota: Quota,
+    /// The principal's storage quota, checked before every KV and `~` write.
+    pub storage: Arc<dyn StorageMeter>,
     /// Set when the capsule is being removed or replaced; long-running loops observe it.
     pub stopping: Arc<AtomicBool>,
 }

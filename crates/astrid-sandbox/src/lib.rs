@@ -25,7 +25,7 @@ mod runtime;
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
     ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage,
-    NetAccess, Origin, Quota, TokenGate,
+    NetAccess, Origin, Quota, StorageMeter, TokenGate, Unmetered,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

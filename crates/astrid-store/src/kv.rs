@@ -15,10 +15,24 @@ impl PrincipalStore {
 
     /// Store `value` under `key`, replacing any previous value.
     pub fn kv_set(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.kv_set_capped(ns, key, value, u64::MAX)
+    }
+
+    /// Like [`kv_set`](Self::kv_set), but refuses (changing nothing) a write that would grow
+    /// the store's keys and values past `cap` bytes: the principal's storage quota.
+    pub fn kv_set_capped(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        cap: u64,
+    ) -> Result<(), StoreError> {
         self.check_key(ns, key)?;
         self.check_value(value)?;
         let mut conn = self.conn.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old = stored_len(&tx, ns, key)?;
+        let total = self.grown_total(&tx, key, old, Some(value.len()), cap)?;
         let updated = tx
             .prepare_cached("UPDATE kv SET value = ?3 WHERE ns = ?1 AND key = ?2")?
             .execute(params![ns, key.as_bytes(), value])?;
@@ -26,7 +40,47 @@ impl PrincipalStore {
             self.insert_new(&tx, ns, key, value)?;
         }
         tx.commit()?;
+        *self.kv_bytes.lock() = Some(total);
         Ok(())
+    }
+
+    /// Bytes of keys and values the store holds: what counts against the storage quota.
+    pub fn kv_bytes(&self) -> Result<u64, StoreError> {
+        let conn = self.conn.lock();
+        if let Some(n) = *self.kv_bytes.lock() {
+            return Ok(n);
+        }
+        let n = count_kv_bytes(&conn)?;
+        *self.kv_bytes.lock() = Some(n);
+        Ok(n)
+    }
+
+    /// The total after replacing a value of `old` bytes (absent: `None`) under `key` with
+    /// one of `new` bytes; an error when that grows the total past `cap`. Shrinking is
+    /// always allowed, so a principal over its quota can still clean up.
+    fn grown_total(
+        &self,
+        tx: &Transaction<'_>,
+        key: &str,
+        old: Option<usize>,
+        new: Option<usize>,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let cached = *self.kv_bytes.lock();
+        let total = match cached {
+            Some(n) => n,
+            None => count_kv_bytes(tx)?,
+        };
+        let size = |v: Option<usize>| v.map_or(0, |v| (key.len() + v) as u64);
+        let after = total.saturating_sub(size(old)).saturating_add(size(new));
+        if after > total && after > cap {
+            return Err(StoreError::QuotaExceeded(format!(
+                "storage quota of {cap} bytes for the key-value store would be exceeded \
+                 ({total} bytes used, this write needs {} more)",
+                after - total
+            )));
+        }
+        Ok(after)
     }
 
     /// Remove `key`; true when it existed.
@@ -36,6 +90,10 @@ impl PrincipalStore {
         let removed = conn
             .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND key = ?2")?
             .execute(params![ns, key.as_bytes()])?;
+        if removed > 0 {
+            // Counted afresh on next use.
+            *self.kv_bytes.lock() = None;
+        }
         Ok(removed > 0)
     }
 
@@ -84,6 +142,18 @@ impl PrincipalStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
+        self.kv_cas_capped(ns, key, expected, new, u64::MAX)
+    }
+
+    /// [`kv_cas`](Self::kv_cas) within a storage cap, as [`kv_set_capped`](Self::kv_set_capped).
+    pub fn kv_cas_capped(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        cap: u64,
+    ) -> Result<bool, StoreError> {
         self.check_key(ns, key)?;
         if let Some(value) = new {
             self.check_value(value)?;
@@ -99,6 +169,13 @@ impl PrincipalStore {
         if current.as_deref() != expected {
             return Ok(false);
         }
+        let total = self.grown_total(
+            &tx,
+            key,
+            current.as_ref().map(Vec::len),
+            new.map(<[u8]>::len),
+            cap,
+        )?;
         match (current.is_some(), new) {
             (true, Some(value)) => {
                 tx.prepare_cached("UPDATE kv SET value = ?3 WHERE ns = ?1 AND key = ?2")?
@@ -112,6 +189,7 @@ impl PrincipalStore {
             (false, None) => {}
         }
         tx.commit()?;
+        *self.kv_bytes.lock() = Some(total);
         Ok(true)
     }
 
@@ -164,6 +242,22 @@ impl PrincipalStore {
         }
         Ok(())
     }
+}
+
+/// Length of the value stored under `key`, if any.
+fn stored_len(tx: &Transaction<'_>, ns: &str, key: &str) -> Result<Option<usize>, StoreError> {
+    let len: Option<i64> = tx
+        .prepare_cached("SELECT length(value) FROM kv WHERE ns = ?1 AND key = ?2")?
+        .query_row(params![ns, key.as_bytes()], |row| row.get(0))
+        .optional()?;
+    Ok(len.map(|n| usize::try_from(n).unwrap_or(0)))
+}
+
+fn count_kv_bytes(conn: &rusqlite::Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(length(key) + length(value)), 0) FROM kv")?
+        .query_row([], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 fn check_ns(ns: &str) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod devices;
 mod egress;
 mod kv;
 mod meta;
+mod replica;
 mod schema;
 mod secrets;
 mod tokens;
@@ -67,6 +68,9 @@ pub struct PrincipalStore {
     conn: Mutex<Connection>,
     limits: StoreLimits,
     path: PathBuf,
+    /// Bytes of keys and values in `kv`, once counted; kept current by this handle's writes
+    /// (taken with `conn` held, so it cannot drift from what this connection wrote).
+    kv_bytes: Mutex<Option<u64>>,
 }
 
 /// How long a writer waits for another connection (another process, or a second handle on
@@ -102,6 +106,7 @@ impl PrincipalStore {
             conn: Mutex::new(conn),
             limits,
             path: path.to_path_buf(),
+            kv_bytes: Mutex::new(None),
         })
     }
 

@@ -208,3 +208,36 @@ fn concurrent_cas_increments_are_exact() {
     assert_eq!(counter(&shared, "two-handles"), total);
     assert_eq!(counter(&other, "two-handles"), total);
 }
+
+#[test]
+fn a_capped_write_past_the_cap_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "capped.db");
+    // Keys count too: "a" + 60 bytes.
+    s.kv_set_capped("ns", "a", &[1; 60], 100).unwrap();
+    assert_eq!(s.kv_bytes().unwrap(), 61);
+    let err = s.kv_set_capped("ns", "b", &[2; 60], 100).unwrap_err();
+    assert!(matches!(err, StoreError::QuotaExceeded(_)), "{err}");
+    assert_eq!(s.kv_get("ns", "b").unwrap(), None);
+    assert_eq!(s.kv_bytes().unwrap(), 61);
+    // Replacing counts only the difference; shrinking is allowed even over the cap.
+    s.kv_set_capped("ns", "a", &[3; 90], 100).unwrap();
+    assert_eq!(s.kv_bytes().unwrap(), 91);
+    s.kv_set_capped("ns", "a", &[4; 10], 5).unwrap();
+    assert_eq!(s.kv_bytes().unwrap(), 11);
+    // Compare-and-swap under the cap: refused whole, value unchanged.
+    let err = s
+        .kv_cas_capped("ns", "a", Some(&[4; 10]), Some(&[5; 200]), 100)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::QuotaExceeded(_)), "{err}");
+    assert_eq!(s.kv_get("ns", "a").unwrap().unwrap(), vec![4; 10]);
+    assert!(s
+        .kv_cas_capped("ns", "a", Some(&[4; 10]), Some(&[5; 50]), 100)
+        .unwrap());
+    // A delete is counted afresh; the count survives a reopen.
+    assert!(s.kv_delete("ns", "a").unwrap());
+    assert_eq!(s.kv_bytes().unwrap(), 0);
+    s.kv_set("ns", "c", &[6; 30]).unwrap();
+    drop(s);
+    assert_eq!(open(dir.path(), "capped.db").kv_bytes().unwrap(), 31);
+}

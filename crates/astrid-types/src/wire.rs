@@ -213,6 +213,36 @@ pub enum ControlCommand {
     },
     /// Every principal (operator only).
     AgentList,
+    /// Creates `name` as a replica of `source`: capsule grants, quota, settings, KV, home and
+    /// secrets (re-sealed); its tokens are minted anew for it, never copied (operator only).
+    AgentClone {
+        name: String,
+        source: String,
+    },
+    /// Grants installed capsules to a principal, or takes them away (operator only).
+    AgentModify {
+        name: String,
+        add_capsules: Vec<String>,
+        remove_capsules: Vec<String>,
+    },
+    /// A principal's profile: granted capsules, quota, usage, devices.
+    AgentShow {
+        name: String,
+    },
+    /// Deletes a principal; its audit chain is archived under `principals/.archive/`, never
+    /// destroyed (operator only).
+    AgentDelete {
+        name: String,
+    },
+    /// Sets the principal's quota; unset fields keep the daemon's defaults (operator only).
+    QuotaSet {
+        principal: String,
+        quota: QuotaSpec,
+    },
+    /// The principal's quota as set, as in effect, and its current usage.
+    QuotaShow {
+        principal: String,
+    },
     /// Pairs a device: answers with the device token, which the daemon never shows again.
     DeviceIssue {
         principal: String,
@@ -302,6 +332,9 @@ pub enum RequestError {
     /// The capsule trapped, ran past its deadline, or exceeded its memory limit.
     #[error("capsule crashed: {0}")]
     Crashed(String),
+    /// The principal's quota refused it (e.g. too many invocations waiting).
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
 }
 
 /// Why a control command did not run.
@@ -343,6 +376,50 @@ pub enum ControlResponse {
         token: String,
     },
     Devices(Vec<DeviceInfo>),
+    Agent(AgentInfo),
+    Quota(QuotaInfo),
+}
+
+/// A principal's quota as the operator sets it. `None` leaves the daemon's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaSpec {
+    /// Linear memory of one capsule invocation.
+    pub memory_bytes: Option<u64>,
+    /// Wall time of one capsule invocation.
+    pub time_ms: Option<u64>,
+    /// KV bytes plus `~` bytes.
+    pub storage_bytes: Option<u64>,
+    /// Subprocesses (and their threads) alive at once for this principal.
+    pub processes: Option<u32>,
+    /// Capsule invocations running at once for this principal.
+    pub concurrency: Option<u32>,
+}
+
+/// A quota in effect (every field resolved) and what the principal uses now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    pub principal: String,
+    pub set: QuotaSpec,
+    pub memory_bytes: u64,
+    pub time_ms: u64,
+    pub storage_bytes: u64,
+    pub processes: u32,
+    pub concurrency: u32,
+    /// KV bytes plus `~` bytes now.
+    pub storage_used: u64,
+    /// Invocations running now.
+    pub running: u32,
+}
+
+/// What `astrid agent show` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub name: String,
+    /// Installed capsules granted to this principal.
+    pub capsules: Vec<String>,
+    pub tokens: Vec<TokenInfo>,
+    pub devices: Vec<DeviceInfo>,
+    pub quota: QuotaInfo,
 }
 
 /// A capability token as the operator sees it.

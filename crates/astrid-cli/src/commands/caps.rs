@@ -14,16 +14,10 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     match cmd {
         CapsCommand::Show { principal } => {
-            let principal = principal.unwrap_or_else(|| ctx.principal.clone());
-            match client
-                .control(ControlCommand::CapsShow { principal })
-                .await?
-            {
-                ControlResponse::Tokens(list) => {
-                    for t in &list {
-                        println!("{}", line(t));
-                    }
-                }
+            // Grants, capsules and device tokens together: the principal's whole authority.
+            let name = principal.unwrap_or_else(|| ctx.principal.clone());
+            match client.control(ControlCommand::AgentShow { name }).await? {
+                ControlResponse::Agent(info) => print!("{}", super::tenants::agent_text(&info)),
                 other => return Err(unexpected(other)),
             }
         }
@@ -56,7 +50,7 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn line(t: &TokenInfo) -> String {
+pub fn line(t: &TokenInfo) -> String {
     let expires = t.expires_at_ms.map_or_else(|| "never".to_string(), utc);
     let state = if t.revoked { "  REVOKED" } else { "" };
     let bound = match &t.capsule {

@@ -12,6 +12,7 @@ mod distro;
 mod doctor;
 mod init;
 mod init_plan;
+mod quota;
 mod settings;
 mod tenants;
 mod turn;
@@ -103,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(&ctx, cmd),
         Command::Caps(cmd) => caps::run(&ctx, cmd).await,
         Command::Agent(cmd) => tenants::agent(&ctx, cmd).await,
+        Command::Quota(cmd) => quota::run(&ctx, cmd).await,
         Command::PairDevice(cmd) => tenants::pair_device(&ctx, cmd).await,
     }
 }

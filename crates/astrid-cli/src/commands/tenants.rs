@@ -1,9 +1,9 @@
-//! `agent create|list` and `pair-device issue|list|revoke`: principals and the devices that
-//! act for them.
+//! `agent create|list|show|modify|delete` and `pair-device issue|list|revoke`: principals
+//! and the devices that act for them.
 
 use std::process::ExitCode;
 
-use astrid_types::wire::{ControlCommand, ControlResponse, DeviceInfo, DeviceScope};
+use astrid_types::wire::{AgentInfo, ControlCommand, ControlResponse, DeviceInfo, DeviceScope};
 
 use super::audit::utc;
 use super::caps::parse_duration_ms;
@@ -14,12 +14,59 @@ use crate::output::table;
 pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     match cmd {
-        AgentCommand::Create { name } => {
+        AgentCommand::Create { name, clone: None } => {
             match client
                 .control(ControlCommand::AgentCreate { name: name.clone() })
                 .await?
             {
                 ControlResponse::Done => println!("created principal `{name}`"),
+                other => return Err(unexpected(other)),
+            }
+        }
+        AgentCommand::Create {
+            name,
+            clone: Some(source),
+        } => {
+            let cmd = ControlCommand::AgentClone {
+                name: name.clone(),
+                source: source.clone(),
+            };
+            match client.control(cmd).await? {
+                ControlResponse::Agent(info) => {
+                    println!("created principal `{name}` as a replica of `{source}`");
+                    print!("{}", agent_text(&info));
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        AgentCommand::Show { name } => {
+            match client.control(ControlCommand::AgentShow { name }).await? {
+                ControlResponse::Agent(info) => print!("{}", agent_text(&info)),
+                other => return Err(unexpected(other)),
+            }
+        }
+        AgentCommand::Modify { name, add, remove } => {
+            if add.is_empty() && remove.is_empty() {
+                anyhow::bail!("nothing to change: give --add-capsule or --remove-capsule");
+            }
+            let cmd = ControlCommand::AgentModify {
+                name,
+                add_capsules: add,
+                remove_capsules: remove,
+            };
+            match client.control(cmd).await? {
+                ControlResponse::Agent(info) => print!("{}", agent_text(&info)),
+                other => return Err(unexpected(other)),
+            }
+        }
+        AgentCommand::Delete { name } => {
+            match client
+                .control(ControlCommand::AgentDelete { name: name.clone() })
+                .await?
+            {
+                ControlResponse::Done => {
+                    println!("deleted principal `{name}`; its audit chain is archived")
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -88,6 +135,27 @@ pub async fn pair_device(ctx: &Ctx, cmd: PairDeviceCommand) -> anyhow::Result<Ex
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `agent show` and `caps show` print: capsules, tokens, devices and quota.
+pub fn agent_text(info: &AgentInfo) -> String {
+    let mut out = format!("principal `{}`\n", info.name);
+    let capsules = if info.capsules.is_empty() {
+        "(none)".to_string()
+    } else {
+        info.capsules.join(", ")
+    };
+    out.push_str(&format!("capsules: {capsules}\n"));
+    out.push_str("tokens:\n");
+    for t in &info.tokens {
+        out.push_str(&format!("  {}\n", super::caps::line(t)));
+    }
+    out.push_str("devices:\n");
+    for l in devices_table(&info.devices).lines() {
+        out.push_str(&format!("  {l}\n"));
+    }
+    out.push_str(&super::quota::show(&info.quota));
+    out
 }
 
 /// `use-only` alone, or one or more resource patterns.

@@ -102,6 +102,7 @@ impl HostState {
         &mut self,
         op: &str,
         paths: &[(&str, Reach)],
+        size: Option<(u64, bool)>,
         run: impl FnOnce(&FsRoots, &[Checked]) -> Result<(), FsGateError>,
     ) -> Result<(), ErrorCode> {
         let resource = paths
@@ -116,6 +117,11 @@ impl HostState {
         }
         for c in &checked {
             self.fs_token(op, c, true)?;
+        }
+        // Metered where the write really lands (symlinks followed), after the gate has
+        // accepted it: `(bytes, replaces the file)`.
+        if let (Some((len, replaces)), Some(c)) = (size, checked.first()) {
+            self.fs_quota(op, c.touched(), len, replaces)?;
         }
         self.fs_audit_allowed(op, &resource, "permitted by the manifest roots")?;
         match run(&roots, &checked) {
@@ -163,6 +169,38 @@ impl HostState {
             .map_err(ErrorCode::Denied)
     }
 
+    /// The principal's storage quota, before anything is written: a write that would not
+    /// fit is refused whole (and recorded), never cut short. `replaces`: the write truncates
+    /// what is there, so only the growth counts.
+    fn fs_quota(
+        &mut self,
+        op: &str,
+        host: &std::path::Path,
+        len: u64,
+        replaces: bool,
+    ) -> Result<(), ErrorCode> {
+        let existing = if replaces {
+            std::fs::symlink_metadata(host)
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len())
+        } else {
+            0
+        };
+        match self
+            .ctx
+            .storage
+            .admit_fs(host, len.saturating_sub(existing))
+        {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                let why = format!("quota-exceeded: {m}");
+                self.denied(op, &host.display().to_string(), &why);
+                Err(ErrorCode::QuotaExceeded(m))
+            }
+        }
+    }
+
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
         super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, resource, outcome)
             .map_err(ErrorCode::Denied)
@@ -203,13 +241,15 @@ impl Host for HostState {
     }
 
     fn write(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        self.fs_change("fs.write", &[(&path, Reach::Follow)], |r, c| {
+        let size = Some((data.len() as u64, true));
+        self.fs_change("fs.write", &[(&path, Reach::Follow)], size, |r, c| {
             r.write_checked(&c[0], &data)
         })
     }
 
     fn append(&mut self, path: String, data: Vec<u8>) -> Result<(), ErrorCode> {
-        self.fs_change("fs.append", &[(&path, Reach::Follow)], |r, c| {
+        let size = Some((data.len() as u64, false));
+        self.fs_change("fs.append", &[(&path, Reach::Follow)], size, |r, c| {
             r.append_checked(&c[0], &data)
         })
     }
@@ -248,13 +288,13 @@ impl Host for HostState {
     }
 
     fn mkdir(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        self.fs_change("fs.mkdir", &[(&path, Reach::Follow)], |r, c| {
+        self.fs_change("fs.mkdir", &[(&path, Reach::Follow)], None, |r, c| {
             r.mkdir_checked(&c[0], recursive)
         })
     }
 
     fn remove(&mut self, path: String, recursive: bool) -> Result<(), ErrorCode> {
-        self.fs_change("fs.remove", &[(&path, Reach::Tree)], |r, c| {
+        self.fs_change("fs.remove", &[(&path, Reach::Tree)], None, |r, c| {
             r.remove_checked(&c[0], recursive)
         })
     }
@@ -263,6 +303,7 @@ impl Host for HostState {
         self.fs_change(
             "fs.rename",
             &[(&source, Reach::Tree), (&destination, Reach::Tree)],
+            None,
             |r, c| r.rename_checked(&c[0], &c[1]),
         )
     }

@@ -117,6 +117,7 @@ impl Host for HostState {
             RequestError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
             RequestError::Timeout(_) | RequestError::NoSubscriber(_) => ErrorCode::Timeout,
             RequestError::Failed(m) | RequestError::Crashed(m) => ErrorCode::Failed(m),
+            RequestError::QuotaExceeded(m) => ErrorCode::QuotaExceeded(m),
         })
     }
 

@@ -27,6 +27,16 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// A write the storage quota refused changed nothing; the refusal is recorded too.
+    fn kv_refused<T>(&self, op: &str, key: &str, r: Result<T, StoreError>) -> Result<T, ErrorCode> {
+        if let Err(StoreError::QuotaExceeded(m)) = &r {
+            self.denied(op, key, &format!("quota-exceeded: {m}"));
+        }
+        r.map_err(map)
+    }
+}
+
 fn map(e: StoreError) -> ErrorCode {
     match e {
         StoreError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
@@ -44,7 +54,9 @@ impl Host for HostState {
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), ErrorCode> {
         self.kv_write_gate("kv.set", &key)?;
         let ns = self.ctx.capsule();
-        self.ctx.store.kv_set(ns, &key, &value).map_err(map)
+        let cap = self.ctx.storage.kv_cap();
+        let r = self.ctx.store.kv_set_capped(ns, &key, &value, cap);
+        self.kv_refused("kv.set", &key, r)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, ErrorCode> {
@@ -66,9 +78,11 @@ impl Host for HostState {
     ) -> Result<bool, ErrorCode> {
         self.kv_write_gate("kv.compare-and-swap", &key)?;
         let ns = self.ctx.capsule();
-        self.ctx
+        let cap = self.ctx.storage.kv_cap();
+        let r = self
+            .ctx
             .store
-            .kv_cas(ns, &key, expected.as_deref(), new.as_deref())
-            .map_err(map)
+            .kv_cas_capped(ns, &key, expected.as_deref(), new.as_deref(), cap);
+        self.kv_refused("kv.compare-and-swap", &key, r)
     }
 }
