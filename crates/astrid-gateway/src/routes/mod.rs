@@ -1,0 +1,7 @@
+//! The HTTP routes, one file per area.
+
+pub mod feed;
+pub mod health;
+pub mod openai;
+pub mod threads;
+pub mod turns;
