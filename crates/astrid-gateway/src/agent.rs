@@ -285,3 +285,21 @@ pub async fn models(client: &Client, provider: &str) -> Result<Vec<String>, ApiE
     .await?;
     Ok(m.models.into_iter().map(|m| m.id).collect())
 }
+
+/// `session.v1.rename`.
+pub async fn rename(client: &Client, id: &str, name: &str) -> Result<Thread, ApiError> {
+    let body = json!({"id": id, "name": name});
+    ask(client, "session.v1.rename", body, SESSION_TIMEOUT).await
+}
+
+/// `session.v1.delete`.
+pub async fn delete(client: &Client, id: &str) -> Result<(), ApiError> {
+    let _: Value = ask(
+        client,
+        "session.v1.delete",
+        json!({"id": id}),
+        SESSION_TIMEOUT,
+    )
+    .await?;
+    Ok(())
+}

@@ -29,6 +29,7 @@ pub struct AppState {
     pub upstream: Upstream,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    pub search: crate::search::Search,
     /// Becomes true when the gateway starts shutting down; streams end on it.
     pub stopping: watch::Receiver<bool>,
 }
@@ -41,6 +42,7 @@ impl AppState {
             upstream: Upstream::new(config.home.clone(), config.max_pooled),
             limiter: RateLimiter::new(config.rate),
             metrics: Metrics::default(),
+            search: Default::default(),
             stopping,
             config,
         }
@@ -65,11 +67,17 @@ pub fn router(state: Shared) -> Router {
             "/v1/threads",
             get(routes::threads::list).post(routes::turns::create),
         )
-        .route("/v1/threads/{id}", get(routes::threads::get_one))
+        .route(
+            "/v1/threads/{id}",
+            get(routes::threads::get_one)
+                .patch(routes::threads::rename)
+                .delete(routes::threads::delete),
+        )
         .route("/v1/threads/{id}/turns", post(routes::turns::post_turn))
         .route("/v1/threads/{id}/cancel", post(routes::turns::cancel))
         .route("/v1/approvals/{id}", post(crate::approvals::answer))
         .route("/v1/events", get(routes::feed::live))
+        .route("/v1/search", get(routes::threads::search))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), around))
@@ -157,6 +165,8 @@ impl FromRequestParts<Shared> for Token {
 /// A request whose device token the kernel accepted, with the (pooled) connection that acts
 /// for it.
 pub struct Authed {
+    /// The principal the kernel accepted the token for.
+    pub principal: String,
     pub client: Client,
 }
 
@@ -166,7 +176,10 @@ impl FromRequestParts<Shared> for Authed {
     async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, ApiError> {
         let Token(dev) = Token::from_request_parts(parts, st).await?;
         let client = st.upstream.client(&dev).await?;
-        Ok(Authed { client })
+        Ok(Authed {
+            principal: dev.principal.clone(),
+            client,
+        })
     }
 }
 

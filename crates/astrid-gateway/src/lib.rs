@@ -12,6 +12,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod search;
 mod sse;
 mod tls;
 mod upstream;

@@ -28,7 +28,7 @@ const PREFIX: &str = "astrid-device.";
 #[derive(Clone)]
 pub struct DeviceToken {
     token: String,
-    principal: String,
+    pub principal: String,
     key: [u8; 32],
 }
 
