@@ -59,11 +59,10 @@ async fn a_thread_turn_streams_waits_for_an_approval_and_is_searchable() {
         kinds.push(name.clone());
         match name.as_str() {
             "approval" => {
-                assert!(ev["action"].as_str().unwrap().contains("read"), "{ev}");
-                assert!(
-                    ev["resource"].as_str().unwrap().contains("heron.txt"),
-                    "{ev}"
-                );
+                // tool-fs asks per operation (stat, then read), each for the file.
+                assert!(ev["action"].as_str().unwrap().starts_with("fs."), "{ev}");
+                let resource = format!("fs:read:{}", file.display());
+                assert_eq!(ev["resource"], json!(resource), "{ev}");
                 let answered = gw
                     .post(
                         &format!("/v1/approvals/{}", ev["id"]),

@@ -227,6 +227,10 @@ impl ApiError {
             )),
             // The session capsule's words for an id or name it does not know.
             RequestError::Failed(m) if m.starts_with("no session") => Self::not_found(m),
+            // A capsule's `CapsuleError::invalid` arrives as a failure carrying its kind.
+            RequestError::Failed(m) if m.starts_with("invalid") => {
+                Self::bad_request(m.trim_start_matches("invalid argument: ").to_string())
+            }
             RequestError::Failed(m) => Self::upstream(m),
             RequestError::Crashed(m) => Self::upstream(format!("a capsule crashed: {m}")),
         }
