@@ -222,10 +222,25 @@ fn gateway(c: &mut Criterion) {
     );
     or_die("first socket turn", rt.block_on(socket_turn(&client)));
 
+    let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     let mut group = c.benchmark_group("gateway");
     group.bench_function("thread_list", |b| {
         b.iter(|| or_die("list", rt.block_on(thread_list(&http, &list_url, &token))))
     });
+    // Before the turns below add a thread each, so the list stays at THREADS threads.
+    if !quick {
+        let lists = time_each(SAMPLES * 5, || {
+            rt.block_on(thread_list(&http, &list_url, &token))
+        });
+        if let Some(l) = Summary::of(&or_die("lists", lists)) {
+            println!(
+                "gateway/thread_list ({THREADS} threads) over {} sequential requests: {l}",
+                SAMPLES * 5
+            );
+        }
+        load(&list_url, &token);
+        load(&format!("{base}/healthz"), &token);
+    }
     group.sample_size(20);
     group.bench_function("tool_using_turn", |b| {
         b.iter(|| or_die("turn", rt.block_on(gateway_turn(&http, &base, &token))))
@@ -235,7 +250,6 @@ fn gateway(c: &mut Criterion) {
     });
     group.finish();
 
-    let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     if !quick {
         let via_gw = time_each(SAMPLES, || rt.block_on(gateway_turn(&http, &base, &token)));
         let via_socket = time_each(SAMPLES, || rt.block_on(socket_turn(&client)));
@@ -246,16 +260,6 @@ fn gateway(c: &mut Criterion) {
             println!("gateway/tool_using_turn over {SAMPLES} sequential turns: {g}");
             println!("socket/tool_using_turn over {SAMPLES} sequential turns: {s}");
         }
-        let lists = time_each(SAMPLES * 5, || {
-            rt.block_on(thread_list(&http, &list_url, &token))
-        });
-        if let Some(l) = Summary::of(&or_die("lists", lists)) {
-            println!(
-                "gateway/thread_list over {} sequential requests: {l}",
-                SAMPLES * 5
-            );
-        }
-        load(&list_url, &token);
     }
     let _ = stop.send(());
     let _ = server_rt.block_on(served);
@@ -272,7 +276,7 @@ fn load(url: &str, token: &str) {
         .output();
     match out {
         Ok(o) if o.status.success() => {
-            println!("gateway/thread_list under wrk -t2 -c50 -d10s --latency:");
+            println!("{url} under wrk -t2 -c50 -d10s --latency:");
             println!("{}", String::from_utf8_lossy(&o.stdout));
         }
         Ok(o) => println!(

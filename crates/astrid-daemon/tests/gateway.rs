@@ -36,6 +36,26 @@ async fn operational_routes_and_refusals_are_problem_documents() {
     let ready = http.get(gw.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 
+    // The console: static files under a CSP that allows only this origin's own script.
+    let page = http.get(gw.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("<script src=\"/console.js\""));
+    let js = http.get(gw.url("/console.js")).send().await.unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(js.text().await.unwrap().contains("/v1/approvals/"));
+
     let doc: Value = http
         .get(gw.url("/openapi.json"))
         .send()

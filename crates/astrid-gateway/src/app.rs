@@ -57,6 +57,9 @@ fn is_turn_route(route: &str) -> bool {
 pub fn router(state: Shared) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
+        .route("/", get(routes::console::index))
+        .route("/console.js", get(routes::console::script))
+        .route("/console.css", get(routes::console::style))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
