@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# The HTTP gateway's tests drive it with the official OpenAI Python client and with curl.
+python3 -c 'import openai' 2>/dev/null || python3 -m pip install -q 'openai==3.51.0'
+if ! command -v curl >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq curl >/dev/null
+fi
 cargo build --release --workspace --bins
 cargo test --release --workspace
 (cd sdk && cargo test --release)

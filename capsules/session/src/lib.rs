@@ -17,6 +17,12 @@ struct ListReply {
     sessions: Vec<model::Info>,
 }
 
+#[derive(Deserialize)]
+struct RenameRequest {
+    id: String,
+    name: String,
+}
+
 #[derive(Serialize)]
 struct AppendReply {
     messages: u64,
@@ -52,5 +58,20 @@ impl Session {
         let req = serde_json::from_slice(&event.payload)?;
         let messages = store::append(req)?;
         Ok(serde_json::to_vec(&AppendReply { messages })?)
+    }
+
+    /// `{"id", "name"}` → the session's description under its new name.
+    #[astrid::handler]
+    fn rename(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let req: RenameRequest = event.json()?;
+        Ok(serde_json::to_vec(&store::rename(&req.id, &req.name)?)?)
+    }
+
+    /// `{"id"}` → `{"deleted": "<id>"}`; the session, its name and its history are gone.
+    #[astrid::handler]
+    fn delete(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let req: model::HistoryRequest = event.json()?;
+        store::delete(&req.id)?;
+        Ok(serde_json::to_vec(&serde_json::json!({"deleted": req.id}))?)
     }
 }

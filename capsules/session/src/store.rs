@@ -350,3 +350,49 @@ fn plan_error(e: PlanError, name: &str) -> CapsuleError {
         )),
     }
 }
+
+/// `session.v1.rename`: gives the session `id` the free name `name`.
+pub fn rename(id: &str, name: &str) -> Result<Info, CapsuleError> {
+    if !model::is_name(name) {
+        return Err(CapsuleError::invalid(model::name_error(name)));
+    }
+    let (raw, meta) = match model::is_id(id).then(|| load(id)).transpose()?.flatten() {
+        Some(found) => found,
+        None => return Err(unknown_id(id)),
+    };
+    if meta.name == name {
+        return Ok(meta.info(message_count(&meta)?));
+    }
+    // Claim the new name first: a name in the index always leads to a session.
+    if !cas(&name_key(name), None, Some(id.as_bytes()))? {
+        return Err(CapsuleError::failed(format!(
+            "the name `{name}` is taken by another session"
+        )));
+    }
+    let old = meta.name.clone();
+    let meta = update_meta(raw, meta, |m| m.name = name.to_string())?;
+    cas(&name_key(&old), Some(id.as_bytes()), None)?;
+    Ok(meta.info(message_count(&meta)?))
+}
+
+/// `session.v1.delete`: removes the session, its name and its whole history.
+pub fn delete(id: &str) -> Result<(), CapsuleError> {
+    let (raw, meta) = match model::is_id(id).then(|| load(id)).transpose()?.flatten() {
+        Some(found) => found,
+        None => return Err(unknown_id(id)),
+    };
+    // The meta goes first, so the session stops resolving at once; what follows is cleanup.
+    if !cas(&meta_key(id), Some(&raw), None)? {
+        return Err(CapsuleError::failed(format!(
+            "session `{}` changed while being deleted; try again",
+            meta.name
+        )));
+    }
+    cas(&name_key(&meta.name), Some(id.as_bytes()), None)?;
+    for prefix in [format!("r/{id}/"), format!("p/{id}/")] {
+        for key in kv::list(&prefix).map_err(store_err)? {
+            kv::delete(&key).map_err(store_err)?;
+        }
+    }
+    Ok(())
+}

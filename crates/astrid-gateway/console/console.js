@@ -1,0 +1,240 @@
+// The Astrid web console: plain JavaScript, no build step, no third-party code. Everything it
+// shows goes through textContent (never innerHTML), so message text cannot inject markup.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("astrid-token") || "";
+let current = null;        // the selected thread {id, name}
+let turnRunning = false;   // this tab is streaming a turn
+const asked = new Set();   // approval ids already on screen
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+async function api(path, opts = {}) {
+  const headers = { Authorization: "Bearer " + token };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, {
+    method: opts.method || "GET",
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  if (!resp.ok) {
+    let detail = resp.statusText;
+    try { detail = (await resp.json()).detail || detail; } catch (_) { /* not a problem document */ }
+    if (resp.status === 401) signOut(detail);
+    throw new Error(detail);
+  }
+  return resp;
+}
+
+// Calls onEvent(name, data) for each server-sent event of a fetch response.
+async function readEvents(resp, onEvent) {
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data.push(line.slice(6));
+      }
+      if (data.length) {
+        let parsed = data.join("\n");
+        try { parsed = JSON.parse(parsed); } catch (_) { /* plain text */ }
+        onEvent(name, parsed);
+      }
+    }
+  }
+}
+
+function status(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+function signOut(reason) {
+  token = "";
+  sessionStorage.removeItem("astrid-token");
+  $("app").hidden = true;
+  $("signout").hidden = true;
+  $("signin").hidden = false;
+  $("who").textContent = "";
+  $("signin-error").textContent = reason || "";
+}
+
+async function signIn(t) {
+  token = t.trim();
+  try {
+    await loadThreads();
+  } catch (e) {
+    signOut(e.message);
+    return;
+  }
+  sessionStorage.setItem("astrid-token", token);
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("signout").hidden = false;
+  $("who").textContent = "signed in as " + token.split(".")[1];
+  liveFeed();
+}
+
+async function loadThreads() {
+  const list = await (await api("/v1/threads")).json();
+  const ul = $("threads");
+  ul.replaceChildren();
+  for (const t of list.threads) {
+    const li = el("li");
+    const b = el("button", "", `${t.name} (${t.messages})`);
+    b.type = "button";
+    b.addEventListener("click", () => openThread(t.id));
+    li.append(b);
+    ul.append(li);
+  }
+}
+
+function showMessage(m) {
+  if (m.role === "tool") {
+    $("messages").append(el("li", "tool", `${m.name}: ${m.content}`));
+    return;
+  }
+  const text = m.content || "";
+  const calls = (m.tool_calls || []).map((c) => `→ ${c.name} ${JSON.stringify(c.arguments)}`);
+  $("messages").append(el("li", m.role, [text, ...calls].filter(Boolean).join("\n")));
+}
+
+async function openThread(id) {
+  const t = await (await api("/v1/threads/" + encodeURIComponent(id))).json();
+  current = { id: t.id, name: t.name };
+  $("thread-title").textContent = t.name;
+  $("messages").replaceChildren();
+  t.history.forEach(showMessage);
+}
+
+function showApproval(a) {
+  if (asked.has(a.id)) return;
+  asked.add(a.id);
+  const box = el("div", "approval");
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Approval request");
+  box.append(el("p", "", `${a.capsule} asks for ${a.action} on ${a.resource}`), el("p", "", a.reason));
+  for (const [decision, label] of [["allow_once", "Allow once"], ["allow_session", "Allow for session"],
+                                    ["allow_always", "Allow always"], ["deny", "Deny"]]) {
+    const b = el("button", "", label);
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      try {
+        await api("/v1/approvals/" + a.id, { method: "POST", body: { decision } });
+        box.replaceChildren(el("p", "", `${label}: ${a.resource}`));
+      } catch (e) { status(e.message, true); }
+    });
+    box.append(b);
+  }
+  $("approvals").append(box);
+  box.querySelector("button").focus();
+}
+
+async function send(text) {
+  if (!current) {
+    const t = await (await api("/v1/threads", { method: "POST", body: {} })).json();
+    current = { id: t.id, name: t.name };
+    $("thread-title").textContent = t.name;
+  }
+  showMessage({ role: "user", content: text });
+  let answer = el("li", "assistant", "");
+  $("messages").append(answer);
+  turnRunning = true;
+  $("cancel").disabled = false;
+  status("working…");
+  try {
+    const resp = await api(`/v1/threads/${current.id}/turns`, { method: "POST", body: { input: text } });
+    await readEvents(resp, (name, ev) => {
+      if (name === "delta") answer.textContent += ev.text;
+      else if (name === "step" && answer.textContent) {
+        answer = el("li", "assistant", "");
+        $("messages").append(answer);
+      } else if (name === "tool_call") $("messages").append(el("li", "tool", `→ ${ev.name} ${JSON.stringify(ev.arguments)}`));
+      else if (name === "tool_result") $("messages").append(el("li", "tool", `${ev.ok ? "✓" : "✗"} ${ev.name}: ${ev.output}`));
+      else if (name === "approval") showApproval(ev);
+      else if (name === "done") { answer.textContent = ev.answer; status(`done (${ev.steps} steps)`); }
+      else if (name === "error") status(ev.detail, true);
+    });
+  } catch (e) {
+    status(e.message, true);
+  } finally {
+    turnRunning = false;
+    $("cancel").disabled = true;
+    loadThreads().catch(() => {});
+  }
+}
+
+// Every thread's events of this principal: approvals asked by turns started elsewhere (the
+// CLI, another tab, an OpenAI client) appear here too.
+async function liveFeed() {
+  while (token) {
+    try {
+      const resp = await api("/v1/events");
+      await readEvents(resp, (name, ev) => {
+        if (name === "approval") showApproval(ev);
+        else if (name === "agent" && !turnRunning && current && ev.thread === current.id
+                 && ev.event.kind === "delta") {
+          status("a turn is running elsewhere…");
+        } else if (name === "error") status(ev.detail, true);
+      });
+    } catch (e) {
+      if (!token) return;
+      status(e.message, true);
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value); });
+  $("signout").addEventListener("click", () => signOut(""));
+  $("send").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("input").value.trim();
+    if (!text || turnRunning) return;
+    $("input").value = "";
+    send(text);
+  });
+  $("cancel").addEventListener("click", () => {
+    if (current) api(`/v1/threads/${current.id}/cancel`, { method: "POST", body: {} }).catch((e) => status(e.message, true));
+  });
+  $("new-thread").addEventListener("click", () => {
+    current = null;
+    $("thread-title").textContent = "New thread";
+    $("messages").replaceChildren();
+  });
+  $("search").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const ol = $("hits");
+    ol.replaceChildren();
+    try {
+      const r = await (await api("/v1/search?q=" + encodeURIComponent($("q").value))).json();
+      if (!r.hits.length) ol.append(el("li", "", "no matches"));
+      for (const h of r.hits) {
+        const b = el("button", "", `${h.thread.name}: ${h.snippet}`);
+        b.type = "button";
+        b.addEventListener("click", () => openThread(h.thread.id));
+        const li = el("li");
+        li.append(b);
+        ol.append(li);
+      }
+    } catch (err) { status(err.message, true); }
+  });
+  if (token) signIn(token);
+});
