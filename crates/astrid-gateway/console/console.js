@@ -129,7 +129,11 @@ function showApproval(a) {
   const box = el("div", "approval");
   box.setAttribute("role", "group");
   box.setAttribute("aria-label", "Approval request");
-  box.append(el("p", "", `${a.capsule} asks for ${a.action} on ${a.resource}`), el("p", "", a.reason));
+  // The kernel's rendering of what would be touched; a capsule's own words only apart, as its.
+  box.append(el("p", "", `${a.capsule} wants to ${a.describe} (${a.action})`));
+  if (a.detail) box.append(el("p", "", a.detail));
+  if (a.capsule_says) box.append(el("p", "capsule-says", `The capsule says: “${a.capsule_says.reason}”`));
+  if (a.allow_always && !a.allow_always.offered) box.append(el("p", "", `Allow always is not offered: ${a.allow_always.why}`));
   for (const [decision, label] of [["allow_once", "Allow once"], ["allow_session", "Allow for session"],
                                     ["allow_always", "Allow always"], ["deny", "Deny"]]) {
     const b = el("button", "", label);

@@ -4,7 +4,7 @@
 //! applies an answer only when the request is this connection's principal's and still
 //! waiting, so a guessed id from another principal changes nothing.
 
-use astrid_types::wire::{ApprovalDecision, ApprovalRequest};
+use astrid_types::wire::{AlwaysOffer, ApprovalDecision, ApprovalRequest};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
@@ -48,13 +48,26 @@ pub struct Delivered {
 }
 
 /// An approval request as the `approval` event carries it.
+/// The resource line is the kernel's rendering; the capsule's own words, if any, travel apart
+/// (`capsule_says`) so a page can show them as the capsule's. Every text is escaped again here,
+/// whoever sent it.
 pub fn ask_json(req: &ApprovalRequest) -> Value {
+    let req = req.escaped();
+    let always = match &req.always {
+        AlwaysOffer::Token { pattern, capsule } => {
+            json!({"offered": true, "pattern": pattern, "capsule": capsule})
+        }
+        AlwaysOffer::NotOffered { why } => json!({"offered": false, "why": why}),
+    };
     json!({
         "id": req.id,
         "capsule": req.capsule,
         "action": req.action,
-        "resource": req.resource,
-        "reason": req.reason,
+        "resource": req.resource.pattern(),
+        "describe": req.resource.describe(),
+        "detail": req.detail,
+        "capsule_says": req.capsule_says.as_ref().map(|w| json!({"action": w.action, "reason": w.reason})),
+        "allow_always": always,
         "choices": ["allow_once", "allow_session", "allow_always", "deny"],
     })
 }

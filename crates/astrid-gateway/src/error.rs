@@ -160,6 +160,15 @@ impl ApiError {
         e
     }
 
+    pub fn quota_exceeded(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exceeded",
+            "Quota exceeded",
+            detail.into(),
+        )
+    }
+
     pub fn timeout(after: Duration) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -233,6 +242,9 @@ impl ApiError {
             }
             RequestError::Failed(m) => Self::upstream(m),
             RequestError::Crashed(m) => Self::upstream(format!("a capsule crashed: {m}")),
+            // The principal's own quota (concurrency queue full, storage): retrying soon is
+            // what the client can do, so it is told as a rate limit would be.
+            RequestError::QuotaExceeded(m) => Self::quota_exceeded(m),
         }
     }
 }
