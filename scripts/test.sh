@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 cargo build --release --workspace --bins
+# `astrid mcp serve` is tested with the official MCP Python SDK as the client (PyPI, pinned).
+MCP_VENV="${ASTRID_MCP_VENV:-$HOME/.cache/astrid/mcp-venv}"
+if ! "$MCP_VENV/bin/python" -c 'import mcp' 2>/dev/null; then
+  python3 -m venv "$MCP_VENV"
+  "$MCP_VENV/bin/pip" install -q 'mcp==2.3.0'
+fi
+export ASTRID_TEST_PYTHON="$MCP_VENV/bin/python"
 cargo test --release --workspace
 (cd sdk && cargo test --release)
 # Capsules' pure logic (SSE parsing, request translation, the agent loop's decisions,

@@ -75,6 +75,19 @@ impl Subscriptions {
             .retain(|_, s| s.connection != Some(connection));
     }
 
+    /// Every principal that has a subscription now.
+    pub fn principals(&self) -> Vec<PrincipalId> {
+        let mut all: Vec<PrincipalId> = self
+            .subs
+            .read()
+            .values()
+            .map(|s| s.principal.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Hands the event to every matching client and inbox; returns how many received it.
     pub fn deliver_passive(&self, env: &Envelope) -> usize {
         let subs = self.subs.read();
@@ -223,6 +236,15 @@ impl ReplySlot {
         match self.sink.lock().take() {
             Some(Sink::All { replies, .. }) => replies,
             _ => Vec::new(),
+        }
+    }
+
+    /// Gives up waiting on a gathering slot: the replies so far, or `None` if the slot has
+    /// already handed them over (so a client hears exactly one answer).
+    pub fn expire_gather(&self) -> Option<Vec<(String, Vec<u8>)>> {
+        match self.sink.lock().take() {
+            Some(Sink::All { replies, .. }) => Some(replies),
+            _ => None,
         }
     }
 

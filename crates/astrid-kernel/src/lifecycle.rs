@@ -10,7 +10,11 @@ use astrid_types::graph::{boot_order, dependents_of, GraphError};
 use astrid_types::wire::{CapsuleInfo, LifecycleState, PackageUpload, TreeNode};
 use astrid_types::{ArtifactHash, Manifest, PrincipalId};
 
+use astrid_sandbox::Chain;
+
 use crate::audit::KERNEL;
+use crate::bus::Envelope;
+use crate::dispatch::CAPSULE_CHANGED_TOPIC;
 use crate::error::KernelError;
 use crate::kernel::Inner;
 use crate::registry::{
@@ -168,6 +172,7 @@ impl Inner {
         self.forget_contexts(&name);
         self.start_background(&inst);
         tracing::info!(capsule = %name, hash = %inst.hash, replace, "capsule installed");
+        self.announce_change(&name, if replace { "update" } else { "install" });
         Ok(inst.info())
     }
 
@@ -208,7 +213,27 @@ impl Inner {
         inst.set_state(LifecycleState::Stopping, None);
         self.forget_contexts(name);
         tracing::info!(capsule = %name, "capsule removed");
+        self.announce_change(name, "remove");
         Ok(())
+    }
+
+    /// Tells every principal's subscribers (clients and inboxes, not handlers) that the
+    /// installed set changed: capsules are daemon-wide, so every principal's tool list may
+    /// have changed (an MCP server sends `notifications/tools/list_changed` on it).
+    fn announce_change(&self, name: &str, change: &str) {
+        let payload = serde_json::json!({ "capsule": name, "change": change }).to_string();
+        let payload = Arc::new(payload.into_bytes());
+        for principal in self.subs.principals() {
+            self.subs.deliver_passive(&Envelope {
+                topic: CAPSULE_CHANGED_TOPIC.to_string(),
+                payload: payload.clone(),
+                source: KERNEL.to_string(),
+                principal,
+                depth: 0,
+                chain: Chain::from_principal(KERNEL),
+                reply: None,
+            });
+        }
     }
 
     /// Capsules are shared by every principal and installed by the operator, so lifecycle
