@@ -65,8 +65,45 @@ impl Drop for StopDaemon {
     }
 }
 
-#[test]
-fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change() {
+/// Runs tests/mcp/serve_client.py; `device` starts the server with that device token.
+fn run_client(
+    home: &Path,
+    allowed: &Path,
+    denied: &Path,
+    install: Option<&Path>,
+    device: Option<&str>,
+) -> Value {
+    let script = repo().join("crates/astrid-cli/tests/mcp/serve_client.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .arg(env!("CARGO_BIN_EXE_astrid"))
+        .arg(home)
+        .arg(allowed)
+        .arg(denied)
+        .arg(install.map_or("-".into(), |p| p.display().to_string()))
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env_remove("ASTRID_DEVICE_TOKEN");
+    if let Some(token) = device {
+        cmd.env("ASTRID_DEVICE_TOKEN", token);
+    }
+    let stdout = ok(
+        cmd.output().expect("running the MCP client"),
+        "the MCP client",
+    );
+    serde_json::from_str(stdout.trim()).expect("client output is JSON")
+}
+
+fn audit_entries(home: &Path, principal: &str) -> Vec<Value> {
+    let out = ok(
+        astrid(home, &["--principal", principal, "audit", "show", "--json"]),
+        "audit show",
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+fn check_python() {
     let py = python();
     let probe = Command::new(&py)
         .args(["-c", "import mcp"])
@@ -78,7 +115,11 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
          a python with `mcp` installed: {}",
         String::from_utf8_lossy(&probe.stderr)
     );
+}
 
+#[test]
+fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change() {
+    check_python();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let allowed_dir = dir.path().join("shared");
@@ -102,20 +143,8 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
         "caps grant",
     );
 
-    let script = repo().join("crates/astrid-cli/tests/mcp/serve_client.py");
     let tool_http = repo().join("capsules/tool-http");
-    let out = Command::new(&py)
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_astrid"))
-        .arg(&home)
-        .arg(&allowed)
-        .arg(&denied)
-        .arg(&tool_http)
-        .env("ASTRID_DAEMON", daemon_exe())
-        .output()
-        .expect("running the MCP client");
-    let stdout = ok(out, "the python MCP client");
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("client output is JSON");
+    let seen = run_client(&home, &allowed, &denied, Some(&tool_http), None);
 
     assert_eq!(seen["server_name"], "astrid", "{seen}");
     assert_eq!(seen["list_changed_capability"], true, "{seen}");
@@ -159,11 +188,7 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
     );
 
     // Both calls are in the principal's signed chain: the read allowed, the other denied.
-    let audit = ok(astrid(&home, &["audit", "show", "--json"]), "audit show");
-    let entries: Vec<Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect();
+    let entries = audit_entries(&home, "default");
     let allowed_entry = entries
         .iter()
         .find(|e| {
@@ -171,7 +196,7 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
                 && e["resource"] == allowed.to_str().unwrap()
                 && e["decision"] == "allowed"
         })
-        .unwrap_or_else(|| panic!("{audit}"));
+        .unwrap_or_else(|| panic!("{entries:#?}"));
     assert_eq!(allowed_entry["capsule"], "tool-fs", "{allowed_entry}");
     // tool-fs looks at the file first (`fs.stat`); that is where the gate stops it, after
     // asking for an approval nobody could give.
@@ -183,7 +208,7 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
                 && e["resource"] == denied_pattern.as_str()
                 && e["decision"] == "denied"
         })
-        .unwrap_or_else(|| panic!("{audit}"));
+        .unwrap_or_else(|| panic!("{entries:#?}"));
     assert_eq!(denied_entry["capsule"], "tool-fs", "{denied_entry}");
     assert!(
         denied_entry["outcome"]
@@ -196,7 +221,77 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
         entries
             .iter()
             .all(|e| !(e["resource"] == denied.to_str().unwrap() && e["decision"] == "allowed")),
-        "{audit}"
+        "{entries:#?}"
     );
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
+}
+
+/// A device token binds the server to the device's principal: a path the operator's
+/// `default` holds a token for is still refused for `alice`, and the refusal is in alice's
+/// chain; alice's own home (her default grant) is readable.
+#[test]
+fn a_device_token_serves_only_its_principal_with_its_tokens() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let not_hers = shared.join("report.txt");
+    std::fs::write(&not_hers, "default's report\n").unwrap();
+
+    let tool_fs = repo().join("capsules/tool-fs");
+    ok(
+        astrid(&home, &["capsule", "install", tool_fs.to_str().unwrap()]),
+        "install tool-fs",
+    );
+    let _stop = StopDaemon(home.clone());
+    ok(astrid(&home, &["agent", "create", "alice"]), "agent create");
+    let pattern = format!("fs:read:{}/**", shared.display());
+    ok(
+        astrid(&home, &["caps", "grant", "default", &pattern]),
+        "caps grant",
+    );
+    let issued = ok(
+        astrid(
+            &home,
+            &["pair-device", "issue", "-a", "alice", "--scope", "use-only"],
+        ),
+        "pair-device issue",
+    );
+    let token = issued
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("astrid-device.alice."))
+        .unwrap_or_else(|| panic!("no token in {issued}"))
+        .to_string();
+    let hers = home.join("principals/alice/home/notes.txt");
+    std::fs::write(&hers, "alice's notes\n").unwrap();
+
+    let seen = run_client(&home, &hers, &not_hers, None, Some(&token));
+    assert_eq!(seen["allowed"]["is_error"], false, "{seen}");
+    assert_eq!(
+        seen["allowed"]["text"],
+        serde_json::json!(["alice's notes\n"])
+    );
+    assert_eq!(seen["denied"]["is_error"], true, "{seen}");
+    let reason = seen["denied"]["text"][0].as_str().unwrap();
+    assert!(reason.contains("no capability token covers"), "{reason}");
+    assert!(!reason.contains("default's report"), "{reason}");
+
+    let denied_pattern = format!("fs:read:{}", not_hers.display());
+    let alice = audit_entries(&home, "alice");
+    assert!(
+        alice
+            .iter()
+            .any(|e| e["resource"] == denied_pattern.as_str() && e["decision"] == "denied"),
+        "{alice:#?}"
+    );
+    // Nothing of alice's call landed in the operator's chain as an fs effect.
+    let default = audit_entries(&home, "default");
+    assert!(
+        default
+            .iter()
+            .all(|e| !e["action"].as_str().unwrap().starts_with("fs.")),
+        "{default:#?}"
+    );
 }

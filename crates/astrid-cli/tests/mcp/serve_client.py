@@ -1,14 +1,17 @@
 """Drives `astrid mcp serve` with the official MCP Python SDK (the `mcp` package from PyPI).
 
-Usage: serve_client.py ASTRID_EXE HOME ALLOWED_FILE DENIED_FILE INSTALL_DIR
+Usage: serve_client.py ASTRID_EXE HOME ALLOWED_FILE DENIED_FILE INSTALL_DIR|-
 
 Initializes, lists the tools, calls fs_read on a file a token covers and on one none does,
 then installs another capsule with the CLI and waits for notifications/tools/list_changed and
-the new tool in tools/list. Prints one JSON object with what it saw; the Rust test asserts.
+the new tool in tools/list (skipped with `-`). With ASTRID_DEVICE_TOKEN in the environment
+the server is started with that device token (and the install runs as the operator).
+Prints one JSON object with what it saw; the Rust test asserts.
 """
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
@@ -28,7 +31,9 @@ async def main():
         if getattr(message, "method", None) == "notifications/tools/list_changed":
             changed.set()
 
-    params = StdioServerParameters(command=exe, args=["--home", home, "mcp", "serve"])
+    device = os.environ.pop("ASTRID_DEVICE_TOKEN", None)
+    env = {"ASTRID_DEVICE_TOKEN": device} if device else None
+    params = StdioServerParameters(command=exe, args=["--home", home, "mcp", "serve"], env=env)
     out = {}
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, message_handler=on_message) as session:
@@ -47,6 +52,9 @@ async def main():
             no = await session.call_tool("fs_read", {"path": denied})
             out["denied"] = {"is_error": bool(no.is_error), "text": texts(no)}
 
+            if install_dir == "-":
+                print(json.dumps(out))
+                return
             installed = subprocess.run(
                 [exe, "--home", home, "capsule", "install", install_dir],
                 capture_output=True,
