@@ -11,6 +11,13 @@ if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi
 cargo build --release --workspace --bins
+# `astrid mcp serve` is tested with the official MCP Python SDK as the client (PyPI, pinned).
+MCP_VENV="${ASTRID_MCP_VENV:-$HOME/.cache/astrid/mcp-venv}"
+if ! "$MCP_VENV/bin/python" -c 'import mcp' 2>/dev/null; then
+  python3 -m venv "$MCP_VENV"
+  "$MCP_VENV/bin/pip" install -q 'mcp==2.3.0'
+fi
+export ASTRID_TEST_PYTHON="$MCP_VENV/bin/python"
 cargo test --release --workspace
 (cd sdk && cargo test --release)
 # Capsules' pure logic (SSE parsing, request translation, the agent loop's decisions,

@@ -105,6 +105,9 @@ pub enum Command {
     /// Pair devices: credentials that act for one principal only (shown once, revocable).
     #[command(subcommand)]
     PairDevice(PairDeviceCommand),
+    /// Model Context Protocol: serve the principal's capsule tools to MCP hosts.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// A command added by an installed capsule (e.g. `models`).
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -274,6 +277,22 @@ pub enum PairDeviceCommand {
         id: String,
         #[arg(short = 'a', long = "agent", value_name = "NAME")]
         agent: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Speak MCP on stdin/stdout: the tools of the principal's capsules, each call checked
+    /// and audited by the daemon (for Claude Code, Codex, Cursor, … as a stdio server).
+    Serve {
+        /// Relative paths in tool arguments resolve against DIR. It grants nothing: what a
+        /// call may touch is the principal's capability tokens.
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        /// Approve every approval request once (default: nobody is asked here, so an effect
+        /// no token covers is denied unless another approver of the principal allows it).
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -217,6 +217,33 @@ impl Client {
         })
     }
 
+    /// Sends a request to every handler of `topic` and returns each reply with its source
+    /// (`capsule:<name>`): all of them once every handler has finished, or those in by the
+    /// timeout. Handlers that fail are left out, as for a capsule's `ipc.gather`.
+    pub async fn gather(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Vec<(String, Vec<u8>)>, ClientError> {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let id = self.next_id();
+        let (rx, _guard) = self.await_reply(id)?;
+        self.send(&ClientMessage::Gather {
+            id,
+            topic: topic.to_string(),
+            payload: payload.into(),
+            timeout_ms,
+        })
+        .await?;
+        match tokio::time::timeout(timeout.saturating_add(REPLY_GRACE), rx).await {
+            Err(_) => Err(ClientError::Timeout(timeout)),
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Ok(Ok(ServerMessage::Gathered { replies, .. })) => Ok(replies),
+            Ok(Ok(other)) => Err(unexpected(other)),
+        }
+    }
+
     /// Publishes an event; the daemon does not acknowledge it.
     pub async fn publish(
         &self,

@@ -82,7 +82,9 @@ impl Shared {
                     r.subs.remove(&subscription);
                 }
             }
-            ServerMessage::Reply { id, .. } | ServerMessage::ControlReply { id, .. } => {
+            ServerMessage::Reply { id, .. }
+            | ServerMessage::ControlReply { id, .. }
+            | ServerMessage::Gathered { id, .. } => {
                 if let Some(tx) = r.pending.remove(&id) {
                     let _ = tx.send(msg);
                 }

@@ -231,6 +231,15 @@ impl ReplySlot {
         }
     }
 
+    /// Gives up waiting on a gathering slot: the replies so far, or `None` if the slot has
+    /// already handed them over (so a client hears exactly one answer).
+    pub fn expire_gather(&self) -> Option<Vec<(String, Vec<u8>)>> {
+        match self.sink.lock().take() {
+            Some(Sink::All { replies, .. }) => Some(replies),
+            _ => None,
+        }
+    }
+
     /// Gives up waiting (the requester timed out or went away).
     pub fn cancel(&self) {
         self.sink.lock().take();

@@ -16,6 +16,9 @@ use crate::registry::Installed;
 
 /// Kernel topic on which capsule crashes are announced (kernel-only: no capsule may publish it).
 pub const CAPSULE_ERROR_TOPIC: &str = "astrid.v1.capsule.error";
+/// Kernel topic announcing an install, update or removal, `{"capsule", "change"}`, to every
+/// principal's subscribers.
+pub const CAPSULE_CHANGED_TOPIC: &str = "astrid.v1.capsule.changed";
 
 impl Inner {
     pub fn deliver(self: &Arc<Self>, env: Envelope) {

@@ -74,6 +74,7 @@ impl Inner {
             Ok(())
         })?;
         self.start_background_for(p, inst);
+        self.announce_change(&inst.name, "grant", std::slice::from_ref(p));
         Ok(())
     }
 
@@ -92,6 +93,7 @@ impl Inner {
             Ok(())
         })?;
         self.stop_contexts(name, Some(p));
+        self.announce_change(name, "ungrant", std::slice::from_ref(p));
         Ok(())
     }
 

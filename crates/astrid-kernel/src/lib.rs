@@ -40,7 +40,7 @@ use tokio::net::UnixListener;
 /// The resource limits of every subprocess sandbox (`config.toml` `[process]`).
 pub use astrid_process::Limits as ProcessLimits;
 pub use devices::{CredentialError, DeviceIdentity};
-pub use dispatch::CAPSULE_ERROR_TOPIC;
+pub use dispatch::{CAPSULE_CHANGED_TOPIC, CAPSULE_ERROR_TOPIC};
 pub use error::KernelError;
 pub use fsutil::{atomic_write, private_dir};
 

@@ -10,7 +10,11 @@ use astrid_types::graph::{boot_order, dependents_of, GraphError};
 use astrid_types::wire::{CapsuleInfo, LifecycleState, PackageUpload, TreeNode};
 use astrid_types::{ArtifactHash, Manifest, PrincipalId};
 
+use astrid_sandbox::Chain;
+
 use crate::audit::KERNEL;
+use crate::bus::Envelope;
+use crate::dispatch::CAPSULE_CHANGED_TOPIC;
 use crate::error::KernelError;
 use crate::kernel::Inner;
 use crate::registry::{
@@ -226,6 +230,7 @@ impl Inner {
         self.stop_contexts(&name, None);
         self.start_background(&inst);
         tracing::info!(capsule = %name, hash = %inst.hash, replace, "capsule installed");
+        self.announce_change(&name, if replace { "update" } else { "install" }, &affected);
         Ok(inst.info())
     }
 
@@ -300,6 +305,7 @@ impl Inner {
         inst.set_state(LifecycleState::Stopping, None);
         self.stop_contexts(name, None);
         tracing::info!(capsule = %name, "capsule removed");
+        self.announce_change(name, "remove", &affected);
         Ok(())
     }
 
@@ -322,6 +328,26 @@ impl Inner {
             )?;
         }
         Ok(())
+    }
+
+    /// Tells the subscribers (clients and inboxes, not handlers) of each principal the change
+    /// affects that its capsules changed (an MCP server sends
+    /// `notifications/tools/list_changed` on it). Only those principals: another tenant's
+    /// installs are none of their business.
+    pub(crate) fn announce_change(&self, name: &str, change: &str, affected: &[PrincipalId]) {
+        let payload = serde_json::json!({ "capsule": name, "change": change }).to_string();
+        let payload = Arc::new(payload.into_bytes());
+        for principal in affected.iter().cloned() {
+            self.subs.deliver_passive(&Envelope {
+                topic: CAPSULE_CHANGED_TOPIC.to_string(),
+                payload: payload.clone(),
+                source: KERNEL.to_string(),
+                principal,
+                depth: 0,
+                chain: Chain::from_principal(KERNEL),
+                reply: None,
+            });
+        }
     }
 
     pub fn list(&self) -> Vec<CapsuleInfo> {

@@ -14,7 +14,7 @@ use astrid_types::wire::{
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::bus::{Envelope, Subscription, Target};
+use crate::bus::{Envelope, ReplySlot, Subscription, Target};
 use crate::identity::{Authority, Caller};
 use crate::kernel::Inner;
 
@@ -305,6 +305,12 @@ fn handle(
         ClientMessage::ApprovalAnswer { id, decision, by } => {
             inner.approvals.answer(&peer.principal, id, decision, by);
         }
+        ClientMessage::Gather {
+            id,
+            topic,
+            payload,
+            timeout_ms,
+        } => gather(inner, peer, tx, source, id, topic, payload, timeout_ms),
         ClientMessage::Control { id, command } => {
             let inner = inner.clone();
             let tx = tx.clone();
@@ -315,6 +321,53 @@ fn handle(
             });
         }
     }
+}
+
+/// A client's scatter/gather: the same slot a capsule's `ipc.gather` uses, answered once,
+/// either when every handler has finished or at the timeout with the replies in so far.
+#[allow(clippy::too_many_arguments)]
+fn gather(
+    inner: &Arc<Inner>,
+    peer: &Arc<Caller>,
+    tx: &UnboundedSender<ServerMessage>,
+    source: String,
+    id: u64,
+    topic: String,
+    payload: Vec<u8>,
+    timeout_ms: u32,
+) {
+    if let Err(message) = check_client_topic(&topic) {
+        let _ = tx.send(ServerMessage::Error {
+            id: Some(id),
+            message,
+        });
+        return;
+    }
+    let done_tx = tx.clone();
+    let slot = ReplySlot::gather(
+        &topic,
+        Box::new(move |replies| {
+            let _ = done_tx.send(ServerMessage::Gathered { id, replies });
+        }),
+    );
+    inner.deliver(Envelope {
+        chain: Chain::from_principal(source.clone()),
+        topic,
+        payload: Arc::new(payload),
+        source,
+        principal: peer.principal.clone(),
+        depth: 0,
+        reply: Some(slot.clone()),
+    });
+    let timeout_ms = timeout_ms.min(MAX_REQUEST_TIMEOUT_MS);
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
+        // `None` when the slot already answered.
+        if let Some(replies) = slot.expire_gather() {
+            let _ = tx.send(ServerMessage::Gathered { id, replies });
+        }
+    });
 }
 
 fn check_client_topic(topic: &str) -> Result<(), String> {

@@ -65,6 +65,16 @@ pub enum ClientMessage {
         /// Recorded with the decision; `AutoYes` is never taken as more than allow-once.
         by: AnsweredBy,
     },
+    /// A request delivered to every matching handler (like a capsule's `ipc.gather`); every
+    /// reply that arrives within `timeout_ms` comes back in one `ServerMessage::Gathered { id }`.
+    /// Uplinks that present the principal's tools (the MCP server) collect
+    /// `tool.v1.describe` this way, as the agent does.
+    Gather {
+        id: u64,
+        topic: String,
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    },
 }
 
 /// What a connection authenticates with.
@@ -315,6 +325,13 @@ pub enum ServerMessage {
     },
     /// Sent to registered approvers; answer with `ClientMessage::ApprovalAnswer`.
     ApprovalRequest(ApprovalRequest),
+    /// The answer to `ClientMessage::Gather { id }`: each reply with the source that sent it
+    /// (`capsule:<name>`), in the order they arrived; handlers that failed or ran out of time
+    /// are left out.
+    Gathered {
+        id: u64,
+        replies: Vec<(String, Vec<u8>)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

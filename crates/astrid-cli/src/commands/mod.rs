@@ -12,6 +12,7 @@ mod distro;
 mod doctor;
 mod init;
 mod init_plan;
+mod mcp;
 mod quota;
 mod settings;
 mod tenants;
@@ -96,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secret(cmd) => settings::secret(&ctx, cmd).await,
         Command::Egress(cmd) => settings::egress(&ctx, cmd).await,
         Command::External(args) => verbs::run(&ctx, args).await,
+        Command::Mcp(cmd) => mcp::run(&ctx, cmd).await,
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,

@@ -1,0 +1,297 @@
+//! `astrid mcp serve` against a real MCP client, not written by us: the official Python SDK
+//! (`mcp` from PyPI; scripts/test.sh installs it and sets ASTRID_TEST_PYTHON). A real daemon
+//! (started by the CLI, as an MCP host would start it), real capsules built from this
+//! repository, real tokens and the real audit chain.
+//!
+//! Needs the `astrid-daemon` binary beside `astrid` (`cargo build --release --workspace
+//! --bins`, which scripts/test.sh runs first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn daemon_exe() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_astrid"))
+        .parent()
+        .expect("binary directory")
+        .join("astrid-daemon");
+    assert!(
+        exe.is_file(),
+        "{} is missing: build it first with `cargo build --release --workspace --bins` \
+         (scripts/test.sh does)",
+        exe.display()
+    );
+    exe
+}
+
+fn python() -> String {
+    std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn astrid(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_astrid"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env_remove("ASTRID_PRINCIPAL")
+        .env_remove("ASTRID_DEVICE_TOKEN")
+        .env_remove("ASTRID_DEVICE_TOKEN_FILE")
+        .output()
+        .expect("running astrid")
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops the daemon the CLI started, also when an assertion fails.
+struct StopDaemon(PathBuf);
+
+impl Drop for StopDaemon {
+    fn drop(&mut self) {
+        let _ = astrid(&self.0, &["stop"]);
+    }
+}
+
+/// Runs tests/mcp/serve_client.py; `device` starts the server with that device token.
+fn run_client(
+    home: &Path,
+    allowed: &Path,
+    denied: &Path,
+    install: Option<&Path>,
+    device: Option<&str>,
+) -> Value {
+    let script = repo().join("crates/astrid-cli/tests/mcp/serve_client.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .arg(env!("CARGO_BIN_EXE_astrid"))
+        .arg(home)
+        .arg(allowed)
+        .arg(denied)
+        .arg(install.map_or("-".into(), |p| p.display().to_string()))
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env_remove("ASTRID_DEVICE_TOKEN");
+    if let Some(token) = device {
+        cmd.env("ASTRID_DEVICE_TOKEN", token);
+    }
+    let stdout = ok(
+        cmd.output().expect("running the MCP client"),
+        "the MCP client",
+    );
+    serde_json::from_str(stdout.trim()).expect("client output is JSON")
+}
+
+fn audit_entries(home: &Path, principal: &str) -> Vec<Value> {
+    let out = ok(
+        astrid(home, &["--principal", principal, "audit", "show", "--json"]),
+        "audit show",
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+fn check_python() {
+    let py = python();
+    let probe = Command::new(&py)
+        .args(["-c", "import mcp"])
+        .output()
+        .expect("running python");
+    assert!(
+        probe.status.success(),
+        "`{py}` cannot import the MCP SDK; run scripts/test.sh or set ASTRID_TEST_PYTHON to \
+         a python with `mcp` installed: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+}
+
+#[test]
+fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let allowed_dir = dir.path().join("shared");
+    let denied_dir = dir.path().join("private");
+    std::fs::create_dir_all(&allowed_dir).unwrap();
+    std::fs::create_dir_all(&denied_dir).unwrap();
+    let allowed = allowed_dir.join("hello.txt");
+    let denied = denied_dir.join("key.txt");
+    std::fs::write(&allowed, "hello from astrid\n").unwrap();
+    std::fs::write(&denied, "do not read\n").unwrap();
+
+    let tool_fs = repo().join("capsules/tool-fs");
+    ok(
+        astrid(&home, &["capsule", "install", tool_fs.to_str().unwrap()]),
+        "install tool-fs",
+    );
+    let _stop = StopDaemon(home.clone());
+    let pattern = format!("fs:read:{}/**", allowed_dir.display());
+    ok(
+        astrid(&home, &["caps", "grant", "default", &pattern]),
+        "caps grant",
+    );
+
+    let tool_http = repo().join("capsules/tool-http");
+    let seen = run_client(&home, &allowed, &denied, Some(&tool_http), None);
+
+    assert_eq!(seen["server_name"], "astrid", "{seen}");
+    assert_eq!(seen["list_changed_capability"], true, "{seen}");
+    let tools: Vec<&str> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"fs_read"), "{seen}");
+    assert!(!tools.contains(&"http_fetch"), "{seen}");
+    assert_eq!(seen["fs_read_schema_required"], serde_json::json!(["path"]));
+
+    assert_eq!(seen["allowed"]["is_error"], false, "{seen}");
+    assert_eq!(
+        seen["allowed"]["text"],
+        serde_json::json!(["hello from astrid\n"])
+    );
+
+    // The refusal is a tool error carrying the daemon's reason, not a success with text.
+    assert_eq!(seen["denied"]["is_error"], true, "{seen}");
+    let reason = seen["denied"]["text"][0].as_str().unwrap();
+    assert!(
+        reason.contains("no capability token covers")
+            && reason.contains(&format!("fs:read:{}", denied.display())),
+        "{reason}"
+    );
+    assert!(!reason.contains("do not read"), "{reason}");
+
+    assert_eq!(seen["install_exit"], 0, "{seen}");
+    assert_eq!(seen["list_changed_seen"], true, "{seen}");
+    let after: Vec<&str> = seen["tools_after_install"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        after.contains(&"http_fetch") && after.contains(&"fs_read"),
+        "{seen}"
+    );
+
+    // Both calls are in the principal's signed chain: the read allowed, the other denied.
+    let entries = audit_entries(&home, "default");
+    let allowed_entry = entries
+        .iter()
+        .find(|e| {
+            e["action"] == "fs.read"
+                && e["resource"] == allowed.to_str().unwrap()
+                && e["decision"] == "allowed"
+        })
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(allowed_entry["capsule"], "tool-fs", "{allowed_entry}");
+    // tool-fs looks at the file first (`fs.stat`); that is where the gate stops it, after
+    // asking for an approval nobody could give.
+    let denied_pattern = format!("fs:read:{}", denied.display());
+    let denied_entry = entries
+        .iter()
+        .find(|e| {
+            e["action"].as_str().unwrap().starts_with("fs.")
+                && e["resource"] == denied_pattern.as_str()
+                && e["decision"] == "denied"
+        })
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(denied_entry["capsule"], "tool-fs", "{denied_entry}");
+    assert!(
+        denied_entry["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("no capability token covers"),
+        "{denied_entry}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| !(e["resource"] == denied.to_str().unwrap() && e["decision"] == "allowed")),
+        "{entries:#?}"
+    );
+    ok(astrid(&home, &["audit", "verify"]), "audit verify");
+}
+
+/// A device token binds the server to the device's principal: a path the operator's
+/// `default` holds a token for is still refused for `alice`, and the refusal is in alice's
+/// chain; alice's own home (her default grant) is readable.
+#[test]
+fn a_device_token_serves_only_its_principal_with_its_tokens() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let not_hers = shared.join("report.txt");
+    std::fs::write(&not_hers, "default's report\n").unwrap();
+
+    let tool_fs = repo().join("capsules/tool-fs");
+    ok(
+        astrid(&home, &["capsule", "install", tool_fs.to_str().unwrap()]),
+        "install tool-fs",
+    );
+    let _stop = StopDaemon(home.clone());
+    ok(astrid(&home, &["agent", "create", "alice"]), "agent create");
+    let pattern = format!("fs:read:{}/**", shared.display());
+    ok(
+        astrid(&home, &["caps", "grant", "default", &pattern]),
+        "caps grant",
+    );
+    let issued = ok(
+        astrid(
+            &home,
+            &["pair-device", "issue", "-a", "alice", "--scope", "use-only"],
+        ),
+        "pair-device issue",
+    );
+    let token = issued
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("astrid-device.alice."))
+        .unwrap_or_else(|| panic!("no token in {issued}"))
+        .to_string();
+    let hers = home.join("principals/alice/home/notes.txt");
+    std::fs::write(&hers, "alice's notes\n").unwrap();
+
+    let seen = run_client(&home, &hers, &not_hers, None, Some(&token));
+    assert_eq!(seen["allowed"]["is_error"], false, "{seen}");
+    assert_eq!(
+        seen["allowed"]["text"],
+        serde_json::json!(["alice's notes\n"])
+    );
+    assert_eq!(seen["denied"]["is_error"], true, "{seen}");
+    let reason = seen["denied"]["text"][0].as_str().unwrap();
+    assert!(reason.contains("no capability token covers"), "{reason}");
+    assert!(!reason.contains("default's report"), "{reason}");
+
+    let denied_pattern = format!("fs:read:{}", not_hers.display());
+    let alice = audit_entries(&home, "alice");
+    assert!(
+        alice
+            .iter()
+            .any(|e| e["resource"] == denied_pattern.as_str() && e["decision"] == "denied"),
+        "{alice:#?}"
+    );
+    // Nothing of alice's call landed in the operator's chain as an fs effect.
+    let default = audit_entries(&home, "default");
+    assert!(
+        default
+            .iter()
+            .all(|e| !e["action"].as_str().unwrap().starts_with("fs.")),
+        "{default:#?}"
+    );
+}

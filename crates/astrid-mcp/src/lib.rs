@@ -1,0 +1,18 @@
+//! `astrid mcp serve`: an MCP server over stdio whose tools are the tools of the capsules
+//! available to one principal.
+//!
+//! The server is an ordinary client of the daemon's socket, authenticated as one principal
+//! (the operator acting for a principal, or a device token). It holds no authority of its
+//! own: `tools/list` is the principal's `tool.v1.describe` gathered over the bus, and
+//! `tools/call` is a `tool.v1.execute.<name>` request from the connection, so the capsule's
+//! manifest ceiling, the principal's capability tokens (or an approval) and the signed audit
+//! chain decide and record each effect exactly as for the agent's own tool calls.
+#![forbid(unsafe_code)]
+
+mod error;
+mod server;
+mod tools;
+
+pub use error::McpError;
+pub use server::{serve_stdio, ServeOptions};
+pub use tools::{parse_describe, ToolDef, MAX_DESCRIPTION, MAX_SCHEMA_BYTES};

@@ -1,0 +1,240 @@
+//! The MCP handler: tools/list and tools/call, each a bus message from this connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use astrid_client::{Client, ClientError};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, RequestError};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler, ServiceExt};
+use serde_json::{json, Value};
+use tokio::sync::RwLock;
+
+use crate::tools::{parse_describe, ToolDef};
+use crate::McpError;
+
+/// How long capsules get to describe their tools. Describing is answered from the manifest
+/// compiled into each capsule, so this only bounds a capsule that hangs.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A tool call's bound: the longest tool (`shell`) may run 10 minutes; the daemon applies
+/// each capsule's own deadline within it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(610);
+/// Kernel topic on which installs, updates and removals are announced.
+const CAPSULE_CHANGED: &str = "astrid.v1.capsule.changed";
+
+/// What the operator chose when starting the server.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Passed to tools as the context workspace: relative paths resolve against it. It grants
+    /// nothing by itself; what a call may touch is still the principal's tokens.
+    pub workspace: Option<String>,
+    /// Answer every approval request of this principal with allow-once (`--yes`). Without
+    /// it the server is not an approver, so an effect no token covers is denied unless
+    /// another approver of the principal (e.g. `astrid chat`) allows it.
+    pub auto_approve: bool,
+}
+
+#[derive(Clone)]
+struct Bridge {
+    client: Client,
+    opts: Arc<ServeOptions>,
+    /// The last tool list; `None` after a capsule change, so the next list or call gathers
+    /// afresh.
+    tools: Arc<RwLock<Option<Arc<Vec<ToolDef>>>>>,
+}
+
+impl Bridge {
+    async fn tools(&self) -> Result<Arc<Vec<ToolDef>>, ErrorData> {
+        if let Some(t) = self.tools.read().await.as_ref() {
+            return Ok(t.clone());
+        }
+        let replies = self
+            .client
+            .gather("tool.v1.describe", b"{}".to_vec(), DESCRIBE_TIMEOUT)
+            .await
+            .map_err(|e| ErrorData::internal_error(format!("listing tools: {e}"), None))?;
+        let tools = Arc::new(parse_describe(&replies));
+        *self.tools.write().await = Some(tools.clone());
+        Ok(tools)
+    }
+
+    async fn forget_tools(&self) {
+        *self.tools.write().await = None;
+    }
+
+    async fn call(&self, name: &str, args: Value) -> Result<CallToolResult, ErrorData> {
+        if !self.tools().await?.iter().any(|t| t.name == name) {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            ));
+        }
+        let payload = json!({
+            "args": args,
+            "context": {"session": "mcp", "workspace": self.opts.workspace},
+        });
+        let topic = format!("tool.v1.execute.{name}");
+        let reply = self
+            .client
+            .request(&topic, payload.to_string().into_bytes(), CALL_TIMEOUT)
+            .await;
+        Ok(match reply {
+            Ok(bytes) => CallToolResult::success(vec![ContentBlock::text(output_text(&bytes))]),
+            Err(ClientError::Request(e)) => {
+                CallToolResult::error(vec![ContentBlock::text(refusal_text(name, &e))])
+            }
+            Err(e @ (ClientError::Disconnected | ClientError::Protocol(_))) => {
+                return Err(ErrorData::internal_error(
+                    format!("the Astrid daemon connection failed: {e}"),
+                    None,
+                ))
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        })
+    }
+}
+
+/// A tool's reply is `{"output": text}`; anything else is passed on as it came.
+fn output_text(bytes: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(mut o)) => match o.remove("output") {
+            Some(Value::String(s)) => s,
+            _ => String::from_utf8_lossy(bytes).into_owned(),
+        },
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// The reason the call did not succeed, for the MCP host's model and user, word for word
+/// from the daemon or the tool (a denial's text names the missing token and the audit).
+fn refusal_text(name: &str, e: &RequestError) -> String {
+    match e {
+        RequestError::Failed(m) => m.clone(),
+        RequestError::NoSubscriber(_) => format!("tool `{name}` is no longer installed"),
+        other => other.to_string(),
+    }
+}
+
+impl ServerHandler for Bridge {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("astrid", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools of the capsules installed in Astrid. Every call is checked by the Astrid \
+             daemon (capsule manifest, the principal's capability tokens or a human's \
+             approval) and recorded in its signed audit chain; a refusal comes back as a \
+             tool error with the reason.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self.tools().await?;
+        Ok(ListToolsResult::with_all_items(
+            tools
+                .iter()
+                .map(|t| {
+                    Tool::new(
+                        t.name.clone(),
+                        t.description.clone(),
+                        Arc::new(t.input_schema.clone()),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        Ok(self.call(&request.name, args).await?.into())
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes stdin or the daemon goes away.
+pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpError> {
+    if opts.auto_approve {
+        let mut approvals = client.register_approver().await?;
+        let answerer = client.clone();
+        tokio::spawn(async move {
+            while let Some(req) = approvals.next().await {
+                tracing::info!(
+                    capsule = %req.capsule, action = %req.action,
+                    resource = %req.resource.pattern(), "approving once (--yes)"
+                );
+                // Recorded as automatic, not as a person's answer.
+                let _ = answerer
+                    .answer_approval_by(req.id, ApprovalDecision::AllowOnce, AnsweredBy::AutoYes)
+                    .await;
+            }
+        });
+    }
+    let mut changes = client.subscribe(CAPSULE_CHANGED).await?;
+    let bridge = Bridge {
+        client,
+        opts: Arc::new(opts),
+        tools: Arc::new(RwLock::new(None)),
+    };
+    let running = bridge
+        .clone()
+        .serve(rmcp::transport::stdio_pipes())
+        .await
+        .map_err(|e| McpError::Transport(e.to_string()))?;
+    let peer = running.peer().clone();
+    let watcher = tokio::spawn(async move {
+        while changes.next().await.is_some() {
+            bridge.forget_tools().await;
+            if peer.notify_tool_list_changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let quit = running.waiting().await;
+    watcher.abort();
+    quit.map(|_| ())
+        .map_err(|e| McpError::Transport(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_the_reply_text_or_the_raw_reply() {
+        assert_eq!(output_text(br#"{"output":"hello"}"#), "hello");
+        assert_eq!(output_text(br#"{"other":1}"#), r#"{"other":1}"#);
+        assert_eq!(output_text(b"plain"), "plain");
+    }
+
+    #[test]
+    fn refusals_keep_the_daemons_words() {
+        let e = RequestError::Failed("cannot read /x: denied: no capability token".into());
+        assert_eq!(
+            refusal_text("fs_read", &e),
+            "cannot read /x: denied: no capability token"
+        );
+        assert_eq!(
+            refusal_text("gone", &RequestError::NoSubscriber("t".into())),
+            "tool `gone` is no longer installed"
+        );
+        assert_eq!(
+            refusal_text("x", &RequestError::Denied("nope".into())),
+            "denied: nope"
+        );
+    }
+}
