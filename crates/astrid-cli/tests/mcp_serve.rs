@@ -246,6 +246,14 @@ fn a_device_token_serves_only_its_principal_with_its_tokens() {
     );
     let _stop = StopDaemon(home.clone());
     ok(astrid(&home, &["agent", "create", "alice"]), "agent create");
+    // A new principal starts with no capsules: alice is granted tool-fs, nothing else.
+    ok(
+        astrid(
+            &home,
+            &["agent", "modify", "alice", "--add-capsule", "tool-fs"],
+        ),
+        "agent modify",
+    );
     let pattern = format!("fs:read:{}/**", shared.display());
     ok(
         astrid(&home, &["caps", "grant", "default", &pattern]),

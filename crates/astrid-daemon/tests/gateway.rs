@@ -409,14 +409,16 @@ async fn the_official_openai_python_client_completes_tool_using_turns() {
         "/../astrid-gateway/tests/python/openai_client.py"
     );
     let base = gw.url("/v1");
+    // scripts/test.sh provides a venv with the pinned client; plain python3 otherwise.
+    let python = std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
+        Command::new(&python)
             .arg(script)
             .env("OPENAI_BASE_URL", base)
             .env("OPENAI_API_KEY", token)
             .env("EXPECT_ANSWER", ANSWER)
             .output()
-            .expect("running python3")
+            .unwrap_or_else(|e| panic!("running {python}: {e}"))
     })
     .await
     .unwrap();

@@ -29,12 +29,13 @@ async fn one_principals_token_reaches_nothing_of_another() {
     gw.add_principal("alice").await;
     let (_, mine) = gw.device("default").await;
     let (_, alices) = gw.device("alice").await;
-    let outside = gw.rig.home.outside().join("alice-wants.txt");
-    std::fs::write(&outside, "private").unwrap();
+    // Reaching a new host needs a human's yes (no token or consent covers it, and it is asked
+    // before any lookup): alice is asked, and only alice's answer counts.
+    let outside = "net:connect:alice-wants.example:443";
     for step in [
         Step::text(format!("Noted: the password hint is {SECRET_WORD}.")),
         Step::text("Hello alice."),
-        Step::tool_call("fs_read", json!({"path": outside})),
+        Step::tool_call("http_fetch", json!({"url": "https://alice-wants.example/"})),
         Step::text("I could not read it."),
     ] {
         gw.rig.fixture.push(step);
@@ -185,11 +186,18 @@ async fn one_principals_token_reaches_nothing_of_another() {
         result["ok"], false,
         "default's answer decided alice's approval: {result}"
     );
-    let outside_s = outside.to_str().unwrap();
+    let outside_s = outside;
     let alice_chain = chain(&gw, "alice");
-    assert!(alice_chain.iter().any(|e| e.decision == Decision::Rejected
-        && e.resource.contains(outside_s)
-        && e.outcome.contains("deny")));
+    let asked: Vec<_> = alice_chain
+        .iter()
+        .filter(|e| e.resource.contains(outside_s))
+        .collect();
+    assert!(
+        asked
+            .iter()
+            .any(|e| e.decision == Decision::Rejected && e.outcome.contains("deny")),
+        "{asked:?} {result}"
+    );
     assert!(!alice_chain
         .iter()
         .any(|e| e.decision == Decision::Approved && e.resource.contains(outside_s)));

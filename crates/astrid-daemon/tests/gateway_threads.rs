@@ -18,7 +18,8 @@ async fn a_thread_turn_streams_waits_for_an_approval_and_is_searchable() {
     let gw = GwRig::start(vec![]).await;
     let (_, token) = gw.device("default").await;
     // Outside the workspace: reading it needs a person's yes.
-    let file = gw.rig.home.outside().join("heron.txt");
+    // In the user's home: inside tool-fs's ceiling, so a human may be asked about it.
+    let file = gw.rig.user_home.path().join("heron.txt");
     std::fs::write(&file, "the heron lands at dawn").unwrap();
     gw.rig
         .fixture

@@ -231,17 +231,20 @@ impl Inner {
             None
         } else {
             let home = self.home.principal_home(p);
-            let roots = FsRoots::with_symbols(
-                &home,
-                self.protected.user_home(),
-                &caps.fs_read,
-                &caps.fs_write,
-            )
-            .map_err(|e| KernelError::Load {
-                name: installed.name.clone(),
-                reason: e.to_string(),
-            })?
-            .with_protected(self.protected.clone().exempting(&home));
+            // `$user_home` is the operator's home for the operator's own principal only; for
+            // every other tenant it is that principal's home, so no agent identity can be
+            // granted (or talk a human into) the operator's personal files by approval.
+            let user_home = if *p == PrincipalId::default_local() {
+                self.protected.user_home()
+            } else {
+                Some(home.as_path())
+            };
+            let roots = FsRoots::with_symbols(&home, user_home, &caps.fs_read, &caps.fs_write)
+                .map_err(|e| KernelError::Load {
+                    name: installed.name.clone(),
+                    reason: e.to_string(),
+                })?
+                .with_protected(self.protected.clone().exempting(&home));
             // Validated above; roots inside the principal's own home are the principal's to have; create them
             // so a fresh principal's capsules find them. Absolute roots are the operator's.
             for root in caps.fs_read.iter().chain(&caps.fs_write) {

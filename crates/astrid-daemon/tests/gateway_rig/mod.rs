@@ -93,11 +93,25 @@ impl GwRig {
             .await;
     }
 
-    /// Creates `name` and configures its agent as the rig configured `default`'s (same
-    /// provider, model server and consent; a workspace grant of its own is not given).
+    /// Creates `name`, grants it the capsules `default` has (a new principal starts with
+    /// none) and configures its agent as the rig configured `default`'s (same provider, model
+    /// server and consent; a workspace grant of its own is not given).
     pub async fn add_principal(&self, name: &str) {
         self.rig
             .ctl(ControlCommand::AgentCreate { name: name.into() })
+            .await;
+        let capsules = match self.rig.ctl(ControlCommand::List).await {
+            astrid_types::wire::ControlResponse::Capsules(list) => {
+                list.into_iter().map(|c| c.name).collect()
+            }
+            other => panic!("expected the capsule list, got {other:?}"),
+        };
+        self.rig
+            .ctl(ControlCommand::AgentModify {
+                name: name.into(),
+                add_capsules: capsules,
+                remove_capsules: vec![],
+            })
             .await;
         let p = self.rig.provider;
         let base = self.rig.fixture.base_url();
