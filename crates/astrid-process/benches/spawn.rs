@@ -1,12 +1,16 @@
-//! Spawn-to-exit latency of a sandboxed `true` under the default limits, next to the same
-//! without the per-run cgroup (rlimits only) and a plain `std::process` `true`, so the cost of
-//! each layer is visible.
+//! Spawn-to-exit latency of a sandboxed `true` under the default limits (by a launcher prepared
+//! ahead, as the daemon runs it), next to the same with the launcher started on the run's path
+//! ("cold", as before launchers were prepared), without the per-run cgroup (rlimits only), and
+//! a plain `std::process` `true`, so the cost of each layer is visible.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use astrid_process::{run, Command, SandboxPolicy};
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Between two tool calls there is at least a model turn; this is far less.
+const PAUSE: Duration = Duration::from_millis(40);
 
 fn spawn(c: &mut Criterion) {
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -29,15 +33,56 @@ fn spawn(c: &mut Criterion) {
     g.bench_function("sandboxed_true", |b| {
         b.iter(|| {
             let out = run(&policy, &cmd).expect("run");
-            assert_eq!(out.exit_code, Some(0));
+            assert_eq!(out.exit_code, Some(0), "{out:?}");
         })
     });
-    let mut no_cgroup = policy.clone();
+    // As a tool call meets it: the previous run ended a moment ago (untimed pause), so its
+    // launcher has been prepared. The loop above instead starts each run the instant the last
+    // one ended, while the next launcher is still being prepared.
+    g.bench_function("sandboxed_true_after_a_pause", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(PAUSE);
+                let start = Instant::now();
+                let out = run(&policy, &cmd).expect("run");
+                timed += start.elapsed();
+                assert_eq!(out.exit_code, Some(0), "{out:?}");
+            }
+            timed
+        })
+    });
+    let counts = policy.launch_counts();
+    eprintln!(
+        "spawn/sandboxed_true: {} runs by a prepared launcher, {} cold",
+        counts.prepared, counts.cold
+    );
+    let cold = policy.without_prepared_launchers();
+    g.bench_function("sandboxed_true_cold", |b| {
+        b.iter(|| {
+            let out = run(&cold, &cmd).expect("run");
+            assert_eq!(out.exit_code, Some(0), "{out:?}");
+        })
+    });
+    g.bench_function("sandboxed_true_cold_after_a_pause", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(PAUSE);
+                let start = Instant::now();
+                let out = run(&cold, &cmd).expect("run");
+                timed += start.elapsed();
+                assert_eq!(out.exit_code, Some(0), "{out:?}");
+            }
+            timed
+        })
+    });
+    let mut no_cgroup = policy.without_prepared_launchers();
     no_cgroup.cgroups = astrid_process::Cgroups::default();
     g.bench_function("sandboxed_true_rlimits_only", |b| {
         b.iter(|| {
             let out = run(&no_cgroup, &cmd).expect("run");
-            assert_eq!(out.exit_code, Some(0));
+            assert_eq!(out.exit_code, Some(0), "{out:?}");
         })
     });
     g.bench_function("unsandboxed_true", |b| {

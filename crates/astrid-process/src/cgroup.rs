@@ -89,6 +89,11 @@ impl Cgroups {
             return Cgroups::default();
         };
         let mut found = Cgroups::default();
+        let found_dirs = |c: &Cgroups| {
+            for base in [&c.v2, &c.v1_pids, &c.v1_memory].into_iter().flatten() {
+                sweep_stale(base);
+            }
+        };
         if let Some(dir) = own_dir(&own, &mounts, None) {
             let enabled =
                 std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
@@ -96,12 +101,14 @@ impl Cgroups {
             if has("pids") && probe(&dir, "pids.max", "1") {
                 found.v2_memory = has("memory") && probe(&dir, "memory.max", "max");
                 found.v2 = Some(dir);
+                found_dirs(&found);
                 return found;
             }
         }
         found.v1_pids = own_dir(&own, &mounts, Some("pids")).filter(|d| probe(d, "pids.max", "1"));
         found.v1_memory = own_dir(&own, &mounts, Some("memory"))
             .filter(|d| probe(d, "memory.limit_in_bytes", "-1"));
+        found_dirs(&found);
         found
     }
 
@@ -164,12 +171,35 @@ fn own_dir(own: &str, mountinfo: &str, controller: Option<&str>) -> Option<PathB
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn fresh_name(what: &str) -> String {
+pub(crate) fn fresh_name(what: &str) -> String {
     format!(
         "astrid-{what}-{}-{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Removes the empty run cgroups of processes that are gone (a daemon that was killed leaves
+/// its prepared launcher's cgroup behind). A cgroup that still holds a process cannot be
+/// removed, and one of a live process is left alone.
+fn sweep_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("astrid-run-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if pid > 0 && gone {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
 }
 
 /// Can we make a child here and set `file` in it?

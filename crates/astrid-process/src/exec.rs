@@ -35,26 +35,23 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 const READ_CHUNK: usize = 16 * 1024;
 const HELPER_STACK: usize = 64 * 1024;
 
-/// Spawns `program` (the launcher that ends in bwrap) and supervises it. `watch` is asked
-/// periodically whether a limit was hit; if so the sandbox is stopped at once.
-pub(crate) fn execute(
+/// Spawns `program` (the launcher that ends in bwrap) in a process group of its own, with a
+/// clean environment and piped output; its standard input is a pipe when `stdin_piped`, else
+/// `/dev/null`.
+pub(crate) fn spawn(
     program: &Path,
     argv: &[OsString],
-    stdin: &[u8],
-    timeout: Duration,
-    cap: usize,
-    watch: &(dyn Fn() -> Option<LimitKind> + Sync),
-) -> Result<RawOutput, ProcessError> {
-    let deadline = Instant::now() + timeout;
-    let mut child = std::process::Command::new(program)
+    stdin_piped: bool,
+) -> Result<Child, ProcessError> {
+    std::process::Command::new(program)
         .args(argv)
         // bwrap gets nothing from us: the sandbox's environment is set by --setenv, and bwrap's
         // own messages stay in the C locale so they can be recognised.
         .env_clear()
-        .stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
+        .stdin(if stdin_piped {
             Stdio::piped()
+        } else {
+            Stdio::null()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,9 +63,23 @@ pub(crate) fn execute(
                 ProcessError::Unavailable(format!("cannot start {}: {e}", program.display()))
             }
             _ => ProcessError::Io(format!("spawning the sandbox: {e}")),
-        })?;
+        })
+}
+
+/// Supervises a spawned launcher (see [`spawn`]) to its end: writes `stdin` (when its input is
+/// a pipe), drains the output up to `cap` per stream, and enforces the deadline. `watch` is
+/// asked periodically whether a limit was hit; if so the sandbox is stopped at once.
+pub(crate) fn supervise(
+    mut child: Child,
+    stdin: &[u8],
+    timeout: Duration,
+    cap: usize,
+    watch: &(dyn Fn() -> Option<LimitKind> + Sync),
+) -> Result<RawOutput, ProcessError> {
+    let deadline = Instant::now() + timeout;
     let pid = Pid::from_raw(child.id() as i32);
-    let child_stdin = child.stdin.take();
+    // Nothing to write: the pipe is closed at once, so the program reads end-of-file.
+    let child_stdin = child.stdin.take().filter(|_| !stdin.is_empty());
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
         kill_and_reap(&mut child, pid);
         return Err(ProcessError::Io(

@@ -16,6 +16,7 @@ mod cgroup;
 mod exec;
 mod limits;
 mod policy;
+mod warm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use std::time::Duration;
 pub use cgroup::{Cgroups, Enforcement, Mechanism};
 pub use limits::{LimitKind, Limits};
 pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
+pub use warm::LaunchCounts;
 
 /// What this machine lets the process count and memory limits rest on, found the way
 /// [`SandboxPolicy::detect`] finds it (for a diagnosis without building a policy).
@@ -84,6 +86,13 @@ pub enum ProcessError {
 
 /// Runs `cmd` inside the sandbox described by `policy` and waits for it (blocking).
 pub fn run(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError> {
+    let out = run_once(policy, cmd);
+    // Whatever the outcome, the next run's launcher is prepared now, off every run's path.
+    policy.prepare_launcher();
+    out
+}
+
+fn run_once(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError> {
     let argv = args::bwrap_argv(policy, cmd)?;
     let timeout = policy.effective_timeout(cmd.timeout);
     let cap = policy.effective_output(cmd.max_output);
@@ -93,10 +102,20 @@ pub fn run(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError
             ..Output::default()
         });
     }
-    let cgroup = cgroup::RunCgroup::create(&policy.cgroups, &policy.limits)?;
-    let (program, argv) = policy.launcher(cgroup.as_ref(), argv);
+    // A launcher prepared ahead (already in its cgroup, under its rlimits) when one is ready;
+    // otherwise the same chain started now.
+    let prepared = policy.take_launcher().and_then(|w| w.launch(&argv).ok());
+    policy.count_launch(prepared.is_some());
+    let (child, cgroup) = match prepared {
+        Some(started) => started,
+        None => {
+            let cgroup = cgroup::RunCgroup::create(&policy.cgroups, &policy.limits)?;
+            let (program, argv) = policy.launcher(cgroup.as_ref(), argv);
+            (exec::spawn(&program, &argv, !cmd.stdin.is_empty())?, cgroup)
+        }
+    };
     let watch = || cgroup.as_ref().and_then(|c| c.hit());
-    let raw = exec::execute(&program, &argv, &cmd.stdin, timeout, cap, &watch)?;
+    let raw = exec::supervise(child, &cmd.stdin, timeout, cap, &watch)?;
     // A counter that moved after the last look (the program ended first) still counts.
     let counted = raw.stopped_by.or_else(watch);
     // Everything left in the cgroup is killed and the cgroup removed before returning.

@@ -42,6 +42,10 @@ pub struct SandboxPolicy {
     pub prlimit: PathBuf,
     /// Where per-run cgroups can be made on this machine (found once, at detection).
     pub cgroups: Cgroups,
+    /// Where the launchers' FIFOs live: the Astrid home's `run/`, masked in every sandbox.
+    pub(crate) runtime_dir: PathBuf,
+    /// The next run's launcher, prepared while the current one runs (shared by clones).
+    pub(crate) launchers: crate::warm::Launchers,
 }
 
 impl SandboxPolicy {
@@ -53,12 +57,15 @@ impl SandboxPolicy {
     /// Finds `bwrap` and `prlimit` on PATH and the cgroups this machine lets us create, and
     /// proves a sandbox can be made under `limits` (runs `true` once); masks the operator's
     /// credential directories, the host service sockets and `astrid_home`. The operator's home
-    /// is `$HOME`, or the password database's entry.
+    /// is `$HOME`, or the password database's entry. The first run's launcher starts being
+    /// prepared before this returns.
     pub fn detect(astrid_home: &Path, limits: Limits) -> Result<SandboxPolicy, ProcessError> {
         let home = operator_home()?;
         let mut policy = Self::with_home_unprobed(&home, astrid_home)?;
         policy.limits = limits;
         policy.probe()?;
+        // The first run should not pay for entering its cgroup either.
+        policy.prepare_launcher();
         Ok(policy)
     }
 
@@ -125,6 +132,8 @@ impl SandboxPolicy {
             limits: Limits::default(),
             prlimit,
             cgroups: Cgroups::detect(),
+            runtime_dir: astrid_home.join("run"),
+            launchers: crate::warm::Launchers::default(),
         })
     }
 
@@ -176,6 +185,46 @@ impl SandboxPolicy {
             "the subprocess sandbox cannot be created here ({}): {why}",
             out.status
         )))
+    }
+
+    /// What a launcher prepared ahead must have been prepared for to serve a run of this policy.
+    pub(crate) fn launch_key(&self) -> crate::warm::LaunchKey {
+        crate::warm::LaunchKey {
+            limits: self.limits,
+            cgroups: self.cgroups.clone(),
+            prlimit: self.prlimit.clone(),
+            bwrap: self.bwrap.clone(),
+        }
+    }
+
+    /// How this policy's runs (its clones' included) were started so far: by a launcher
+    /// prepared ahead, or cold.
+    pub fn launch_counts(&self) -> crate::warm::LaunchCounts {
+        self.launchers.counts()
+    }
+
+    /// This policy with launchers started on each run's own path, never ahead (to measure
+    /// what preparing them saves, or where a waiting launcher per policy is unwanted).
+    pub fn without_prepared_launchers(&self) -> SandboxPolicy {
+        SandboxPolicy {
+            launchers: crate::warm::Launchers::off(),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn count_launch(&self, prepared: bool) {
+        self.launchers.count(prepared)
+    }
+
+    /// The launcher prepared for this policy's runs, if one is ready (see `warm.rs`).
+    pub(crate) fn take_launcher(&self) -> Option<crate::warm::Warm> {
+        self.launchers.take(&self.launch_key())
+    }
+
+    /// Starts preparing the launcher of this policy's next run, if none is ready.
+    pub(crate) fn prepare_launcher(&self) {
+        self.launchers
+            .prepare(&self.launch_key(), &self.runtime_dir)
     }
 
     /// The program to spawn and its arguments for bwrap arguments `bwrap_argv`: through the
@@ -249,6 +298,8 @@ mod tests {
             limits: Limits::default(),
             prlimit: "/usr/bin/prlimit".into(),
             cgroups: Cgroups::default(),
+            runtime_dir: "/nonexistent/run".into(),
+            launchers: Default::default(),
         }
     }
 
