@@ -17,6 +17,17 @@ if ! "$TEST_VENV/bin/python" -c 'import mcp, openai' 2>/dev/null; then
   "$TEST_VENV/bin/pip" install -q 'mcp==2.3.0' 'openai==3.51.0'
 fi
 export ASTRID_TEST_PYTHON="$TEST_VENV/bin/python"
+# ... and with the MCP Inspector's CLI (npm, pinned), which MCP server authors test with.
+INSPECTOR_DIR="${ASTRID_TEST_NPM:-$HOME/.cache/astrid/npm-inspector}"
+if [ ! -x "$INSPECTOR_DIR/node_modules/.bin/mcp-inspector" ]; then
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  mkdir -p "$INSPECTOR_DIR"
+  npm install --prefix "$INSPECTOR_DIR" --no-audit --no-fund --silent \
+    '@modelcontextprotocol/inspector@0.15.0'
+fi
+export ASTRID_TEST_MCP_INSPECTOR="$INSPECTOR_DIR/node_modules/.bin/mcp-inspector"
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi

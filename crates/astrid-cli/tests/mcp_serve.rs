@@ -117,31 +117,41 @@ fn check_python() {
     );
 }
 
-#[test]
-fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change() {
-    check_python();
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let allowed_dir = dir.path().join("shared");
-    let denied_dir = dir.path().join("private");
-    std::fs::create_dir_all(&allowed_dir).unwrap();
-    std::fs::create_dir_all(&denied_dir).unwrap();
-    let allowed = allowed_dir.join("hello.txt");
-    let denied = denied_dir.join("key.txt");
-    std::fs::write(&allowed, "hello from astrid\n").unwrap();
-    std::fs::write(&denied, "do not read\n").unwrap();
-
+/// A home under `dir` with `tool-fs` installed and the daemon running (stopped when the
+/// returned guard drops), `default` granted reads under `dir/shared`: the file returned first
+/// (holding `readable`) is covered, the second (holding `refused`, in `dir/private`) is not.
+fn serving_home(
+    dir: &Path,
+    readable: &str,
+    refused: &str,
+) -> (PathBuf, PathBuf, PathBuf, StopDaemon) {
+    let home = dir.join("home");
+    let (shared, private) = (dir.join("shared"), dir.join("private"));
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(&private).unwrap();
+    let (allowed, denied) = (shared.join("hello.txt"), private.join("key.txt"));
+    std::fs::write(&allowed, readable).unwrap();
+    std::fs::write(&denied, refused).unwrap();
     let tool_fs = repo().join("capsules/tool-fs");
     ok(
         astrid(&home, &["capsule", "install", tool_fs.to_str().unwrap()]),
         "install tool-fs",
     );
-    let _stop = StopDaemon(home.clone());
-    let pattern = format!("fs:read:{}/**", allowed_dir.display());
+    let stop = StopDaemon(home.clone());
+    let pattern = format!("fs:read:{}/**", shared.display());
     ok(
         astrid(&home, &["caps", "grant", "default", &pattern]),
         "caps grant",
     );
+    (home, allowed, denied, stop)
+}
+
+#[test]
+fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, allowed, denied, _stop) =
+        serving_home(dir.path(), "hello from astrid\n", "do not read\n");
 
     let tool_http = repo().join("capsules/tool-http");
     let seen = run_client(&home, &allowed, &denied, Some(&tool_http), None);
@@ -301,5 +311,92 @@ fn a_device_token_serves_only_its_principal_with_its_tokens() {
             .iter()
             .all(|e| !e["action"].as_str().unwrap().starts_with("fs.")),
         "{default:#?}"
+    );
+}
+
+/// The MCP Inspector's CLI (`@modelcontextprotocol/inspector`, npm; scripts/test.sh installs it
+/// and sets ASTRID_TEST_MCP_INSPECTOR to its `mcp-inspector` entry point).
+fn inspector() -> PathBuf {
+    let path = std::env::var_os("ASTRID_TEST_MCP_INSPECTOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "ASTRID_TEST_MCP_INSPECTOR is not set: run scripts/test.sh, or install \
+                 @modelcontextprotocol/inspector@0.15 with npm and point it at \
+                 node_modules/.bin/mcp-inspector"
+            )
+        });
+    assert!(path.exists(), "{} does not exist", path.display());
+    path
+}
+
+/// One `mcp-inspector --cli` invocation against `astrid --home HOME mcp serve`; its JSON.
+fn inspect(home: &Path, method_args: &[&str]) -> Value {
+    let mut cmd = Command::new(inspector());
+    cmd.arg("--cli")
+        .arg(env!("CARGO_BIN_EXE_astrid"))
+        .args(method_args)
+        .arg("--")
+        .arg("--home")
+        .arg(home)
+        .args(["mcp", "serve"])
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env_remove("ASTRID_DEVICE_TOKEN");
+    let stdout = ok(
+        cmd.output().expect("running the MCP Inspector"),
+        "mcp-inspector",
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("the inspector printed no JSON ({e}): {stdout}"))
+}
+
+/// `tools/call fs_read {"path": path}` through the Inspector.
+fn inspect_read(home: &Path, path: &Path) -> Value {
+    let path_arg = format!("path={}", path.display());
+    let method = ["--method", "tools/call", "--tool-name", "fs_read"];
+    inspect(home, &[&method[..], &["--tool-arg", &path_arg]].concat())
+}
+
+/// The Inspector is what MCP server authors test with: it lists our tools with their schemas,
+/// gets a file through a granted read, and gets a refusal as a tool error (`isError: true`,
+/// the daemon's reason) for a read no token covers, which lands in the audit chain.
+#[test]
+fn the_mcp_inspector_lists_calls_and_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, readable, refused, _stop) =
+        serving_home(dir.path(), "inspected by the inspector\n", "never shown\n");
+
+    let listed = inspect(&home, &["--method", "tools/list"]);
+    let tools = listed["tools"].as_array().expect("a tool list");
+    let fs_read = tools
+        .iter()
+        .find(|t| t["name"] == "fs_read")
+        .unwrap_or_else(|| panic!("no fs_read in {listed}"));
+    assert_eq!(fs_read["inputSchema"]["type"], "object", "{fs_read}");
+    assert!(
+        fs_read["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{fs_read}"
+    );
+
+    let got = inspect_read(&home, &readable);
+    assert_ne!(got["isError"], true, "{got}");
+    assert_eq!(
+        got["content"][0]["text"], "inspected by the inspector\n",
+        "{got}"
+    );
+
+    let refusal = inspect_read(&home, &refused);
+    assert_eq!(refusal["isError"], true, "{refusal}");
+    let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(reason.contains("no capability token covers"), "{refusal}");
+    assert!(!reason.contains("never shown"), "{refusal}");
+    let denied = format!("fs:read:{}", refused.display());
+    assert!(
+        audit_entries(&home, "default")
+            .iter()
+            .any(|e| e["resource"] == denied.as_str() && e["decision"] == "denied"),
+        "no denial of {denied} in the audit chain"
     );
 }

@@ -12,6 +12,19 @@ use criterion::{criterion_group, criterion_main, Criterion};
 /// Between two tool calls there is at least a model turn; this is far less.
 const PAUSE: Duration = Duration::from_millis(40);
 
+/// `iters` runs, each after an untimed pause; the time of the runs alone.
+fn after_a_pause(iters: u64, policy: &SandboxPolicy, cmd: &Command) -> Duration {
+    let mut timed = Duration::ZERO;
+    for _ in 0..iters {
+        std::thread::sleep(PAUSE);
+        let start = Instant::now();
+        let out = run(policy, cmd).expect("run");
+        timed += start.elapsed();
+        assert_eq!(out.exit_code, Some(0), "{out:?}");
+    }
+    timed
+}
+
 fn spawn(c: &mut Criterion) {
     let scratch = tempfile::tempdir().expect("tempdir");
     let home = scratch.path().join("home");
@@ -40,17 +53,7 @@ fn spawn(c: &mut Criterion) {
     // launcher has been prepared. The loop above instead starts each run the instant the last
     // one ended, while the next launcher is still being prepared.
     g.bench_function("sandboxed_true_after_a_pause", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                std::thread::sleep(PAUSE);
-                let start = Instant::now();
-                let out = run(&policy, &cmd).expect("run");
-                timed += start.elapsed();
-                assert_eq!(out.exit_code, Some(0), "{out:?}");
-            }
-            timed
-        })
+        b.iter_custom(|iters| after_a_pause(iters, &policy, &cmd))
     });
     let counts = policy.launch_counts();
     eprintln!(
@@ -65,17 +68,7 @@ fn spawn(c: &mut Criterion) {
         })
     });
     g.bench_function("sandboxed_true_cold_after_a_pause", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                std::thread::sleep(PAUSE);
-                let start = Instant::now();
-                let out = run(&cold, &cmd).expect("run");
-                timed += start.elapsed();
-                assert_eq!(out.exit_code, Some(0), "{out:?}");
-            }
-            timed
-        })
+        b.iter_custom(|iters| after_a_pause(iters, &cold, &cmd))
     });
     let mut no_cgroup = policy.without_prepared_launchers();
     no_cgroup.cgroups = astrid_process::Cgroups::default();

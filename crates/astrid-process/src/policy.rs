@@ -234,24 +234,36 @@ impl SandboxPolicy {
         cgroup: Option<&crate::cgroup::RunCgroup>,
         bwrap_argv: Vec<OsString>,
     ) -> (PathBuf, Vec<OsString>) {
-        let mut argv = Vec::new();
-        let program = match cgroup {
-            Some(cg) => {
-                argv.extend(cg.trampoline_args());
-                argv.push(self.prlimit.clone().into());
-                PathBuf::from("/bin/sh")
-            }
-            None => self.prlimit.clone(),
-        };
-        argv.extend(crate::limits::prlimit_args(
-            &self.limits,
-            self.cgroups.memory_by_cgroup(),
-        ));
-        argv.push("--".into());
-        argv.push(self.bwrap.clone().into());
-        argv.extend(bwrap_argv);
-        (program, argv)
+        let then = std::iter::once(self.bwrap.clone().into()).chain(bwrap_argv);
+        launch_chain(cgroup, &self.prlimit, &self.limits, &self.cgroups, then)
     }
+}
+
+/// The program and arguments that enter `cgroup` (through the `/bin/sh` trampoline), set the
+/// rlimits (`prlimit`) and exec `then`.
+pub(crate) fn launch_chain(
+    cgroup: Option<&crate::cgroup::RunCgroup>,
+    prlimit: &Path,
+    limits: &Limits,
+    cgroups: &Cgroups,
+    then: impl IntoIterator<Item = OsString>,
+) -> (PathBuf, Vec<OsString>) {
+    let mut argv = Vec::new();
+    let program = match cgroup {
+        Some(cg) => {
+            argv.extend(cg.trampoline_args());
+            argv.push(prlimit.into());
+            PathBuf::from("/bin/sh")
+        }
+        None => prlimit.to_path_buf(),
+    };
+    argv.extend(crate::limits::prlimit_args(
+        limits,
+        cgroups.memory_by_cgroup(),
+    ));
+    argv.push("--".into());
+    argv.extend(then);
+    (program, argv)
 }
 
 fn operator_home() -> Result<PathBuf, ProcessError> {

@@ -78,26 +78,14 @@ impl Warm {
         .map_err(|e| ProcessError::Io(format!("creating {}: {e}", fifo.display())))?;
         // Whatever happens next, the FIFO's name does not outlive this function.
         let _unlink = Unlink(&fifo);
-        let mut argv: Vec<OsString> = Vec::new();
-        let program = match &cgroup {
-            Some(cg) => {
-                argv.extend(cg.trampoline_args());
-                argv.push(key.prlimit.clone().into());
-                PathBuf::from("/bin/sh")
-            }
-            None => key.prlimit.clone(),
-        };
-        argv.extend(crate::limits::prlimit_args(
+        let shell = ["/bin/sh", "-c", r#". "$1""#, "astrid-launch"].map(OsString::from);
+        let (program, argv) = crate::policy::launch_chain(
+            cgroup.as_ref(),
+            &key.prlimit,
             &key.limits,
-            key.cgroups.memory_by_cgroup(),
-        ));
-        argv.push("--".into());
-        argv.extend(
-            ["/bin/sh", "-c", r#". "$1""#, "astrid-launch"]
-                .iter()
-                .map(OsString::from),
+            &key.cgroups,
+            shell.into_iter().chain([fifo.clone().into()]),
         );
-        argv.push(fifo.clone().into());
         let child = crate::exec::spawn(&program, &argv, true)?;
         let mut warm = Warm {
             key,
