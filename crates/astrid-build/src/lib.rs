@@ -116,14 +116,23 @@ pub fn build_capsule(src_dir: &Path, opts: &BuildOptions) -> Result<BuiltPackage
 
 /// Loads a package from a `.capsule` archive or a package directory, verifying the component
 /// against the manifest's hash. A source tree (a directory with `Cargo.toml`) is built first,
-/// into its default `dist/`.
+/// into a temporary directory of its own: two installs of one tree at once (two terminals, two
+/// tests) must not read each other's half-written `dist/`.
 pub fn load_package(path: &Path) -> Result<LoadedPackage, BuildError> {
     let meta = std::fs::metadata(path).map_err(|e| BuildError::io(path, e))?;
     if meta.is_file() {
         return package::load_archive(path);
     }
     if path.join("Cargo.toml").is_file() {
-        let built = build_capsule(path, &BuildOptions::default())?;
+        let out = tempfile::Builder::new()
+            .prefix("astrid-build-")
+            .tempdir()
+            .map_err(|e| BuildError::io(&std::env::temp_dir(), e))?;
+        let opts = BuildOptions {
+            out_dir: Some(out.path().to_path_buf()),
+            ..BuildOptions::default()
+        };
+        let built = build_capsule(path, &opts)?;
         return package::load_dir(&built.dir);
     }
     if path.join(MANIFEST_FILE).is_file() {

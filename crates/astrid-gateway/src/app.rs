@@ -186,6 +186,34 @@ impl FromRequestParts<Shared> for Authed {
     }
 }
 
+/// Query parameters whose every rejection is a problem document (400).
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Shared> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, st).await {
+            Ok(axum::extract::Query(v)) => Ok(Params(v)),
+            Err(rej) => Err(ApiError::bad_request(rej.body_text())),
+        }
+    }
+}
+
+/// Path parameters whose every rejection is a problem document (400).
+pub struct PathParam<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Shared> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, st).await {
+            Ok(axum::extract::Path(v)) => Ok(PathParam(v)),
+            Err(rej) => Err(ApiError::bad_request(rej.body_text())),
+        }
+    }
+}
+
 /// A JSON body whose every rejection is a problem document.
 pub struct Body<T>(pub T);
 

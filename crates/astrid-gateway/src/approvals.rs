@@ -5,14 +5,13 @@
 //! waiting, so a guessed id from another principal changes nothing.
 
 use astrid_types::wire::{AlwaysOffer, ApprovalDecision, ApprovalRequest};
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::app::{Authed, Body};
+use crate::app::{Authed, Body, PathParam};
 use crate::error::{ApiError, Problem};
 
 /// The four answers a person can give.
@@ -74,16 +73,23 @@ pub fn ask_json(req: &ApprovalRequest) -> Value {
 
 /// Answers an approval request of the token's principal.
 #[utoipa::path(post, path = "/v1/approvals/{id}", tag = "approvals", security(("device_token" = [])),
-    params(("id" = u64, Path, description = "the id of the `approval` event")),
+    params(("id" = i64, Path, minimum = 0, description = "the id of the `approval` event")),
     request_body = Answer,
     responses((status = 202, description = "delivered to the kernel, which applies it only to a waiting request of this principal", body = Delivered),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn answer(
     auth: Authed,
-    Path(id): Path<u64>,
+    PathParam(id): PathParam<u64>,
     Body(a): Body<Answer>,
 ) -> Result<(StatusCode, Json<Delivered>), ApiError> {
+    // The kernel numbers approvals from 1 upwards; the document says what JSON can carry
+    // exactly, and nothing above it is an approval.
+    if id > i64::MAX as u64 {
+        return Err(ApiError::bad_request(format!(
+            "approval ids are below 2^63, not {id}"
+        )));
+    }
     auth.client
         .answer_approval(id, a.decision.into())
         .await

@@ -30,6 +30,7 @@ pub struct ChatRequest {
     /// the response).
     #[serde(default)]
     pub model: Option<String>,
+    #[schema(min_items = 1)]
     pub messages: Vec<ChatMessage>,
     #[serde(default)]
     pub stream: bool,
@@ -47,6 +48,7 @@ pub struct StreamOptions {
 pub struct ChatMessage {
     /// `system`, `developer`, `user`, `assistant` (`tool` messages are the client's own tools
     /// and are skipped: Astrid's agent runs its own).
+    #[schema(pattern = "^(system|developer|user|assistant|tool)$")]
     pub role: String,
     /// A string, or an array of `{"type": "text", "text": …}` parts.
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! Threads: the principal's agent sessions, read through the session capsule on a connection
 //! that is the principal's own, so another principal's thread ids simply do not resolve.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::agent::{self, Thread};
-use crate::app::{Authed, Body, Shared};
+use crate::app::{Authed, Body, Params, PathParam, Shared};
 use crate::error::{ApiError, Problem};
 use crate::search::Hit;
 
@@ -19,6 +19,7 @@ pub struct ThreadList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many threads, newest first.
     pub limit: Option<usize>,
@@ -30,7 +31,10 @@ pub struct ListQuery {
     responses((status = 200, body = ThreadList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(auth: Authed, Query(q): Query<ListQuery>) -> Result<Json<ThreadList>, ApiError> {
+pub async fn list(
+    auth: Authed,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<ThreadList>, ApiError> {
     let mut threads = agent::list(&auth.client).await?;
     if let Some(n) = q.limit {
         threads.truncate(n);
@@ -55,7 +59,7 @@ pub struct ThreadWithMessages {
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_one(
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<ThreadWithMessages>, ApiError> {
     let thread = agent::open(&auth.client, Some(&id), false).await?;
     let history = agent::history(&auth.client, &thread.id).await?;
@@ -77,7 +81,7 @@ pub struct Rename {
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn rename(
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     Body(r): Body<Rename>,
 ) -> Result<Json<Thread>, ApiError> {
     let thread = agent::open(&auth.client, Some(&id), false).await?;
@@ -91,15 +95,20 @@ pub async fn rename(
     params(("id" = String, Path, description = "thread id or name")),
     responses((status = 204, description = "deleted"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn delete(auth: Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    auth: Authed,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
     let thread = agent::open(&auth.client, Some(&id), false).await?;
     agent::delete(&auth.client, &thread.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words that must all appear in a message.
+    #[param(min_length = 1)]
     pub q: String,
     /// At most this many hits (default 20, at most 200).
     pub limit: Option<usize>,
@@ -121,7 +130,7 @@ pub struct SearchResults {
 pub async fn search(
     State(st): State<Shared>,
     auth: Authed,
-    Query(q): Query<SearchQuery>,
+    Params(q): Params<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
     let hits = st

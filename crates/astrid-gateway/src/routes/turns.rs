@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use astrid_client::{ApprovalStream, Client};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::agent::{self, Thread, TurnItem, TurnRun};
-use crate::app::{Authed, Body, Shared, Token};
+use crate::app::{Authed, Body, PathParam, Shared, Token};
 use crate::approvals::ask_json;
 use crate::error::{ApiError, Problem};
 use crate::sse::{self, Closed, SseSender};
@@ -46,6 +46,7 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TurnInput {
+    #[schema(min_length = 1)]
     pub input: String,
 }
 
@@ -59,7 +60,7 @@ pub struct TurnInput {
 pub async fn post_turn(
     State(st): State<Shared>,
     Token(dev): Token,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     Body(b): Body<TurnInput>,
 ) -> Result<Response, ApiError> {
     if b.input.trim().is_empty() {
@@ -153,7 +154,10 @@ pub async fn ended(st: &Shared, dev: &DeviceToken, e: ApiError) -> ApiError {
     params(("id" = String, Path, description = "thread id or name")),
     responses((status = 202, description = "the cancel was published"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn cancel(auth: Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn cancel(
+    auth: Authed,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
     let thread = agent::open(&auth.client, Some(&id), false).await?;
     agent::cancel(&auth.client, &thread.id).await?;
     Ok(StatusCode::ACCEPTED)
