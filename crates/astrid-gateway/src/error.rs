@@ -112,6 +112,11 @@ impl ApiError {
         )
     }
 
+    /// The request is well-formed but clashes with what exists (a thread name already taken).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail.into())
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -236,6 +241,9 @@ impl ApiError {
             )),
             // The session capsule's words for an id or name it does not know.
             RequestError::Failed(m) if m.starts_with("no session") => Self::not_found(m),
+            RequestError::Failed(m) if m.ends_with("is taken by another session") => {
+                Self::conflict(m)
+            }
             // A capsule's `CapsuleError::invalid` arrives as a failure carrying its kind.
             RequestError::Failed(m) if m.starts_with("invalid") => {
                 Self::bad_request(m.trim_start_matches("invalid argument: ").to_string())

@@ -97,3 +97,16 @@ mod tests {
         assert_eq!(tx.comment("x"), Err(Closed::Gone));
     }
 }
+
+/// One server-sent event, as the document describes a `text/event-stream` answer: tools that
+/// read the stream (Schemathesis, generated clients) check each event against this.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SseEvent {
+    /// The event's kind (`thread`, `step`, `text`, `approval`, `done`, `error`, …; see
+    /// docs/GATEWAY.md).
+    pub event: String,
+    /// The event's payload, JSON text.
+    pub data: String,
+    pub id: Option<String>,
+    pub retry: Option<u64>,
+}

@@ -22,7 +22,7 @@ const TOPIC_PREFIX: &str = "agent.v1.event.";
 
 /// The principal's live feed (`agent` and `approval` events).
 #[utoipa::path(get, path = "/v1/events", tag = "threads", security(("device_token" = [])),
-    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `error`", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `error`", content_type = "text/event-stream", body = crate::sse::SseEvent),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Response, ApiError> {
     let client = st.upstream.connect(&dev).await?;

@@ -78,7 +78,8 @@ pub struct Rename {
     request_body = Rename,
     responses((status = 200, body = Thread),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "another thread has that name", body = Problem, content_type = "application/problem+json")))]
 pub async fn rename(
     auth: Authed,
     PathParam(id): PathParam<String>,

@@ -54,7 +54,7 @@ pub struct TurnInput {
 #[utoipa::path(post, path = "/v1/threads/{id}/turns", tag = "threads", security(("device_token" = [])),
     params(("id" = String, Path, description = "thread id or name")),
     request_body = TurnInput,
-    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = crate::sse::SseEvent),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn post_turn(
