@@ -127,7 +127,7 @@ pub fn load_package(path: &Path) -> Result<LoadedPackage, BuildError> {
         let out = tempfile::Builder::new()
             .prefix("astrid-build-")
             .tempdir()
-            .map_err(|e| BuildError::io(&std::env::temp_dir(), e))?;
+            .map_err(|e| BuildError::io(std::env::temp_dir(), e))?;
         let opts = BuildOptions {
             out_dir: Some(out.path().to_path_buf()),
             ..BuildOptions::default()
