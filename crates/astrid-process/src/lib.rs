@@ -87,7 +87,7 @@ pub enum ProcessError {
 /// Runs `cmd` inside the sandbox described by `policy` and waits for it (blocking).
 pub fn run(policy: &SandboxPolicy, cmd: &Command) -> Result<Output, ProcessError> {
     let out = run_once(policy, cmd);
-    // Whatever the outcome, the next run's launcher is prepared now, off every run's path.
+    // Whatever the outcome, the next runs' launchers are prepared now, off every run's path.
     policy.prepare_launcher();
     out
 }

@@ -3,10 +3,11 @@
 //!
 //! Entering a cgroup (a write to `cgroup.procs`) takes the kernel's `cgroup_threadgroup_rwsem`
 //! for writing, and the first writer after an idle spell waits for an RCU grace period: 6–18 ms
-//! of waiting on every run, more than bubblewrap itself costs. So the next run's launcher is
-//! started as soon as the current one has ended: a fresh run cgroup, the trampoline that enters it,
-//! `prlimit` with the run's rlimits, and then a `/bin/sh` that sources a FIFO and blocks there.
-//! A run takes the ready launcher and writes one line into the FIFO, `exec bwrap …` with every
+//! of waiting on every run, more than bubblewrap itself costs. So launchers for the next runs
+//! are started as soon as the current one has ended (two are kept ready): each a fresh run
+//! cgroup, the trampoline that enters it, `prlimit` with the run's rlimits, and then a `/bin/sh`
+//! that sources a FIFO and blocks there. A run takes a ready launcher and writes one line into
+//! the FIFO, `exec bwrap …` with every
 //! argument single-quoted, and the shell becomes bwrap: what is left on the run's path is one
 //! `exec` and bubblewrap's own setup.
 //!
@@ -47,7 +48,8 @@ pub(crate) struct LaunchKey {
 /// few `exec`s and one cgroup move; a machine where it takes longer runs cold).
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
-/// How long a run waits for a launcher that is being prepared for it before it starts its own.
+/// How long a run waits for a launcher being prepared for it (none ready) before it starts its
+/// own.
 /// Preparing one costs about what a cold start costs, so waiting is never worse than starting
 /// over; the bound only keeps a stuck preparation from holding a run.
 const WAIT_FOR_FILL: Duration = Duration::from_millis(250);
@@ -204,16 +206,21 @@ fn quote_into(out: &mut Vec<u8>, arg: &OsStr) -> Result<(), ProcessError> {
     Ok(())
 }
 
-/// The next run's launcher, shared by a policy and its clones.
+/// The next runs' launchers, shared by a policy and its clones.
 #[derive(Clone, Default)]
 pub(crate) struct Launchers {
     inner: Arc<Pool>,
 }
 
-/// The slot and the thread that fills it. Every launcher is spawned by that one thread, which
-/// lives as long as the pool: bwrap's `--die-with-parent` is `PR_SET_PDEATHSIG`, which fires
-/// when the *thread* that forked the process ends, so a launcher forked by a short-lived
-/// thread would be killed mid-run when that thread exits.
+/// How many launchers are kept ready. Two, so that a run starting the instant the last one
+/// ended still finds one while its successor is being prepared; and preparing two in a row
+/// costs one grace period, not two (the second cgroup move follows within the first's).
+const DEPTH: usize = 2;
+
+/// The ready launchers and the thread that prepares them. Every launcher is spawned by that one
+/// thread, which lives as long as the pool: bwrap's `--die-with-parent` is `PR_SET_PDEATHSIG`,
+/// which fires when the *thread* that forked the process ends, so a launcher forked by a
+/// short-lived thread would be killed mid-run when that thread exits.
 #[derive(Default)]
 struct Pool {
     shared: Arc<Shared>,
@@ -227,10 +234,21 @@ struct Worker {
 
 #[derive(Default)]
 struct Shared {
-    slot: Mutex<Slot>,
+    slots: Mutex<Slots>,
     changed: Condvar,
     prepared: AtomicU64,
     cold: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slots {
+    /// What the launchers are prepared for; `None` before the first run.
+    key: Option<LaunchKey>,
+    ready: Vec<Warm>,
+    /// Launchers asked of the worker for `key` and not back yet.
+    filling: usize,
+    /// Preparing failed once (or was turned off): every run starts cold.
+    off: bool,
 }
 
 /// How the runs of a policy (and its clones) were started so far.
@@ -242,25 +260,18 @@ pub struct LaunchCounts {
     pub cold: u64,
 }
 
-#[derive(Default)]
-enum Slot {
-    #[default]
-    Empty,
-    Filling(LaunchKey),
-    Ready(Warm),
-    /// Preparing launchers failed here once (or was turned off); every run starts cold.
-    Off,
-}
-
 impl std::fmt::Debug for Launchers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &*lock(&self.inner.shared.slot) {
-            Slot::Empty => "empty",
-            Slot::Filling(_) => "filling",
-            Slot::Ready(_) => "ready",
-            Slot::Off => "off",
-        };
-        write!(f, "Launchers({state})")
+        let s = lock(&self.inner.shared.slots);
+        if s.off {
+            return f.write_str("Launchers(off)");
+        }
+        write!(
+            f,
+            "Launchers({} ready, {} on the way)",
+            s.ready.len(),
+            s.filling
+        )
     }
 }
 
@@ -281,7 +292,7 @@ impl Launchers {
     /// A pool that never prepares a launcher: every run starts cold.
     pub(crate) fn off() -> Launchers {
         let l = Launchers::default();
-        *lock(&l.inner.shared.slot) = Slot::Off;
+        lock(&l.inner.shared.slots).off = true;
         l
     }
 
@@ -300,56 +311,68 @@ impl Launchers {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The ready launcher for `key`, waiting briefly for one being prepared; `None` means start
+    /// A ready launcher for `key`, waiting briefly for one being prepared; `None` means start
     /// cold.
     pub(crate) fn take(&self, key: &LaunchKey) -> Option<Warm> {
         let shared = &self.inner.shared;
         let deadline = Instant::now() + WAIT_FOR_FILL;
-        let mut slot = lock(&shared.slot);
-        while matches!(&*slot, Slot::Filling(k) if k == key) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        let mut s = lock(&shared.slots);
+        loop {
+            if s.off || s.key.as_ref() != Some(key) {
                 return None;
             }
-            slot = shared
+            if let Some(w) = s.ready.pop() {
+                return Some(w);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if s.filling == 0 || left.is_zero() {
+                return None;
+            }
+            s = shared
                 .changed
-                .wait_timeout(slot, left)
+                .wait_timeout(s, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        match std::mem::take(&mut *slot) {
-            Slot::Ready(w) if w.key == *key => Some(w),
-            other => {
-                *slot = other;
-                None
-            }
-        }
     }
 
-    /// Starts preparing the next launcher for `key`, unless one is ready or on its way. Called
-    /// when a run has ended, not when it starts: preparing costs a few `exec`s of CPU, which a
-    /// run should not have to share. A launcher for other limits (another principal's quota)
-    /// is replaced: the limits of the run just ended are the likelier next ones.
+    /// Tops the ready launchers for `key` up to [`DEPTH`]. Called when a run has ended, not
+    /// when it starts: preparing costs a few `exec`s of CPU, which a run should not have to
+    /// share. Launchers for other limits (another principal's quota) are replaced: the limits
+    /// of the run just ended are the likelier next ones.
     pub(crate) fn prepare(&self, key: &LaunchKey, runtime_dir: &Path) {
         let shared = &self.inner.shared;
-        let mut slot = lock(&shared.slot);
-        match &*slot {
-            Slot::Off => return,
-            Slot::Ready(w) if w.key == *key => return,
-            Slot::Filling(k) if k == key => return,
-            _ => {}
+        let mut s = lock(&shared.slots);
+        if s.off {
+            return;
         }
-        let displaced = std::mem::replace(&mut *slot, Slot::Filling(key.clone()));
-        drop(slot);
+        let displaced = if s.key.as_ref() != Some(key) {
+            // Launchers still on their way for the old key are dropped as they arrive.
+            s.key = Some(key.clone());
+            s.filling = 0;
+            std::mem::take(&mut s.ready)
+        } else {
+            Vec::new()
+        };
+        let wanted = DEPTH.saturating_sub(s.ready.len() + s.filling);
+        s.filling += wanted;
+        drop(s);
         drop(displaced);
-        let sent = self.inner.worker().and_then(|requests| {
-            requests
-                .send((key.clone(), runtime_dir.to_path_buf()))
-                .map_err(|_| ())
-        });
-        if sent.is_err() {
-            *lock(&shared.slot) = Slot::Off;
-            shared.changed.notify_all();
+        for _ in 0..wanted {
+            let sent = self.inner.worker().and_then(|requests| {
+                requests
+                    .send((key.clone(), runtime_dir.to_path_buf()))
+                    .map_err(|_| ())
+            });
+            if sent.is_err() {
+                let mut s = lock(&shared.slots);
+                s.off = true;
+                let gone = std::mem::take(&mut s.ready);
+                drop(s);
+                drop(gone);
+                shared.changed.notify_all();
+                return;
+            }
         }
     }
 }
@@ -385,36 +408,47 @@ impl Pool {
 fn fill_requests(shared: &Shared, incoming: mpsc::Receiver<(LaunchKey, PathBuf)>) {
     while let Ok((key, runtime_dir)) = incoming.recv() {
         let warm = Warm::start(key.clone(), &runtime_dir);
-        let mut slot = lock(&shared.slot);
-        let still_wanted = matches!(&*slot, Slot::Filling(k) if *k == key);
-        let displaced = match (warm, still_wanted) {
-            (Ok(w), true) => std::mem::replace(&mut *slot, Slot::Ready(w)),
-            (Ok(w), false) => Slot::Ready(w),
+        let mut s = lock(&shared.slots);
+        let wanted = !s.off && s.key.as_ref() == Some(&key) && s.filling > 0;
+        let mut unused = Vec::new();
+        match (warm, wanted) {
+            (Ok(w), true) => {
+                s.filling -= 1;
+                s.ready.push(w);
+            }
+            (Ok(w), false) => unused.push(w),
             (Err(e), true) => {
                 tracing::warn!(
                     error = %e,
                     "a subprocess launcher cannot be prepared ahead: every run starts cold"
                 );
-                std::mem::replace(&mut *slot, Slot::Off)
+                s.off = true;
+                s.filling = 0;
+                unused = std::mem::take(&mut s.ready);
             }
-            (Err(_), false) => Slot::Empty,
-        };
+            (Err(_), false) => {}
+        }
         shared.changed.notify_all();
-        drop(slot);
-        drop(displaced);
+        drop(s);
+        drop(unused);
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
         // No run can be using the pool now (each holds a policy). Stop the worker (it finishes
-        // the launcher it is preparing, if any), then end the launcher that is ready: a shell
-        // reading its FIFO, which nothing ties to the worker's life.
+        // the launcher it is preparing, if any), then end the ready launchers: shells reading
+        // their FIFOs, which nothing ties to the worker's life.
         if let Some(w) = lock(&self.worker).take() {
             drop(w.requests);
             let _ = w.thread.join();
         }
-        *lock(&self.shared.slot) = Slot::Off;
+        let ready = {
+            let mut s = lock(&self.shared.slots);
+            s.off = true;
+            std::mem::take(&mut s.ready)
+        };
+        drop(ready);
     }
 }
 
