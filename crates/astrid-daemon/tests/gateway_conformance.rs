@@ -42,8 +42,13 @@ async fn schemathesis_finds_nothing_the_document_does_not_promise() {
     let gw = GwRig::start(answers).await;
     let (_, token) = gw.device("default").await;
     let spec = gw.url("/openapi.json");
+    // Schemathesis keeps a cache of what it found in `.schemathesis/` under its working
+    // directory: a scratch one, not the checkout.
+    let scratch = tempfile::tempdir().unwrap();
+    let cwd = scratch.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&py)
+            .current_dir(cwd)
             .args(["-m", "schemathesis.cli", "run", &spec])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--checks", "all"])
