@@ -5,17 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/astrid/target}"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-# The HTTP gateway's tests drive it with curl, the official OpenAI Python client and
-# Schemathesis (against its OpenAPI document); `astrid mcp serve` is tested with the official
-# MCP Python SDK. These (PyPI, pinned) live in one venv outside the checkout, which the tests
-# find through ASTRID_TEST_PYTHON.
+# The HTTP gateway's tests drive it with curl, the official OpenAI Python client, Schemathesis
+# (against its OpenAPI document) and Playwright (its web console in Debian's Chromium);
+# `astrid mcp serve` is tested with the official MCP Python SDK. These (PyPI, pinned) live in
+# one venv outside the checkout, which the tests find through ASTRID_TEST_PYTHON.
 TEST_VENV="${ASTRID_TEST_VENV:-$HOME/.cache/astrid/test-venv}"
-if ! "$TEST_VENV/bin/python" -c 'import mcp, openai, schemathesis' 2>/dev/null; then
+if ! "$TEST_VENV/bin/python" -c 'import mcp, openai, schemathesis, playwright' 2>/dev/null; then
   python3 -m venv "$TEST_VENV" 2>/dev/null || {
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv "$TEST_VENV"
   }
-  "$TEST_VENV/bin/pip" install -q 'mcp==2.3.0' 'openai==3.51.0' 'schemathesis==4.32.5'
+  "$TEST_VENV/bin/pip" install -q 'mcp==2.3.0' 'openai==3.51.0' 'schemathesis==4.32.5' \
+    'playwright==1.65.2'
 fi
 export ASTRID_TEST_PYTHON="$TEST_VENV/bin/python"
 # ... and with the MCP Inspector's CLI (npm, pinned), which MCP server authors test with.
@@ -29,6 +30,10 @@ if [ ! -x "$INSPECTOR_DIR/node_modules/.bin/mcp-inspector" ]; then
     '@modelcontextprotocol/inspector@0.15.0'
 fi
 export ASTRID_TEST_MCP_INSPECTOR="$INSPECTOR_DIR/node_modules/.bin/mcp-inspector"
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export ASTRID_TEST_CHROMIUM="$(command -v chromium)"
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi

@@ -1,0 +1,116 @@
+//! The gateway's web console in a real browser: headless Chromium driven by Playwright (PyPI;
+//! scripts/test.sh installs both and sets ASTRID_TEST_PYTHON and ASTRID_TEST_CHROMIUM), against
+//! a real daemon with the agent fleet and the model fixture. A person signs in (a wrong token is
+//! refused), sends a message, answers the two approvals the tool call needs from the kernel's
+//! own rendering, and reads the answer, which carries markup that must stay text; then finds
+//! the thread by search, reloads, and signs out.
+
+mod common;
+mod gateway_rig;
+
+use std::process::Command;
+
+use astrid_llm_fixture::Step;
+use gateway_rig::GwRig;
+use serde_json::{json, Value};
+
+/// Markup in the model's answer: rendered as text it is harmless; parsed, it would run.
+const ANSWER: &str = "The heron lands at dawn. <img src=x onerror=\"window.__pwned=1;alert(1)\">";
+
+fn python() -> String {
+    std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn chromium() -> String {
+    let path = std::env::var("ASTRID_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "no Chromium at {path}: run scripts/test.sh (it installs Debian's `chromium`) or set \
+         ASTRID_TEST_CHROMIUM"
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_uses_the_console_in_a_real_browser() {
+    let browser = chromium();
+    let gw = GwRig::start(vec![]).await;
+    let (_, token) = gw.device("default").await;
+    // In the user's home: inside tool-fs's ceiling and outside the workspace, so a person is
+    // asked.
+    let file = gw.rig.user_home.path().join("heron.txt");
+    std::fs::write(&file, "the heron lands at dawn").unwrap();
+    gw.rig
+        .fixture
+        .push(Step::tool_call("fs_read", json!({"path": file})));
+    gw.rig.fixture.push(Step::text(ANSWER));
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../astrid-gateway/tests/python/console_browser.py"
+    );
+    let (base, py, file_s) = (gw.base.clone(), python(), file.display().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&py)
+            .arg(script)
+            .env("BASE_URL", base)
+            .env("TOKEN", token)
+            .env("FILE", file_s)
+            .env("CHROMIUM", browser)
+            .output()
+            .unwrap_or_else(|e| panic!("running {py}: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser script failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+
+    assert!(
+        seen["bad_token_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{seen}"
+    );
+    assert_eq!(seen["app_hidden_after_bad_token"], true, "{seen}");
+    assert_eq!(seen["who"], "signed in as default", "{seen}");
+
+    // Each approval shows what the kernel rendered: the file, by its resolved path.
+    let approvals = seen["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 2, "{seen}");
+    for a in approvals {
+        let a = a.as_str().unwrap();
+        assert!(a.contains(&file.display().to_string()), "{a}");
+        assert!(a.contains("tool-fs"), "{a}");
+    }
+
+    assert!(
+        seen["status"].as_str().unwrap().starts_with("done"),
+        "{seen}"
+    );
+    let answers: Vec<&str> = seen["assistant_texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The markup arrived as text, and nothing of it ran.
+    assert!(answers.contains(&ANSWER), "{seen}");
+    assert_eq!(seen["img_elements_in_messages"], 0, "{seen}");
+    assert_eq!(seen["injected_flag"], Value::Null, "{seen}");
+    assert_eq!(seen["dialogs"], json!([]), "{seen}");
+    let tools = seen["tool_lines"].to_string();
+    assert!(tools.contains("fs_read"), "{seen}");
+
+    assert!(
+        seen["threads"].as_array().is_some_and(|t| !t.is_empty()),
+        "{seen}"
+    );
+    assert!(seen["hits"].to_string().contains("heron"), "{seen}");
+    assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
+    assert_eq!(seen["token_after_signout"], Value::Null, "{seen}");
+}

@@ -1,0 +1,97 @@
+"""Drives the gateway's web console in headless Chromium (Playwright, PyPI) as a person would.
+
+Environment: BASE_URL (the gateway), TOKEN (a device token), FILE (the file the scripted model
+reads, which needs an approval), CHROMIUM (the browser binary). Prints one JSON object of what
+the page showed; the Rust test (crates/astrid-daemon/tests/gateway_console.rs) judges it.
+"""
+
+import json
+import os
+import sys
+
+from playwright.sync_api import sync_playwright
+
+BASE = os.environ["BASE_URL"]
+TOKEN = os.environ["TOKEN"]
+FILE = os.environ["FILE"]
+TIMEOUT_MS = 60_000
+
+
+def main() -> None:
+    seen = {"console_errors": [], "dialogs": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ["CHROMIUM"],
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on(
+            "console",
+            lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None,
+        )
+        # An injected script would most likely announce itself with a dialog.
+        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+        page.goto(BASE + "/")
+
+        # A wrong token is refused where the person typed it.
+        page.fill("#token", "astrid-device.default.0000.not-a-secret")
+        page.click("#signin button[type=submit]")
+        page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+        seen["bad_token_error"] = page.text_content("#signin-error")
+        seen["app_hidden_after_bad_token"] = page.is_hidden("#app")
+
+        page.fill("#token", TOKEN)
+        page.click("#signin button[type=submit]")
+        page.wait_for_selector("#app", state="visible")
+        seen["who"] = page.text_content("#who")
+
+        page.fill("#input", "What does heron.txt say?")
+        page.click("#send button[type=submit]")
+        # tool-fs asks for the file twice (stat, then read): each approval is shown with the
+        # kernel's rendering and answered with a click.
+        approvals = []
+        for _ in range(2):
+            box = page.wait_for_selector(".approval:not(.answered)")
+            approvals.append(box.inner_text())
+            box.evaluate("b => b.classList.add('answered')")
+            box.query_selector("button:text('Allow once')").click()
+        seen["approvals"] = approvals
+        page.wait_for_function(
+            "document.getElementById('status').textContent.startsWith('done')"
+        )
+        seen["status"] = page.text_content("#status")
+        seen["assistant_texts"] = page.eval_on_selector_all(
+            "#messages li.assistant", "els => els.map(e => e.textContent)"
+        )
+        seen["tool_lines"] = page.eval_on_selector_all(
+            "#messages li.tool", "els => els.map(e => e.textContent)"
+        )
+        seen["img_elements_in_messages"] = page.eval_on_selector_all(
+            "#messages img", "els => els.length"
+        )
+        seen["injected_flag"] = page.evaluate("window.__pwned === undefined ? null : window.__pwned")
+
+        # The thread is listed and found by search.
+        page.wait_for_function("document.querySelectorAll('#threads li').length > 0")
+        seen["threads"] = page.eval_on_selector_all(
+            "#threads li", "els => els.map(e => e.textContent)"
+        )
+        page.fill("#q", "heron")
+        page.click("#search button[type=submit]")
+        page.wait_for_selector("#hits li")
+        seen["hits"] = page.eval_on_selector_all("#hits li", "els => els.map(e => e.textContent)")
+
+        # A reload keeps the tab signed in (sessionStorage); signing out forgets the token.
+        page.reload()
+        page.wait_for_selector("#app", state="visible")
+        seen["signed_in_after_reload"] = page.is_visible("#app")
+        page.click("#signout")
+        page.wait_for_selector("#signin", state="visible")
+        seen["token_after_signout"] = page.evaluate("sessionStorage.getItem('astrid-token')")
+        browser.close()
+    json.dump(seen, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
