@@ -103,6 +103,13 @@ async fn a_person_uses_the_console_in_a_real_browser() {
     assert_eq!(seen["img_elements_in_messages"], 0, "{seen}");
     assert_eq!(seen["injected_flag"], Value::Null, "{seen}");
     assert_eq!(seen["dialogs"], json!([]), "{seen}");
+    // The console works under its own Content-Security-Policy: nothing of it was blocked.
+    assert!(
+        !seen["console_errors"]
+            .to_string()
+            .contains("Content Security Policy"),
+        "{seen}"
+    );
     let tools = seen["tool_lines"].to_string();
     assert!(tools.contains("fs_read"), "{seen}");
 

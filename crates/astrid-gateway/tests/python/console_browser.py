@@ -7,9 +7,10 @@ the page showed; the Rust test (crates/astrid-daemon/tests/gateway_console.rs) j
 
 import json
 import os
+import re
 import sys
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["BASE_URL"]
 TOKEN = os.environ["TOKEN"]
@@ -37,7 +38,9 @@ def main() -> None:
         # A wrong token is refused where the person typed it.
         page.fill("#token", "astrid-device.default.0000.not-a-secret")
         page.click("#signin button[type=submit]")
-        page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+        # Locator expectations, not `wait_for_function`: a predicate string would need `eval`,
+        # which the console's Content-Security-Policy forbids (as it should).
+        expect(page.locator("#signin-error")).not_to_have_text("", timeout=TIMEOUT_MS)
         seen["bad_token_error"] = page.text_content("#signin-error")
         seen["app_hidden_after_bad_token"] = page.is_hidden("#app")
 
@@ -57,9 +60,7 @@ def main() -> None:
             box.evaluate("b => b.classList.add('answered')")
             box.query_selector("button:text('Allow once')").click()
         seen["approvals"] = approvals
-        page.wait_for_function(
-            "document.getElementById('status').textContent.startsWith('done')"
-        )
+        expect(page.locator("#status")).to_have_text(re.compile(r"^done"), timeout=TIMEOUT_MS)
         seen["status"] = page.text_content("#status")
         seen["assistant_texts"] = page.eval_on_selector_all(
             "#messages li.assistant", "els => els.map(e => e.textContent)"
@@ -73,7 +74,7 @@ def main() -> None:
         seen["injected_flag"] = page.evaluate("window.__pwned === undefined ? null : window.__pwned")
 
         # The thread is listed and found by search.
-        page.wait_for_function("document.querySelectorAll('#threads li').length > 0")
+        page.wait_for_selector("#threads li")
         seen["threads"] = page.eval_on_selector_all(
             "#threads li", "els => els.map(e => e.textContent)"
         )
