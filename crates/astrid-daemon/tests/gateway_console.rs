@@ -10,7 +10,6 @@ mod gateway_rig;
 
 use std::process::Command;
 
-use astrid_llm_fixture::Step;
 use gateway_rig::GwRig;
 use serde_json::{json, Value};
 
@@ -36,14 +35,7 @@ async fn a_person_uses_the_console_in_a_real_browser() {
     let browser = chromium();
     let gw = GwRig::start(vec![]).await;
     let (_, token) = gw.device("default").await;
-    // In the user's home: inside tool-fs's ceiling and outside the workspace, so a person is
-    // asked.
-    let file = gw.rig.user_home.path().join("heron.txt");
-    std::fs::write(&file, "the heron lands at dawn").unwrap();
-    gw.rig
-        .fixture
-        .push(Step::tool_call("fs_read", json!({"path": file})));
-    gw.rig.fixture.push(Step::text(ANSWER));
+    let file = gw.script_a_read_needing_approval(ANSWER);
 
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -7,7 +7,6 @@ mod common;
 mod gateway_rig;
 
 use astrid_audit::Decision;
-use astrid_llm_fixture::Step;
 use gateway_rig::{problem, GwRig, SseReader};
 use serde_json::{json, Value};
 
@@ -17,14 +16,7 @@ const ANSWER: &str = "The file says the heron lands at dawn.";
 async fn a_thread_turn_streams_waits_for_an_approval_and_is_searchable() {
     let gw = GwRig::start(vec![]).await;
     let (_, token) = gw.device("default").await;
-    // Outside the workspace: reading it needs a person's yes.
-    // In the user's home: inside tool-fs's ceiling, so a human may be asked about it.
-    let file = gw.rig.user_home.path().join("heron.txt");
-    std::fs::write(&file, "the heron lands at dawn").unwrap();
-    gw.rig
-        .fixture
-        .push(Step::tool_call("fs_read", json!({"path": file})));
-    gw.rig.fixture.push(Step::text(ANSWER));
+    let file = gw.script_a_read_needing_approval(ANSWER);
 
     let created = gw
         .post("/v1/threads", &token, &json!({"name": "birds"}))

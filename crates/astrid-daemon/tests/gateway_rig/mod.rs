@@ -53,6 +53,20 @@ impl GwRig {
         }
     }
 
+    /// Scripts the model to read `heron.txt` (which says "the heron lands at dawn") and then
+    /// answer `answer`. The file is in the user's home: inside tool-fs's ceiling and outside
+    /// the workspace, so a person is asked (twice: stat, then read). Returns its path.
+    pub fn script_a_read_needing_approval(&self, answer: &str) -> std::path::PathBuf {
+        let file = self.rig.user_home.path().join("heron.txt");
+        std::fs::write(&file, "the heron lands at dawn").unwrap();
+        self.rig.fixture.push(Step::tool_call(
+            "fs_read",
+            serde_json::json!({"path": file}),
+        ));
+        self.rig.fixture.push(Step::text(answer));
+        file
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
