@@ -7,19 +7,11 @@
 
 mod common;
 
-use astrid_audit::{log_path, read_entries, AuditEntry as Entry, Decision};
+use astrid_audit::{AuditEntry as Entry, Decision};
 use astrid_client::{Client, ClientError};
 use astrid_types::wire::{ControlCommand, ControlResponse, RequestError};
-use astrid_types::{AstridHome, PrincipalId};
-use common::{ask, control, install, list, request, try_install, upload, Capsule, TestHome};
-
-fn chain(home: &AstridHome, p: &str) -> Vec<Entry> {
-    let p: PrincipalId = p.parse().unwrap();
-    read_entries(&log_path(&home.principals_dir(), &p))
-        .unwrap()
-        .map(|e| e.unwrap().entry)
-        .collect()
-}
+use astrid_types::AstridHome;
+use common::{ask, chain, control, install, list, request, try_install, upload, Capsule, TestHome};
 
 fn entries<'a>(chain: &'a [Entry], action: &str, capsule: &str) -> Vec<&'a Entry> {
     let resource = format!("capsule:{capsule}");

@@ -8,25 +8,17 @@ mod common;
 
 use std::time::Duration;
 
-use astrid_audit::{log_path, read_entries, AuditEntry as Entry, Decision};
+use astrid_audit::{AuditEntry as Entry, Decision};
 use astrid_client::{Client, ClientError};
 use astrid_types::wire::{
     ControlCommand, ControlResponse, Credential, DeviceInfo, DeviceScope, ServerMessage,
     PROTOCOL_VERSIONS,
 };
-use astrid_types::{AstridHome, PrincipalId};
+use astrid_types::AstridHome;
 use common::{
-    assert_echo_serves, control, install, next_event, raw_hello_with, raw_recv, upload, Capsule,
-    Daemon, TestHome,
+    assert_echo_serves, chain, control, install, next_event, raw_hello_with, raw_recv, upload,
+    Capsule, Daemon, TestHome,
 };
-
-fn chain(home: &AstridHome, p: &str) -> Vec<Entry> {
-    let p: PrincipalId = p.parse().unwrap();
-    read_entries(&log_path(&home.principals_dir(), &p))
-        .unwrap()
-        .map(|e| e.unwrap().entry)
-        .collect()
-}
 
 /// A daemon with echo, principals alice and bob made with `AgentCreate`, and the operator.
 async fn fixture() -> (TestHome, Daemon, Client) {

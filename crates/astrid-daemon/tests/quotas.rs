@@ -5,20 +5,14 @@
 
 mod common;
 
-use astrid_audit::{log_path, read_entries, AuditEntry as Entry, Decision};
+use astrid_audit::{AuditEntry as Entry, Decision};
 use astrid_client::{Client, ClientError};
 use astrid_types::wire::{ControlCommand, ControlResponse, QuotaInfo, QuotaSpec, RequestError};
-use astrid_types::{AstridHome, PrincipalId};
-use common::{ask, assert_echo_serves, control, install, request, Capsule, Daemon, TestHome};
+use astrid_types::AstridHome;
+use common::{
+    ask, assert_echo_serves, chain, control, install, request, Capsule, Daemon, TestHome,
+};
 use serde_json::{json, Value};
-
-fn chain(home: &AstridHome, p: &str) -> Vec<Entry> {
-    let p: PrincipalId = p.parse().unwrap();
-    read_entries(&log_path(&home.principals_dir(), &p))
-        .unwrap()
-        .map(|e| e.unwrap().entry)
-        .collect()
-}
 
 /// A daemon, the operator, and `alice` created with `quota`, holding `capsules`.
 async fn fixture(quota: QuotaSpec, capsules: &[Capsule]) -> (TestHome, Daemon, Client, Client) {

@@ -397,6 +397,15 @@ pub async fn next_event(sub: &mut Subscription) -> EventMsg {
 }
 
 /// The daemon's current token.
+/// Every entry of principal `p`'s audit chain under `home`, oldest first.
+pub fn chain(home: &AstridHome, p: &str) -> Vec<astrid_audit::AuditEntry> {
+    let p: PrincipalId = p.parse().unwrap();
+    astrid_audit::read_entries(&astrid_audit::log_path(&home.principals_dir(), &p))
+        .unwrap()
+        .map(|e| e.unwrap().entry)
+        .collect()
+}
+
 pub fn token(home: &AstridHome) -> String {
     std::fs::read_to_string(home.token_file())
         .expect("reading the token")
