@@ -48,10 +48,22 @@ pub fn turn(payload: &[u8]) -> Result<Vec<u8>, CapsuleError> {
     let sub = ipc::subscribe(&cancel_topic)
         .map_err(|e| CapsuleError::failed(format!("subscribing to {cancel_topic}: {e}")))?;
     let result = run(&req, &cfg, max_steps, &session, &cancel_topic);
+    let event_topic = format!("agent.v1.event.{}", session.id);
+    publish(&event_topic, &TurnEvent::End { ok: result.is_ok() });
     if let Err(e) = ipc::unsubscribe(sub) {
         log::warn(&format!("unsubscribing from {cancel_topic}: {e}"));
     }
     result
+}
+
+/// Events are for watching the turn; losing one must not fail it.
+fn publish(topic: &str, event: &TurnEvent<'_>) {
+    let sent = serde_json::to_vec(event)
+        .map_err(|e| e.to_string())
+        .and_then(|b| ipc::publish(topic, b).map_err(|e| e.to_string()));
+    if let Err(e) = sent {
+        log::warn(&format!("publishing on {topic}: {e}"));
+    }
 }
 
 fn run(
@@ -248,14 +260,8 @@ impl Ctx<'_> {
         });
     }
 
-    /// Events are for watching the turn; losing one must not fail it.
     fn emit(&self, event: &TurnEvent<'_>) {
-        let sent = serde_json::to_vec(event)
-            .map_err(|e| e.to_string())
-            .and_then(|b| ipc::publish(&self.event_topic, b).map_err(|e| e.to_string()));
-        if let Err(e) = sent {
-            log::warn(&format!("publishing on {}: {e}", self.event_topic));
-        }
+        publish(&self.event_topic, event);
     }
 }
 

@@ -177,6 +177,8 @@ pub struct ToolContext<'a> {
 }
 
 /// What the agent publishes on `agent.v1.event.<session>` (the provider adds `delta`).
+/// `End` is the last event of every turn that got a session, so a watcher that did not start
+/// the turn (another tab, the TUI) learns that it is over.
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event<'a> {
@@ -193,6 +195,9 @@ pub enum Event<'a> {
         name: &'a str,
         ok: bool,
         output: &'a str,
+    },
+    End {
+        ok: bool,
     },
 }
 
@@ -309,6 +314,8 @@ mod tests {
             e,
             r#"{"kind":"tool_result","id":"c","name":"shell","ok":true,"output":"o"}"#
         );
+        let e = serde_json::to_string(&Event::End { ok: false }).unwrap();
+        assert_eq!(e, r#"{"kind":"end","ok":false}"#);
         assert_eq!(
             serde_json::to_string(&Stop::MaxSteps).unwrap(),
             r#""max_steps""#

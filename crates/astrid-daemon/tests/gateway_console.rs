@@ -2,16 +2,21 @@
 //! scripts/test.sh installs both and sets ASTRID_TEST_PYTHON and ASTRID_TEST_CHROMIUM), against
 //! a real daemon with the agent fleet and the model fixture. A person signs in (a wrong token is
 //! refused), sends a message, answers the two approvals the tool call needs from the kernel's
-//! own rendering, and reads the answer, which carries markup that must stay text; then finds
-//! the thread by search, reloads, and signs out.
+//! own rendering, and reads the answer, which carries markup that must stay text; sees a turn
+//! sent on the thread by another client end; then finds the thread by search, reloads, and
+//! signs out.
 
 mod common;
 mod gateway_rig;
 
 use std::process::Command;
 
+use astrid_llm_fixture::Step;
 use gateway_rig::GwRig;
 use serde_json::{json, Value};
+
+/// The answer of a turn sent on the same thread by another client while the page is open.
+const ELSEWHERE: &str = "The kingfisher answered from another device.";
 
 /// Markup in the model's answer: rendered as text it is harmless; parsed, it would run.
 const ANSWER: &str = "The heron lands at dawn. <img src=x onerror=\"window.__pwned=1;alert(1)\">";
@@ -36,6 +41,7 @@ async fn a_person_uses_the_console_in_a_real_browser() {
     let gw = GwRig::start(vec![]).await;
     let (_, token) = gw.device("default").await;
     let file = gw.script_a_read_needing_approval(ANSWER);
+    gw.rig.fixture.push(Step::text(ELSEWHERE));
 
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -48,6 +54,7 @@ async fn a_person_uses_the_console_in_a_real_browser() {
             .env("BASE_URL", base)
             .env("TOKEN", token)
             .env("FILE", file_s)
+            .env("ELSEWHERE", ELSEWHERE)
             .env("CHROMIUM", browser)
             .output()
             .unwrap_or_else(|e| panic!("running {py}: {e}"))
@@ -110,6 +117,14 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         "{seen}"
     );
     assert!(seen["hits"].to_string().contains("heron"), "{seen}");
+    // The turn sent elsewhere streamed to its own client, and the open tab noticed its end.
+    let other = seen["elsewhere_stream"].as_str().unwrap();
+    assert!(other.contains("event: end"), "{other}");
+    assert!(other.contains("event: done"), "{other}");
+    assert_eq!(
+        seen["status_after_elsewhere"], "a turn elsewhere ended",
+        "{seen}"
+    );
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");
     assert_eq!(seen["token_after_signout"], Value::Null, "{seen}");
 }

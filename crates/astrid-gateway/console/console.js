@@ -7,6 +7,7 @@ let token = sessionStorage.getItem("astrid-token") || "";
 let current = null;        // the selected thread {id, name}
 let turnRunning = false;   // this tab is streaming a turn
 const asked = new Set();   // approval ids already on screen
+const ownTurns = new Map(); // thread id → turns this tab sent whose `end` the feed has not shown
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -160,6 +161,7 @@ async function send(text) {
   let answer = el("li", "assistant", "");
   $("messages").append(answer);
   turnRunning = true;
+  ownTurns.set(current.id, (ownTurns.get(current.id) || 0) + 1);
   $("cancel").disabled = false;
   status("working…");
   try {
@@ -184,18 +186,36 @@ async function send(text) {
   }
 }
 
+// The feed carries this tab's own turns too, and may deliver their last events after the
+// turn's own stream has ended: a turn is ours until the feed has seen its `end`.
+function feedEvent(thread, event) {
+  const ours = ownTurns.get(thread) || 0;
+  if (event.kind === "end") {
+    if (ours > 0) {
+      if (ours === 1) ownTurns.delete(thread); else ownTurns.set(thread, ours - 1);
+    } else if (current && thread === current.id && !turnRunning) {
+      status("a turn elsewhere ended");
+      openThread(thread).catch((e) => status(e.message, true));
+    }
+  } else if (event.kind === "delta" && ours === 0 && !turnRunning && current && thread === current.id) {
+    status("a turn is running elsewhere…");
+  }
+}
+
 // Every thread's events of this principal: approvals asked by turns started elsewhere (the
 // CLI, another tab, an OpenAI client) appear here too.
 async function liveFeed() {
   while (token) {
     try {
       const resp = await api("/v1/events");
+      // A fresh feed sees no event of a turn that already ended: only a running one of ours
+      // still owes an `end`.
+      ownTurns.clear();
+      if (turnRunning && current) ownTurns.set(current.id, 1);
       await readEvents(resp, (name, ev) => {
         if (name === "approval") showApproval(ev);
-        else if (name === "agent" && !turnRunning && current && ev.thread === current.id
-                 && ev.event.kind === "delta") {
-          status("a turn is running elsewhere…");
-        } else if (name === "error") status(ev.detail, true);
+        else if (name === "agent") feedEvent(ev.thread, ev.event);
+        else if (name === "error") status(ev.detail, true);
       });
     } catch (e) {
       if (!token) return;

@@ -1,7 +1,8 @@
 """Drives the gateway's web console in headless Chromium (Playwright, PyPI) as a person would.
 
 Environment: BASE_URL (the gateway), TOKEN (a device token), FILE (the file the scripted model
-reads, which needs an approval), CHROMIUM (the browser binary). Prints one JSON object of what
+reads, which needs an approval), ELSEWHERE (the answer of a second turn sent past the page),
+CHROMIUM (the browser binary). Prints one JSON object of what
 the page showed; the Rust test (crates/astrid-daemon/tests/gateway_console.rs) judges it.
 """
 
@@ -9,13 +10,27 @@ import json
 import os
 import re
 import sys
+import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["BASE_URL"]
 TOKEN = os.environ["TOKEN"]
+ELSEWHERE = os.environ["ELSEWHERE"]
 FILE = os.environ["FILE"]
 TIMEOUT_MS = 60_000
+
+
+def api(path: str, body=None):
+    """The gateway's API as another client of the same principal (a second device, the CLI)."""
+    req = urllib.request.Request(
+        BASE + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(req, timeout=TIMEOUT_MS / 1000) as resp:
+        return resp.read().decode()
 
 
 def main() -> None:
@@ -72,6 +87,15 @@ def main() -> None:
             "#messages img", "els => els.length"
         )
         seen["injected_flag"] = page.evaluate("window.__pwned === undefined ? null : window.__pwned")
+
+        # A turn on the same thread sent from elsewhere: the open tab says so when it ends and
+        # shows its answer. Its own turn, whose last events the live feed may deliver after the
+        # turn's stream ended, is not mistaken for one.
+        thread = json.loads(api("/v1/threads"))["threads"][0]["id"]
+        seen["elsewhere_stream"] = api(f"/v1/threads/{thread}/turns", {"input": "And elsewhere?"})
+        expect(page.locator("#status")).to_have_text("a turn elsewhere ended", timeout=TIMEOUT_MS)
+        expect(page.locator("#messages")).to_contain_text(ELSEWHERE, timeout=TIMEOUT_MS)
+        seen["status_after_elsewhere"] = page.text_content("#status")
 
         # The thread is listed and found by search.
         page.wait_for_selector("#threads li")
