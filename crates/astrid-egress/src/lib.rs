@@ -23,7 +23,7 @@ pub use airlock::Airlock;
 pub use config::AirlockConfig;
 pub use error::EgressError;
 pub use ip::check_ip;
-pub use policy::{Authorize, Consent, LocalTarget};
+pub use policy::{preflight, Authorize, Consent, LocalTarget};
 pub use request::{Credential, EgressRequest};
 pub use resolve::{Resolve, ResolveFuture, SystemResolver};
 pub use response::EgressResponse;

@@ -125,6 +125,14 @@ pub(crate) struct Hop {
     pub literal: Option<std::net::IpAddr>,
 }
 
+/// The checks every hop passes before anything else, for a caller (or a fuzzer) that wants
+/// the airlock's verdict on a URL without a network: the scheme, credentials in the URL, a
+/// `localhost` name and a non-public IP literal, each unless consented. A name that resolves
+/// to a non-public address is refused later, after the lookup.
+pub fn preflight(url: &Url, consent: &Consent) -> Result<(), EgressError> {
+    check_url(url, consent).map(|_| ())
+}
+
 /// Scheme rule, local consent, `localhost` names and IP literals. Runs before the host's
 /// [`Authorize`] so a person is never asked to approve something the airlock refuses.
 pub(crate) fn check_url(url: &Url, consent: &Consent) -> Result<Hop, EgressError> {

@@ -38,14 +38,6 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: UnixListener, token
     }
 }
 
-/// Reads only the version list of a hello, whatever its protocol version: every version's
-/// `Hello` is the first variant and starts with the versions, so an old client is told the
-/// versions apart instead of getting a decoding error.
-#[derive(serde::Deserialize)]
-enum VersionProbe {
-    Hello { versions: Vec<u32> },
-}
-
 async fn handshake(
     inner: &Inner,
     stream: &mut UnixStream,
@@ -66,28 +58,12 @@ async fn handshake(
         .map_err(|_| "no hello within 5 s".to_string())?
         .map_err(|e| format!("bad hello frame: {e}"))?
         .ok_or(CLOSED_BEFORE_HELLO)?;
-    let (versions, hello) = match wire::decode::<ClientMessage>(&frame) {
-        Ok(ClientMessage::Hello {
-            versions,
-            credential,
-            principal,
-            client_name,
-        }) => (versions, Some((credential, principal, client_name))),
-        Ok(_) => return Err("the first message must be Hello".into()),
-        // Perhaps another protocol version's hello: its versions still say so.
-        Err(e) => match wire::decode::<VersionProbe>(&frame) {
-            Ok(VersionProbe::Hello { versions }) => (versions, None),
-            Err(_) => return Err(format!("bad hello: {e}")),
-        },
-    };
-    if !versions.iter().any(|v| PROTOCOL_VERSIONS.contains(v)) {
-        return Err(format!(
-            "protocol versions {versions:?} are not supported; this daemon speaks \
-             {PROTOCOL_VERSIONS:?} (upgrade the client)"
-        ));
-    }
-    let (credential, principal, client_name) =
-        hello.ok_or_else(|| "bad hello: not the hello of the versions it offers".to_string())?;
+    let wire::Hello {
+        credential,
+        principal,
+        client_name,
+        ..
+    } = wire::decode_hello(&frame)?;
     let id = inner.next_id();
     let caller = inner.authenticate(&credential, &principal, &client_name, token, id)?;
     tracing::debug!(

@@ -522,6 +522,57 @@ pub enum WireError {
     Malformed(String),
 }
 
+/// The parts of a connection's first frame, once [`decode_hello`] accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// The versions the client offered; at least one is in [`PROTOCOL_VERSIONS`].
+    pub versions: Vec<u32>,
+    pub credential: Credential,
+    pub principal: String,
+    pub client_name: String,
+}
+
+/// Reads only the version list of a hello, whatever its protocol version: every version's
+/// `Hello` is the first variant and starts with the versions, so an old client is told the
+/// versions apart instead of getting a decoding error.
+#[derive(Deserialize)]
+enum VersionProbe {
+    Hello { versions: Vec<u32> },
+}
+
+/// Decodes the first frame of a connection. Pure, so the daemon's handshake and the fuzzer
+/// run the same code; the refusal is the sentence the peer is sent.
+pub fn decode_hello(frame: &[u8]) -> Result<Hello, String> {
+    let (versions, hello) = match decode::<ClientMessage>(frame) {
+        Ok(ClientMessage::Hello {
+            versions,
+            credential,
+            principal,
+            client_name,
+        }) => (versions, Some((credential, principal, client_name))),
+        Ok(_) => return Err("the first message must be Hello".into()),
+        // Perhaps another protocol version's hello: its versions still say so.
+        Err(e) => match decode::<VersionProbe>(frame) {
+            Ok(VersionProbe::Hello { versions }) => (versions, None),
+            Err(_) => return Err(format!("bad hello: {e}")),
+        },
+    };
+    if !versions.iter().any(|v| PROTOCOL_VERSIONS.contains(v)) {
+        return Err(format!(
+            "protocol versions {versions:?} are not supported; this daemon speaks \
+             {PROTOCOL_VERSIONS:?} (upgrade the client)"
+        ));
+    }
+    let (credential, principal, client_name) =
+        hello.ok_or_else(|| "bad hello: not the hello of the versions it offers".to_string())?;
+    Ok(Hello {
+        versions,
+        credential,
+        principal,
+        client_name,
+    })
+}
+
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
     postcard::to_stdvec(msg).map_err(|e| WireError::Malformed(e.to_string()))
 }
@@ -544,6 +595,28 @@ mod tests {
         };
         let bytes = encode(&m).unwrap();
         assert_eq!(decode::<ClientMessage>(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn a_hello_of_another_version_is_told_the_versions() {
+        let hello = encode(&ClientMessage::Hello {
+            versions: PROTOCOL_VERSIONS.to_vec(),
+            credential: Credential::Operator("t".into()),
+            principal: "default".into(),
+            client_name: "test".into(),
+        })
+        .unwrap();
+        assert_eq!(decode_hello(&hello).unwrap().principal, "default");
+        // A version-1 hello (variant 0, versions [1], then a bare token string), which this
+        // build cannot read past the versions.
+        let old = [0x00, 0x01, 0x01, 0x05, b'h', b'e', b'l', b'l', b'o'];
+        let err = decode_hello(&old).unwrap_err();
+        assert!(
+            err.contains("protocol versions [1] are not supported"),
+            "{err}"
+        );
+        let err = decode_hello(&encode(&ClientMessage::RegisterApprover).unwrap()).unwrap_err();
+        assert_eq!(err, "the first message must be Hello");
     }
 
     #[test]
