@@ -142,3 +142,91 @@ async fn a_principals_process_quota_narrows_the_sandbox() {
     let status = rig.ctl(ControlCommand::Status).await;
     assert!(matches!(status, ControlResponse::Status(_)), "{status:?}");
 }
+
+/// `$user_home` (tool-fs's ceiling) is the operator's home for `default` only: another
+/// principal granted the same tool-fs has its own principal home there, so a file in the
+/// operator's home is outside its ceiling. Refused without asking anyone (an approver of that
+/// principal is registered and allows everything), recorded in its chain; the same request
+/// from `default` is asked and read, which is what makes the refusal mean something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_principal_cannot_be_approved_into_the_operators_home() {
+    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
+    let secret = rig.user_home.path().join("diary.txt");
+    std::fs::write(&secret, "the operator's own words").unwrap();
+    rig.ctl(ControlCommand::AgentCreate { name: "bob".into() })
+        .await;
+    rig.ctl(ControlCommand::AgentModify {
+        name: "bob".into(),
+        add_capsules: vec!["tool-fs".into()],
+        remove_capsules: vec![],
+    })
+    .await;
+    let bob = astrid_client::Client::connect(&rig.home.home, "bob", "test")
+        .await
+        .unwrap();
+    let mut bob_approvals = bob.register_approver().await.unwrap();
+    let asked_bob = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = asked_bob.clone();
+    let answering = tokio::spawn(async move {
+        while let Some(req) = bob_approvals.next().await {
+            record.lock().unwrap().push(format!("{:?}", req.resource));
+            let _ = bob
+                .answer_approval(req.id, ApprovalDecision::AllowAlways)
+                .await;
+        }
+    });
+    let read = json!({"args": {"path": secret, "limit": 100},
+                      "context": {"session": "direct", "workspace": null}});
+    let as_bob = astrid_client::Client::connect(&rig.home.home, "bob", "test")
+        .await
+        .unwrap();
+    let err = as_bob
+        .request(
+            "tool.v1.execute.fs_read",
+            read.to_string().into_bytes(),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect_err("bob read the operator's file");
+    assert!(
+        err.to_string().contains("denied") && err.to_string().contains("manifest ceiling"),
+        "{err}"
+    );
+    let chain = common::chain(&rig.home.home, "bob");
+    let refusal = chain
+        .iter()
+        .find(|e| e.decision == Decision::Denied && e.resource.contains("diary.txt"))
+        .unwrap_or_else(|| panic!("no refusal in bob's chain: {chain:?}"));
+    assert_eq!(refusal.capsule, "tool-fs", "{refusal:?}");
+    assert!(
+        refusal
+            .outcome
+            .contains("outside capsule `tool-fs`'s manifest ceiling")
+            && refusal.outcome.contains("nobody is asked"),
+        "{}",
+        refusal.outcome
+    );
+
+    // `default`, whose home it is, is asked (and here allowed).
+    let approver = Approver::start(&rig.daemon, ApprovalDecision::AllowOnce).await;
+    let reply = rig
+        .client
+        .request(
+            "tool.v1.execute.fs_read",
+            read.to_string().into_bytes(),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("default reads its own home");
+    assert!(
+        String::from_utf8_lossy(&reply).contains("the operator's own words"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(!approver.requests().is_empty(), "default was not asked");
+
+    // Bob's approver would have been asked before the refusal came back: nothing since.
+    let asked = asked_bob.lock().unwrap().clone();
+    assert!(asked.is_empty(), "bob's approver was asked: {asked:?}");
+    answering.abort();
+}

@@ -52,6 +52,28 @@ fn the_machine_enforces_every_limit_for_the_whole_sandbox() {
 }
 
 #[test]
+fn no_hard_limit_can_be_raised_from_inside() {
+    let f = Fixture::new();
+    let script = "ulimit -H -n; \
+                  ulimit -H -n 1048576 2>/dev/null && echo raised-hard-nofile; \
+                  ulimit -S -n 1048576 2>/dev/null && echo raised-soft-nofile; \
+                  ulimit -H -t unlimited 2>/dev/null && echo raised-hard-cpu; \
+                  ulimit -H -f unlimited 2>/dev/null && echo raised-hard-fsize; \
+                  echo done";
+    let out = run_with(&f.policy, &f.cmd("sh", &["-c", script]));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.exit_code, Some(0), "{stdout} {}", text(&out.stderr));
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(f.policy.limits.max_open_files.to_string().as_str()),
+        "{stdout}"
+    );
+    // Every raise was refused (the shell prints nothing for them), and the script went on.
+    assert_eq!(lines.collect::<Vec<_>>(), ["done"], "{stdout}");
+}
+
+#[test]
 fn a_fork_bomb_hits_the_process_limit_and_the_sandbox_is_stopped() {
     let f = Fixture::new();
     // The default limits, as every tool call gets them.
