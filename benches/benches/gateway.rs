@@ -8,6 +8,10 @@
 //!   concurrent connections for 10 s, wrk's own report printed as is.
 //!
 //! The gateway serves from this process on its own two-worker runtime.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 use std::time::Duration;
 

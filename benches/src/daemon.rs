@@ -1,4 +1,5 @@
 //! The real `astrid-daemon` binary on a temporary home, started and stopped by the benchmark.
+#![allow(clippy::disallowed_methods, reason = "benchmarks start a real daemon")]
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,6 @@
 //!   the first bad entry.
 //! - [`export`]: JSON lines with the exact signed bytes, for verifiers in other languages
 //!   (docs/AUDIT-FORMAT.md, docs/verify_audit.py).
-#![forbid(unsafe_code)]
 
 mod chain;
 mod entry;

@@ -3,6 +3,10 @@
 //! reopen, verify, and hold every acknowledged entry.
 //!
 //! `harness = false`: the same binary is the child when `ASTRID_AUDIT_CRASH_CHILD` is set.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 

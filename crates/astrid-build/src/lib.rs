@@ -6,7 +6,6 @@
 //! it with BLAKE3 and writes a package: a directory and a single-file `.capsule` archive, both
 //! holding the manifest (hash filled in) and the component. [`load_package`] reads either form
 //! back and verifies the hash.
-#![forbid(unsafe_code)]
 
 mod cargo;
 mod componentize;

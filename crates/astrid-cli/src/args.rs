@@ -148,7 +148,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "M")]
     pub model: Option<String>,
     /// Directory of `*.capsule` packages (default: $ASTRID_DISTRO, else
-    /// <exe dir>/../share/astrid/distro, else ./dist/distro).
+    /// `<exe dir>/../share/astrid/distro`, else `./dist/distro`).
     #[arg(long, value_name = "DIR")]
     pub distro: Option<PathBuf>,
 }
@@ -172,7 +172,7 @@ pub enum SecretCommand {
     Set {
         capsule: String,
         name: String,
-        /// The only origin the credential is sent to, e.g. https://api.openai.com.
+        /// The only origin the credential is sent to, e.g. `https://api.openai.com`.
         #[arg(long, value_name = "URL")]
         origin: String,
     },

@@ -1,5 +1,4 @@
 //! `astrid`: the command line for the agent, the Astrid daemon and its capsules.
-#![forbid(unsafe_code)]
 
 mod approval_view;
 mod args;

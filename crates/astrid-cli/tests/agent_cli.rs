@@ -1,6 +1,10 @@
 //! The agent-facing commands where they must work without a daemon: `doctor` on a fresh
 //! machine diagnoses without starting one, and `init` refuses a missing distro before
 //! touching anything.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

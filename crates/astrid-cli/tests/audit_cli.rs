@@ -2,6 +2,10 @@
 //! verify passes on the intact chain and names the damaged entry after one flipped byte; a
 //! chain copied from another principal fails verify, export and show; a torn tail is
 //! reported; a witness catches a rollback of both files.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -37,7 +41,7 @@ fn add_chain(home: &AstridHome, principal: &str, n: u64) -> std::path::PathBuf {
     let key = Arc::new(KeyPair::load_or_create(&home.keys_dir()).unwrap());
     let principal = PrincipalId::new(principal).unwrap();
     let path = log_path(&home.principals_dir(), &principal);
-    let log = AuditLog::open(&path, principal, key).unwrap();
+    let log = open_when_unlocked(&path, principal, key);
     for i in log.last_seq() + 1..=log.last_seq() + n {
         let decision = if i == 3 {
             Decision::Denied
@@ -55,6 +59,22 @@ fn add_chain(home: &AstridHome, principal: &str, n: u64) -> std::path::PathBuf {
     }
     drop(log);
     path
+}
+
+/// Opens the chain, waiting out a lock held for a moment by nobody in this test: the tests
+/// of this file run in parallel and spawn the CLI, and a child forked by another test holds a
+/// copy of every open descriptor (the chain's locked one too) until it execs.
+fn open_when_unlocked(path: &std::path::Path, p: PrincipalId, key: Arc<KeyPair>) -> AuditLog {
+    let mut tries = 0;
+    loop {
+        match AuditLog::open(path, p.clone(), key.clone()) {
+            Err(astrid_audit::AuditError::Locked(_)) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 #[test]

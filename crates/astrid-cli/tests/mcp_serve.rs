@@ -5,6 +5,10 @@
 //!
 //! Needs the `astrid-daemon` binary beside `astrid` (`cargo build --release --workspace
 //! --bins`, which scripts/test.sh runs first).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

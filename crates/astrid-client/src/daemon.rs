@@ -43,6 +43,10 @@ pub async fn ensure_daemon(
     let log_err = log
         .try_clone()
         .map_err(|e| ClientError::DaemonSpawn(format!("{}: {e}", log_path.display())))?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "starting astrid-daemon itself when no daemon runs"
+    )]
     let mut child = Command::new(&exe)
         .arg("--home")
         .arg(home.root())

@@ -8,7 +8,6 @@
 //!   token cache.
 //! - [`canonical`]: the length-prefixed, domain-separated encoding signatures cover (also
 //!   used by the audit chain).
-#![forbid(unsafe_code)]
 
 pub mod canonical;
 mod error;

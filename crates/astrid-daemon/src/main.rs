@@ -1,5 +1,4 @@
 //! `astrid-daemon`: the kernel process. Users do not run it by hand; `astrid` starts it.
-#![forbid(unsafe_code)]
 
 mod config;
 

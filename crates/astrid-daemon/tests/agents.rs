@@ -16,7 +16,7 @@ use astrid_types::wire::{
     AgentInfo, ControlCommand, ControlResponse, Credential, DeviceScope, QuotaSpec,
 };
 use astrid_types::{AstridHome, PrincipalId};
-use common::{ask, control, install, upload, Capsule, TestHome};
+use common::{ask, control, install, new_agent, upload, Capsule, TestHome};
 use serde_json::json;
 
 const SHARED: &str = "/srv/shared";
@@ -242,14 +242,7 @@ async fn a_deleted_agents_chain_is_archived_not_destroyed() {
     let home = TestHome::new();
     let daemon = home.start().await;
     let op = daemon.client().await;
-    ok(
-        &op,
-        ControlCommand::AgentCreate {
-            name: "gone".into(),
-        },
-    )
-    .await;
-    let gone = Client::connect(&home.home, "gone", "test").await.unwrap();
+    let gone = new_agent(&home.home, &op, "gone").await;
     install(&gone, Capsule::Counter).await;
     assert_eq!(ask(&gone, "counter.v1.incr", b"").await, "1");
     drop(gone);

@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use astrid_client::{Client, ClientError};
+use astrid_client::ClientError;
 use astrid_types::wire::ControlCommand;
-use common::{control, install, next_event, Capsule, TestHome, REQUEST_TIMEOUT};
+use common::{control, install, new_agent, next_event, Capsule, TestHome, REQUEST_TIMEOUT};
 use serde_json::Value;
 
 #[tokio::test]
@@ -58,15 +58,7 @@ async fn capsule_changes_are_announced_to_the_principals_they_affect_and_cannot_
     let home = TestHome::new();
     let daemon = home.start().await;
     let op = daemon.client().await;
-    control(
-        &op,
-        ControlCommand::AgentCreate {
-            name: "alice".into(),
-        },
-    )
-    .await
-    .unwrap();
-    let alice = Client::connect(&home.home, "alice", "test").await.unwrap();
+    let alice = new_agent(&home.home, &op, "alice").await;
     let mut seen_by_alice = alice.subscribe("astrid.v1.capsule.changed").await.unwrap();
     let mut seen_by_op = op.subscribe("astrid.v1.capsule.*").await.unwrap();
 

@@ -2,6 +2,10 @@
 //! and the model fixture: its operational routes, its errors, rate limits and the daemon
 //! going away; the OpenAI-compatible endpoint completing tool-using turns, streamed and not,
 //! through reqwest, the official `openai` Python package and curl.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 mod gateway_rig;

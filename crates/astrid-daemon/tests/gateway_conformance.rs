@@ -9,6 +9,10 @@
 //! schema-valid request is accepted, because some rules are not expressible in the schema (the
 //! last chat message must be the user's; a thread name must be free) and are refused with a
 //! 400 problem document that says why.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 mod gateway_rig;

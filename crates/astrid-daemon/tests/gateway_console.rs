@@ -5,6 +5,10 @@
 //! own rendering, and reads the answer, which carries markup that must stay text; sees a turn
 //! sent on the thread by another client end; then finds the thread by search, reloads, and
 //! signs out.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 mod gateway_rig;

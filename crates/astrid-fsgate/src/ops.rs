@@ -153,6 +153,19 @@ impl FsRoots {
         })
     }
 
+    /// The length of the regular file a checked path leads to (symlinks followed inside the
+    /// root, as a write follows them), 0 when there is none: what a write that replaces it
+    /// frees, for quota accounting. Through the root's directory handle, like every other
+    /// operation of the gate.
+    pub fn file_len_checked(&self, c: &Checked) -> u64 {
+        let r = &c.resolved;
+        r.dir
+            .metadata(r.rel_or_dot())
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0, |m| m.len())
+    }
+
     /// Create a directory; with `recursive`, also its missing parents, and an existing
     /// directory is not an error.
     pub fn mkdir(&self, path: &str, recursive: bool) -> Result<(), FsGateError> {

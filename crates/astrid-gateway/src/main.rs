@@ -1,6 +1,5 @@
 //! `astrid-gateway`: serves the HTTP gateway for the daemon of `--home` until SIGTERM or
 //! Ctrl-C. See docs/GATEWAY.md.
-#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

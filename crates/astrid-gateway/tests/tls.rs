@@ -1,6 +1,10 @@
 //! HTTPS: with a certificate configured the gateway speaks TLS only. A client that trusts
 //! the (self-signed) certificate gets answers; plain HTTP on the same port gets none. No
 //! daemon runs here, so `/readyz` also shows the "daemon not running" problem over TLS.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 use std::sync::Arc;
 

@@ -103,7 +103,7 @@ impl Inner {
     fn replicate(&self, dst: &PrincipalId, src: &PrincipalId) -> Result<Carried, KernelError> {
         let store_err = |e: astrid_store::StoreError| KernelError::Store {
             principal: dst.to_string(),
-            reason: e.to_string(),
+            source: e,
         };
         let mut c = Carried::default();
         let profile = (*self.profile(src)).clone();

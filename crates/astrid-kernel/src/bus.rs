@@ -245,3 +245,6 @@ impl ReplySlot {
         self.sink.lock().take();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -316,10 +316,10 @@ impl Inner {
     }
 }
 
-fn store_err(p: &PrincipalId, e: impl std::fmt::Display) -> KernelError {
+fn store_err(p: &PrincipalId, e: astrid_store::StoreError) -> KernelError {
     KernelError::Store {
         principal: p.to_string(),
-        reason: e.to_string(),
+        source: e,
     }
 }
 

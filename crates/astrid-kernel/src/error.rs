@@ -27,8 +27,21 @@ pub enum KernelError {
     Io { path: String, reason: String },
     #[error("unknown principal `{0}`")]
     UnknownPrincipal(String),
-    #[error("store for principal `{principal}`: {reason}")]
-    Store { principal: String, reason: String },
+    #[error("store for principal `{principal}`: {source}")]
+    Store {
+        principal: String,
+        #[source]
+        source: astrid_store::StoreError,
+    },
+    /// The principal's store file cannot be opened (not a database, unreadable, a newer
+    /// schema): that principal is refused, everyone else is served.
+    #[error("store of principal `{principal}` at {}: {source}", path.display())]
+    StoreOpen {
+        principal: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: astrid_store::StoreError,
+    },
     #[error("audit chain of principal `{principal}`: {reason}")]
     Audit { principal: String, reason: String },
     #[error("capability: {0}")]

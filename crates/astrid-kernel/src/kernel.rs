@@ -172,9 +172,10 @@ impl Inner {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }
         let path = self.home.principal_store(p);
-        let store = PrincipalStore::open(&path).map_err(|e| KernelError::Store {
+        let store = PrincipalStore::open(&path).map_err(|e| KernelError::StoreOpen {
             principal: p.to_string(),
-            reason: e.to_string(),
+            path: path.clone(),
+            source: e,
         })?;
         let store = Arc::new(store);
         stores.insert(p.clone(), store.clone());

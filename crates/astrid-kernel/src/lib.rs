@@ -3,7 +3,6 @@
 //! It routes events between capsules and clients under the manifests' IPC ACL, stamps the true
 //! source and principal on every message, runs the capsule lifecycle, and serves the Unix
 //! socket. It knows nothing about models, prompts or tools.
-#![forbid(unsafe_code)]
 
 mod agents;
 mod approval;

@@ -331,3 +331,66 @@ fn host_matches(bound: &str, host: &str, port: u16) -> bool {
         .eq_ignore_ascii_case(host)
         && p == port
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{host_matches, parse_origin};
+
+    fn origin(s: &str) -> (String, String, u16) {
+        parse_origin(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn an_origin_is_normalised_to_scheme_host_and_port() {
+        assert_eq!(
+            origin("https://API.Example.com"),
+            ("https".into(), "api.example.com".into(), 443)
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/v1"),
+            ("http".into(), "127.0.0.1".into(), 8080)
+        );
+        assert_eq!(
+            origin("https://[::1]:8443"),
+            ("https".into(), "::1".into(), 8443)
+        );
+        // The URL parser's own normalisation: a hex IPv4 is the address it means.
+        assert_eq!(origin("https://0x7f.1").1, "127.0.0.1");
+    }
+
+    #[test]
+    fn an_origin_that_is_not_http_or_has_no_host_is_refused() {
+        for bad in [
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "example.com",
+            "https://",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad} was accepted");
+        }
+        assert!(parse_origin("ftp://example.com")
+            .unwrap_err()
+            .contains("must be http(s)"));
+    }
+
+    #[test]
+    fn a_manifest_host_matches_only_its_own_port() {
+        assert!(host_matches("api.example.com", "api.example.com", 443));
+        assert!(host_matches("API.example.com", "api.example.com", 443));
+        assert!(!host_matches("api.example.com", "api.example.com", 8443));
+        assert!(host_matches(
+            "api.example.com:8443",
+            "api.example.com",
+            8443
+        ));
+        assert!(!host_matches(
+            "api.example.com:8443",
+            "api.example.com",
+            443
+        ));
+        assert!(!host_matches("example.com", "api.example.com", 443));
+        assert!(host_matches("[::1]:8443", "::1", 8443));
+        // An empty port is no port: it matches nothing rather than everything.
+        assert!(!host_matches("example.com:", "example.com", 443));
+    }
+}

@@ -9,7 +9,6 @@
 //! Routes: `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic),
 //! `GET /v1/models` (Anthropic's shape when the request has `anthropic-version`, else
 //! OpenAI's). Every request is recorded, including rejected ones.
-#![forbid(unsafe_code)]
 
 mod anthropic;
 mod openai;

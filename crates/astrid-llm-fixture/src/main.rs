@@ -1,6 +1,5 @@
 //! `astrid-llm-fixture`: runs the fixture server until Ctrl-C, printing its base URL first
 //! so a script can read it from the first line of output.
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::net::SocketAddr;

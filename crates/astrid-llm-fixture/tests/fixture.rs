@@ -1,4 +1,8 @@
 //! Models listing, script playback (once, looping, pushed, stalled) and the binary.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 

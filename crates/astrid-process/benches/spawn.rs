@@ -2,6 +2,10 @@
 //! ahead, as the daemon runs it), next to the same with the launcher started on the run's path
 //! ("cold", as before launchers were prepared), without the per-run cgroup (rlimits only), and
 //! a plain `std::process` `true`, so the cost of each layer is visible.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the benchmark's baseline is a plain, unsandboxed spawn"
+)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

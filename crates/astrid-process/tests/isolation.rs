@@ -1,4 +1,8 @@
 //! What a sandboxed program can and cannot see or change, against real bubblewrap.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 
 mod common;
 

@@ -13,7 +13,6 @@
 //!
 //! Checks compare resolved paths ([`resolve`]): a symlink, `..` after a symlink, or a
 //! relative or symlinked `$ASTRID_HOME` all land on the same canonical path.
-#![forbid(unsafe_code)]
 
 mod resolve;
 

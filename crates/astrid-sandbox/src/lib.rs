@@ -5,7 +5,6 @@
 //! `Store` (so a trap, a runaway loop or a memory blow-up dies with it) instantiated from a
 //! per-capsule `InstancePre`. Host functions live one module per WIT package under `host/`,
 //! and each calls its gate where the effect happens. No `wasi:*` interface is ever linked.
-#![deny(unsafe_code)]
 
 mod bindings {
     wasmtime::component::bindgen!({

@@ -1,6 +1,5 @@
 //! Per-principal durable storage: one SQLite file per principal holding every capsule's KV
 //! namespace and the kernel's bookkeeping for that principal.
-#![forbid(unsafe_code)]
 
 mod config;
 mod devices;

@@ -327,9 +327,9 @@ impl Manifest {
             .filter(|p| names_tool_topics(p))
     }
 
-    /// The patterns on which this capsule answers tool calls: its [[tool]]s' topics and any
-    /// handler that names tool topics (a dispatcher). Two installed capsules must not share
-    /// one, or a call would go to whichever answered first.
+    /// The patterns on which this capsule answers tool calls: the topics of its `[[tool]]`
+    /// tables and any handler that names tool topics (a dispatcher). Two installed capsules
+    /// must not share one, or a call would go to whichever answered first.
     pub fn tool_handler_patterns(&self) -> Vec<String> {
         self.handlers()
             .into_iter()

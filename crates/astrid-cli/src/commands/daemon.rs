@@ -99,6 +99,10 @@ mod tests {
     #[test]
     fn liveness_check_sees_ourselves_and_not_the_dead() {
         assert!(process_alive(std::process::id()));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test needs a real, exited process id"
+        )]
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();

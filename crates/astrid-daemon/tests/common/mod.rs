@@ -1,6 +1,10 @@
 //! Shared fixtures for the daemon's integration tests: capsules built from this repository
 //! (each once per test binary), a real `astrid-daemon` process on a temporary home, and
 //! helpers for talking to it through the real socket.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
@@ -322,6 +326,15 @@ pub async fn control(c: &Client, command: ControlCommand) -> Result<ControlRespo
 }
 
 /// Installs (or with `update`, hot-swaps) a capsule; panics unless the daemon accepts it.
+/// Creates the principal `name` (as the operator `op`) and connects as it.
+pub async fn new_agent(home: &AstridHome, op: &Client, name: &str) -> Client {
+    let made = control(op, ControlCommand::AgentCreate { name: name.into() }).await;
+    assert_eq!(made, Ok(ControlResponse::Done), "creating {name}");
+    Client::connect(home, name, "test")
+        .await
+        .unwrap_or_else(|e| panic!("connecting as {name}: {e}"))
+}
+
 pub async fn install(c: &Client, capsule: Capsule) -> CapsuleInfo {
     try_install(c, capsule, false)
         .await

@@ -121,7 +121,12 @@ impl HostState {
         // Metered where the write really lands (symlinks followed), after the gate has
         // accepted it: `(bytes, replaces the file)`.
         if let (Some((len, replaces)), Some(c)) = (size, checked.first()) {
-            self.fs_quota(op, c.touched(), len, replaces)?;
+            let existing = if replaces {
+                roots.file_len_checked(c)
+            } else {
+                0
+            };
+            self.fs_quota(op, c.touched(), len.saturating_sub(existing))?;
         }
         self.fs_audit_allowed(op, &resource, "permitted by the manifest roots")?;
         match run(&roots, &checked) {
@@ -170,28 +175,10 @@ impl HostState {
     }
 
     /// The principal's storage quota, before anything is written: a write that would not
-    /// fit is refused whole (and recorded), never cut short. `replaces`: the write truncates
-    /// what is there, so only the growth counts.
-    fn fs_quota(
-        &mut self,
-        op: &str,
-        host: &std::path::Path,
-        len: u64,
-        replaces: bool,
-    ) -> Result<(), ErrorCode> {
-        let existing = if replaces {
-            std::fs::symlink_metadata(host)
-                .ok()
-                .filter(|m| m.is_file())
-                .map_or(0, |m| m.len())
-        } else {
-            0
-        };
-        match self
-            .ctx
-            .storage
-            .admit_fs(host, len.saturating_sub(existing))
-        {
+    /// fit is refused whole (and recorded), never cut short. `growth`: what the write adds
+    /// (a write that replaces a file counts only what it adds to it).
+    fn fs_quota(&mut self, op: &str, host: &std::path::Path, growth: u64) -> Result<(), ErrorCode> {
+        match self.ctx.storage.admit_fs(host, growth) {
             Ok(()) => Ok(()),
             Err(m) => {
                 let why = format!("quota-exceeded: {m}");

@@ -78,17 +78,7 @@ impl HostState {
     /// How long a blocking host call may wait when the guest asked for `asked`, and whether
     /// the invocation's deadline (rather than the guest) set that limit.
     pub(crate) fn wait_budget(&self, asked: Duration) -> (Duration, bool) {
-        match self.deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left < asked {
-                    (left, true)
-                } else {
-                    (asked, false)
-                }
-            }
-            None => (asked, false),
-        }
+        wait_budget(self.deadline, Instant::now(), asked)
     }
 
     fn denied(&self, what: &str, resource: &str, reason: &str) {
@@ -108,13 +98,7 @@ impl HostState {
     /// How long an effect may take: `asked` (`None`: the effect's own default), capped by
     /// what is left of the invocation's deadline.
     pub(crate) fn budget(&self, asked: Option<Duration>) -> Option<Duration> {
-        match self.deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                Some(asked.map_or(left, |a| a.min(left)))
-            }
-            None => asked,
-        }
+        effect_budget(self.deadline, Instant::now(), asked)
     }
 
     /// The capability layer for one effect; see [`gatekeeper::token_or_approval`].
@@ -191,3 +175,75 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
 // The remaining interfaces of the world have no functions but still need an impl.
 impl crate::bindings::astrid::capsule::types::Host for HostState {}
+
+/// [`HostState::wait_budget`] at `now`: pure, so the arithmetic is tested without a clock.
+fn wait_budget(deadline: Option<Instant>, now: Instant, asked: Duration) -> (Duration, bool) {
+    match deadline {
+        Some(d) => {
+            let left = d.saturating_duration_since(now);
+            if left < asked {
+                (left, true)
+            } else {
+                (asked, false)
+            }
+        }
+        None => (asked, false),
+    }
+}
+
+/// [`HostState::budget`] at `now`.
+fn effect_budget(
+    deadline: Option<Instant>,
+    now: Instant,
+    asked: Option<Duration>,
+) -> Option<Duration> {
+    match deadline {
+        Some(d) => {
+            let left = d.saturating_duration_since(now);
+            Some(asked.map_or(left, |a| a.min(left)))
+        }
+        None => asked,
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use std::time::{Duration, Instant};
+
+    use super::{effect_budget, wait_budget};
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_wait_is_cut_to_the_deadline_and_says_so() {
+        let now = Instant::now();
+        assert_eq!(wait_budget(None, now, 5 * S), (5 * S, false));
+        assert_eq!(wait_budget(Some(now + 10 * S), now, 5 * S), (5 * S, false));
+        assert_eq!(wait_budget(Some(now + 2 * S), now, 5 * S), (2 * S, true));
+        // Exactly what is left: the guest's own limit, not the deadline.
+        assert_eq!(wait_budget(Some(now + 5 * S), now, 5 * S), (5 * S, false));
+        // Past the deadline: nothing left, never a negative or wrapped duration.
+        assert_eq!(
+            wait_budget(Some(now), now + 3 * S, 5 * S),
+            (Duration::ZERO, true)
+        );
+    }
+
+    #[test]
+    fn an_effect_gets_what_is_left_of_the_invocation() {
+        let now = Instant::now();
+        assert_eq!(effect_budget(None, now, None), None);
+        assert_eq!(effect_budget(None, now, Some(S)), Some(S));
+        // No limit asked: the deadline's remainder is the limit.
+        assert_eq!(effect_budget(Some(now + 4 * S), now, None), Some(4 * S));
+        assert_eq!(effect_budget(Some(now + 4 * S), now, Some(S)), Some(S));
+        assert_eq!(
+            effect_budget(Some(now + 4 * S), now, Some(9 * S)),
+            Some(4 * S)
+        );
+        assert_eq!(
+            effect_budget(Some(now), now + S, Some(S)),
+            Some(Duration::ZERO)
+        );
+    }
+}
