@@ -7,81 +7,19 @@
 use std::time::Duration;
 
 use astrid_benches::{
-    daemon_exe, fmt_duration, or_die, time_each, verdict, wait_ready, BenchError, Capsules, Daemon,
-    Summary,
+    daemon_exe, fmt_duration, home_and_workspace, or_die, set_up_agent_fleet as set_up, time_each,
+    verdict, wait_ready, BenchError, Capsules, Daemon, Summary, AGENT_FLEET as FLEET,
 };
 use astrid_client::Client;
 use astrid_llm_fixture::{Fixture, FixtureConfig, Step};
-use astrid_types::wire::{ControlCommand, ControlResponse, LifecycleState};
-use astrid_types::AstridHome;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 
-const FLEET: &[&str] = &["session", "registry", "provider-openai", "tool-fs", "agent"];
 const SAMPLES: usize = 200;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const TURN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Target from the issue: Astrid's overhead per tool-using turn at most 5 ms.
 const TARGET: Duration = Duration::from_millis(5);
-
-async fn control(client: &Client, command: ControlCommand) -> Result<ControlResponse, BenchError> {
-    Ok(client.control(command).await?)
-}
-
-async fn set_up(
-    client: &Client,
-    capsules: &Capsules,
-    base_url: &str,
-    port: u16,
-    workspace: &str,
-) -> Result<(), BenchError> {
-    for name in FLEET {
-        match control(client, ControlCommand::Install(capsules.upload(name))).await? {
-            ControlResponse::Installed(info) if info.state == LifecycleState::Ready => {}
-            other => return Err(BenchError::Daemon(format!("installing {name}: {other:?}"))),
-        }
-    }
-    let p = "default".to_string();
-    let settings = [
-        ("provider-openai", "base_url", base_url.to_string()),
-        ("provider-openai", "model", "gpt-4o-mini".to_string()),
-        ("registry", "provider", "openai".to_string()),
-        ("registry", "model", "gpt-4o-mini".to_string()),
-    ];
-    for (capsule, key, value) in settings {
-        control(
-            client,
-            ControlCommand::ConfigSet {
-                principal: p.clone(),
-                capsule: capsule.into(),
-                key: key.into(),
-                value: Some(value),
-            },
-        )
-        .await?;
-    }
-    control(
-        client,
-        ControlCommand::EgressAllow {
-            principal: p.clone(),
-            capsule: "provider-openai".into(),
-            target: format!("127.0.0.1:{port}"),
-        },
-    )
-    .await?;
-    for kind in ["read", "write"] {
-        control(
-            client,
-            ControlCommand::CapsEnsure {
-                principal: p.clone(),
-                pattern: format!("fs:{kind}:{workspace}/**"),
-                ttl_ms: None,
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 fn turn(rt: &tokio::runtime::Runtime, client: &Client, payload: &[u8]) -> Result<(), BenchError> {
     let reply = rt.block_on(client.request("agent.v1.turn", payload.to_vec(), TURN_TIMEOUT))?;
@@ -102,11 +40,7 @@ fn agent_turn(c: &mut Criterion) {
     let exe = or_die("astrid-daemon", daemon_exe());
     let capsules = or_die("build", Capsules::build(FLEET));
     let dir = tempfile::tempdir().expect("temporary ASTRID_HOME");
-    let home = AstridHome::new(dir.path().join("home"));
-    let workspace = dir.path().join("ws");
-    std::fs::create_dir_all(&workspace).expect("workspace");
-    std::fs::write(workspace.join("bench.txt"), "hello from the workspace").expect("file");
-    let workspace = workspace.to_string_lossy().into_owned();
+    let (home, workspace) = home_and_workspace(dir.path());
 
     // The fixture runs on its own threads so the model answers while the client waits.
     let server_rt = tokio::runtime::Runtime::new().expect("server runtime");

@@ -89,6 +89,11 @@ impl Daemon {
         &self.home
     }
 
+    /// The daemon's process id (for reading its resident memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Blocks until the daemon has written its token, which it does right after binding the
     /// socket. Fails with the daemon's last log lines if it exits or `timeout` passes.
     pub fn wait_for_token(&mut self, timeout: Duration) -> Result<(), BenchError> {

@@ -7,6 +7,7 @@
 
 mod capsules;
 mod daemon;
+mod fleet;
 mod inproc;
 mod stats;
 
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 pub use capsules::{capsule_src, Capsules};
 pub use daemon::{daemon_exe, wait_ready, Daemon};
+pub use fleet::{home_and_workspace, set_up_agent_fleet, AGENT_FLEET};
 pub use inproc::InProcessKernel;
 pub use stats::{fmt_duration, median, time_each, verdict, Summary};
 

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use astrid_client::{Client, ClientError};
-use astrid_types::wire::{ControlCommand, LifecycleState, RequestError};
+use astrid_types::wire::{ControlCommand, ControlResponse, LifecycleState, RequestError};
 use common::*;
 
 /// How long after sending the operation the daemon is killed: from before the request
@@ -174,4 +174,59 @@ async fn a_corrupted_store_of_one_principal_leaves_everyone_else_working() {
     assert_eq!(ask(&op, "counter.v1.incr", b"").await, "3");
     install(&op, Capsule::Echo).await;
     assert_echo_serves(&op).await;
+}
+
+/// A client whose daemon is killed: a request in flight ends with "connection to the daemon
+/// closed" instead of waiting out its timeout, so do its subscriptions and every later call;
+/// a new client of the restarted daemon is served, with the capsules as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_killed_daemon_are_told_and_new_ones_are_served() {
+    let home = TestHome::new();
+    let mut daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Echo).await;
+    install(&c, Capsule::Waiter).await;
+    let mut sub = c.subscribe("echo.v1.*").await.unwrap();
+    // Blocks inside the capsule far longer than the test runs.
+    let in_flight = {
+        let c = daemon.client().await;
+        tokio::spawn(async move {
+            c.request("waiter.v1.receive", Vec::new(), Duration::from_secs(600))
+                .await
+        })
+    };
+    // The request is inside the capsule once the principal's quota counts it as running.
+    let running = || async {
+        let show = ControlCommand::QuotaShow {
+            principal: "default".into(),
+        };
+        match control(&c, show).await {
+            Ok(ControlResponse::Quota(q)) => q.running,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut polls = 0;
+    while running().await == 0 {
+        polls += 1;
+        assert!(polls < 3000, "the waiter never started:\n{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.kill();
+
+    let err = in_flight.await.unwrap().expect_err("the waiter answered");
+    assert!(matches!(err, ClientError::Disconnected), "{err:?}");
+    assert_eq!(err.to_string(), "connection to the daemon closed");
+    assert!(
+        sub.next().await.is_none(),
+        "the subscription outlived its daemon"
+    );
+    let later = c
+        .request("echo.v1.request", b"x".to_vec(), Duration::from_secs(30))
+        .await
+        .expect_err("a dead daemon answered");
+    assert!(matches!(later, ClientError::Disconnected), "{later:?}");
+
+    let daemon = home.start().await;
+    let fresh = daemon.client().await;
+    assert_echo_serves(&fresh).await;
 }

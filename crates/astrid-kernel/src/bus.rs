@@ -133,6 +133,11 @@ pub(crate) struct ReplySlot {
     last_error: Mutex<Option<RequestError>>,
     had_handlers: std::sync::atomic::AtomicBool,
     topic: String,
+    /// Signalled once the requester has its answer (or gave up), so the timer that would
+    /// answer "timeout" ends then instead of holding the slot until the deadline: a client
+    /// sending many requests with long timeouts would otherwise keep one sleeping task per
+    /// request alive for up to ten minutes.
+    settled: tokio::sync::Notify,
 }
 
 impl ReplySlot {
@@ -160,6 +165,7 @@ impl ReplySlot {
             last_error: Mutex::new(None),
             had_handlers: std::sync::atomic::AtomicBool::new(false),
             topic: topic.to_string(),
+            settled: tokio::sync::Notify::new(),
         })
     }
 
@@ -180,6 +186,7 @@ impl ReplySlot {
             if let Some(Sink::First(sink)) = guard.take() {
                 drop(guard);
                 sink(result);
+                self.settled.notify_one();
             }
         }
     }
@@ -208,6 +215,7 @@ impl ReplySlot {
                 if let Some(Sink::All { sink, replies }) = guard.take() {
                     drop(guard);
                     sink(replies);
+                    self.settled.notify_one();
                 }
                 return;
             }
@@ -243,6 +251,13 @@ impl ReplySlot {
     /// Gives up waiting (the requester timed out or went away).
     pub fn cancel(&self) {
         self.sink.lock().take();
+        self.settled.notify_one();
+    }
+
+    /// Completes once the requester has its answer or the slot was given up. A single
+    /// waiter (the request's timer); a settlement before it waits is not lost.
+    pub async fn settled(&self) {
+        self.settled.notified().await;
     }
 }
 

@@ -247,8 +247,11 @@ fn handle(
             );
             let timeout_ms = timeout_ms.min(MAX_REQUEST_TIMEOUT_MS);
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
-                slot.reply(Err(RequestError::Timeout(timeout_ms)));
+                let deadline = tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms)));
+                tokio::select! {
+                    () = deadline => slot.reply(Err(RequestError::Timeout(timeout_ms))),
+                    () = slot.settled() => {}
+                }
             });
         }
         ClientMessage::Subscribe { id, pattern } => {
@@ -338,10 +341,15 @@ fn gather(
     let timeout_ms = timeout_ms.min(MAX_REQUEST_TIMEOUT_MS);
     let tx = tx.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
-        // `None` when the slot already answered.
-        if let Some(replies) = slot.expire_gather() {
-            let _ = tx.send(ServerMessage::Gathered { id, replies });
+        let deadline = tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms)));
+        tokio::select! {
+            () = deadline => {
+                // `None` when the slot answered meanwhile.
+                if let Some(replies) = slot.expire_gather() {
+                    let _ = tx.send(ServerMessage::Gathered { id, replies });
+                }
+            }
+            () = slot.settled() => {}
         }
     });
 }

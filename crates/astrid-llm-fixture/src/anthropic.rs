@@ -100,6 +100,17 @@ impl Dialect for Anthropic {
         Ok(model.to_string())
     }
 
+    fn tool_rounds(body: &Value) -> usize {
+        // Tool results come back in `user` messages of `tool_result` blocks: the person last
+        // spoke in the latest `user` message that holds none.
+        crate::server::assistant_turns_since(body, |m| {
+            m["role"] == "user"
+                && !m["content"]
+                    .as_array()
+                    .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
+        })
+    }
+
     fn stream_flags(body: &Value) -> (bool, bool) {
         (
             body.get("stream").and_then(Value::as_bool) == Some(true),

@@ -91,11 +91,16 @@ impl Recorded {
     }
 }
 
-/// Whether the script is played once (then [`EXHAUSTED_TEXT`] forever) or round and round.
+/// How the script is played: once (then [`EXHAUSTED_TEXT`] forever), round and round across
+/// all requests, or per conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Playback {
     Once,
     Loop,
+    /// Each request gets the step numbered by how many tool rounds its conversation has had
+    /// since the user last spoke (modulo the script's length), as a model answering the
+    /// conversation would: concurrent conversations each see the script from its start.
+    PerTurn,
 }
 
 /// A running fixture. Dropping it stops the server without waiting.
@@ -120,6 +125,15 @@ impl Fixture {
         Self::bind(loopback(0), config, steps, Playback::Loop).await
     }
 
+    /// Serves `steps` per conversation (see [`Playback::PerTurn`]): with `[tool call, answer]`
+    /// every turn, however many run at once, is one tool call and then the answer.
+    pub async fn start_per_turn(
+        config: FixtureConfig,
+        steps: Vec<Step>,
+    ) -> std::io::Result<Fixture> {
+        Self::bind(loopback(0), config, steps, Playback::PerTurn).await
+    }
+
     /// Serves on a chosen address. Must be called inside a Tokio runtime, which then runs
     /// the server until [`Fixture::shutdown`] or drop.
     pub async fn bind(
@@ -133,7 +147,7 @@ impl Fixture {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(server::Shared {
             config,
-            script: Mutex::new(script::Script::new(script, playback == Playback::Loop)),
+            script: Mutex::new(script::Script::new(script, playback)),
             requests: Mutex::new(Vec::new()),
             ids: wire::Ids::default(),
             stop: stopped.clone(),

@@ -21,8 +21,12 @@ struct Args {
     #[arg(long)]
     script: Option<PathBuf>,
     /// Play the script round and round instead of once.
-    #[arg(long = "loop")]
+    #[arg(long = "loop", conflicts_with = "per_turn")]
     looping: bool,
+    /// Play the script per conversation: each request gets the step numbered by the tool
+    /// rounds since the user's last message (so concurrent clients each start at step 0).
+    #[arg(long)]
+    per_turn: bool,
     /// Require this API key.
     #[arg(long)]
     api_key: Option<String>,
@@ -58,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
     } else if !args.models.is_empty() {
         config.models = args.models;
     }
-    let playback = if args.looping {
+    let playback = if args.per_turn {
+        Playback::PerTurn
+    } else if args.looping {
         Playback::Loop
     } else {
         Playback::Once

@@ -126,6 +126,19 @@ impl Dialect for OpenAi {
         Ok(model.to_string())
     }
 
+    fn tool_rounds(body: &Value) -> usize {
+        let messages = body["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        messages
+            .iter()
+            .rev()
+            .take_while(|m| m["role"] != "user")
+            .filter(|m| m["role"] == "assistant")
+            .count()
+    }
+
     fn stream_flags(body: &Value) -> (bool, bool) {
         let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
         let usage = body

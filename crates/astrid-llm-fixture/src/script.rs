@@ -6,6 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Playback;
+
 /// The text answered once a non-looping script has run out, so a benchmark can keep asking.
 pub const EXHAUSTED_TEXT: &str = "(script exhausted)";
 
@@ -125,15 +127,15 @@ pub fn load_script(path: &Path) -> Result<Vec<Step>, ScriptError> {
 #[derive(Debug)]
 pub(crate) struct Script {
     steps: VecDeque<Step>,
-    looping: bool,
+    playback: Playback,
     cursor: usize,
 }
 
 impl Script {
-    pub(crate) fn new(steps: Vec<Step>, looping: bool) -> Script {
+    pub(crate) fn new(steps: Vec<Step>, playback: Playback) -> Script {
         Script {
             steps: steps.into(),
-            looping,
+            playback,
             cursor: 0,
         }
     }
@@ -147,8 +149,17 @@ impl Script {
         self.steps.len()
     }
 
-    pub(crate) fn next_step(&mut self) -> Step {
-        if self.looping {
+    /// The step for a request whose conversation has had `rounds` tool rounds since the
+    /// user's message (used only by [`Playback::PerTurn`]).
+    pub(crate) fn next_step(&mut self, rounds: usize) -> Step {
+        if self.playback == Playback::PerTurn {
+            return self
+                .steps
+                .get(rounds % self.steps.len().max(1))
+                .cloned()
+                .unwrap_or_else(|| Step::text(EXHAUSTED_TEXT));
+        }
+        if self.playback == Playback::Loop {
             let Some(step) = self.steps.get(self.cursor % self.steps.len().max(1)) else {
                 return Step::text(EXHAUSTED_TEXT);
             };
@@ -191,20 +202,36 @@ mod tests {
 
     #[test]
     fn once_script_drains_then_answers_exhausted() {
-        let mut s = Script::new(vec![Step::text("a")], false);
-        assert_eq!(s.next_step(), Step::text("a"));
-        assert_eq!(s.next_step(), Step::text(EXHAUSTED_TEXT));
+        let mut s = Script::new(vec![Step::text("a")], Playback::Once);
+        assert_eq!(s.next_step(0), Step::text("a"));
+        assert_eq!(s.next_step(0), Step::text(EXHAUSTED_TEXT));
         s.push(Step::text("b"));
-        assert_eq!(s.next_step(), Step::text("b"));
+        assert_eq!(s.next_step(0), Step::text("b"));
     }
 
     #[test]
     fn looping_script_cycles() {
-        let mut s = Script::new(vec![Step::text("a"), Step::text("b")], true);
-        let got: Vec<Step> = (0..5).map(|_| s.next_step()).collect();
+        let mut s = Script::new(vec![Step::text("a"), Step::text("b")], Playback::Loop);
+        let got: Vec<Step> = (0..5).map(|_| s.next_step(0)).collect();
         let want: Vec<Step> = ["a", "b", "a", "b", "a"].map(Step::text).into();
         assert_eq!(got, want);
-        let mut empty = Script::new(Vec::new(), true);
-        assert_eq!(empty.next_step(), Step::text(EXHAUSTED_TEXT));
+        let mut empty = Script::new(Vec::new(), Playback::Loop);
+        assert_eq!(empty.next_step(0), Step::text(EXHAUSTED_TEXT));
+    }
+
+    #[test]
+    fn a_per_turn_script_follows_the_conversation_not_the_request_count() {
+        let mut s = Script::new(
+            vec![Step::tool_call("fs_read", json!({})), Step::text("done")],
+            Playback::PerTurn,
+        );
+        // Two conversations interleaved: each gets the call first, then the answer.
+        assert_eq!(s.next_step(0), Step::tool_call("fs_read", json!({})));
+        assert_eq!(s.next_step(0), Step::tool_call("fs_read", json!({})));
+        assert_eq!(s.next_step(1), Step::text("done"));
+        assert_eq!(s.next_step(1), Step::text("done"));
+        assert_eq!(s.next_step(2), Step::tool_call("fs_read", json!({})));
+        let mut empty = Script::new(Vec::new(), Playback::PerTurn);
+        assert_eq!(empty.next_step(3), Step::text(EXHAUSTED_TEXT));
     }
 }

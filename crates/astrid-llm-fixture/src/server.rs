@@ -76,6 +76,9 @@ pub(crate) trait Dialect {
     fn check_body(body: Option<&Value>, ids: &Ids) -> Result<String, Box<Response>>;
     /// `(stream, include_usage)` as the request asks.
     fn stream_flags(body: &Value) -> (bool, bool);
+    /// How many times the model called tools since the user's last message (assistant turns
+    /// after it), for [`crate::Playback::PerTurn`].
+    fn tool_rounds(body: &Value) -> usize;
     fn unknown_model(model: &str, ids: &Ids) -> Response;
     fn error(
         status: u16,
@@ -86,6 +89,21 @@ pub(crate) trait Dialect {
     ) -> Response;
     fn malformed(raw: String, stream: bool, ids: &Ids) -> Response;
     fn reply(turn: &Turn, ids: &Ids) -> Response;
+}
+
+/// Assistant messages after the latest message for which `spoke` holds (the user's own):
+/// the tool rounds of the turn in progress.
+pub(crate) fn assistant_turns_since(body: &Value, spoke: impl Fn(&Value) -> bool) -> usize {
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    messages
+        .iter()
+        .rev()
+        .take_while(|m| !spoke(m))
+        .filter(|m| m["role"] == "assistant")
+        .count()
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -119,7 +137,7 @@ async fn complete<D: Dialect>(
     }
     let request = parsed.unwrap_or_default();
     let (stream, include_usage) = D::stream_flags(&request);
-    let step = lock(&s.script).next_step();
+    let step = lock(&s.script).next_step(D::tool_rounds(&request));
     match step {
         Step::Reply { text, tool_calls } => {
             let turn = Turn {

@@ -131,3 +131,34 @@ fn an_expired_gather_keeps_what_arrived() {
     slot.finish("b", Ok(Some(b"2".to_vec())));
     assert!(got.lock().unwrap().is_empty(), "the sink ran after expiry");
 }
+
+/// Hang guard only: a settled slot wakes its timer at once; this bounds a broken one.
+const GUARD: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[tokio::test]
+async fn an_answered_request_releases_its_timer() {
+    let (slot, _heard) = first("t");
+    slot.add_pending();
+    slot.finish(DISPATCHER, Ok(None));
+    // Answered before the timer even waits: the settlement is kept for it.
+    slot.finish("a", Ok(Some(b"x".to_vec())));
+    tokio::time::timeout(GUARD, slot.settled())
+        .await
+        .expect("the timer of an answered request kept waiting");
+}
+
+#[tokio::test]
+async fn a_finished_gather_releases_its_timer() {
+    let slot = ReplySlot::gather("t", Box::new(|_| {}));
+    let waiting = tokio::spawn({
+        let slot = slot.clone();
+        async move { slot.settled().await }
+    });
+    slot.add_pending();
+    slot.finish(DISPATCHER, Ok(None));
+    slot.finish("a", Ok(Some(b"1".to_vec())));
+    tokio::time::timeout(GUARD, waiting)
+        .await
+        .expect("the timer of a finished gather kept waiting")
+        .unwrap();
+}
