@@ -161,13 +161,18 @@ async function send(text) {
   let answer = el("li", "assistant", "");
   $("messages").append(answer);
   turnRunning = true;
-  ownTurns.set(current.id, (ownTurns.get(current.id) || 0) + 1);
+  const thread = current.id;
+  ownTurns.set(thread, (ownTurns.get(thread) || 0) + 1);
+  // A turn that fails before the agent opens its session publishes no `end`: the feed will
+  // never show one for it, so it stops counting as ours when its own stream ends.
+  let sawEnd = false;
   $("cancel").disabled = false;
   status("working…");
   try {
-    const resp = await api(`/v1/threads/${current.id}/turns`, { method: "POST", body: { input: text } });
+    const resp = await api(`/v1/threads/${thread}/turns`, { method: "POST", body: { input: text } });
     await readEvents(resp, (name, ev) => {
-      if (name === "delta") answer.textContent += ev.text;
+      if (name === "end") sawEnd = true;
+      else if (name === "delta") answer.textContent += ev.text;
       else if (name === "step" && answer.textContent) {
         answer = el("li", "assistant", "");
         $("messages").append(answer);
@@ -181,18 +186,25 @@ async function send(text) {
     status(e.message, true);
   } finally {
     turnRunning = false;
+    if (!sawEnd) releaseOwnTurn(thread);
     $("cancel").disabled = true;
     loadThreads().catch(() => {});
   }
 }
 
+function releaseOwnTurn(thread) {
+  const ours = ownTurns.get(thread) || 0;
+  if (ours <= 1) ownTurns.delete(thread); else ownTurns.set(thread, ours - 1);
+}
+
 // The feed carries this tab's own turns too, and may deliver their last events after the
 // turn's own stream has ended: a turn is ours until the feed has seen its `end`.
 function feedEvent(thread, event) {
+  if (!event) return; // an event that was not JSON: nothing to show
   const ours = ownTurns.get(thread) || 0;
   if (event.kind === "end") {
     if (ours > 0) {
-      if (ours === 1) ownTurns.delete(thread); else ownTurns.set(thread, ours - 1);
+      releaseOwnTurn(thread);
     } else if (current && thread === current.id && !turnRunning) {
       status("a turn elsewhere ended");
       openThread(thread).catch((e) => status(e.message, true));
