@@ -127,16 +127,7 @@ impl Dialect for OpenAi {
     }
 
     fn tool_rounds(body: &Value) -> usize {
-        let messages = body["messages"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        messages
-            .iter()
-            .rev()
-            .take_while(|m| m["role"] != "user")
-            .filter(|m| m["role"] == "assistant")
-            .count()
+        crate::server::assistant_turns_since(body, |m| m["role"] == "user")
     }
 
     fn stream_flags(body: &Value) -> (bool, bool) {
