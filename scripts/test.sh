@@ -34,6 +34,10 @@ if ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 export ASTRID_TEST_CHROMIUM="$(command -v chromium)"
+# `astrid chat`'s terminal UI is driven in a real terminal: tmux, keys in, screen out.
+if ! command -v tmux >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+fi
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi

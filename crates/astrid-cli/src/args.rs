@@ -124,6 +124,10 @@ pub struct ChatArgs {
     /// The directory the agent works in (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
+    /// Line mode instead of the full-screen interface (also when stdin or stdout is not a
+    /// terminal).
+    #[arg(long)]
+    pub plain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,8 +8,11 @@ mod output;
 mod render;
 #[cfg(test)]
 mod test_support;
+mod tui;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -32,8 +35,16 @@ pub(crate) fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// When the process started its work, for the chat's first-paint timing.
+pub(crate) fn started() -> Instant {
+    *STARTED.get_or_init(Instant::now)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    started();
     let cli = Cli::parse();
     match commands::run(cli).await {
         Ok(code) => code,

@@ -17,12 +17,17 @@ pub enum TurnEvent {
         text: String,
     },
     ToolCall {
+        /// Pairs the call with its result; older agents may not send it.
+        #[serde(default)]
+        id: String,
         #[serde(default)]
         name: String,
         #[serde(default)]
         arguments: Value,
     },
     ToolResult {
+        #[serde(default)]
+        id: String,
         #[serde(default)]
         name: String,
         #[serde(default)]
@@ -65,7 +70,9 @@ impl Renderer {
     pub fn event(&mut self, ev: &TurnEvent) -> Vec<(Stream, String)> {
         match ev {
             TurnEvent::Delta { text } => self.text(text),
-            TurnEvent::ToolCall { name, arguments } => {
+            TurnEvent::ToolCall {
+                name, arguments, ..
+            } => {
                 let mut out = self.end_line();
                 let args = match arguments {
                     Value::Null => String::new(),

@@ -10,63 +10,16 @@
     reason = "tests drive real processes and sockets"
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{astrid, daemon_exe, ok, repo, StopDaemon};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn daemon_exe() -> PathBuf {
-    let exe = Path::new(env!("CARGO_BIN_EXE_astrid"))
-        .parent()
-        .expect("binary directory")
-        .join("astrid-daemon");
-    assert!(
-        exe.is_file(),
-        "{} is missing: build it first with `cargo build --release --workspace --bins` \
-         (scripts/test.sh does)",
-        exe.display()
-    );
-    exe
-}
 
 fn python() -> String {
     std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn astrid(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_astrid"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env("ASTRID_DAEMON", daemon_exe())
-        .env_remove("ASTRID_PRINCIPAL")
-        .env_remove("ASTRID_DEVICE_TOKEN")
-        .env_remove("ASTRID_DEVICE_TOKEN_FILE")
-        .output()
-        .expect("running astrid")
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops the daemon the CLI started, also when an assertion fails.
-struct StopDaemon(PathBuf);
-
-impl Drop for StopDaemon {
-    fn drop(&mut self) {
-        let _ = astrid(&self.0, &["stop"]);
-    }
 }
 
 /// Runs tests/mcp/serve_client.py; `device` starts the server with that device token.

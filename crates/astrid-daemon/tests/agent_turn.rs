@@ -1,13 +1,17 @@
 //! Whole agent turns through a real daemon and the real agent, session, registry, provider
 //! and tool capsules, against the scripted model server (`astrid-llm-fixture`) on
 //! 127.0.0.1: a streamed OpenAI turn that reads a file, an Anthropic turn whose tool input
-//! arrives in pieces, resuming a named session, and a rate limit told to the user.
+//! arrives in pieces, resuming a named session, a rate limit told to the user, and a cancel
+//! sent while a tool waits for approval.
 
 mod common;
 
 use astrid_audit::Decision;
 use astrid_llm_fixture::{FixtureConfig, Step};
-use common::agent::{openai_calls, openai_messages, openai_tool_result, Provider, Rig};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision};
+use common::agent::{
+    openai_calls, openai_messages, openai_tool_result, Provider, Rig, TURN_TIMEOUT,
+};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,4 +246,63 @@ async fn a_rate_limit_fails_the_turn_with_a_clear_message() {
         let opened = rig.open_session(Some("limited")).await;
         assert_eq!(opened["messages"], 0, "{opened}");
     }
+}
+
+/// What a terminal does on Ctrl-C while an approval dialog is open: publish the cancel, then
+/// deny the pending call. The agent must see the cancel between the tool's result and the
+/// next model call (a zero-timeout poll of its inbox), so the model is not asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_while_a_tool_waits_for_approval_ends_the_turn_cancelled() {
+    let rig = Rig::start(Provider::OpenAi, FixtureConfig::default(), vec![]).await;
+    // In the user's home: inside tool-fs's ceiling, outside the workspace, so a person is
+    // asked before it is read.
+    let note = rig.user_home.path().join("visible.txt");
+    rig.fixture
+        .push(Step::tool_call("fs_read", json!({"path": note})));
+    rig.fixture
+        .push(Step::text("the model must not be asked a second time"));
+    let id = rig.open_session(None).await["id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+
+    let person = rig.daemon.client().await;
+    let mut asks = person.register_approver().await.expect("an approver");
+    let body = json!({"session": id, "input": "Read my note.", "workspace": rig.workspace_str()});
+    let turn = rig
+        .client
+        .send_request("agent.v1.turn", body.to_string(), TURN_TIMEOUT)
+        .await
+        .expect("sending the turn");
+    let mut turn = Box::pin(turn.wait());
+    let ask = tokio::select! {
+        ask = asks.next() => ask.expect("the approval stream ended"),
+        done = &mut turn => panic!("the turn ended without asking: {done:?}"),
+    };
+    assert!(ask.resource.target.contains("visible.txt"), "{ask:?}");
+    person
+        .publish(&format!("agent.v1.cancel.{id}"), Vec::new())
+        .await
+        .expect("publishing the cancel");
+    person.flush().await.expect("flushing the cancel");
+    person
+        .answer_approval_by(ask.id, ApprovalDecision::Deny, AnsweredBy::Person)
+        .await
+        .expect("answering the approval");
+
+    let reply: Value = serde_json::from_slice(&turn.await.expect("the turn's reply"))
+        .expect("a reply that is JSON");
+    assert_eq!(reply["stop"], "cancelled", "{reply}");
+    assert_eq!(
+        reply["tool_calls"],
+        json!([{"name": "fs_read", "ok": false}])
+    );
+    assert_eq!(rig.model_requests().len(), 1, "the model was asked again");
+    // The refusal is in the chain as the person's.
+    assert!(
+        rig.audit()
+            .iter()
+            .any(|e| e.resource.contains("visible.txt") && e.decision == Decision::Denied),
+        "no denied read of the file in the chain"
+    );
 }

@@ -1,4 +1,4 @@
-//! `astrid chat`: a line-oriented session with the agent. The decisions live in
+//! `astrid chat` in line mode (pipes, `--plain`; the full-screen one is `crate::tui`). The decisions live in
 //! `chat_state`; this file only moves lines between the terminal, the daemon and that state.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -22,6 +22,10 @@ use crate::render::{emit, Renderer, Stream, TurnEvent};
 const PROMPT: &str = "you> ";
 
 pub async fn run(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if terminal && !args.plain {
+        return crate::tui::run(ctx, args, crate::started()).await;
+    }
     let ws = turn::workspace_dir(args.workspace.as_deref())?
         .to_string_lossy()
         .into_owned();

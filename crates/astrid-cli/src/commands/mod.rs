@@ -1,12 +1,12 @@
 //! Subcommand implementations. Each returns the process exit code or an error for `main`
 //! to print.
 
-mod agent;
+pub(crate) mod agent;
 mod audit;
 mod caps;
 mod capsule;
 mod chat;
-mod chat_state;
+pub(crate) mod chat_state;
 mod daemon;
 mod distro;
 mod doctor;
@@ -16,7 +16,7 @@ mod mcp;
 mod quota;
 mod settings;
 mod tenants;
-mod turn;
+pub(crate) mod turn;
 mod verbs;
 
 use std::process::ExitCode;

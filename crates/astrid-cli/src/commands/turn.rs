@@ -63,6 +63,17 @@ pub struct TurnReply {
     /// `end`, `max_steps` or `cancelled`.
     #[serde(default)]
     pub stop: String,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// Tokens the turn's model calls used, as the provider counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
 }
 
 /// How a turn ended, as far as the uplink is concerned.

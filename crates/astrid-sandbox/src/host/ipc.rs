@@ -7,6 +7,7 @@ use astrid_types::wire::RequestError;
 
 use super::HostState;
 use crate::bindings::astrid::ipc::ipc::{ErrorCode, Host, Message};
+use crate::context::InboxMessage;
 
 const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
 /// A whole agent turn can wait on a model for minutes; the invocation deadline caps it.
@@ -204,21 +205,29 @@ impl Host for HostState {
             }
             let now = Instant::now();
             if now >= deadline {
+                // A zero (or spent) budget still takes what is already waiting: `receive(0)`
+                // is how a capsule polls, e.g. the agent looking for a cancel between steps.
+                if let Ok(m) = rx.try_recv() {
+                    return Ok(Some(guest_message(m)));
+                }
                 self.deadline_hit |= capped;
                 return Ok(None);
             }
             match rx.recv_timeout((deadline - now).min(STOP_POLL)) {
-                Ok(m) => {
-                    return Ok(Some(Message {
-                        topic: m.topic,
-                        payload: m.payload.as_ref().clone(),
-                        source: m.source,
-                        principal: m.principal,
-                    }))
-                }
+                Ok(m) => return Ok(Some(guest_message(m))),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }
+    }
+}
+
+/// A bus message as the guest sees it.
+fn guest_message(m: InboxMessage) -> Message {
+    Message {
+        topic: m.topic,
+        payload: m.payload.as_ref().clone(),
+        source: m.source,
+        principal: m.principal,
     }
 }

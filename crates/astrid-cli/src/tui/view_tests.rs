@@ -1,0 +1,196 @@
+//! The screen as text, on ratatui's in-memory backend.
+
+use super::*;
+use crate::commands::turn::SessionInfo;
+use crate::render::TurnEvent;
+use crate::tui::state::Effect;
+use astrid_types::wire::{ApprovalRequest, ApprovalResource, ResourceKind};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+use ratatui::Terminal;
+use serde_json::json;
+
+fn screen(s: &ChatState, theme: &Theme, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| draw(f, s, theme, 10_000_000)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            text.push_str(buf[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    (text, buf)
+}
+
+fn chat_with_a_tool_call() -> ChatState {
+    let mut s = ChatState::new("default", false);
+    s.model = Some("openai · qwen".into());
+    s.session_opened(
+        SessionInfo {
+            id: "0123456789abcdef".into(),
+            name: "work".into(),
+            workspace: Some("/w".into()),
+            messages: 0,
+            updated_ms: 9_000_000,
+        },
+        &[],
+        false,
+    );
+    for c in "read notes.txt".chars() {
+        s.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    assert_eq!(
+        s.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        vec![Effect::SendTurn("read notes.txt".into())]
+    );
+    s.on_turn_event(&TurnEvent::ToolCall {
+        id: "c1".into(),
+        name: "fs_read".into(),
+        arguments: json!({"path": "notes.txt"}),
+    });
+    s.on_turn_event(&TurnEvent::ToolResult {
+        id: "c1".into(),
+        name: "fs_read".into(),
+        ok: true,
+        output: "The launch code is AURORA-7.\nsecond line".into(),
+    });
+    s.on_turn_event(&TurnEvent::Delta {
+        text: "The code is **AURORA-7**.".into(),
+    });
+    s
+}
+
+#[test]
+fn the_transcript_shows_prompt_tool_call_and_answer() {
+    let s = chat_with_a_tool_call();
+    let (text, _) = screen(&s, &Theme::new(true), 80, 20);
+    assert!(text.contains("› read notes.txt"), "{text}");
+    assert!(
+        text.contains(r#"⚙ fs_read {"path":"notes.txt"}  ✓ ok · 2 lines"#),
+        "{text}"
+    );
+    assert!(text.contains("The code is AURORA-7."), "{text}");
+    assert!(
+        !text.contains("second line"),
+        "folded: no output shown\n{text}"
+    );
+    assert!(
+        text.contains("⠋ working (step 0) · default · openai · qwen · session work"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unfolded_tool_calls_show_arguments_and_output() {
+    let mut s = chat_with_a_tool_call();
+    s.tools_expanded = true;
+    let (text, _) = screen(&s, &Theme::new(true), 80, 24);
+    assert!(text.contains(r#"│ {"#), "{text}");
+    assert!(text.contains(r#"│   "path": "notes.txt""#), "{text}");
+    assert!(text.contains("┃ The launch code is AURORA-7."), "{text}");
+    assert!(text.contains("┃ second line"), "{text}");
+}
+
+#[test]
+fn the_approval_dialog_names_capsule_action_and_resource() {
+    let mut s = chat_with_a_tool_call();
+    s.approval_arrived(ApprovalRequest {
+        id: 1,
+        principal: "default".into(),
+        capsule: "tool-fs".into(),
+        action: "fs.write".into(),
+        resource: ApprovalResource {
+            kind: ResourceKind::FsWrite,
+            target: "/w/out.txt".into(),
+        },
+        detail: String::new(),
+        capsule_says: None,
+        always: AlwaysOffer::Token {
+            pattern: "fs:write:/w/out.txt".into(),
+            capsule: "tool-fs".into(),
+        },
+    });
+    let theme = Theme::new(true);
+    let (text, buf) = screen(&s, &theme, 100, 24);
+    assert!(text.contains("Approval needed"), "{text}");
+    assert!(
+        text.contains("approval requested by tool-fs: fs.write"),
+        "{text}"
+    );
+    assert!(
+        text.contains("resource: write /w/out.txt  (fs:write:/w/out.txt)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[o] Allow once   [s] This session   [a] Always   [d] Deny"),
+        "{text}"
+    );
+    // The highlighted button is Deny.
+    let row = text.lines().position(|l| l.contains("[d] Deny")).unwrap();
+    let col = text.lines().nth(row).unwrap().find("[d] Deny").unwrap();
+    let col = text.lines().nth(row).unwrap()[..col].chars().count();
+    let cell = &buf[(u16::try_from(col).unwrap(), u16::try_from(row).unwrap())];
+    assert_eq!(cell.style().bg, Some(Color::Yellow));
+}
+
+#[test]
+fn the_picker_lists_sessions_and_marks_the_current_one() {
+    let mut s = chat_with_a_tool_call();
+    s.turn_finished(Err("x".into()));
+    let mk = |id: &str, name: &str| SessionInfo {
+        id: id.into(),
+        name: name.into(),
+        workspace: None,
+        messages: 4,
+        updated_ms: 9_940_000,
+    };
+    s.sessions_listed(vec![
+        mk("0123456789abcdef", "work"),
+        mk("fedcba9876543210", "other"),
+    ]);
+    let (text, _) = screen(&s, &Theme::new(true), 100, 20);
+    assert!(text.contains("Sessions"), "{text}");
+    assert!(text.contains("* work"), "{text}");
+    assert!(text.contains("other"), "{text}");
+    assert!(text.contains("1m 0s ago"), "{text}");
+    assert!(text.contains("Enter resume · n new session"), "{text}");
+}
+
+#[test]
+fn no_color_leaves_no_colour_on_screen() {
+    let s = chat_with_a_tool_call();
+    let (_, buf) = screen(&s, &Theme::new(false), 80, 20);
+    for cell in buf.content() {
+        assert!(
+            matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+            "{cell:?}"
+        );
+    }
+    let (_, buf) = screen(&s, &Theme::new(true), 80, 20);
+    assert!(buf.content().iter().any(|c| c.fg != Color::Reset));
+}
+
+#[test]
+fn a_long_transcript_scrolls_and_a_small_terminal_still_draws() {
+    let mut s = ChatState::new("default", false);
+    for i in 0..50 {
+        s.notice(format!("line {i}"));
+    }
+    let (text, _) = screen(&s, &Theme::new(true), 60, 12);
+    assert!(text.contains("line 49"), "follows the bottom\n{text}");
+    s.scroll = 20;
+    let (text, _) = screen(&s, &Theme::new(true), 60, 12);
+    assert!(
+        !text.contains("line 49") && text.contains("line 39"),
+        "{text}"
+    );
+    s.scroll = 10_000;
+    let (text, _) = screen(&s, &Theme::new(true), 60, 12);
+    assert!(text.contains("line 0"), "clamped to the top\n{text}");
+    // Tiny sizes must not panic.
+    screen(&s, &Theme::new(true), 10, 4);
+    screen(&chat_with_a_tool_call(), &Theme::new(true), 1, 1);
+}

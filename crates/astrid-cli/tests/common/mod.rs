@@ -1,0 +1,78 @@
+//! What the CLI's integration tests share: the real `astrid` binary, the real daemon beside
+//! it, and capsule packages built from this repository.
+#![allow(
+    dead_code,
+    clippy::disallowed_methods,
+    reason = "each test file uses a part; tests drive real processes"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn daemon_exe() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_astrid"))
+        .parent()
+        .expect("binary directory")
+        .join("astrid-daemon");
+    assert!(
+        exe.is_file(),
+        "{} is missing: build it first with `cargo build --release --workspace --bins` \
+         (scripts/test.sh does)",
+        exe.display()
+    );
+    exe
+}
+
+pub fn astrid(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_astrid"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env_remove("ASTRID_PRINCIPAL")
+        .env_remove("ASTRID_DEVICE_TOKEN")
+        .env_remove("ASTRID_DEVICE_TOKEN_FILE")
+        .output()
+        .expect("running astrid")
+}
+
+pub fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops the daemon the CLI started, also when an assertion fails.
+pub struct StopDaemon(pub PathBuf);
+
+impl Drop for StopDaemon {
+    fn drop(&mut self) {
+        let _ = astrid(&self.0, &["stop"]);
+    }
+}
+
+/// The capsules a chat needs, built with `astrid capsule build` into `dir/distro`, the
+/// directory `astrid init --distro` installs.
+pub fn build_distro(dir: &Path) -> PathBuf {
+    let out = dir.join("distro");
+    for capsule in ["session", "registry", "provider-openai", "tool-fs", "agent"] {
+        let src = repo().join("capsules").join(capsule);
+        let built = Command::new(env!("CARGO_BIN_EXE_astrid"))
+            .args(["capsule", "build"])
+            .arg(&src)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("running astrid capsule build");
+        ok(built, &format!("building {capsule}"));
+    }
+    out
+}
