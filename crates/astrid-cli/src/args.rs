@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
              daemon and manage its capsules",
     subcommand_required = false,
     arg_required_else_help = true,
-    after_help = "Capsules add commands of their own (e.g. `astrid models`); run one to see them."
+    after_help = after_help()
 )]
 pub struct Cli {
     /// Astrid home directory (default: $ASTRID_HOME, else ~/.astrid).
@@ -37,6 +37,9 @@ pub struct Cli {
         env = "ASTRID_DEVICE_TOKEN_FILE"
     )]
     pub device_token_file: Option<PathBuf>,
+    /// List and show commands print JSON instead of text (field names in docs/CLI.md).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// Run one prompt headless, print the answer and exit (stdin, when piped, is appended).
     #[arg(short = 'p', long = "prompt", value_name = "PROMPT")]
     pub prompt: Option<String>,
@@ -44,6 +47,13 @@ pub struct Cli {
     pub turn: PromptArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+fn after_help() -> String {
+    format!(
+        "Capsules add commands of their own (e.g. `astrid models`); run one to see them.\n\n{}",
+        crate::exit::HELP
+    )
 }
 
 /// Options of `astrid -p`; meaningless without it.
@@ -108,6 +118,12 @@ pub enum Command {
     /// Model Context Protocol: serve the principal's capsule tools to MCP hosts.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Print a completion script for a shell, e.g. `astrid completions bash >
+    /// ~/.local/share/bash-completion/completions/astrid`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// A command added by an installed capsule (e.g. `models`).
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -318,14 +334,12 @@ pub enum CapsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Print the entries, oldest first.
+    /// Print the entries, oldest first (with --json: one JSON object per line, with hashes,
+    /// signature and signed bytes).
     Show {
         /// Only entries from this time on: epoch milliseconds or an age (90s, 15m, 2h, 7d).
         #[arg(long, value_name = "T")]
         since: Option<String>,
-        /// One JSON object per line, with hashes, signature and signed bytes.
-        #[arg(long)]
-        json: bool,
     },
     /// Check every entry, link and signature, that the chain is this principal's, and the
     /// signed head; exit non-zero naming the first bad entry. Prints a witness (SEQ:HASH)

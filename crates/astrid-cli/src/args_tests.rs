@@ -94,9 +94,10 @@ fn audit_subcommands_parse() {
         "bob",
     ]);
     assert_eq!(cli.principal, "bob");
+    assert!(cli.json);
     assert!(matches!(
         cli.command.unwrap(),
-        Command::Audit(AuditCommand::Show { since: Some(s), json: true }) if s == "2h"
+        Command::Audit(AuditCommand::Show { since: Some(s) }) if s == "2h"
     ));
     assert!(matches!(
         cmd(&["audit", "verify"]),
@@ -274,4 +275,29 @@ fn unknown_subcommands_are_capsule_verbs() {
         Command::External(args) => assert_eq!(args, ["models", "--all", "x"]),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn completion_scripts_name_the_subcommands() {
+    match cmd(&["completions", "zsh"]) {
+        Command::Completions { shell } => assert_eq!(shell, clap_complete::Shell::Zsh),
+        other => panic!("{other:?}"),
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let script = String::from_utf8(crate::commands::completion_script(shell)).unwrap();
+        for word in ["chat", "pair-device", "capsule", "completions", "--json"] {
+            assert!(script.contains(word), "{shell}: `{word}` missing");
+        }
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let help = Cli::command().render_help().to_string();
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(help.contains("141"), "{help}");
 }

@@ -1,10 +1,15 @@
 //! `astrid`: the command line for the agent, the Astrid daemon and its capsules.
 
+// First, so that `out!`/`outln!` are in scope in every module below.
+#[macro_use]
+mod out;
 mod approval_view;
 mod args;
 mod commands;
+mod exit;
 mod origin;
 mod output;
+mod progress;
 mod render;
 #[cfg(test)]
 mod test_support;
@@ -14,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::Parser as _;
 
 use crate::args::Cli;
 
@@ -45,13 +50,26 @@ pub(crate) fn started() -> Instant {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     started();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are "errors" printed on stdout that exit 0.
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            // Printing fails only if the terminal went away; nothing is left to tell.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     match commands::run(cli).await {
         Ok(code) => code,
         Err(e) => {
             // Daemon-side messages are never wrapped in context, so they come out verbatim.
             eprintln!("error: {}", error_text(&e));
-            ExitCode::FAILURE
+            ExitCode::from(exit::FAILURE)
         }
     }
 }

@@ -13,15 +13,8 @@ use super::turn::{self, Turn, TurnUi};
 use super::Ctx;
 use crate::approval_view::approval_line;
 use crate::args::PromptArgs;
+use crate::exit;
 use crate::render::{emit, Renderer, TurnEvent};
-
-/// Exit code of a turn stopped by the step limit.
-const EXIT_MAX_STEPS: u8 = 2;
-/// Exit code of a turn whose "answer" was a tool call written as text (see
-/// [`turn::imitated_tool_call`]): the agent did not answer, so a script must not go on as if it had.
-const EXIT_NO_ANSWER: u8 = 3;
-/// Exit code after Ctrl-C, as for a shell command killed by SIGINT.
-const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<ExitCode> {
     let input = join_prompt(&prompt, &read_piped_stdin()?);
@@ -63,17 +56,19 @@ pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<
     emit(ui.renderer.finish(&reply.answer));
     let code = if result.interrupted || reply.stop == "cancelled" {
         eprintln!("cancelled");
-        ExitCode::from(EXIT_INTERRUPTED)
+        ExitCode::from(exit::INTERRUPTED)
     } else if reply.stop == "max_steps" {
         eprintln!(
             "stopped after {} steps (the step limit) before the agent finished; continue with \
              --session {}",
             reply.steps, reply.session.id
         );
-        ExitCode::from(EXIT_MAX_STEPS)
+        ExitCode::from(exit::MAX_STEPS)
     } else if let Some(tool) = turn::imitated_tool_call(&reply.answer) {
+        // The agent did not answer (see [`turn::imitated_tool_call`]): a script must not go
+        // on as if it had.
         eprintln!("{}", no_answer_message(&tool));
-        ExitCode::from(EXIT_NO_ANSWER)
+        ExitCode::from(exit::NO_ANSWER)
     } else {
         ExitCode::SUCCESS
     };

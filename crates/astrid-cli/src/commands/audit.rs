@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         );
     }
     match cmd {
-        AuditCommand::Show { since, json } => show(&principal, &path, since.as_deref(), json),
+        AuditCommand::Show { since } => show(&principal, &path, since.as_deref(), ctx.json),
         AuditCommand::Verify { witness } => {
             let witness = witness
                 .map(|w| w.parse::<Witness>().map_err(|e| anyhow!(e)))
@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         }
         AuditCommand::Export => {
             for line in astrid_audit::export(&path, &principal)? {
-                println!("{}", line?);
+                outln!("{}", line?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -62,10 +62,10 @@ fn show(
             continue;
         }
         if json {
-            println!("{}", astrid_audit::entry_json(&e));
+            outln!("{}", astrid_audit::entry_json(&e));
         } else {
             let en = &e.entry;
-            println!(
+            outln!(
                 "{:>6}  {}  {:<8}  {}  {}  {}  {}",
                 en.seq,
                 utc(en.time_ms),
@@ -95,14 +95,14 @@ fn verify(
         .map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
     match astrid_audit::verify_against(path, &key, principal, witness) {
         Ok(report) => {
-            println!(
+            outln!(
                 "audit chain of `{principal}` intact: {} entries, last seq {}, key {}",
                 report.entries,
                 report.last_seq,
                 key.key_id()
             );
             if report.head_seq < report.last_seq {
-                println!(
+                outln!(
                     "signed head at entry {}: entries {}..={} follow it (the head lagged \
                      the log after a crash); each was verified by its signature",
                     report.head_seq,
@@ -111,16 +111,16 @@ fn verify(
                 );
             }
             if report.torn_tail_bytes > 0 {
-                println!(
+                outln!(
                     "torn tail: {} bytes after the last complete record, never acknowledged \
                      (a crash mid-append); the daemon cuts them when it next opens the chain",
                     report.torn_tail_bytes
                 );
             }
             if let Some(w) = witness {
-                println!("witness {w} found in the chain");
+                outln!("witness {w} found in the chain");
             }
-            println!(
+            outln!(
                 "witness {} (keep it off this machine; `audit verify --witness` checks it later)",
                 report.witness()
             );

@@ -17,7 +17,9 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
             // Grants, capsules and device tokens together: the principal's whole authority.
             let name = principal.unwrap_or_else(|| ctx.principal.clone());
             match client.control(ControlCommand::AgentShow { name }).await? {
-                ControlResponse::Agent(info) => print!("{}", super::tenants::agent_text(&info)),
+                ControlResponse::Agent(info) => {
+                    crate::out::show(ctx.json, &info, super::tenants::agent_text)?
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -33,7 +35,7 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
                 ttl_ms,
             };
             match client.control(cmd).await? {
-                ControlResponse::Granted(t) => println!("granted {}", line(&t)),
+                ControlResponse::Granted(t) => outln!("granted {}", line(&t)),
                 other => return Err(unexpected(other)),
             }
         }
@@ -42,7 +44,7 @@ pub async fn run(ctx: &Ctx, cmd: CapsCommand) -> anyhow::Result<ExitCode> {
                 .control(ControlCommand::CapsRevoke { token_id })
                 .await?
             {
-                ControlResponse::RevokedToken { token_id } => println!("revoked {token_id}"),
+                ControlResponse::RevokedToken { token_id } => outln!("revoked {token_id}"),
                 other => return Err(unexpected(other)),
             }
         }

@@ -18,21 +18,25 @@ pub async fn run(ctx: &Ctx, cmd: CapsuleCommand) -> anyhow::Result<ExitCode> {
         CapsuleCommand::Remove { name } => {
             let client = ctx.connect(true).await?;
             match client.control(ControlCommand::Remove { name }).await? {
-                ControlResponse::Removed { name } => println!("removed {name}"),
+                ControlResponse::Removed { name } => outln!("removed {name}"),
                 other => return Err(unexpected(other)),
             }
         }
         CapsuleCommand::List { verbose } => {
             let client = ctx.connect(true).await?;
             match client.control(ControlCommand::List).await? {
-                ControlResponse::Capsules(c) => print!("{}", output::capsule_list(&c, verbose)),
+                ControlResponse::Capsules(c) => {
+                    crate::out::show(ctx.json, &c, |c| output::capsule_list(c, verbose))?
+                }
                 other => return Err(unexpected(other)),
             }
         }
         CapsuleCommand::Tree => {
             let client = ctx.connect(true).await?;
             match client.control(ControlCommand::Tree).await? {
-                ControlResponse::Tree(nodes) => print!("{}", output::tree(&nodes)),
+                ControlResponse::Tree(nodes) => {
+                    crate::out::show(ctx.json, &nodes, |n| output::tree(n))?
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -46,17 +50,24 @@ async fn build(dir: PathBuf, out: Option<PathBuf>, verbose: bool) -> anyhow::Res
         show_cargo_output: verbose,
         ..BuildOptions::default()
     };
+    // With --verbose cargo's own output is the progress.
+    let spinner = (!verbose)
+        .then(|| crate::progress::spinner(format!("building {} (cargo, wasm32)", dir.display())));
     // Compiling takes a while and blocks; keep it off the async runtime's thread.
-    let built =
-        tokio::task::spawn_blocking(move || astrid_build::build_capsule(&dir, &opts)).await??;
-    println!("built {} {}", built.name, built.version);
-    println!("  package:   {}", built.dir.display());
-    println!("  archive:   {}", built.archive.display());
-    println!(
+    let built = tokio::task::spawn_blocking(move || astrid_build::build_capsule(&dir, &opts)).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let built = built??;
+    outln!("built {} {}", built.name, built.version);
+    outln!("  package:   {}", built.dir.display());
+    outln!("  archive:   {}", built.archive.display());
+    outln!(
         "  component: {} ({} bytes)",
-        built.component_file, built.component_size
+        built.component_file,
+        built.component_size
     );
-    println!("  hash:      {}", built.hash);
+    outln!("  hash:      {}", built.hash);
     Ok(())
 }
 
@@ -72,14 +83,14 @@ async fn install(ctx: &Ctx, path: PathBuf, update: bool) -> anyhow::Result<()> {
     };
     match client.control(command).await? {
         ControlResponse::Installed(info) => {
-            println!(
+            outln!(
                 "{verb} {} {} ({})",
                 info.name,
                 info.version,
                 output::short_hash(&info.hash)
             );
             if let Some(err) = info.error {
-                println!("warning: {} is {}: {err}", info.name, info.state);
+                outln!("warning: {} is {}: {err}", info.name, info.state);
             }
         }
         other => return Err(unexpected(other)),

@@ -22,13 +22,13 @@ async fn fetch_status(client: &astrid_client::Client) -> anyhow::Result<DaemonSt
 pub async fn start(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     let status = fetch_status(&client).await?;
-    println!("astrid daemon running (pid {})", status.pid);
+    outln!("astrid daemon running (pid {})", status.pid);
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if !is_daemon_running(&ctx.home) {
-        println!("astrid daemon: not running");
+        outln!("astrid daemon: not running");
         return Ok(ExitCode::SUCCESS);
     }
     let client = ctx.connect(false).await?;
@@ -56,8 +56,8 @@ pub async fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     match pid {
-        Some(pid) => println!("astrid daemon stopped (pid {pid})"),
-        None => println!("astrid daemon stopped"),
+        Some(pid) => outln!("astrid daemon stopped (pid {pid})"),
+        None => outln!("astrid daemon stopped"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -75,18 +75,32 @@ fn process_alive(pid: u32) -> bool {
 
 pub async fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if !is_daemon_running(&ctx.home) {
-        println!("astrid daemon: not running");
+        if ctx.json {
+            crate::out::json(&serde_json::json!({ "running": false }))?;
+        } else {
+            outln!("astrid daemon: not running");
+        }
         return Ok(ExitCode::FAILURE);
     }
     let client = ctx.connect(false).await?;
-    print!("{}", output::status(&fetch_status(&client).await?));
+    let status = fetch_status(&client).await?;
+    if ctx.json {
+        // The daemon's own fields, plus the one a script checks first.
+        let mut value = serde_json::to_value(&status)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("running".into(), true.into());
+        }
+        crate::out::json(&value)?;
+    } else {
+        out!("{}", output::status(&status));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn ps(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     match client.control(ControlCommand::Ps).await? {
-        ControlResponse::Capsules(c) => print!("{}", output::ps(&c)),
+        ControlResponse::Capsules(c) => crate::out::show(ctx.json, &c, |c| output::ps(c))?,
         other => return Err(unexpected(other)),
     }
     Ok(ExitCode::SUCCESS)

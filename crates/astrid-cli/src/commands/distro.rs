@@ -168,7 +168,26 @@ pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Vec<LockEntr
         other => return Err(unexpected(other)),
     };
     let mut entries = Vec::new();
-    for path in packages(dir)? {
+    let paths = packages(dir)?;
+    let progress = crate::progress::steps(paths.len());
+    let result = install_each(client, &installed, &paths, &progress, &mut entries).await;
+    progress.finish_and_clear();
+    result.map(|()| entries)
+}
+
+async fn install_each(
+    client: &Client,
+    installed: &[CapsuleInfo],
+    paths: &[PathBuf],
+    progress: &indicatif::ProgressBar,
+    entries: &mut Vec<LockEntry>,
+) -> anyhow::Result<()> {
+    for path in paths {
+        progress.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         let p = path.clone();
         let package = tokio::task::spawn_blocking(move || astrid_build::load_package(&p))
             .await?
@@ -188,22 +207,27 @@ pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Vec<LockEntr
             match client.control(command).await {
                 Ok(ControlResponse::Installed(info)) => {
                     if let Some(err) = info.error {
-                        println!("  warning: {} is {}: {err}", info.name, info.state);
+                        progress.suspend(|| {
+                            outln!("  warning: {} is {}: {err}", info.name, info.state)
+                        });
                     }
                 }
                 Ok(other) => return Err(unexpected(other)),
                 Err(e) => bail!("installing {}: {e}", path.display()),
             }
         }
-        println!(
-            "  {verb:<9} {} {} ({})",
-            entry.name,
-            entry.version,
-            short_hash(&entry.hash)
-        );
+        progress.suspend(|| {
+            outln!(
+                "  {verb:<9} {} {} ({})",
+                entry.name,
+                entry.version,
+                short_hash(&entry.hash)
+            )
+        });
+        progress.inc(1);
         entries.push(entry);
     }
-    Ok(entries)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     checks.push(sandbox_check(std::env::var_os("PATH").as_deref()));
     checks.push(limits_check(&astrid_process::limit_enforcement()));
-    print!("{}", render(&checks));
+    out!("{}", render(&checks));
     Ok(if checks.iter().all(|c| c.ok) {
         ExitCode::SUCCESS
     } else {

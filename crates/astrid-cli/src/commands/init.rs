@@ -49,10 +49,10 @@ impl ModelList {
 /// Asks a provider capsule for its live model list.
 pub async fn list_models(client: &Client, provider: &str) -> anyhow::Result<ModelList> {
     let topic = format!("llm.v1.models.{provider}");
-    let reply = client
-        .request(&topic, "{}", MODELS_TIMEOUT)
-        .await
-        .map_err(|e| request_error(&topic, e))?;
+    let spinner = crate::progress::spinner(format!("asking provider-{provider} for its models"));
+    let reply = client.request(&topic, "{}", MODELS_TIMEOUT).await;
+    spinner.finish_and_clear();
+    let reply = reply.map_err(|e| request_error(&topic, e))?;
     parse_reply(&reply, &format!("provider-{provider}"))
 }
 
@@ -77,8 +77,8 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     // The lock names the directory however the operator spelled it.
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let client = ctx.connect(true).await?;
-    println!("daemon: running ({})", ctx.home.root().display());
-    println!("distro: {} ({})", dir.display(), source.describe());
+    outln!("daemon: running ({})", ctx.home.root().display());
+    outln!("distro: {} ({})", dir.display(), source.describe());
     let capsules = distro::install(&client, &dir).await?;
     let lock_path = ctx.home.root().join(LOCK_FILE);
     let lock = DistroLock {
@@ -86,7 +86,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
         capsules,
     };
     distro::write_lock(&lock_path, &lock)?;
-    println!("wrote {}", lock_path.display());
+    outln!("wrote {}", lock_path.display());
 
     let plan = if args.yes {
         init_plan::yes_plan(&args, |v| std::env::var(v).ok())
@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
         interactive_plan(&args).await?
     };
     if plan.local_fallback {
-        println!(
+        outln!(
             "no provider given (--provider, --base-url, OPENAI_API_KEY or ANTHROPIC_API_KEY): \
              using the local OpenAI-compatible server at {} (what ./scripts/local-model.sh \
              start serves)",
@@ -109,8 +109,8 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     set(&client, ctx, "registry", "provider", Some(chosen.kind.id())).await?;
     set(&client, ctx, "registry", "model", chosen.model.as_deref()).await?;
 
-    println!("\nsummary:");
-    println!(
+    outln!("\nsummary:");
+    outln!(
         "  distro     {} capsules from {} (pinned in {})",
         lock.capsules.len(),
         lock.distro,
@@ -119,7 +119,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     for d in &done {
         let marker = if d.kind == chosen.kind { "*" } else { " " };
         let local = if d.local { ", local" } else { "" };
-        println!(
+        outln!(
             "  provider {marker} {} at {}{local}, model {}",
             d.kind.id(),
             d.base_url,
@@ -127,13 +127,13 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if chosen.model.is_none() {
-        println!(
+        outln!(
             "init is incomplete: no model is configured; fix the provider and run `astrid init` \
              again (or pass --model)"
         );
         return Ok(ExitCode::FAILURE);
     }
-    println!("next: astrid doctor");
+    outln!("next: astrid doctor");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,11 +145,11 @@ async fn setup_provider(
 ) -> anyhow::Result<Done> {
     let capsule = p.kind.capsule();
     let origin = Origin::parse(&p.base_url).map_err(|e| anyhow!("{}: {e}", p.kind.id()))?;
-    println!("\n{} at {}", p.kind.label(), p.base_url);
+    outln!("\n{} at {}", p.kind.label(), p.base_url);
 
     let key = match &p.key {
         KeySource::Env(var) => {
-            println!("  API key from ${var}");
+            outln!("  API key from ${var}");
             std::env::var(var).unwrap_or_default()
         }
         KeySource::Ask => ask_key(p.kind).await?,
@@ -157,7 +157,7 @@ async fn setup_provider(
     };
     if key.trim().is_empty() {
         if !origin.is_local() {
-            println!(
+            outln!(
                 "  warning: no API key for {}; set {} or run `astrid secret set {capsule} \
                  api_key --origin {origin}`",
                 origin.host,
@@ -173,7 +173,7 @@ async fn setup_provider(
             origin: origin.to_string(),
         };
         client.control(command).await?;
-        println!("  API key stored in the secret store, sent only to {origin}");
+        outln!("  API key stored in the secret store, sent only to {origin}");
     }
 
     set(client, ctx, capsule, "base_url", Some(&p.base_url)).await?;
@@ -185,7 +185,7 @@ async fn setup_provider(
             ttl_ms: None,
         })
         .await?;
-    println!("  granted {pattern}");
+    outln!("  granted {pattern}");
     if origin.is_local() {
         client
             .control(ControlCommand::EgressAllow {
@@ -194,7 +194,7 @@ async fn setup_provider(
                 target: origin.target(),
             })
             .await?;
-        println!(
+        outln!(
             "  {} is on this machine or network: choosing it is your local-egress consent for \
              {capsule} to reach {} (and only that; recorded in the audit chain; undo with \
              `astrid egress revoke {capsule} {}`)",
@@ -207,13 +207,13 @@ async fn setup_provider(
     let listed = match list_models(client, p.kind.id()).await {
         Ok(list) => {
             let ids = list.ids();
-            println!("  {} models available", ids.len());
+            outln!("  {} models available", ids.len());
             Some((ids, list.current))
         }
         Err(e) => {
-            println!("  cannot list models: {e}");
+            outln!("  cannot list models: {e}");
             if origin.is_local() {
-                println!("  (is the server running? {})", init_plan::LOCAL_MODEL_FIX);
+                outln!("  (is the server running? {})", init_plan::LOCAL_MODEL_FIX);
             }
             None
         }
@@ -226,12 +226,12 @@ async fn setup_provider(
     };
     if let (Some(m), Some((ids, _))) = (&model, &listed) {
         if !ids.is_empty() && !ids.contains(m) {
-            println!("  warning: the provider does not list `{m}`");
+            outln!("  warning: the provider does not list `{m}`");
         }
     }
     if let Some(m) = &model {
         set(client, ctx, capsule, "model", Some(m)).await?;
-        println!("  model: {m}");
+        outln!("  model: {m}");
     }
     Ok(Done {
         kind: p.kind,
@@ -266,14 +266,14 @@ async fn interactive_plan(args: &InitArgs) -> anyhow::Result<Plan> {
     let kinds = match args.provider {
         Some(k) => vec![k],
         None => {
-            println!("\nwhich providers? (numbers separated by commas; at least one)");
+            outln!("\nwhich providers? (numbers separated by commas; at least one)");
             for (i, k) in init_plan::ALL.iter().enumerate() {
-                println!("  {}) {}", i + 1, k.label());
+                outln!("  {}) {}", i + 1, k.label());
             }
             loop {
                 match parse_selection(&ask_line("providers [1]: ").await?) {
                     Ok(kinds) => break kinds,
-                    Err(e) => println!("{e}"),
+                    Err(e) => outln!("{e}"),
                 }
             }
         }
@@ -293,7 +293,7 @@ async fn interactive_plan(args: &InitArgs) -> anyhow::Result<Plan> {
             });
             match Origin::parse(&url) {
                 Ok(_) => break url,
-                Err(e) => println!("{e}"),
+                Err(e) => outln!("{e}"),
             }
         };
         providers.push(ProviderPlan {
@@ -310,7 +310,7 @@ async fn interactive_plan(args: &InitArgs) -> anyhow::Result<Plan> {
 
 async fn ask_model(models: &[String], default: Option<&str>) -> anyhow::Result<String> {
     for (i, m) in models.iter().enumerate() {
-        println!("  {}) {m}", i + 1);
+        outln!("  {}) {m}", i + 1);
     }
     let question = match default {
         Some(d) => format!("model [{d}]: "),
@@ -319,7 +319,7 @@ async fn ask_model(models: &[String], default: Option<&str>) -> anyhow::Result<S
     loop {
         match parse_model_answer(&ask_line(&question).await?, models, default) {
             Ok(m) => return Ok(m),
-            Err(e) => println!("{e}"),
+            Err(e) => outln!("{e}"),
         }
     }
 }
@@ -350,7 +350,7 @@ async fn ask_key(kind: ProviderKind) -> anyhow::Result<String> {
 
 /// One line from stdin (off the async thread); EOF is an error that suggests `--yes`.
 async fn ask_line(question: &str) -> anyhow::Result<String> {
-    print!("{question}");
+    out!("{question}");
     let _ = std::io::stdout().flush();
     let line = tokio::task::spawn_blocking(|| {
         let mut line = String::new();

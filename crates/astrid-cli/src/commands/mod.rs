@@ -34,13 +34,22 @@ pub struct Ctx {
     pub principal: String,
     /// A device token to connect with instead of the operator's token file.
     pub device_token: Option<String>,
+    /// `--json`: list and show commands print JSON.
+    pub json: bool,
 }
 
 impl Ctx {
     /// Connects, starting the daemon first when `autostart` is set.
     pub async fn connect(&self, autostart: bool) -> anyhow::Result<Client> {
         if autostart {
-            astrid_client::ensure_daemon(&self.home, None).await?;
+            // Booting compiles (or loads from cache) every capsule: seconds, not milliseconds.
+            let spinner = (!astrid_client::is_daemon_running(&self.home))
+                .then(|| crate::progress::spinner("starting the astrid daemon"));
+            let started = astrid_client::ensure_daemon(&self.home, None).await;
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            started?;
         }
         Ok(match &self.device_token {
             None => Client::connect(&self.home, &self.principal, "astrid").await?,
@@ -53,6 +62,16 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Completions { shell }) = &cli.command {
+        // Needs no home and no daemon: it runs in shell start-up files.
+        return print_completions(*shell);
+    }
+    if cli.json && !json_supported(cli.command.as_ref()) {
+        bail!(
+            "--json is for list and show commands (see `astrid --help`); this one has no JSON \
+             form"
+        );
+    }
     let home = match cli.home {
         Some(dir) => AstridHome::new(dir),
         None => AstridHome::from_env()
@@ -80,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         home,
         principal,
         device_token,
+        json: cli.json,
     };
     let command = match (cli.prompt, cli.command) {
         (Some(prompt), None) => return agent::run(&ctx, prompt, cli.turn).await,
@@ -108,7 +128,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(cmd) => tenants::agent(&ctx, cmd).await,
         Command::Quota(cmd) => quota::run(&ctx, cmd).await,
         Command::PairDevice(cmd) => tenants::pair_device(&ctx, cmd).await,
+        Command::Completions { shell } => print_completions(shell),
     }
+}
+
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let script = completion_script(shell);
+    crate::out::write(format_args!("{}", String::from_utf8_lossy(&script)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The completion script for `shell`, generated from the command-line grammar.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "astrid", &mut buf);
+    buf
+}
+
+/// Whether a command has a `--json` form: the list and show commands.
+fn json_supported(command: Option<&Command>) -> bool {
+    use crate::args::{
+        AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
+        ConfigCommand as Cf, EgressCommand as E, PairDeviceCommand as D, QuotaCommand as Q,
+        SecretCommand as S,
+    };
+    matches!(
+        command,
+        Some(
+            Command::Status
+                | Command::Ps
+                | Command::Capsule(Cp::List { .. } | Cp::Tree)
+                | Command::Audit(Au::Show { .. })
+                | Command::Caps(C::Show { .. })
+                | Command::Config(Cf::Show { .. })
+                | Command::Secret(S::List)
+                | Command::Egress(E::Show)
+                | Command::Agent(A::List | A::Show { .. })
+                | Command::Quota(Q::Show { .. })
+                | Command::PairDevice(D::List { .. })
+        )
+    )
 }
 
 /// For a response of the wrong kind: the daemon and this CLI disagree about the protocol.

@@ -34,7 +34,7 @@ pub async fn run(ctx: &Ctx, cmd: QuotaCommand) -> anyhow::Result<ExitCode> {
         },
     };
     match client.control(command).await? {
-        ControlResponse::Quota(q) => print!("{}", show(&q)),
+        ControlResponse::Quota(q) => crate::out::show(ctx.json, &q, show)?,
         other => return Err(unexpected(other)),
     }
     Ok(ExitCode::SUCCESS)

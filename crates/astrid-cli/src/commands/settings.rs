@@ -22,7 +22,13 @@ pub async fn config(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                 .control(ControlCommand::ConfigShow { principal, capsule })
                 .await?
             {
-                ControlResponse::Config(pairs) => print!("{}", settings_text(&pairs)),
+                ControlResponse::Config(pairs) => {
+                    let list: Vec<_> = pairs
+                        .iter()
+                        .map(|(key, value)| serde_json::json!({ "key": key, "value": value }))
+                        .collect();
+                    crate::out::show(ctx.json, &list, |_| settings_text(&pairs))?;
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -43,7 +49,7 @@ pub async fn config(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                     value,
                 })
                 .await?;
-            println!("{shown}");
+            outln!("{shown}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -80,7 +86,7 @@ pub async fn secret(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
                     origin: origin.to_string(),
                 })
                 .await?;
-            println!("stored {capsule} {name}, sent only to {origin}");
+            outln!("stored {capsule} {name}, sent only to {origin}");
         }
         SecretCommand::List => {
             let client = ctx.connect(true).await?;
@@ -88,7 +94,9 @@ pub async fn secret(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
                 .control(ControlCommand::SecretList { principal })
                 .await?
             {
-                ControlResponse::Secrets(list) => print!("{}", secrets_table(&list)),
+                ControlResponse::Secrets(list) => {
+                    crate::out::show(ctx.json, &list, |l| secrets_table(l))?
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -101,7 +109,7 @@ pub async fn secret(ctx: &Ctx, cmd: SecretCommand) -> anyhow::Result<ExitCode> {
                     name: name.clone(),
                 })
                 .await?;
-            println!("removed {capsule} {name}");
+            outln!("removed {capsule} {name}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -151,7 +159,7 @@ pub async fn egress(ctx: &Ctx, cmd: EgressCommand) -> anyhow::Result<ExitCode> {
                     target,
                 })
                 .await?;
-            println!("{shown}");
+            outln!("{shown}");
         }
         EgressCommand::Revoke { capsule, target } => {
             let shown = format!("{capsule} may no longer reach {target}");
@@ -162,13 +170,21 @@ pub async fn egress(ctx: &Ctx, cmd: EgressCommand) -> anyhow::Result<ExitCode> {
                     target,
                 })
                 .await?;
-            println!("{shown}");
+            outln!("{shown}");
         }
         EgressCommand::Show => match client
             .control(ControlCommand::EgressShow { principal })
             .await?
         {
-            ControlResponse::Egress(list) => print!("{}", egress_table(&list)),
+            ControlResponse::Egress(list) => {
+                let objects: Vec<_> = list
+                    .iter()
+                    .map(|(capsule, target)| {
+                        serde_json::json!({ "capsule": capsule, "target": target })
+                    })
+                    .collect();
+                crate::out::show(ctx.json, &objects, |_| egress_table(&list))?;
+            }
             other => return Err(unexpected(other)),
         },
     }

@@ -19,7 +19,7 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 .control(ControlCommand::AgentCreate { name: name.clone() })
                 .await?
             {
-                ControlResponse::Done => println!("created principal `{name}`"),
+                ControlResponse::Done => outln!("created principal `{name}`"),
                 other => return Err(unexpected(other)),
             }
         }
@@ -33,15 +33,15 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
             };
             match client.control(cmd).await? {
                 ControlResponse::Agent(info) => {
-                    println!("created principal `{name}` as a replica of `{source}`");
-                    print!("{}", agent_text(&info));
+                    outln!("created principal `{name}` as a replica of `{source}`");
+                    out!("{}", agent_text(&info));
                 }
                 other => return Err(unexpected(other)),
             }
         }
         AgentCommand::Show { name } => {
             match client.control(ControlCommand::AgentShow { name }).await? {
-                ControlResponse::Agent(info) => print!("{}", agent_text(&info)),
+                ControlResponse::Agent(info) => crate::out::show(ctx.json, &info, agent_text)?,
                 other => return Err(unexpected(other)),
             }
         }
@@ -55,7 +55,7 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 remove_capsules: remove,
             };
             match client.control(cmd).await? {
-                ControlResponse::Agent(info) => print!("{}", agent_text(&info)),
+                ControlResponse::Agent(info) => out!("{}", agent_text(&info)),
                 other => return Err(unexpected(other)),
             }
         }
@@ -65,16 +65,20 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCommand) -> anyhow::Result<ExitCode> {
                 .await?
             {
                 ControlResponse::Done => {
-                    println!("deleted principal `{name}`; its audit chain is archived")
+                    outln!("deleted principal `{name}`; its audit chain is archived")
                 }
                 other => return Err(unexpected(other)),
             }
         }
         AgentCommand::List => match client.control(ControlCommand::AgentList).await? {
             ControlResponse::Agents(names) => {
-                for n in names {
-                    println!("{n}");
-                }
+                let list: Vec<_> = names
+                    .iter()
+                    .map(|name| serde_json::json!({ "name": name }))
+                    .collect();
+                crate::out::show(ctx.json, &list, |_| {
+                    names.iter().map(|n| format!("{n}\n")).collect()
+                })?;
             }
             other => return Err(unexpected(other)),
         },
@@ -107,7 +111,7 @@ pub async fn pair_device(ctx: &Ctx, cmd: PairDeviceCommand) -> anyhow::Result<Ex
                          this once:",
                         device.id, device.principal, device.scope
                     );
-                    println!("{token}");
+                    outln!("{token}");
                 }
                 other => return Err(unexpected(other)),
             }
@@ -118,7 +122,9 @@ pub async fn pair_device(ctx: &Ctx, cmd: PairDeviceCommand) -> anyhow::Result<Ex
                 .control(ControlCommand::DeviceList { principal })
                 .await?
             {
-                ControlResponse::Devices(list) => print!("{}", devices_table(&list)),
+                ControlResponse::Devices(list) => {
+                    crate::out::show(ctx.json, &list, |l| devices_table(l))?
+                }
                 other => return Err(unexpected(other)),
             }
         }
@@ -129,7 +135,7 @@ pub async fn pair_device(ctx: &Ctx, cmd: PairDeviceCommand) -> anyhow::Result<Ex
                 device_id: id.clone(),
             };
             match client.control(cmd).await? {
-                ControlResponse::Done => println!("revoked device {id}"),
+                ControlResponse::Done => outln!("revoked device {id}"),
                 other => return Err(unexpected(other)),
             }
         }

@@ -231,7 +231,7 @@ async fn drive(
             _ = interrupts.recv() => {
                 if *interrupted {
                     ui.notice("interrupted");
-                    std::process::exit(130);
+                    std::process::exit(i32::from(crate::exit::INTERRUPTED));
                 }
                 *interrupted = true;
                 ui.notice("cancelling the turn… (Ctrl-C again to quit at once)");

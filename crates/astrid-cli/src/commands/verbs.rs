@@ -35,9 +35,9 @@ pub async fn run(ctx: &Ctx, args: Vec<String>) -> anyhow::Result<ExitCode> {
     if text.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{text}");
+    out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

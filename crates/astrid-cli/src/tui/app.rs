@@ -107,7 +107,7 @@ pub async fn run(
     drop(screen);
     result?;
     if let Some(s) = &app.state.session {
-        println!("session: {}", s.label());
+        outln!("session: {}", s.label());
     }
     Ok(ExitCode::SUCCESS)
 }

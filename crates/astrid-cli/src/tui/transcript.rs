@@ -110,11 +110,8 @@ impl Transcript {
             _ => None,
         });
         match existing {
-            Some(text) => {
-                if !answer.is_empty() {
-                    *text = answer.to_string();
-                }
-            }
+            Some(text) if !answer.is_empty() => *text = answer.to_string(),
+            Some(_) => {}
             None if !answer.trim().is_empty() => self.entries.push(Entry::Assistant {
                 text: answer.to_string(),
                 streaming: false,

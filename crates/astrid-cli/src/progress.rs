@@ -1,0 +1,47 @@
+//! Progress on work that can take more than a second (building a capsule, installing a
+//! distro, starting the daemon, asking a provider for its models).
+//!
+//! Drawn on stderr, so stdout stays the command's result; indicatif hides a bar whose target
+//! is not a terminal, so scripts and pipes see nothing of it.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How often a spinner moves, and so how soon one appears.
+const TICK: Duration = Duration::from_millis(100);
+const SPINNER: &str = "{spinner} {msg} ({elapsed})";
+const STEPS: &str = "{spinner} [{bar:24}] {pos}/{len} {msg}";
+
+/// A spinner with a message and the time spent so far; `finish_and_clear` it when done.
+pub fn spinner(message: impl Into<String>) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    // The template is a constant; a typo in it is caught by the unit test below.
+    if let Ok(style) = ProgressStyle::with_template(SPINNER) {
+        bar.set_style(style);
+    }
+    bar.set_message(message.into());
+    bar.enable_steady_tick(TICK);
+    bar
+}
+
+/// A bar over `len` steps, each named by its message as it starts.
+pub fn steps(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if let Ok(style) = ProgressStyle::with_template(STEPS) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(TICK);
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_templates_parse() {
+        assert!(ProgressStyle::with_template(SPINNER).is_ok());
+        assert!(ProgressStyle::with_template(STEPS).is_ok());
+    }
+}
