@@ -2,7 +2,7 @@
 //!
 //! `println!` panics when stdout is a pipe whose reader has gone (`astrid audit show | head`):
 //! Rust ignores SIGPIPE, so the write fails with `BrokenPipe` and the macro turns that into a
-//! panic with a backtrace hint. Everything this binary prints to stdout goes through [`write`]
+//! panic with a backtrace hint. Everything this binary prints to stdout goes through [`write()`]
 //! instead (clippy's `disallowed-macros` in this crate's `clippy.toml` keeps it so), which ends
 //! the process quietly with [`crate::exit::BROKEN_PIPE`], the status a shell reports for a
 //! command killed by SIGPIPE, so `set -o pipefail` scripts see what they would for any tool.

@@ -241,3 +241,29 @@ fn a_witness_catches_a_rollback_of_both_files() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_show_quietly() {
+    // Enough entries that `show` is still writing when the reader has gone (a pipe holds
+    // 64 KiB): `astrid audit show | head -1`.
+    let dir = tempfile::tempdir().unwrap();
+    let home = AstridHome::new(dir.path().join("home"));
+    add_chain(&home, "alice", 1500);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_astrid"))
+        .arg("--home")
+        .arg(home.root())
+        .args(["--principal", "alice", "audit", "show"])
+        .env_remove("ASTRID_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "no panic, no backtrace hint: {stderr}");
+}
