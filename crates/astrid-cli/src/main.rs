@@ -3,6 +3,7 @@
 // First, so that `out!`/`outln!` are in scope in every module below.
 #[macro_use]
 mod out;
+mod advice;
 mod approval_view;
 mod args;
 mod commands;

@@ -60,11 +60,20 @@ pub enum Stream {
 pub struct Renderer {
     streamed: bool,
     mid_line: bool,
+    /// Who the turn runs for, named in the fix for a failed tool call.
+    principal: String,
 }
 
 impl Renderer {
     pub fn new() -> Self {
         Renderer::default()
+    }
+
+    pub fn for_principal(principal: &str) -> Self {
+        Renderer {
+            principal: principal.to_string(),
+            ..Renderer::default()
+        }
     }
 
     pub fn event(&mut self, ev: &TurnEvent) -> Vec<(Stream, String)> {
@@ -88,7 +97,11 @@ impl Renderer {
                 } else {
                     let first = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                     let text = if first.is_empty() { "failed" } else { first };
-                    format!("  ✗ {}\n", clip(text.trim()))
+                    let mut line = format!("  ✗ {}\n", clip(text.trim()));
+                    if let Some(advice) = crate::advice::advise(output, &self.principal) {
+                        line.push_str(&format!("    → {advice}\n"));
+                    }
+                    line
                 };
                 out.push((Stream::Err, line));
                 out

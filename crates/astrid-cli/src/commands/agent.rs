@@ -34,7 +34,7 @@ pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<
 
     let mut ui = HeadlessUi {
         yes: args.yes,
-        renderer: Renderer::new(),
+        renderer: Renderer::for_principal(&ctx.principal),
     };
     let t = Turn {
         client: &client,
@@ -48,7 +48,11 @@ pub async fn run(ctx: &Ctx, prompt: String, args: PromptArgs) -> anyhow::Result<
         Ok(r) => r,
         Err(e) => {
             emit(ui.renderer.finish(""));
-            eprintln!("error: {}", crate::error_text(&e));
+            let text = crate::error_text(&e);
+            eprintln!("error: {text}");
+            if let Some(advice) = crate::advice::advise(&text, &ctx.principal) {
+                eprintln!("{advice}");
+            }
             eprintln!("{session_line}");
             return Ok(ExitCode::FAILURE);
         }

@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
         ws,
         session,
         ui: ChatUi {
-            renderer: Renderer::new(),
+            renderer: Renderer::for_principal(&ctx.principal),
             approvals: Approvals::new(args.yes, !interactive),
             interactive,
         },
@@ -186,7 +186,11 @@ impl Chat {
             }
             Err(e) => {
                 emit(self.ui.renderer.finish(""));
-                say(&format!("error: {}", crate::error_text(&e)));
+                let text = crate::error_text(&e);
+                say(&format!("error: {text}"));
+                if let Some(advice) = crate::advice::advise(&text, &self.principal) {
+                    say(&advice);
+                }
             }
         }
     }

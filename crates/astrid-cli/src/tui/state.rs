@@ -400,7 +400,14 @@ impl ChatState {
                 name,
                 ok,
                 output,
-            } => self.transcript.tool_result(id, name, *ok, output.clone()),
+            } => {
+                self.transcript.tool_result(id, name, *ok, output.clone());
+                if !*ok {
+                    if let Some(advice) = crate::advice::advise(output, &self.principal) {
+                        self.notice(advice);
+                    }
+                }
+            }
             TurnEvent::Step { n } => {
                 self.phase = Phase::Running {
                     step: *n,
@@ -440,7 +447,11 @@ impl ChatState {
             }
             Err(msg) => {
                 self.transcript.close_stream();
+                let advice = crate::advice::advise(&msg, &self.principal);
                 self.error(msg);
+                if let Some(advice) = advice {
+                    self.notice(advice);
+                }
             }
         }
         if expired > 0 {
