@@ -180,3 +180,46 @@ async fn the_socket_token_and_run_directory_are_private() {
     assert_eq!(mode(&home.home.principals_dir()), 0o700);
     assert_eq!(token(&home.home).len(), 64, "a 256-bit hex token");
 }
+
+#[tokio::test]
+async fn a_connection_that_never_says_hello_is_closed() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Echo).await;
+
+    // Connected, and silent: the daemon gives up on it (after its 5 s hello timeout; the
+    // read below waits up to a minute, so a loaded machine does not fail the test).
+    let mut silent = tokio::net::UnixStream::connect(home.home.socket())
+        .await
+        .unwrap();
+    let reason = refused_reason(raw_recv(&mut silent).await.expect("an answer, then close"));
+    assert!(reason.contains("no hello within"), "{reason}");
+    assert_eq!(
+        raw_recv(&mut silent).await,
+        None,
+        "the connection stayed open"
+    );
+    assert_echo_serves(&c).await;
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_refuses_the_previous_token() {
+    let home = TestHome::new();
+    let mut daemon = home.start().await;
+    let old = token(&home.home);
+    daemon.kill();
+    let _daemon = home.start().await;
+    let new = token(&home.home);
+    assert_ne!(old, new, "the token was not regenerated");
+
+    let (mut s, answer) = raw_hello(&home.home, PROTOCOL_VERSIONS, &old, "default").await;
+    let reason = refused_reason(answer);
+    assert!(reason.contains("invalid daemon token"), "{reason}");
+    assert_eq!(raw_recv(&mut s).await, None);
+    let (_s, answer) = raw_hello(&home.home, PROTOCOL_VERSIONS, &new, "default").await;
+    assert!(
+        matches!(answer, ServerMessage::Welcome { .. }),
+        "{answer:?}"
+    );
+}

@@ -81,7 +81,15 @@ async fn install(ctx: &Ctx, path: PathBuf, update: bool) -> anyhow::Result<()> {
     } else {
         (ControlCommand::Install(upload), "installed")
     };
-    match client.control(command).await? {
+    // The daemon verifies and compiles the component before it answers: seconds for a big one.
+    let spinner = crate::progress::spinner(if update {
+        "updating (the daemon verifies and compiles the component)"
+    } else {
+        "installing (the daemon verifies and compiles the component)"
+    });
+    let answer = client.control(command).await;
+    spinner.finish_and_clear();
+    match answer? {
         ControlResponse::Installed(info) => {
             outln!(
                 "{verb} {} {} ({})",

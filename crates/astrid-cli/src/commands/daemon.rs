@@ -44,8 +44,11 @@ pub async fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     drop(client);
     let deadline = Instant::now() + STOP_TIMEOUT;
+    // In-flight calls finish first, which can take a while.
+    let spinner = crate::progress::spinner("stopping the astrid daemon");
     while is_daemon_running(&ctx.home) || pid.is_some_and(process_alive) {
         if Instant::now() >= deadline {
+            spinner.finish_and_clear();
             match pid {
                 Some(pid) => {
                     bail!("daemon (pid {pid}) still running {STOP_TIMEOUT:?} after shutdown")
@@ -55,6 +58,7 @@ pub async fn stop(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    spinner.finish_and_clear();
     match pid {
         Some(pid) => outln!("astrid daemon stopped (pid {pid})"),
         None => outln!("astrid daemon stopped"),
