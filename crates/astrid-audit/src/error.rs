@@ -2,6 +2,7 @@
 //! [`VerifyError`](crate::VerifyError)).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use astrid_crypto::CryptoError;
 
@@ -54,6 +55,10 @@ pub enum AuditError {
     },
     #[error("the audit log is closed")]
     Closed,
+    /// The entry's write failed (typically `ENOSPC`, a full disk). Nothing of it is in the
+    /// log, which is as it was before, so a later append may succeed once the cause is gone.
+    #[error("the audit entry was not written, nothing was appended: {0}")]
+    NotWritten(#[source] Arc<std::io::Error>),
     #[error("the audit log stopped accepting entries after a write failure: {0}")]
     Failed(String),
     #[error(transparent)]

@@ -149,6 +149,7 @@ impl AuditLog {
             prev_hash: tail.last_hash,
             end: tail.end,
             failed: None,
+            head_stale: false,
             shared: shared.clone(),
         };
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -167,8 +168,15 @@ impl AuditLog {
     }
 
     /// Appends an entry and returns its seq once it is on disk (written and fsynced).
-    /// Concurrent callers share fsyncs. After a write failure every later call fails: an
-    /// effect whose audit entry cannot be made durable must not be acknowledged.
+    /// Concurrent callers share fsyncs. An effect whose audit entry cannot be made durable
+    /// must not be acknowledged, so an error here means "refuse the effect":
+    ///
+    /// - a failed *write* (a full disk) refuses only its batch
+    ///   ([`AuditError::NotWritten`]): the log is cut back to where it was and the next
+    ///   append tries again, so the caller recovers when space returns;
+    /// - a failed *fsync*, or a failed cut after a failed write, stops the log: every later
+    ///   call fails ([`AuditError::Failed`]) until it is reopened, since the page cache can
+    ///   no longer be trusted to match the disk.
     pub fn append(&self, entry: NewEntry) -> Result<u64, AuditError> {
         entry.check_sizes()?;
         let (reply, answer) = crossbeam_channel::bounded(1);
@@ -344,7 +352,29 @@ struct Writer {
     prev_hash: [u8; 32],
     end: u64,
     failed: Option<String>,
+    /// The last durable batch is not covered by the head (its rewrite failed): rewritten
+    /// before anything more is acknowledged.
+    head_stale: bool,
     shared: Arc<Shared>,
+}
+
+/// Why a batch was not acknowledged.
+#[derive(Clone)]
+enum Refused {
+    /// Nothing of the batch reached the log, which is as it was before it; the next batch
+    /// may succeed.
+    NotWritten(Arc<std::io::Error>),
+    /// The log takes no more entries.
+    Stopped(String),
+}
+
+impl From<&Refused> for AuditError {
+    fn from(r: &Refused) -> Self {
+        match r {
+            Refused::NotWritten(e) => AuditError::NotWritten(e.clone()),
+            Refused::Stopped(why) => AuditError::Failed(why.clone()),
+        }
+    }
 }
 
 impl Writer {
@@ -369,16 +399,24 @@ impl Writer {
             for (i, req) in batch.drain(..).enumerate() {
                 let answer = match &result {
                     Ok(first_seq) => Ok(first_seq + i as u64),
-                    Err(why) => Err(AuditError::Failed(why.clone())),
+                    Err(refused) => Err(refused.into()),
                 };
                 let _ = req.reply.send(answer);
             }
         }
     }
 
-    fn commit(&mut self, batch: &mut [Request], buf: &mut Vec<u8>) -> Result<u64, String> {
+    fn commit(&mut self, batch: &mut [Request], buf: &mut Vec<u8>) -> Result<u64, Refused> {
         if let Some(why) = &self.failed {
-            return Err(why.clone());
+            return Err(Refused::Stopped(why.clone()));
+        }
+        if self.head_stale {
+            // The head could not be rewritten after the last batch (durable, and already
+            // acknowledged). Nothing more is acknowledged until the head covers it.
+            self.head
+                .write(self.next_seq - 1, self.prev_hash, self.end)
+                .map_err(|e| Refused::NotWritten(Arc::new(e)))?;
+            self.head_stale = false;
         }
         buf.clear();
         let first_seq = self.next_seq;
@@ -401,17 +439,34 @@ impl Writer {
             encode_record(buf, &sealed.canonical, &sealed.signature);
             prev_hash = sealed.hash;
         }
-        let written = self
-            .file
-            .write_all_at(buf, self.end)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            // Cut what may have been written; after a failed fsync the page cache cannot
-            // be trusted either, so the log takes no more entries until reopened.
+        if let Err(e) = self.file.write_all_at(buf, self.end) {
+            // The write itself failed, typically ENOSPC on a full disk: nothing of this
+            // batch is acknowledged, so its effects are refused. Cut whatever part of it
+            // reached the file; after the cut the log is exactly as it was before the
+            // batch, so the next batch may try again and the daemon recovers when space
+            // returns. (A crash before the cut is on disk can leave at most a torn record,
+            // which open cuts, or whole records of this batch after the head: entries for
+            // effects that were refused, never an effect without its entry.) If the cut
+            // fails, the log stops as after a failed fsync.
+            if let Err(cut) = self
+                .file
+                .set_len(self.end)
+                .and_then(|()| self.file.sync_data())
+            {
+                let why = format!("write failed ({e}) and the partial batch was not cut: {cut}");
+                self.failed = Some(why.clone());
+                return Err(Refused::Stopped(why));
+            }
+            return Err(Refused::NotWritten(Arc::new(e)));
+        }
+        if let Err(e) = self.file.sync_data() {
+            // After a failed fsync the page cache cannot be trusted (the kernel may have
+            // dropped pages it could not write), so the log takes no more entries until
+            // reopened.
             let _ = self.file.set_len(self.end);
-            let why = format!("write or fsync failed: {e}");
+            let why = format!("fsync failed: {e}");
             self.failed = Some(why.clone());
-            return Err(why);
+            return Err(Refused::Stopped(why));
         }
         let count = batch.len() as u64;
         self.end += buf.len() as u64;
@@ -421,9 +476,10 @@ impl Writer {
         self.shared.last_seq.store(last_seq, Ordering::SeqCst);
         self.shared.entries.fetch_add(count, Ordering::Relaxed);
         self.shared.batches.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.head.write(last_seq, prev_hash, self.end) {
-            // This batch is durable; the next ones must not be acknowledged without a head.
-            self.failed = Some(format!("cannot update the head file: {e}"));
+        if self.head.write(last_seq, prev_hash, self.end).is_err() {
+            // This batch is durable and is acknowledged; the next ones are not until a head
+            // covers it (retried at the next batch, which is refused while that fails).
+            self.head_stale = true;
         }
         Ok(first_seq)
     }
