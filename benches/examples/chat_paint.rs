@@ -50,8 +50,10 @@ fn one_run(astrid: &Path, home: &Path, workspace: &str, timings: &Path, i: usize
         .lines()
         .count();
     let name = format!("astrid-chat-paint-{}-{i}", std::process::id());
+    // The pane outlives a chat that fails to start, so the panic below can show why.
     let command = format!(
-        "ASTRID_CHAT_TIMINGS='{}' '{}' --home '{}' chat --workspace '{workspace}'",
+        "ASTRID_CHAT_TIMINGS='{}' '{}' --home '{}' chat --workspace '{workspace}'; \
+         echo EXITED $?; sleep 60",
         timings.display(),
         astrid.display(),
         home.display()

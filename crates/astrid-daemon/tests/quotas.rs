@@ -269,3 +269,71 @@ async fn a_flood_from_one_principal_does_not_starve_another() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The daemon's thread count, from /proc.
+fn threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads: in /proc/<pid>/status")
+}
+
+#[tokio::test]
+async fn a_capsule_republishing_in_a_loop_holds_only_its_own_slots() {
+    // misbehave re-publishes every `misbehave.v1.loop` it handles, up to the hop limit: each
+    // event from alice's clients starts a chain of 16 invocations. Those used to run outside
+    // alice's slots, each on a thread of the blocking pool every principal shares, so a flood
+    // of them could take the whole pool and leave everyone else's calls waiting.
+    let quota = QuotaSpec {
+        concurrency: Some(2),
+        ..QuotaSpec::default()
+    };
+    let (home, daemon, op, _alice) = fixture(quota, &[Capsule::Misbehave]).await;
+    install(&op, Capsule::Echo).await;
+    assert_echo_serves(&op).await;
+    let before = threads(daemon.pid());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flooders = Vec::new();
+    for _ in 0..4 {
+        let c = Client::connect(&home.home, "alice", "flood").await.unwrap();
+        let stop = stop.clone();
+        flooders.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.publish("misbehave.v1.loop", b"x".to_vec()).await.unwrap();
+                sent += 1;
+                if sent % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            sent
+        }));
+    }
+    // While the flood runs, the default principal is served, and the daemon's threads stay
+    // what alice's two slots and everyone else's work need.
+    let mut peak = before;
+    for _ in 0..20 {
+        assert_echo_serves(&op).await;
+        peak = peak.max(threads(daemon.pid()));
+        let running = quota_of(&op, "alice").await.running;
+        assert!(running <= 2, "alice runs {running} invocations on 2 slots");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for f in flooders {
+        sent += f.await.unwrap();
+    }
+    assert!(
+        sent > 100,
+        "the flood was too small to show anything: {sent} events"
+    );
+    assert!(
+        peak <= before + 16,
+        "the daemon went from {before} to {peak} threads under alice's flood of {sent} events"
+    );
+    assert_echo_serves(&op).await;
+}

@@ -67,8 +67,11 @@ impl Inner {
     }
 
     /// One handler invocation. An event entering from outside (depth 0: a client, the kernel)
-    /// takes one of its principal's concurrency slots; the calls it makes in turn ride on that
-    /// slot, so a chain of capsules can never wait on slots its own caller holds.
+    /// takes one of its principal's concurrency slots; the requests it makes in turn ride on
+    /// that slot, so a chain of capsules can never wait on slots its own caller holds. An
+    /// event a capsule publishes (no reply: nobody waits for it) takes a slot of its own like
+    /// one from outside, so a capsule that re-publishes in a loop fills its principal's queue,
+    /// not the blocking pool that every principal's invocations share.
     fn spawn_handler(self: &Arc<Self>, inst: Arc<Installed>, handler: String, env: Envelope) {
         let inner = self.clone();
         self.calls.begin();
@@ -83,7 +86,7 @@ impl Inner {
             }
             inner.calls.end();
         });
-        if depth > 0 {
+        if depth > 0 && reply.is_some() {
             self.rt.spawn_blocking(job);
             return;
         }
