@@ -253,3 +253,23 @@ async fn silence_times_out_as_deny() {
     assert_eq!(last.decision, Decision::Rejected);
     assert!(last.outcome.contains("no answer in time"), "{last:?}");
 }
+
+#[tokio::test]
+async fn a_person_may_take_longer_than_the_capsules_deadline() {
+    // 1 s per invocation; the person answers after 1.5 s, within the 2 s the asker gives
+    // them. Their reading time is not the capsule's running time: the deadline waits.
+    let home = TestHome::with_quota(1000, 32);
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::Asker).await;
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let reply = start_ask(&c, "fs:read:/tmp/astrid-approval/slow");
+    let req = next_request(&mut stream).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    approver
+        .answer_approval(req.id, ApprovalDecision::AllowOnce)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-once");
+}

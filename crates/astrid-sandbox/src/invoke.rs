@@ -74,10 +74,22 @@ impl Runtime {
             });
             store.set_epoch_deadline(1);
         } else {
+            // Not a fixed number of ticks: the deadline moves later while the invocation
+            // waits for a person (`HostState::pause_for`), so each expiry looks again.
             let tick = self.epoch_tick.as_millis().max(1) as u64;
-            let ticks = (quota.timeout.as_millis() as u64).div_ceil(tick).max(1);
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
+            let ticks_for =
+                move |left: std::time::Duration| (left.as_millis() as u64).div_ceil(tick).max(1);
+            store.epoch_deadline_callback(move |cx| {
+                let left = cx.data().deadline.map_or(std::time::Duration::ZERO, |d| {
+                    d.saturating_duration_since(std::time::Instant::now())
+                });
+                if left.is_zero() {
+                    Err(wasmtime::Error::new(Trap::Interrupt))
+                } else {
+                    Ok(UpdateDeadline::Continue(ticks_for(left)))
+                }
+            });
+            store.set_epoch_deadline(ticks_for(quota.timeout));
         }
 
         let instance = component.pre.instantiate(&mut store).map_err(|e| {

@@ -59,8 +59,9 @@ impl Host for HostState {
             record_denial(&self.ctx, &self.actor, OP, &shown, &why);
             return Err(ErrorCode::Denied(why));
         }
-        let asked = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
-        let (timeout, capped) = self.wait_budget(asked);
+        // The person gets what the capsule asked for (at most MAX_WAIT), not what is left of
+        // its deadline, which is paused meanwhile (`HostState::pause_for`).
+        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_WAIT);
         let started = std::time::Instant::now();
         let ask = ApprovalAsk {
             actor: self.actor.clone(),
@@ -70,15 +71,9 @@ impl Host for HostState {
             capsule_says: Some(CapsuleWords { action, reason }),
             outside_manifest: None,
         };
-        let decision = self
-            .ctx
-            .approver
-            .request(ask, timeout)
-            .map_err(ErrorCode::Failed)?;
-        // A deny that took the whole (deadline-capped) budget is the deadline running out.
-        if capped && decision == ApprovalDecision::Deny && started.elapsed() >= timeout {
-            self.deadline_hit = true;
-        }
+        let decision = self.ctx.approver.request(ask, timeout);
+        self.pause_for(started.elapsed());
+        let decision = decision.map_err(ErrorCode::Failed)?;
         Ok(match decision {
             ApprovalDecision::AllowOnce => Decision::AllowOnce,
             ApprovalDecision::AllowSession => Decision::AllowSession,

@@ -38,7 +38,8 @@ pub struct HostState {
     /// Whom this invocation's effects are for, as audit entries and approvals name it.
     pub(crate) actor: Actor,
     /// When this invocation must end; `None` for a background loop. The epoch interrupts only
-    /// guest code, so host calls that block (`receive`, `request`) never wait past it.
+    /// guest code, so host calls that block (`receive`, `request`) never wait past it. Time
+    /// spent waiting for a person's approval moves it later (see [`HostState::pause_for`]).
     pub(crate) deadline: Option<Instant>,
     /// Set when a blocking host call was cut short by `deadline`; the invocation then ends as
     /// a deadline stop whatever the guest does next.
@@ -101,7 +102,10 @@ impl HostState {
         effect_budget(self.deadline, Instant::now(), asked)
     }
 
-    /// The capability layer for one effect; see [`gatekeeper::token_or_approval`].
+    /// The capability layer for one effect; see [`gatekeeper::token_or_approval`]. A person
+    /// asked gets the full approval wait, not what is left of the invocation's deadline (a
+    /// 5 s deadline would give them a moment to read the dialog); the deadline is paused
+    /// for as long as they take.
     pub(crate) fn authorize(
         &mut self,
         op: &str,
@@ -109,19 +113,24 @@ impl HostState {
         token: Result<(), String>,
         ask: &str,
     ) -> Result<(), String> {
-        gatekeeper::token_or_approval(
-            &self.ctx,
-            &self.actor,
-            self.deadline,
-            op,
-            resource,
-            token,
-            ask,
-        )
-        .map_err(|r| {
+        let started = Instant::now();
+        let answer =
+            gatekeeper::token_or_approval(&self.ctx, &self.actor, None, op, resource, token, ask);
+        self.pause_for(started.elapsed());
+        answer.map_err(|r| {
             self.deadline_hit |= r.deadline_hit;
             r.reason
         })
+    }
+
+    /// Moves the deadline later by `waited`, the time the invocation spent waiting for a
+    /// person: their reading time is not the capsule's running time. The capsule gains no
+    /// time to compute (it is blocked while it waits), and each wait is bounded by the
+    /// approval wait.
+    pub(crate) fn pause_for(&mut self, waited: Duration) {
+        if let Some(deadline) = self.deadline.as_mut() {
+            *deadline += waited;
+        }
     }
 }
 
