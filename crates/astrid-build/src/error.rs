@@ -86,6 +86,24 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `.capsule` archive could not be read as a tar stream.
+    #[error("{path}: bad capsule archive: {source}")]
+    ArchiveIo {
+        /// The archive.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// One entry of a `.capsule` archive could not be read.
+    #[error("{path}: bad capsule archive: {entry}: {source}")]
+    ArchiveEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The entry's name.
+        entry: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
 
 impl BuildError {

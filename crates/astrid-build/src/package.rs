@@ -107,25 +107,33 @@ pub(crate) fn load_archive(path: &Path) -> Result<LoadedPackage, BuildError> {
         path: path.to_path_buf(),
         reason,
     };
+    let unreadable = |source: std::io::Error| BuildError::ArchiveIo {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(|e| BuildError::io(path, e))?;
     let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut archive = tar::Archive::new(file);
-    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-        let entry = entry.map_err(|e| bad(e.to_string()))?;
+    for entry in archive.entries().map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
         let name = entry_name(&entry).map_err(bad)?;
         let limit = if name == MANIFEST_FILE {
             MAX_MANIFEST_BYTES
         } else {
             MAX_COMPONENT_BYTES
         };
-        if entry.header().size().map_err(|e| bad(e.to_string()))? > limit {
+        if entry.header().size().map_err(unreadable)? > limit {
             return Err(bad(format!("{name} is larger than {limit} bytes")));
         }
         let mut data = Vec::new();
         entry
             .take(limit + 1)
             .read_to_end(&mut data)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
+            .map_err(|source| BuildError::ArchiveEntry {
+                path: path.to_path_buf(),
+                entry: name.clone(),
+                source,
+            })?;
         if entries.insert(name.clone(), data).is_some() {
             return Err(bad(format!("{name} appears twice")));
         }

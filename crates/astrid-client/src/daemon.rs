@@ -40,9 +40,10 @@ pub async fn ensure_daemon(
     };
     let log_path = home.daemon_log();
     let (log, log_start) = open_log(home)?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| ClientError::DaemonSpawn(format!("{}: {e}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(|source| ClientError::DaemonSpawn {
+        path: log_path.clone(),
+        source,
+    })?;
     #[expect(
         clippy::disallowed_methods,
         reason = "starting astrid-daemon itself when no daemon runs"
@@ -56,7 +57,10 @@ pub async fn ensure_daemon(
         // Its own process group, so a Ctrl-C meant for the CLI does not reach the daemon.
         .process_group(0)
         .spawn()
-        .map_err(|e| ClientError::DaemonSpawn(format!("{}: {e}", exe.display())))?;
+        .map_err(|source| ClientError::DaemonSpawn {
+            path: exe.clone(),
+            source,
+        })?;
 
     let deadline = Instant::now() + START_TIMEOUT;
     let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
@@ -146,14 +150,22 @@ fn open_log(home: &AstridHome) -> Result<(std::fs::File, u64), ClientError> {
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| ClientError::DaemonSpawn(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|source| ClientError::DaemonLog {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
     let path = home.daemon_log();
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| ClientError::DaemonSpawn(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|source| ClientError::DaemonLog {
+            action: "open",
+            path: path.clone(),
+            source,
+        })?;
     let start = file.metadata().map(|m| m.len()).unwrap_or(0);
     Ok((file, start))
 }

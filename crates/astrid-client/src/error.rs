@@ -48,8 +48,22 @@ pub enum ClientError {
     Unexpected(String),
     #[error("cannot find the astrid-daemon executable (looked in {0}); set ASTRID_DAEMON")]
     DaemonNotFound(String),
-    #[error("cannot start the daemon: {0}")]
-    DaemonSpawn(String),
+    /// Starting the daemon's executable (or handing it the log file) failed.
+    #[error("cannot start the daemon: {}: {source}", path.display())]
+    DaemonSpawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon's log directory or file could not be created or opened.
+    #[error("cannot start the daemon: cannot {action} {}: {source}", path.display())]
+    DaemonLog {
+        /// `create` or `open`.
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("daemon did not come up: {reason}\n--- last lines of {} ---\n{log_tail}", log.display())]
     DaemonStart {
         reason: String,

@@ -51,8 +51,14 @@ async fn an_unstartable_executable_is_a_spawn_error() {
     let home = AstridHome::new(dir.path());
     let missing = dir.path().join("no-such-daemon");
     let err = ensure_daemon(&home, Some(missing)).await.unwrap_err();
-    assert!(matches!(err, ClientError::DaemonSpawn(_)), "{err:?}");
+    assert!(matches!(err, ClientError::DaemonSpawn { .. }), "{err:?}");
     assert!(err.to_string().contains("no-such-daemon"), "{err}");
+    // The operating system's error is kept as the source, not only as text.
+    let source = std::error::Error::source(&err).expect("the spawn error is kept");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{io}");
 }
 
 #[tokio::test]

@@ -29,6 +29,9 @@ pub enum DecodeError {
     Version(u8),
     #[error("bad text form: {0}")]
     Text(String),
+    /// The text form's body is not valid unpadded URL-safe base64.
+    #[error("bad text form: {0}")]
+    Base64(#[source] base64::DecodeError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +58,13 @@ pub enum CryptoError {
     Decode(#[from] DecodeError),
     #[error("cannot mint token: {0}")]
     Mint(String),
+    /// The token to mint would overstep its parent.
+    #[error("cannot mint token: {0}")]
+    Widening(#[source] crate::mint::Widening),
     #[error("revocation list: {0}")]
     Revocation(String),
     #[error("operating system randomness unavailable: {0}")]
-    Random(String),
+    Random(#[source] rand::rand_core::OsError),
 }
 
 impl CryptoError {

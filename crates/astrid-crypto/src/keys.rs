@@ -111,7 +111,7 @@ impl KeyPair {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         rand::rngs::OsRng
             .try_fill_bytes(seed.as_mut())
-            .map_err(|e| CryptoError::Random(e.to_string()))?;
+            .map_err(CryptoError::Random)?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -213,7 +213,7 @@ fn create_key_file(keys_dir: &Path, path: &Path) -> Result<KeyPair, CryptoError>
     let mut seed = Zeroizing::new([0u8; SEED_LEN]);
     rand::rngs::OsRng
         .try_fill_bytes(seed.as_mut())
-        .map_err(|e| CryptoError::Random(e.to_string()))?;
+        .map_err(CryptoError::Random)?;
     let tmp: PathBuf = keys_dir.join(format!(
         ".{RUNTIME_KEY_FILE}.{}.{:016x}",
         std::process::id(),

@@ -128,7 +128,7 @@ fn mint_inner(
         if parent.expires_at_ms.is_some_and(|e| e <= issued_at_ms) {
             return Err(CryptoError::Mint("parent token has expired".into()));
         }
-        check_derivation(&token, parent).map_err(|e| CryptoError::Mint(e.to_string()))?;
+        check_derivation(&token, parent).map_err(CryptoError::Widening)?;
     }
     token.signature = keypair.sign(&token.signing_bytes());
     Ok(token)
@@ -159,6 +159,8 @@ impl std::fmt::Display for Widening {
         })
     }
 }
+
+impl std::error::Error for Widening {}
 
 /// The rules a child obeys with respect to its parent. Requiring `issued_at` no earlier
 /// than the parent's, and expiry no later, means checking the leaf's validity window also

@@ -184,9 +184,7 @@ impl CapabilityToken {
         let body = text.trim().strip_prefix(TOKEN_TEXT_PREFIX).ok_or_else(|| {
             DecodeError::Text(format!("token text must start with `{TOKEN_TEXT_PREFIX}`"))
         })?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|e| DecodeError::Text(e.to_string()))?;
+        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(DecodeError::Base64)?;
         Self::from_bytes(&bytes)
     }
 

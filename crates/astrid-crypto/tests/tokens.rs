@@ -192,7 +192,10 @@ fn derived_tokens_may_only_narrow() {
     ];
     for (result, why) in cases {
         let err = result.unwrap_err();
-        assert!(matches!(err, CryptoError::Mint(_)), "{err}");
+        assert!(
+            matches!(err, CryptoError::Mint(_) | CryptoError::Widening(_)),
+            "{err}"
+        );
         assert!(err.to_string().contains(why), "{why}: {err}");
     }
     // A parent signed by another key (or tampered with) cannot anchor a child.
@@ -233,4 +236,33 @@ fn ttl_overflow_is_an_error() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("overflow"), "{err}");
+}
+
+#[test]
+fn causes_are_kept_as_sources() {
+    use std::error::Error as _;
+    // Bad base64 in the text form: CryptoError -> DecodeError -> base64's error.
+    let err = CapabilityToken::from_text("astrid-cap1.!!").unwrap_err();
+    let decode = err.source().expect("the decode error is kept");
+    assert!(decode.is::<DecodeError>(), "{decode:?}");
+    let base64 = decode.source().expect("base64's error is kept");
+    assert!(base64.is::<base64::DecodeError>(), "{base64:?}");
+
+    // A derived token that widens its parent: the rule it breaks is a typed value.
+    let parent = token();
+    let err = mint_at(
+        &key(),
+        alice(),
+        pat("fs:read:/home/**"),
+        T0,
+        Some(Duration::from_secs(60)),
+        Some(&parent),
+    )
+    .unwrap_err();
+    let widening = err.source().expect("the widening is kept");
+    assert_eq!(
+        widening.downcast_ref::<astrid_crypto::Widening>(),
+        Some(&astrid_crypto::Widening::Pattern),
+        "{err}"
+    );
 }

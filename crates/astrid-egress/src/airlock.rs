@@ -295,6 +295,8 @@ async fn exchange(
     )
     .await
     .map_err(|_| EgressError::Timeout(format!("no response from {url} before the deadline")))?
+    // EgressError is Clone + PartialEq and mirrors the WIT `error-code` a guest receives as
+    // text, so hyper's error (neither) is flattened into the message here.
     .map_err(|e| EgressError::Connection(format!("{url}: {e}")))?;
     let (parts, incoming) = head.into_parts();
     Ok((parts, incoming, conn))

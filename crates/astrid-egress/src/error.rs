@@ -1,7 +1,8 @@
 //! The one error type of the airlock; its variants mirror `astrid:http/http.error-code`.
 
 /// Why a request or a body read failed. Messages are written for the person reading the
-/// denial and never contain credential values.
+/// denial and never contain credential values. Clone + PartialEq and handed to guests as
+/// text, so causes (hyper, rustls, DNS) are kept as messages, not sources.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressError {
     /// Refused by the address policy, the scheme rule or the host's [`crate::Authorize`].

@@ -21,6 +21,21 @@ pub enum GatewayError {
     },
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The certificate or private key file cannot be read or parsed.
+    #[error("TLS configuration: {what} {}: {source}", path.display())]
+    TlsPem {
+        /// `certificate` or `private key`.
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS configuration: {0}")]
+    TlsVersions(#[source] rustls::Error),
+    /// The private key does not fit the certificate.
+    #[error("TLS configuration: certificate and key do not fit: {0}")]
+    TlsKeyMismatch(#[source] rustls::Error),
     #[error("serving HTTP failed: {0}")]
     Serve(std::io::Error),
 }

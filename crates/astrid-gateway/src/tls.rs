@@ -25,22 +25,29 @@ const READY_QUEUE: usize = 128;
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, GatewayError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect())
-        .map_err(|e| GatewayError::Tls(format!("certificate {}: {e}", cert.display())))?;
+        .map_err(|source| GatewayError::TlsPem {
+            what: "certificate",
+            path: cert.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
         return Err(GatewayError::Tls(format!(
             "certificate {}: no certificate in the file",
             cert.display()
         )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| GatewayError::Tls(format!("private key {}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| GatewayError::TlsPem {
+        what: "private key",
+        path: key.to_path_buf(),
+        source,
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .map_err(GatewayError::TlsVersions)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| GatewayError::Tls(format!("certificate and key do not fit: {e}")))?;
+        .map_err(GatewayError::TlsKeyMismatch)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

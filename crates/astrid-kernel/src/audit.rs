@@ -27,7 +27,7 @@ impl Inner {
         let log =
             AuditLog::open(&path, p.clone(), self.key.clone()).map_err(|e| KernelError::Audit {
                 principal: p.to_string(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         let log = Arc::new(log);
         logs.insert(p.clone(), log.clone());
@@ -49,7 +49,7 @@ impl Inner {
             .map(|_| ())
             .map_err(|e| KernelError::Audit {
                 principal: p.to_string(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })
     }
 }

@@ -25,6 +25,7 @@ pub(crate) async fn run(
         (command, admitted)
     })
     .await
+    // ControlError is the wire protocol's own message to the client: text by design.
     .map_err(|e| ControlError::Failed(format!("internal error: {e}")))?;
     match admitted {
         Ok(()) => {}

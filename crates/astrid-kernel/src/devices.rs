@@ -227,8 +227,10 @@ impl Inner {
 
     /// `pattern` must parse and be narrower than or equal to a live token of `p`.
     pub fn check_covered(&self, p: &PrincipalId, pattern: &str) -> Result<(), KernelError> {
-        let wanted = ResourcePattern::parse(pattern)
-            .map_err(|e| KernelError::Capability(format!("pattern `{pattern}`: {e}")))?;
+        let wanted = ResourcePattern::parse(pattern).map_err(|source| KernelError::Pattern {
+            pattern: pattern.to_string(),
+            source,
+        })?;
         let now = now_ms();
         let covered = self.tokens_for(p)?.read().iter().any(|t| {
             !self.revocations.is_revoked(&t.id)
@@ -284,6 +286,8 @@ impl Inner {
         }
         let id_hex = hex::encode(id);
         let who = || (p.to_string(), id_hex.clone());
+        // `CredentialError` is Clone + PartialEq (refusals are compared and recorded), which
+        // a `KernelError`/`StoreError` source cannot be: the message is kept as text.
         let store = self
             .store_for(&p)
             .map_err(|e| CredentialError::Internal(e.to_string()))?;

@@ -107,6 +107,7 @@ impl Inner {
         let component = inst.component.as_ref().ok_or_else(|| {
             RequestError::Failed(format!("capsule `{}` is not loaded", inst.name))
         })?;
+        // RequestError is the wire protocol's answer to the caller: text by design.
         let entry = self
             .ready_context(&env.principal, inst)
             .map_err(|e| RequestError::Failed(e.to_string()))?;

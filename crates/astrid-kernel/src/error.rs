@@ -2,10 +2,15 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum KernelError {
+    /// The package's manifest breaks a rule the kernel checks (a missing file, a tool topic
+    /// another capsule answers).
     #[error("{0}")]
     Manifest(String),
+    /// The package's manifest does not parse or lacks what an install needs.
     #[error("{0}")]
-    Graph(String),
+    InvalidManifest(#[source] astrid_types::ManifestError),
+    #[error("{0}")]
+    Graph(#[source] astrid_types::GraphError),
     #[error("artifact {file}: hash mismatch: manifest says {expected}, content is {actual}")]
     HashMismatch {
         file: String,
@@ -21,10 +26,21 @@ pub enum KernelError {
         name: String,
         dependents: Vec<String>,
     },
-    #[error("capsule `{name}` could not be loaded: {reason}")]
-    Load { name: String, reason: String },
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    /// A capsule (or the runtime, the airlock) could not be set up; `source` is the
+    /// sandbox's, the airlock's or the filesystem gate's error.
+    #[error("capsule `{name}` could not be loaded: {source}")]
+    Load {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Reading, writing or parsing a file of the kernel's failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("unknown principal `{0}`")]
     UnknownPrincipal(String),
     #[error("store for principal `{principal}`: {source}")]
@@ -42,12 +58,26 @@ pub enum KernelError {
         #[source]
         source: astrid_store::StoreError,
     },
-    #[error("audit chain of principal `{principal}`: {reason}")]
-    Audit { principal: String, reason: String },
+    #[error("audit chain of principal `{principal}`: {source}")]
+    Audit {
+        principal: String,
+        // Boxed: an `AuditError` would double the size of every `KernelError`.
+        #[source]
+        source: Box<astrid_audit::AuditError>,
+    },
     #[error("capability: {0}")]
     Capability(String),
+    /// A resource pattern given for a grant or a device does not parse.
+    #[error("capability: pattern `{pattern}`: {source}")]
+    Pattern {
+        pattern: String,
+        #[source]
+        source: astrid_crypto::CryptoError,
+    },
     #[error("runtime key: {0}")]
-    Key(String),
+    Key(#[source] astrid_crypto::CryptoError),
+    #[error("runtime key: secret store key: {0}")]
+    SecretKey(#[source] astrid_store::StoreError),
     #[error("another astrid daemon already runs on {0}")]
     AlreadyRunning(String),
     #[error("{0}")]
@@ -55,10 +85,42 @@ pub enum KernelError {
 }
 
 impl KernelError {
-    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+    pub(crate) fn io(
+        path: &std::path::Path,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         KernelError::Io {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source: e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::KernelError;
+
+    #[test]
+    fn a_manifest_error_stays_the_source() {
+        let parsed = astrid_types::Manifest::parse("not = [toml", Path::new("Capsule.toml"));
+        let e = KernelError::InvalidManifest(parsed.unwrap_err());
+        let source = e.source().expect("the manifest error is kept");
+        assert!(source.is::<astrid_types::ManifestError>(), "{source:?}");
+        assert_eq!(e.to_string(), source.to_string());
+    }
+
+    #[test]
+    fn an_io_error_stays_the_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = KernelError::io(Path::new("/x/registry.json"), io);
+        assert_eq!(e.to_string(), "/x/registry.json: denied");
+        let source = e.source().expect("the io error is kept");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
     }
 }

@@ -243,7 +243,7 @@ impl Inner {
             let roots = FsRoots::with_symbols(&home, user_home, &caps.fs_read, &caps.fs_write)
                 .map_err(|e| KernelError::Load {
                     name: installed.name.clone(),
-                    reason: e.to_string(),
+                    source: e.into(),
                 })?
                 .with_protected(self.protected.clone().exempting(&home));
             // Validated above; roots inside the principal's own home are the principal's to have; create them

@@ -117,19 +117,19 @@ impl Kernel {
         })
         .map_err(|e| KernelError::Load {
             name: "runtime".into(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         // The runtime's signing key: read here, handed only to the audit logs, never to a
         // capsule or a client.
-        let key = astrid_crypto::KeyPair::load_or_create(&home.keys_dir())
-            .map_err(|e| KernelError::Key(e.to_string()))?;
+        let key =
+            astrid_crypto::KeyPair::load_or_create(&home.keys_dir()).map_err(KernelError::Key)?;
         let secret_key =
             astrid_store::SecretKey::load_or_create(&home.keys_dir().join("secrets.key"))
-                .map_err(|e| KernelError::Key(format!("secret store key: {e}")))?;
+                .map_err(KernelError::SecretKey)?;
         let airlock =
             astrid_egress::Airlock::new(config.airlock.clone()).map_err(|e| KernelError::Load {
                 name: "airlock".into(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         // A machine without a usable bubblewrap still runs everything but subprocesses;
         // `astrid:process` then says why.

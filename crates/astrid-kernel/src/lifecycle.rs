@@ -58,7 +58,7 @@ impl Inner {
                         .load(&hash, &bytes)
                         .map_err(|e| KernelError::Load {
                             name: rec.name.clone(),
-                            reason: e.to_string(),
+                            source: e.into(),
                         })
                 })
                 .map_err(|e| e.to_string());
@@ -97,11 +97,11 @@ impl Inner {
         owner: &PrincipalId,
     ) -> Result<CapsuleInfo, KernelError> {
         let origin = Path::new("Capsule.toml");
-        let manifest = Manifest::parse(&upload.manifest_toml, origin)
-            .map_err(|e| KernelError::Manifest(e.to_string()))?;
+        let manifest =
+            Manifest::parse(&upload.manifest_toml, origin).map_err(KernelError::InvalidManifest)?;
         manifest
             .require_hashes(origin)
-            .map_err(|e| KernelError::Manifest(e.to_string()))?;
+            .map_err(KernelError::InvalidManifest)?;
         let comp = &manifest.components[0];
         let hash = comp.hash.expect("require_hashes checked it");
         let bytes = upload
@@ -144,7 +144,7 @@ impl Inner {
             .map(|i| (*i.manifest).clone())
             .collect();
         all.push(manifest.clone());
-        boot_order(&all).map_err(|e| KernelError::Graph(e.to_string()))?;
+        boot_order(&all).map_err(KernelError::Graph)?;
         if let Err(e) = refuse_shared_tool_topics(&manifest, &all) {
             // A capsule reaching for another's tool calls is an attack signal: on the record.
             let action = if replace {
@@ -169,7 +169,7 @@ impl Inner {
             .load(&hash, bytes)
             .map_err(|e| KernelError::Load {
                 name: name.clone(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         let action = if replace {
             "capsule.update"

@@ -194,7 +194,7 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
         .clone()
         .serve(rmcp::transport::stdio_pipes())
         .await
-        .map_err(|e| McpError::Transport(e.to_string()))?;
+        .map_err(|e| McpError::Transport(Box::new(e)))?;
     let peer = running.peer().clone();
     let watcher = tokio::spawn(async move {
         while changes.next().await.is_some() {
@@ -206,8 +206,7 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
     });
     let quit = running.waiting().await;
     watcher.abort();
-    quit.map(|_| ())
-        .map_err(|e| McpError::Transport(e.to_string()))
+    quit.map(|_| ()).map_err(McpError::Serve)
 }
 
 #[cfg(test)]

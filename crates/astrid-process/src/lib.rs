@@ -72,6 +72,7 @@ pub struct Output {
 }
 
 /// Why nothing (useful) ran. These map one to one onto `astrid:process` error codes.
+/// Clone + PartialEq and handed to guests as text, so causes are kept as messages, not sources.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessError {
     #[error("invalid argument: {0}")]

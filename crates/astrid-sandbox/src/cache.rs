@@ -45,7 +45,7 @@ impl ComponentCache {
     pub(crate) fn new(dir: &Path, engine: &Engine) -> Result<Self, SandboxError> {
         std::fs::create_dir_all(dir).map_err(|e| SandboxError::Cache {
             path: dir.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         })?;
         Ok(ComponentCache {
             dir: dir.to_path_buf(),

@@ -4,11 +4,15 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SandboxError {
     #[error("engine configuration failed: {0}")]
-    Engine(String),
+    Engine(#[source] wasmtime::Error),
     #[error("component {hash} is not a valid Astrid capsule: {reason}")]
     InvalidComponent { hash: String, reason: String },
-    #[error("component cache at {path}: {reason}")]
-    Cache { path: String, reason: String },
+    #[error("component cache at {path}: {source}")]
+    Cache {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The typed error a guest returned from one of its exports.

@@ -57,11 +57,11 @@ impl Runtime {
         c.parallel_compilation(true);
         c.cranelift_opt_level(OptLevel::Speed);
         c.max_wasm_stack(1024 * 1024);
-        let engine = Engine::new(&c).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let engine = Engine::new(&c).map_err(SandboxError::Engine)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
         Capsule::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+            .map_err(SandboxError::Engine)?;
 
         let cache = match &config.cache_dir {
             Some(dir) => Some(ComponentCache::new(dir, &engine)?),

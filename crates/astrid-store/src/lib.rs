@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A stored secret could not be decrypted, or fresh randomness was unavailable.
     #[error("secret: {0}")]
     Secret(String),
+    /// No fresh randomness for a nonce.
+    #[error("secret: no OS randomness for a nonce: {0}")]
+    Random(#[source] rand::rand_core::OsError),
     /// The secret key file is missing its parent, unreadable, the wrong size or readable by
     /// others. Never repaired automatically: replacing the key would orphan every secret.
     #[error("secret key file {}: {reason}", path.display())]

@@ -56,7 +56,7 @@ impl PrincipalStore {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng
             .try_fill_bytes(&mut nonce)
-            .map_err(|e| StoreError::Secret(format!("no OS randomness for a nonce: {e}")))?;
+            .map_err(StoreError::Random)?;
         let aad = associated_data(capsule, name, origin);
         let ciphertext = cipher(key)
             .encrypt(

@@ -519,7 +519,7 @@ pub enum WireError {
     #[error("frame of {size} bytes exceeds the {max}-byte limit")]
     FrameTooLarge { size: usize, max: usize },
     #[error("malformed message: {0}")]
-    Malformed(String),
+    Malformed(#[source] postcard::Error),
 }
 
 /// The parts of a connection's first frame, once [`decode_hello`] accepted it.
@@ -574,11 +574,11 @@ pub fn decode_hello(frame: &[u8]) -> Result<Hello, String> {
 }
 
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
-    postcard::to_stdvec(msg).map_err(|e| WireError::Malformed(e.to_string()))
+    postcard::to_stdvec(msg).map_err(WireError::Malformed)
 }
 
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
-    postcard::from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+    postcard::from_bytes(bytes).map_err(WireError::Malformed)
 }
 
 #[cfg(test)]
@@ -595,6 +595,14 @@ mod tests {
         };
         let bytes = encode(&m).unwrap();
         assert_eq!(decode::<ClientMessage>(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn a_malformed_message_keeps_postcard_as_the_source() {
+        let e = decode::<ClientMessage>(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert!(e.to_string().starts_with("malformed message: "), "{e}");
+        let source = std::error::Error::source(&e).expect("postcard's error is kept");
+        assert!(source.is::<postcard::Error>(), "{source:?}");
     }
 
     #[test]
