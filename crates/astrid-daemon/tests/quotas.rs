@@ -305,7 +305,7 @@ async fn a_capsule_republishing_in_a_loop_holds_only_its_own_slots() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 c.publish("misbehave.v1.loop", b"x".to_vec()).await.unwrap();
                 sent += 1;
-                if sent % 64 == 0 {
+                if sent.is_multiple_of(64) {
                     tokio::task::yield_now().await;
                 }
             }
