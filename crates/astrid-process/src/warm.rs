@@ -71,6 +71,7 @@ impl Warm {
             .mode(0o700)
             .create(dir)
             .map_err(|e| ProcessError::Io(format!("creating {}: {e}", dir.display())))?;
+        sweep_stale_fifos(dir);
         let cgroup = RunCgroup::create(&key.cgroups, &key.limits)?;
         let fifo = dir.join(crate::cgroup::fresh_name("launch"));
         nix::unistd::mkfifo(
@@ -164,6 +165,39 @@ impl Drop for Warm {
         }
         self.line = None;
         self.cgroup = None;
+    }
+}
+
+/// Ends the launchers a killed daemon left blocked. A daemon killed between starting a
+/// launcher and opening the FIFO's write end leaves the shell blocked in `open()` on a FIFO
+/// that was never unlinked, for ever. For each `astrid-launch-<pid>-*` of a process that is
+/// gone: open the write end without blocking (it succeeds only if such a shell waits), close
+/// it, so the shell reads end-of-file and exits, and unlink the name.
+fn sweep_stale_fifos(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("astrid-launch-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let gone = pid > 0
+            && nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
+        if !gone {
+            continue;
+        }
+        // ENXIO (nobody reading) is fine: then there is only the name to remove.
+        drop(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(e.path()),
+        );
+        let _ = std::fs::remove_file(e.path());
     }
 }
 
@@ -455,6 +489,62 @@ impl Drop for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_launcher_left_blocked_by_a_killed_daemon_is_released_and_its_fifo_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has this pid (above any pid_max), as for a daemon that was killed.
+        let fifo = dir.path().join(format!("astrid-launch-{}-0", 1u32 << 30));
+        nix::unistd::mkfifo(
+            &fifo,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .unwrap();
+        // A live daemon's FIFO (ours) is left alone.
+        let live = dir
+            .path()
+            .join(format!("astrid-launch-{}-0", std::process::id()));
+        nix::unistd::mkfifo(
+            &live,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .unwrap();
+        // The blocked shell: its open for reading waits for a writer.
+        let (done, finished) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tid_tx.send(nix::unistd::gettid());
+            let mut line = Vec::new();
+            let read =
+                File::open(&path).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut line));
+            let _ = done.send(read.map(|n| (n, line)));
+        });
+        // Wait until the reader sleeps (in its open, waiting for a writer), as the shell would.
+        let tid = tid_rx.recv().unwrap();
+        let stat = format!("/proc/self/task/{tid}/stat");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(&stat)
+            .unwrap_or_default()
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'))
+        {
+            assert!(Instant::now() < deadline, "the reader never blocked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sweep_stale_fifos(dir.path());
+        let (n, line) = finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the blocked reader was released")
+            .unwrap();
+        assert_eq!(
+            (n, line),
+            (0, Vec::new()),
+            "it read end-of-file, no command"
+        );
+        assert!(!fifo.exists(), "the stale FIFO is removed");
+        assert!(live.exists(), "a live daemon's FIFO is kept");
+    }
 
     #[test]
     fn quoting_leaves_the_shell_nothing_to_interpret() {
