@@ -21,20 +21,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use astrid_benches::{
-    daemon_exe, home_and_workspace, or_die, set_up_agent_fleet, wait_ready, Capsules, Daemon,
-    Summary, AGENT_FLEET,
+    daemon_exe, home_and_workspace, or_die, set_up_agent_fleet, setting, wait_ready, Capsules,
+    Daemon, Summary, AGENT_FLEET,
 };
 use astrid_llm_fixture::{Fixture, FixtureConfig, Step};
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn runs() -> usize {
-    std::env::var("CHAT_PAINT_RUNS")
-        .ok()
-        .map(|v| v.parse().expect("CHAT_PAINT_RUNS is a number"))
-        .unwrap_or(20)
-}
 
 fn tmux(args: &[&str]) -> std::process::Output {
     Command::new("tmux")
@@ -44,7 +37,7 @@ fn tmux(args: &[&str]) -> std::process::Output {
 }
 
 /// One `astrid chat` in a fresh tmux session; returns (first paint, ready) in microseconds.
-fn one_run(astrid: &Path, home: &Path, workspace: &str, timings: &Path, i: usize) -> (u64, u64) {
+fn one_run(astrid: &Path, home: &Path, workspace: &str, timings: &Path, i: u64) -> (u64, u64) {
     let before = std::fs::read_to_string(timings)
         .unwrap_or_default()
         .lines()
@@ -96,7 +89,7 @@ fn one_run(astrid: &Path, home: &Path, workspace: &str, timings: &Path, i: usize
 }
 
 fn main() {
-    let n = runs();
+    let n = setting("CHAT_PAINT_RUNS", 20);
     let exe = or_die("astrid-daemon", daemon_exe());
     let astrid: PathBuf = exe.with_file_name("astrid");
     assert!(

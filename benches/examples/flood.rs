@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use astrid_benches::{daemon_exe, or_die, wait_ready, BenchError, Capsules, Daemon, Summary, PONG};
+use astrid_benches::{
+    daemon_exe, or_die, setting, wait_ready, BenchError, Capsules, Daemon, Summary, PONG,
+};
 use astrid_client::Client;
 use astrid_types::wire::{ControlCommand, ControlResponse, LifecycleState};
 use astrid_types::AstridHome;
@@ -27,16 +29,6 @@ use astrid_types::AstridHome;
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const FLOOD_TOPIC: &str = "misbehave.v1.loop";
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-        })
-        .unwrap_or(default)
-}
 
 async fn install(client: &Client, capsules: &Capsules, name: &str) -> Result<(), BenchError> {
     let command = ControlCommand::Install(capsules.upload(name));

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use astrid_benches::{
-    daemon_exe, home_and_workspace, or_die, set_up_agent_fleet, wait_ready, BenchError, Capsules,
-    Daemon, Summary, AGENT_FLEET,
+    daemon_exe, home_and_workspace, or_die, set_up_agent_fleet, setting, wait_ready, BenchError,
+    Capsules, Daemon, Summary, AGENT_FLEET,
 };
 use astrid_client::Client;
 use astrid_llm_fixture::{Fixture, FixtureConfig, Step};
@@ -25,16 +25,6 @@ use serde_json::json;
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-        })
-        .unwrap_or(default)
-}
 
 /// The daemon's resident set, from /proc (kB).
 fn rss_kb(pid: u32) -> u64 {

@@ -70,6 +70,18 @@ pub fn parse_ns(topic: &str, reply: &[u8]) -> Result<u64, BenchError> {
         })
 }
 
+/// A numeric setting of a benchmark program from the environment, e.g. `SOAK_SECONDS`; a value
+/// that is not a number ends the run, naming it.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
 /// Benchmarks are programs, not libraries: a failed set-up ends the run with the reason.
 pub fn or_die<T>(what: &str, r: Result<T, BenchError>) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {e}"))

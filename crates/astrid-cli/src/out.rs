@@ -50,10 +50,9 @@ macro_rules! outln {
     () => {
         $crate::out::write_lossy(format_args!("\n"))
     };
-    ($($arg:tt)*) => {{
-        $crate::out::write_lossy(format_args!($($arg)*));
-        $crate::out::write_lossy(format_args!("\n"));
-    }};
+    ($($arg:tt)*) => {
+        $crate::out::write_lossy(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 /// A list or show command's result: `value` as JSON with `--json`, else its text form.

@@ -183,23 +183,35 @@ pub(crate) fn fresh_name(what: &str) -> String {
 /// its prepared launcher's cgroup behind). A cgroup that still holds a process cannot be
 /// removed, and one of a live process is left alone.
 fn sweep_stale(base: &Path) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("astrid-run-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH);
-        if pid > 0 && gone {
-            let _ = std::fs::remove_dir(e.path());
-        }
+    for path in left_by_dead_daemons(base, "run") {
+        let _ = std::fs::remove_dir(path);
     }
+}
+
+/// The entries of `dir` named by [`fresh_name`]`(what)` for a process that no longer exists
+/// (a daemon that was killed).
+pub(crate) fn left_by_dead_daemons(dir: &Path, what: &str) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let prefix = format!("astrid-{what}-");
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok());
+            pid.is_some_and(|pid| {
+                pid > 0
+                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                        == Err(nix::errno::Errno::ESRCH)
+            })
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Can we make a child here and set `file` in it?

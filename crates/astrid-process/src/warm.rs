@@ -71,7 +71,6 @@ impl Warm {
             .mode(0o700)
             .create(dir)
             .map_err(|e| ProcessError::Io(format!("creating {}: {e}", dir.display())))?;
-        sweep_stale_fifos(dir);
         let cgroup = RunCgroup::create(&key.cgroups, &key.limits)?;
         let fifo = dir.join(crate::cgroup::fresh_name("launch"));
         nix::unistd::mkfifo(
@@ -168,36 +167,22 @@ impl Drop for Warm {
     }
 }
 
-/// Ends the launchers a killed daemon left blocked. A daemon killed between starting a
+/// Ends the launchers a killed daemon left blocked (run once per `run/` directory, before the
+/// first launcher is prepared there). A daemon killed between starting a
 /// launcher and opening the FIFO's write end leaves the shell blocked in `open()` on a FIFO
 /// that was never unlinked, for ever. For each `astrid-launch-<pid>-*` of a process that is
 /// gone: open the write end without blocking (it succeeds only if such a shell waits), close
 /// it, so the shell reads end-of-file and exits, and unlink the name.
 fn sweep_stale_fifos(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("astrid-launch-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        let gone = pid > 0
-            && nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
-        if !gone {
-            continue;
-        }
+    for fifo in crate::cgroup::left_by_dead_daemons(dir, "launch") {
         // ENXIO (nobody reading) is fine: then there is only the name to remove.
         drop(
             std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-                .open(e.path()),
+                .open(&fifo),
         );
-        let _ = std::fs::remove_file(e.path());
+        let _ = std::fs::remove_file(&fifo);
     }
 }
 
@@ -440,7 +425,12 @@ impl Pool {
 
 /// The worker: prepares a launcher per request, until the pool is dropped.
 fn fill_requests(shared: &Shared, incoming: mpsc::Receiver<(LaunchKey, PathBuf)>) {
+    // Once per directory, not per launcher: only a daemon before this one can have left any.
+    let mut swept = std::collections::HashSet::new();
     while let Ok((key, runtime_dir)) = incoming.recv() {
+        if swept.insert(runtime_dir.clone()) {
+            sweep_stale_fifos(&runtime_dir);
+        }
         let warm = Warm::start(key.clone(), &runtime_dir);
         let mut s = lock(&shared.slots);
         let wanted = !s.off && s.key.as_ref() == Some(&key) && s.filling > 0;

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use astrid_client::{ApprovalStream, Client};
 use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
-use serde::Deserialize;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -196,17 +195,8 @@ impl Chat {
     }
 
     async fn sessions(&self) -> anyhow::Result<String> {
-        #[derive(Deserialize)]
-        struct List {
-            sessions: Vec<SessionInfo>,
-        }
-        let reply = self
-            .client
-            .request("session.v1.list", "{}", turn::SESSION_TIMEOUT)
-            .await
-            .map_err(|e| turn::request_error("session.v1.list", e))?;
-        let list: List = turn::parse_reply(&reply, "session")?;
-        Ok(sessions_table(&list.sessions, &self.session.id)
+        let sessions = turn::list_sessions(&self.client).await?;
+        Ok(sessions_table(&sessions, &self.session.id)
             .trim_end()
             .to_string())
     }

@@ -153,6 +153,20 @@ pub async fn open_session(
     parse_reply(&reply, "session")
 }
 
+/// `session.v1.list`: the principal's sessions, newest first.
+pub async fn list_sessions(client: &Client) -> anyhow::Result<Vec<SessionInfo>> {
+    #[derive(Deserialize)]
+    struct List {
+        sessions: Vec<SessionInfo>,
+    }
+    let reply = client
+        .request("session.v1.list", "{}", SESSION_TIMEOUT)
+        .await
+        .map_err(|e| request_error("session.v1.list", e))?;
+    let list: List = parse_reply(&reply, "session")?;
+    Ok(list.sessions)
+}
+
 /// Decodes a capsule's JSON reply, naming who sent something else.
 pub fn parse_reply<T: serde::de::DeserializeOwned>(bytes: &[u8], who: &str) -> anyhow::Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {

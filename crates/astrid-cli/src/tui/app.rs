@@ -302,17 +302,7 @@ impl App<'_> {
     }
 
     async fn sessions(&self) -> anyhow::Result<Vec<SessionInfo>> {
-        #[derive(Deserialize)]
-        struct List {
-            sessions: Vec<SessionInfo>,
-        }
-        let reply = self
-            .client
-            .request("session.v1.list", "{}", turn::SESSION_TIMEOUT)
-            .await
-            .map_err(|e| turn::request_error("session.v1.list", e))?;
-        let list: List = turn::parse_reply(&reply, "session")?;
-        Ok(list.sessions)
+        turn::list_sessions(&self.client).await
     }
 
     /// Opens a session (by id or name, or a new one), subscribes to its events and shows

@@ -1,7 +1,7 @@
 //! Every transition of the chat screen's state, driven by keys and daemon messages.
 
 use super::*;
-use astrid_types::wire::{ApprovalResource, ResourceKind};
+use crate::test_support::{request, token_offer};
 use ratatui::crossterm::event::KeyEventState;
 use serde_json::json;
 
@@ -31,29 +31,6 @@ fn session(id: &str, name: &str) -> SessionInfo {
         workspace: Some("/w".into()),
         messages: 2,
         updated_ms: 0,
-    }
-}
-
-fn request(id: u64, always: AlwaysOffer) -> ApprovalRequest {
-    ApprovalRequest {
-        id,
-        principal: "default".into(),
-        capsule: "tool-fs".into(),
-        action: "fs.write".into(),
-        resource: ApprovalResource {
-            kind: ResourceKind::FsWrite,
-            target: "/w/out.txt".into(),
-        },
-        detail: String::new(),
-        capsule_says: None,
-        always,
-    }
-}
-
-fn token_offer() -> AlwaysOffer {
-    AlwaysOffer::Token {
-        pattern: "fs:write:/w/out.txt".into(),
-        capsule: "tool-fs".into(),
     }
 }
 

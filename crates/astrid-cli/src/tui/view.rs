@@ -278,21 +278,19 @@ fn draw_dialog(
     } else {
         " Approval needed ".to_string()
     };
-    let rect = centered(
-        area,
-        width,
-        u16::try_from(body.len() + 2).unwrap_or(u16::MAX),
-    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(theme.warning());
+    draw_popup(frame, width, body, block);
+}
+
+/// `body` in a bordered box of `width`, centred over whatever is below it.
+fn draw_popup(frame: &mut Frame<'_>, width: u16, body: Vec<Line<'static>>, block: Block<'_>) {
+    let height = u16::try_from(body.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(frame.area(), width, height);
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(body).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title)
-                .border_style(theme.warning()),
-        ),
-        rect,
-    );
+    frame.render_widget(Paragraph::new(body).block(block), rect);
 }
 
 fn draw_picker(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, now_ms: u64) {
@@ -338,16 +336,8 @@ fn draw_picker(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, now_ms: u64)
         "↑/↓ choose · Enter resume · n new session · Esc close",
         theme.dim(),
     ));
-    let rect = centered(
-        area,
-        width,
-        u16::try_from(body.len() + 2).unwrap_or(u16::MAX),
-    );
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(body).block(Block::default().borders(Borders::ALL).title(" Sessions ")),
-        rect,
-    );
+    let block = Block::default().borders(Borders::ALL).title(" Sessions ");
+    draw_popup(frame, width, body, block);
 }
 
 #[cfg(test)]

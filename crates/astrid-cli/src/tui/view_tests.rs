@@ -3,8 +3,8 @@
 use super::*;
 use crate::commands::turn::SessionInfo;
 use crate::render::TurnEvent;
+use crate::test_support::{request, token_offer};
 use crate::tui::state::Effect;
-use astrid_types::wire::{ApprovalRequest, ApprovalResource, ResourceKind};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
@@ -97,22 +97,7 @@ fn unfolded_tool_calls_show_arguments_and_output() {
 #[test]
 fn the_approval_dialog_names_capsule_action_and_resource() {
     let mut s = chat_with_a_tool_call();
-    s.approval_arrived(ApprovalRequest {
-        id: 1,
-        principal: "default".into(),
-        capsule: "tool-fs".into(),
-        action: "fs.write".into(),
-        resource: ApprovalResource {
-            kind: ResourceKind::FsWrite,
-            target: "/w/out.txt".into(),
-        },
-        detail: String::new(),
-        capsule_says: None,
-        always: AlwaysOffer::Token {
-            pattern: "fs:write:/w/out.txt".into(),
-            capsule: "tool-fs".into(),
-        },
-    });
+    s.approval_arrived(request(1, token_offer()));
     let theme = Theme::new(true);
     let (text, buf) = screen(&s, &theme, 100, 24);
     assert!(text.contains("Approval needed"), "{text}");
