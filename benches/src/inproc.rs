@@ -17,7 +17,7 @@ pub struct InProcessKernel {
     kernel: Kernel,
     rt: tokio::runtime::Runtime,
     principal: PrincipalId,
-    _home: tempfile::TempDir,
+    home_dir: tempfile::TempDir,
 }
 
 impl InProcessKernel {
@@ -43,8 +43,22 @@ impl InProcessKernel {
             kernel,
             rt,
             principal: PrincipalId::default_local(),
-            _home: home,
+            home_dir: home,
         })
+    }
+
+    /// The context `capsule` runs with for the benchmark's principal.
+    pub fn capsule_context(
+        &self,
+        capsule: &str,
+    ) -> Result<std::sync::Arc<astrid_sandbox::CapsuleContext>, BenchError> {
+        let _enter = self.rt.enter();
+        Ok(self.kernel.capsule_context(&self.principal, capsule)?)
+    }
+
+    /// The benchmark principal's own home (`~`), which its default grants cover.
+    pub fn principal_home(&self) -> std::path::PathBuf {
+        AstridHome::new(self.home_dir.path()).principal_home(&self.principal)
     }
 
     /// One request, as a socket client would make it, answered by the first handler reply.

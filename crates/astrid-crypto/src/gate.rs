@@ -69,6 +69,24 @@ pub enum DenialReason {
     ChainTooDeep,
 }
 
+impl DenialReason {
+    /// Whether a person may be asked instead. Only when no live token of this principal
+    /// covers the effect: none at all, one bound to another capsule, one that expired or is
+    /// not yet valid. A revoked token is the operator's withdrawn "yes", and a forged,
+    /// widening or broken-chain token (or an unreadable revocation list) is an attack or a
+    /// fault: asking would let a prompt paper over either, so those are refused outright.
+    pub fn person_may_decide(&self) -> bool {
+        matches!(
+            self,
+            DenialReason::NoToken
+                | DenialReason::WrongPrincipal
+                | DenialReason::WrongCapsule(_)
+                | DenialReason::Expired { .. }
+                | DenialReason::NotYetValid { .. }
+        )
+    }
+}
+
 /// A token whose signature and parent chain have been verified; the token itself is kept
 /// so a hit requires the presented token to be identical, field for field, to the one
 /// verified (a stronger test than a hash of its bytes, and cheaper than re-encoding).

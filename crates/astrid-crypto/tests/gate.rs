@@ -543,3 +543,44 @@ fn gate_is_shareable_across_threads() {
         }
     });
 }
+
+/// What the gate answers decides whether a person may be asked instead: only when no live
+/// token covers the effect. Each reason here is produced by the gate itself.
+#[test]
+fn only_a_missing_token_may_be_put_to_a_person() {
+    let f = fixture();
+    let x = read("/home/alice/x");
+    // Nothing covers it.
+    assert!(f.reason(&x, &[]).person_may_decide());
+    // Expired.
+    let short = f.mint("fs:read:/home/alice/**", Some(1), None);
+    f.clock.fetch_add(60_000, Ordering::SeqCst);
+    let expired = f.reason(&x, from_ref(&short));
+    assert!(
+        matches!(expired, DenialReason::Expired { .. }),
+        "{expired:?}"
+    );
+    assert!(expired.person_may_decide());
+    // Revoked: the operator withdrew it.
+    let t = f.mint("fs:read:/home/alice/**", None, None);
+    f.revocations.revoke(t.id).unwrap();
+    let revoked = f.reason(&x, from_ref(&t));
+    assert_eq!(revoked, DenialReason::Revoked(t.id));
+    assert!(!revoked.person_may_decide());
+    // Forged.
+    let mut forged = f.mint("fs:read:/home/alice/**", None, None);
+    forged.signature[3] ^= 1;
+    let bad = f.reason(&x, &[forged]);
+    assert_eq!(bad, DenialReason::BadSignature);
+    assert!(!bad.person_may_decide());
+    // Every reason that says "attack or fault" is refused outright.
+    for reason in [
+        DenialReason::UnknownIssuer("k".into()),
+        DenialReason::UnsupportedVersion(9),
+        DenialReason::ChainTooDeep,
+        DenialReason::ParentMissing(t.id),
+        DenialReason::RevocationUnavailable("disk".into()),
+    ] {
+        assert!(!reason.person_may_decide(), "{reason:?}");
+    }
+}

@@ -6,7 +6,7 @@ mod common;
 
 use astrid_audit::{log_path, read_entries, Decision};
 use astrid_client::Client;
-use astrid_types::wire::{ControlCommand, ControlResponse, TokenInfo};
+use astrid_types::wire::{ApprovalDecision, ControlCommand, ControlResponse, TokenInfo};
 use astrid_types::PrincipalId;
 use common::{ask, control, upload, Capsule, TestHome};
 use serde_json::{json, Value};
@@ -169,4 +169,107 @@ fn assert_token_denied_or_revoked(reply: &Value) {
         err.starts_with("denied: ") && err.contains("revoked"),
         "{err}"
     );
+}
+
+/// Approval requests recorded in `chain` for `resource` (each is durable before it is sent).
+fn approval_requests(chain: &std::path::Path, resource: &str) -> usize {
+    read_entries(chain)
+        .unwrap()
+        .map(|e| e.unwrap().entry)
+        .filter(|e| {
+            e.decision == Decision::Recorded
+                && e.resource == resource
+                && e.outcome.contains("requested")
+        })
+        .count()
+}
+
+/// The gate tells "no token" from "a token that was withdrawn": without a token a person is
+/// asked (and here says yes), but once the grant covering the file is revoked, the same read
+/// is refused outright, with the revocation named and no question put to anyone, although
+/// the approver would still say yes.
+#[tokio::test]
+async fn a_revoked_token_is_refused_without_asking_a_person() {
+    let home = TestHome::new();
+    let shared_dir = home.outside().join("shared");
+    std::fs::create_dir_all(&shared_dir).unwrap();
+    std::fs::write(shared_dir.join("f.txt"), "shared data").unwrap();
+    let shared = shared_dir.to_str().unwrap().to_string();
+    let file = format!("{shared}/f.txt");
+    let resource = format!("fs:read:{file}");
+    let chain = log_path(&home.home.principals_dir(), &PrincipalId::default_local());
+
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install_with_shared_root(&c, &shared).await;
+    // An approver that says "once" to everything it is asked.
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    let answering = tokio::spawn(async move {
+        let mut asked = 0;
+        while let Some(req) = stream.next().await {
+            asked += 1;
+            approver
+                .answer_approval(req.id, ApprovalDecision::AllowOnce)
+                .await
+                .unwrap();
+        }
+        asked
+    });
+
+    // No token: the person is asked and lets it through once.
+    assert_eq!(read(&c, &file).await, json!({ "ok": "shared data" }));
+    assert_eq!(approval_requests(&chain, &resource), 1);
+
+    let grant = ControlCommand::CapsGrant {
+        principal: "default".into(),
+        pattern: format!("fs:read:{shared}/**"),
+        ttl_ms: None,
+    };
+    let token = match control(&c, grant).await.unwrap() {
+        ControlResponse::Granted(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(read(&c, &file).await, json!({ "ok": "shared data" }));
+    let revoke = ControlCommand::CapsRevoke {
+        token_id: token.id.clone(),
+    };
+    control(&c, revoke).await.unwrap();
+
+    // Revoked: refused, naming the token and saying nobody was asked.
+    let reply = read(&c, &file).await;
+    let err = reply["err"].as_str().unwrap_or_else(|| panic!("{reply}"));
+    assert!(
+        err.starts_with("denied: ")
+            && err.contains(&format!("token {} has been revoked", token.id))
+            && err.contains("nobody is asked"),
+        "{err}"
+    );
+    // The reply is back, so a question would already be in the chain: there is none.
+    assert_eq!(approval_requests(&chain, &resource), 1);
+    let refused = read_entries(&chain)
+        .unwrap()
+        .map(|e| e.unwrap().entry)
+        .filter(|e| e.decision == Decision::Denied && e.resource == resource)
+        .last()
+        .expect("the refusal was audited");
+    assert!(
+        refused.outcome.contains("revoked") && refused.outcome.contains("nobody is asked"),
+        "{}",
+        refused.outcome
+    );
+
+    // The revocation withdraws the whole pattern: another file under it is refused the same
+    // way, and nobody is asked about it either.
+    std::fs::write(shared_dir.join("g.txt"), "other").unwrap();
+    let other = format!("{shared}/g.txt");
+    let reply = read(&c, &other).await;
+    let err = reply["err"].as_str().unwrap_or_else(|| panic!("{reply}"));
+    assert!(
+        err.contains("revoked") && err.contains("nobody is asked"),
+        "{err}"
+    );
+    assert_eq!(approval_requests(&chain, &format!("fs:read:{other}")), 0);
+    drop(daemon);
+    assert_eq!(answering.await.unwrap(), 1, "the approver was asked once");
 }

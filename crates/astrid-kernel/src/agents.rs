@@ -215,7 +215,10 @@ impl Inner {
             .join(format!("{p}-{}", now_ms()));
         private_dir(&archive).map_err(|e| KernelError::io(&archive, e))?;
         let log = log_path(&self.home.principals_dir(), p);
-        self.audits.lock().remove(p);
+        // The chain's files move below; nothing may append to them through a cached handle.
+        if let Some(pr) = self.principals.loaded(p) {
+            pr.audit.lock().take();
+        }
         for file in [log.clone(), head_path(&log)] {
             if file.exists() {
                 let to = archive.join(file.file_name().expect("a file name"));
@@ -223,10 +226,7 @@ impl Inner {
             }
         }
         self.forget_principal_contexts(p);
-        self.stores.lock().remove(p);
-        self.tokens.lock().remove(p);
-        self.meters.lock().remove(p);
-        self.forget_profile(p);
+        self.principals.forget(p);
         let dir = self.home.principal_dir(p);
         std::fs::remove_dir_all(&dir).map_err(|e| KernelError::io(&dir, e))?;
         tracing::info!(principal = %p, archive = %archive.display(), "principal deleted");

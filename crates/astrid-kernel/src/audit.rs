@@ -16,8 +16,9 @@ pub(crate) const KERNEL: &str = "kernel";
 impl Inner {
     /// The principal's audit chain, opened (and recovered after a crash) on first use.
     pub fn audit_for(&self, p: &PrincipalId) -> Result<Arc<AuditLog>, KernelError> {
-        let mut logs = self.audits.lock();
-        if let Some(l) = logs.get(p) {
+        let pr = self.principals.get(p);
+        let mut slot = pr.audit.lock();
+        if let Some(l) = slot.as_ref() {
             return Ok(l.clone());
         }
         if !self.principal_exists(p) {
@@ -30,7 +31,7 @@ impl Inner {
                 source: Box::new(e),
             })?;
         let log = Arc::new(log);
-        logs.insert(p.clone(), log.clone());
+        *slot = Some(log.clone());
         Ok(log)
     }
 

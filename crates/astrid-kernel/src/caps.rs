@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use astrid_audit::Decision;
 use astrid_crypto::{
-    mint, mint_bound, now_ms, CapabilityToken, DenialReason, Gate, Resource, ResourcePattern,
-    RevocationStore, StoreError, TokenId,
+    mint, mint_bound, now_ms, CapabilityToken, Gate, Resource, ResourcePattern, RevocationStore,
+    StoreError, TokenId,
 };
-use astrid_sandbox::TokenGate;
+use astrid_sandbox::{TokenDenial, TokenGate};
 use astrid_store::PrincipalStore;
 use astrid_types::wire::TokenInfo;
 use astrid_types::{AstridHome, CapsuleName, PrincipalId};
@@ -30,7 +30,8 @@ impl Inner {
     /// The principal's tokens, loaded on first use. A principal seen for the first time
     /// (no tokens stored at all) gets the default grants: read and write on its own home.
     pub fn tokens_for(&self, p: &PrincipalId) -> Result<TokenSet, KernelError> {
-        if let Some(t) = self.tokens.lock().get(p) {
+        let pr = self.principals.get(p);
+        if let Some(t) = pr.tokens.lock().as_ref() {
             return Ok(t.clone());
         }
         let store = self.store_for(p)?;
@@ -42,12 +43,7 @@ impl Inner {
         }
         let fresh = tokens.is_empty();
         let mine: TokenSet = Arc::new(RwLock::new(tokens));
-        let set = self
-            .tokens
-            .lock()
-            .entry(p.clone())
-            .or_insert_with(|| mine.clone())
-            .clone();
+        let set = pr.tokens.lock().get_or_insert_with(|| mine.clone()).clone();
         // Only the loader whose set was kept mints, so a race cannot mint twice.
         if fresh && Arc::ptr_eq(&set, &mine) {
             let home = self.home.principal_home(p);
@@ -220,26 +216,15 @@ pub(crate) struct PrincipalGate {
 }
 
 impl TokenGate for PrincipalGate {
-    fn check_fs(&self, write: bool, host_path: &Path) -> Result<(), String> {
-        let resource = if write {
-            Resource::FsWrite(host_path.to_path_buf())
-        } else {
-            Resource::FsRead(host_path.to_path_buf())
-        };
-        self.check(resource)
+    fn check(&self, resource: &Resource) -> Result<(), TokenDenial> {
+        let tokens = self.tokens.read();
+        self.gate
+            .check_as(&self.principal, Some(&self.capsule), resource, &tokens)
+            .map(|_| ())
+            .map_err(|d| TokenDenial::from_reason(resource, d.reason))
     }
 
-    fn check_fs_within(
-        &self,
-        write: bool,
-        host_path: &Path,
-        location: &Path,
-    ) -> Result<(), String> {
-        let resource = if write {
-            Resource::FsWrite(host_path.to_path_buf())
-        } else {
-            Resource::FsRead(host_path.to_path_buf())
-        };
+    fn check_within(&self, resource: &Resource, location: &Path) -> Result<(), TokenDenial> {
         // Only grants that name the location count: a wide pattern such as `/**` or the
         // workspace holding it was never meant to open it. Derived tokens whose parents are
         // filtered out fail their chain check, which is the safe side.
@@ -254,40 +239,10 @@ impl TokenGate for PrincipalGate {
             })
             .cloned()
             .collect();
-        match self.gate.check(&self.principal, &resource, &named) {
-            Ok(_) => Ok(()),
-            Err(d) if d.reason == DenialReason::NoToken => {
-                Err(format!("no capability token covers `{resource}`"))
-            }
-            Err(d) => Err(format!("capability for `{resource}` refused: {}", d.reason)),
-        }
-    }
-
-    fn check_net(&self, host: &str, port: u16) -> Result<(), String> {
-        self.check(Resource::NetConnect {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    fn check_exec(&self, program: &str) -> Result<(), String> {
-        self.check(Resource::ProcessExec(program.to_string()))
-    }
-}
-
-impl PrincipalGate {
-    fn check(&self, resource: Resource) -> Result<(), String> {
-        let tokens = self.tokens.read();
-        match self
-            .gate
-            .check_as(&self.principal, Some(&self.capsule), &resource, &tokens)
-        {
-            Ok(_) => Ok(()),
-            Err(d) if d.reason == DenialReason::NoToken => {
-                Err(format!("no capability token covers `{resource}`"))
-            }
-            Err(d) => Err(format!("capability for `{resource}` refused: {}", d.reason)),
-        }
+        self.gate
+            .check(&self.principal, resource, &named)
+            .map(|_| ())
+            .map_err(|d| TokenDenial::from_reason(resource, d.reason))
     }
 }
 

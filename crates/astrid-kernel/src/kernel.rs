@@ -1,11 +1,10 @@
 //! The kernel's shared state and the handful of operations everything else builds on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use astrid_audit::AuditLog;
 use astrid_crypto::{now_ms, Gate, KeyPair, RevocationList, DEFAULT_MAX_SKEW};
 use astrid_fsgate::FsRoots;
 use astrid_sandbox::{CapsuleContext, Origin, Quota, Runtime};
@@ -16,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::bus::Subscriptions;
 use crate::error::KernelError;
 use crate::fsutil::private_dir;
+use crate::principal::Principals;
 use crate::registry::Installed;
 use crate::tracker::Tracker;
 
@@ -26,23 +26,18 @@ pub(crate) struct ContextEntry {
     pub hooks: OnceLock<()>,
 }
 
-/// A capsule version and the stop flag its instances for one principal watch.
-type StopFlag = (Arc<Installed>, Arc<AtomicBool>);
-
 pub(crate) struct Inner {
     pub home: AstridHome,
     pub runtime: Runtime,
     pub quota: Quota,
     pub capsules: RwLock<BTreeMap<String, Arc<Installed>>>,
     pub subs: Subscriptions,
+    /// Every tenant's state: store, chain, tokens, profile, quota meters, contexts.
+    pub principals: Principals,
     pub approvals: crate::approval::Broker,
     next_id: AtomicU64,
-    contexts: Mutex<HashMap<(PrincipalId, String), Arc<ContextEntry>>>,
-    pub stores: Mutex<HashMap<PrincipalId, Arc<PrincipalStore>>>,
     /// The runtime signing key; only the audit logs see it.
     pub key: Arc<KeyPair>,
-    pub audits: Mutex<HashMap<PrincipalId, Arc<AuditLog>>>,
-    pub tokens: Mutex<HashMap<PrincipalId, crate::caps::TokenSet>>,
     /// Global: a revocation reaches every principal's checks, cached or not.
     pub revocations: RevocationList,
     pub gate: Arc<Gate>,
@@ -69,18 +64,8 @@ pub(crate) struct Inner {
     /// `$ASTRID_HOME` and the operator's credentials: refused to every capsule's
     /// filesystem calls (each principal's own home excepted from the first).
     pub protected: astrid_protected::ProtectedSet,
-    /// Each principal's profile (granted capsules, quota), as last written.
-    pub profiles: RwLock<HashMap<PrincipalId, Arc<crate::profile::Profile>>>,
     /// Serializes profile changes.
     pub profile_lock: Mutex<()>,
-    /// The stop flag of one capsule version for one principal: what its background loop and
-    /// blocked receives watch. Set when the version is replaced or removed, or when the
-    /// principal loses the grant; settings changes rebuild the context but keep the flag.
-    stops: Mutex<HashMap<(PrincipalId, String), StopFlag>>,
-    /// Each principal's storage meter (KV plus `~` against its quota).
-    pub meters: Mutex<HashMap<PrincipalId, Arc<crate::quota::StorageMeter>>>,
-    /// Each principal's running and waiting invocations (its concurrency quota).
-    pub slots: crate::quota::SlotMap,
 }
 
 /// The daemon-wide pieces behind `astrid:http`, `astrid:process` and the secret store.
@@ -114,13 +99,10 @@ impl Inner {
             quota,
             capsules: RwLock::new(BTreeMap::new()),
             subs: Subscriptions::default(),
+            principals: Principals::default(),
             approvals: crate::approval::Broker::default(),
             next_id: AtomicU64::new(1),
-            contexts: Mutex::new(HashMap::new()),
-            stores: Mutex::new(HashMap::new()),
             key,
-            audits: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
             revocations,
             gate,
             started: Instant::now(),
@@ -136,11 +118,7 @@ impl Inner {
             secret_key: effects.secret_key,
             live_devices: Default::default(),
             protected: effects.protected,
-            profiles: RwLock::new(HashMap::new()),
             profile_lock: Mutex::new(()),
-            stops: Mutex::new(HashMap::new()),
-            meters: Mutex::new(HashMap::new()),
-            slots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -164,8 +142,9 @@ impl Inner {
     }
 
     pub fn store_for(&self, p: &PrincipalId) -> Result<Arc<PrincipalStore>, KernelError> {
-        let mut stores = self.stores.lock();
-        if let Some(s) = stores.get(p) {
+        let pr = self.principals.get(p);
+        let mut slot = pr.store.lock();
+        if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
         if !self.principal_exists(p) {
@@ -178,8 +157,29 @@ impl Inner {
             source: e,
         })?;
         let store = Arc::new(store);
-        stores.insert(p.clone(), store.clone());
+        *slot = Some(store.clone());
         Ok(store)
+    }
+
+    /// The context of the installed `capsule` for `p`, which must hold it: what a host call
+    /// of that capsule for that principal runs with.
+    pub fn context_of(
+        &self,
+        p: &PrincipalId,
+        capsule: &str,
+    ) -> Result<Arc<CapsuleContext>, KernelError> {
+        let installed = self
+            .installed(capsule)
+            .ok_or_else(|| KernelError::NotInstalled(capsule.to_string()))?;
+        if !self.principal_exists(p) {
+            return Err(KernelError::UnknownPrincipal(p.to_string()));
+        }
+        if !self.holds(p, capsule) {
+            return Err(KernelError::Capability(format!(
+                "principal `{p}` is not granted capsule `{capsule}`"
+            )));
+        }
+        Ok(self.context(p, &installed)?.ctx.clone())
     }
 
     /// The context a capsule version runs in for one principal, created on first use.
@@ -188,14 +188,14 @@ impl Inner {
         p: &PrincipalId,
         installed: &Arc<Installed>,
     ) -> Result<Arc<ContextEntry>, KernelError> {
-        let key = (p.clone(), installed.name.clone());
-        if let Some(e) = self.contexts.lock().get(&key) {
+        let pr = self.principals.get(p);
+        if let Some(e) = pr.contexts.lock().get(&installed.name) {
             if Arc::ptr_eq(&e.installed, installed) {
                 return Ok(e.clone());
             }
         }
         let entry = Arc::new(self.build_context(p, installed)?);
-        let mut map = self.contexts.lock();
+        let mut map = pr.contexts.lock();
         // A call dispatched just before an update or removal can start after it. Its version
         // is no longer installed: caching its context would evict the current version's, and
         // running its hooks would "upgrade" the successor's data back to the old version.
@@ -209,7 +209,9 @@ impl Inner {
             let _ = entry.hooks.set(());
             return Ok(entry);
         }
-        let e = map.entry(key).or_insert_with(|| entry.clone());
+        let e = map
+            .entry(installed.name.clone())
+            .or_insert_with(|| entry.clone());
         if !Arc::ptr_eq(&e.installed, installed) {
             *e = entry;
         }
@@ -299,19 +301,23 @@ impl Inner {
     }
 
     pub fn forget_contexts(&self, capsule: &str) {
-        self.contexts.lock().retain(|(_, name), _| name != capsule);
+        for pr in self.principals.all() {
+            pr.contexts.lock().remove(capsule);
+        }
     }
 
     /// Drops every cached context of `p` (its quota changed): the next invocation rebuilds.
     pub fn forget_principal_contexts(&self, p: &PrincipalId) {
-        self.contexts.lock().retain(|(q, _), _| q != p);
+        if let Some(pr) = self.principals.loaded(p) {
+            pr.contexts.lock().clear();
+        }
     }
 
     /// The version's stop flag for `p`, shared by every context built for it.
     fn stop_flag(&self, p: &PrincipalId, installed: &Arc<Installed>) -> Arc<AtomicBool> {
-        let key = (p.clone(), installed.name.clone());
-        let mut stops = self.stops.lock();
-        if let Some((i, f)) = stops.get(&key) {
+        let pr = self.principals.get(p);
+        let mut stops = pr.stops.lock();
+        if let Some((i, f)) = stops.get(&installed.name) {
             if Arc::ptr_eq(i, installed) {
                 return f.clone();
             }
@@ -324,7 +330,7 @@ impl Inner {
         // A version no longer installed is stopped (or about to be): never let it block.
         let flag = Arc::new(AtomicBool::new(!current));
         if current {
-            stops.insert(key, (installed.clone(), flag.clone()));
+            stops.insert(installed.name.clone(), (installed.clone(), flag.clone()));
         }
         flag
     }
@@ -332,16 +338,16 @@ impl Inner {
     /// Stops what runs of `capsule` (for one principal, or for all) and drops its contexts:
     /// an update, a removal, or a grant taken away.
     pub fn stop_contexts(&self, capsule: &str, only: Option<&PrincipalId>) {
-        let hit = |p: &PrincipalId, name: &str| name == capsule && only.is_none_or(|o| o == p);
-        self.contexts.lock().retain(|(p, name), _| !hit(p, name));
-        self.stops.lock().retain(|(p, name), (_, flag)| {
-            if hit(p, name) {
+        let affected = match only {
+            Some(p) => self.principals.loaded(p).into_iter().collect(),
+            None => self.principals.all(),
+        };
+        for pr in affected {
+            pr.contexts.lock().remove(capsule);
+            if let Some((_, flag)) = pr.stops.lock().remove(capsule) {
                 flag.store(true, Ordering::Relaxed);
-                false
-            } else {
-                true
             }
-        });
+        }
     }
 
     pub fn installed(&self, name: &str) -> Option<Arc<Installed>> {

@@ -18,6 +18,7 @@ mod grants;
 mod identity;
 mod kernel;
 mod lifecycle;
+mod principal;
 mod principals;
 mod profile;
 mod quota;
@@ -246,6 +247,17 @@ impl Kernel {
     /// uplink uses, so the HTTP gateway can accept the same string as a bearer token.
     pub fn verify_device_token(&self, token: &str) -> Result<DeviceIdentity, CredentialError> {
         self.inner.verify_device(token)
+    }
+
+    /// What a host call of the installed `capsule` acting for `principal` (who must hold it)
+    /// runs with, built or cached as an invocation would. Benchmarks run the authorization
+    /// step ([`astrid_sandbox::Gatekeeper`]) on it.
+    pub fn capsule_context(
+        &self,
+        principal: &PrincipalId,
+        capsule: &str,
+    ) -> Result<std::sync::Arc<astrid_sandbox::CapsuleContext>, KernelError> {
+        self.inner.context_of(principal, capsule)
     }
 
     /// An in-process request, as a client on the socket would make it (used by benchmarks).

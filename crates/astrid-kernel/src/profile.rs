@@ -30,7 +30,8 @@ impl Inner {
 
     /// The principal's profile; an unknown principal or a missing file reads as empty.
     pub fn profile(&self, p: &PrincipalId) -> Arc<Profile> {
-        if let Some(prof) = self.profiles.read().get(p) {
+        let pr = self.principals.get(p);
+        if let Some(prof) = pr.profile.read().as_ref() {
             return prof.clone();
         }
         let loaded = Arc::new(self.read_profile(p).unwrap_or_else(|e| {
@@ -38,11 +39,8 @@ impl Inner {
             tracing::error!(principal = %p, "{e}; treating the profile as empty");
             Profile::default()
         }));
-        self.profiles
-            .write()
-            .entry(p.clone())
-            .or_insert(loaded)
-            .clone()
+        let kept = pr.profile.write().get_or_insert(loaded).clone();
+        kept
     }
 
     pub fn has_profile_file(&self, p: &PrincipalId) -> bool {
@@ -79,14 +77,8 @@ impl Inner {
         let path = self.profile_path(p);
         let bytes = serde_json::to_vec_pretty(prof).map_err(|e| KernelError::io(&path, e))?;
         atomic_write(&path, &bytes, 0o600).map_err(|e| KernelError::io(&path, e))?;
-        self.profiles
-            .write()
-            .insert(p.clone(), Arc::new(prof.clone()));
+        *self.principals.get(p).profile.write() = Some(Arc::new(prof.clone()));
         Ok(())
-    }
-
-    pub fn forget_profile(&self, p: &PrincipalId) {
-        self.profiles.write().remove(p);
     }
 
     /// Whether `p` may invoke the capsule `name`.

@@ -6,7 +6,7 @@
 //! (wasmtime store limits and epoch deadline); subprocess limits narrow the daemon's
 //! `[process]` limits in the context's sandbox policy.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use crate::audit::KERNEL;
 use crate::error::KernelError;
 use crate::kernel::Inner;
+use crate::principal::Principal;
 
 /// Storage of a principal when its profile sets none: roomy for a laptop, finite.
 pub const DEFAULT_STORAGE_BYTES: u64 = 4 << 30;
@@ -177,7 +178,8 @@ impl Inner {
 
     /// The principal's storage meter, made on first use.
     pub(crate) fn storage_meter(&self, p: &PrincipalId) -> Result<Arc<StorageMeter>, KernelError> {
-        if let Some(m) = self.meters.lock().get(p) {
+        let pr = self.principals.get(p);
+        if let Some(m) = pr.meter.lock().as_ref() {
             return Ok(m.clone());
         }
         let meter = Arc::new(StorageMeter {
@@ -186,7 +188,8 @@ impl Inner {
             limit: AtomicU64::new(self.resolved_quota(p).storage_bytes),
             home_bytes: Mutex::new(None),
         });
-        Ok(self.meters.lock().entry(p.clone()).or_insert(meter).clone())
+        let kept = pr.meter.lock().get_or_insert(meter).clone();
+        Ok(kept)
     }
 
     /// `astrid quota set`: replaces the principal's quota; the next invocation runs under it.
@@ -196,7 +199,7 @@ impl Inner {
             prof.quota = spec.clone();
             Ok(())
         })?;
-        if let Some(m) = self.meters.lock().get(p) {
+        if let Some(m) = self.principals.get(p).meter.lock().as_ref() {
             m.limit
                 .store(self.resolved_quota(p).storage_bytes, Ordering::Relaxed);
         }
@@ -235,7 +238,7 @@ impl Inner {
             processes: r.processes,
             concurrency: r.concurrency,
             storage_used: meter.used(),
-            running: self.slots.lock().get(p).map_or(0, |s| s.running),
+            running: self.principals.get(p).slots.lock().running,
         })
     }
 
@@ -249,12 +252,12 @@ impl Inner {
         job: Job,
     ) -> Result<(), String> {
         let limit = self.resolved_quota(p).concurrency.max(1);
-        let mut slots = self.slots.lock();
-        let s = slots.entry(p.clone()).or_default();
+        let pr = self.principals.get(p);
+        let mut s = pr.slots.lock();
         if s.running < limit {
             s.running += 1;
-            drop(slots);
-            self.run_slot(p.clone(), job);
+            drop(s);
+            self.run_slot(pr, job);
             return Ok(());
         }
         let max_waiting = limit as usize * QUEUE_PER_SLOT;
@@ -270,21 +273,16 @@ impl Inner {
     }
 
     /// Runs a job that holds a slot; when it ends, the slot passes to the next waiting job.
-    fn run_slot(self: &Arc<Self>, p: PrincipalId, job: Job) {
-        let inner = self.clone();
+    fn run_slot(self: &Arc<Self>, pr: Arc<Principal>, job: Job) {
         self.rt.spawn_blocking(move || {
             let mut job = job;
             loop {
                 job();
-                let mut slots = inner.slots.lock();
-                let Some(s) = slots.get_mut(&p) else { return };
+                let mut s = pr.slots.lock();
                 match s.waiting.pop_front() {
                     Some(next) => job = next,
                     None => {
                         s.running -= 1;
-                        if s.running == 0 {
-                            slots.remove(&p);
-                        }
                         return;
                     }
                 }
@@ -315,5 +313,3 @@ fn validate(spec: &QuotaSpec) -> Result<(), KernelError> {
     }
     Ok(())
 }
-
-pub(crate) type SlotMap = Mutex<HashMap<PrincipalId, Slots>>;

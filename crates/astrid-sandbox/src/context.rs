@@ -91,22 +91,19 @@ pub trait Auditor: Send + Sync + 'static {
     ) -> Result<(), String>;
 }
 
-/// The capability-token check for the context's principal. Called after the manifest gate
-/// has accepted a path, with the host path it names (absolute, normalised).
+/// The capability-token check for the context's principal, typed so the gatekeeper can tell
+/// "nothing covers it" (a person may be asked) from "a token covers it and is revoked or
+/// forged" (nobody is). Called after the manifest ceiling has accepted the effect, with the
+/// host's own description of it (a filesystem path absolute and normalised).
 pub trait TokenGate: Send + Sync + 'static {
-    fn check_fs(&self, write: bool, host_path: &std::path::Path) -> Result<(), String>;
-    /// As `check_fs`, counting only tokens whose pattern's literal prefix (up to its first
+    fn check(&self, resource: &Resource) -> Result<(), crate::TokenDenial>;
+    /// As `check`, counting only tokens whose pattern's literal prefix (up to its first
     /// wildcard) lies inside `location`: the deliberate grant a credential location needs.
-    fn check_fs_within(
+    fn check_within(
         &self,
-        write: bool,
-        host_path: &std::path::Path,
+        resource: &Resource,
         location: &std::path::Path,
-    ) -> Result<(), String>;
-    /// `net:connect:<host>:<port>`.
-    fn check_net(&self, host: &str, port: u16) -> Result<(), String>;
-    /// `process:exec:<program>`.
-    fn check_exec(&self, program: &str) -> Result<(), String>;
+    ) -> Result<(), crate::TokenDenial>;
 }
 
 /// What an approval is about, as the host knows it (never as the capsule describes it).

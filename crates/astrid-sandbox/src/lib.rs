@@ -13,6 +13,7 @@ mod bindings {
     });
 }
 
+mod authorize;
 mod cache;
 mod chain;
 mod context;
@@ -21,6 +22,7 @@ mod host;
 mod invoke;
 mod runtime;
 
+pub use authorize::{Ceiling, Denial, Effect, Gatekeeper, How, TokenDenial, APPROVAL_WAIT};
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
     ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, Inbox, InboxMessage,

@@ -5,7 +5,6 @@ use astrid_types::text::escape_capped;
 use astrid_types::wire::{ApprovalDecision, CapsuleWords};
 
 use super::ceiling::within_manifest;
-use super::gatekeeper::record_denial;
 use super::HostState;
 use crate::bindings::astrid::approval::approval::{Decision, ErrorCode, Host};
 use crate::context::{ApprovalAsk, Asked};
@@ -50,13 +49,13 @@ impl Host for HostState {
             Ok(p) => p,
             Err(e) => {
                 let why = escape_capped(&format!("not a capability pattern: {e}"), MAX_FIELD);
-                record_denial(&self.ctx, &self.actor, OP, &shown, &why);
+                self.denied(OP, &shown, &why);
                 return Err(ErrorCode::InvalidArgument(why));
             }
         };
         if let Err(why) = within_manifest(&self.ctx, &pattern) {
             let why = escape_capped(&format!("{why}; nobody was asked"), MAX_FIELD);
-            record_denial(&self.ctx, &self.actor, OP, &shown, &why);
+            self.denied(OP, &shown, &why);
             return Err(ErrorCode::Denied(why));
         }
         // The person gets what the capsule asked for (at most MAX_WAIT), not what is left of

@@ -70,3 +70,14 @@ pub(crate) fn effect_within_manifest(
         .ok_or_else(|| format!("`{effect}` cannot be written as an exact capability pattern"))?;
     within_manifest(ctx, &exact)
 }
+
+/// Whether the manifest's `[capabilities] net` declares `host:port`.
+pub(crate) fn declared_net(ctx: &CapsuleContext, host: &str, port: u16) -> bool {
+    let resource = Resource::NetConnect {
+        host: host.to_string(),
+        port,
+    };
+    ctx.manifest.capabilities.net.iter().any(|entry| {
+        ResourcePattern::parse(&format!("net:connect:{entry}")).is_ok_and(|p| p.matches(&resource))
+    })
+}

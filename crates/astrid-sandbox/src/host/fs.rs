@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
+use astrid_crypto::Resource;
 use astrid_fsgate::{Access, Checked, FsGateError, FsRoots, Reach};
 
 use super::HostState;
+use crate::authorize::{Ceiling, Effect};
 use crate::bindings::astrid::fs::fs::{DirEntry, ErrorCode, FileKind, Host, Metadata};
 
 /// Reads larger than this are refused rather than buffered into the guest's memory.
@@ -25,10 +27,9 @@ impl HostState {
         }
     }
 
-    /// Everything that is decided without asking anyone, in order: the gate's own checks
-    /// (a bad path is an invalid argument, Astrid's own state and multi-linked files are
-    /// refused), then a credential location needs a grant that names it. Each refusal is
-    /// audited and no approval is ever asked for it.
+    /// The filesystem gate's own checks, decided without asking anyone: a bad path is an
+    /// invalid argument; Astrid's own state, multi-linked files and paths outside every root
+    /// are refused. Each refusal is audited.
     fn fs_check(
         &self,
         op: &str,
@@ -37,39 +38,17 @@ impl HostState {
         access: Access,
         reach: Reach,
     ) -> Result<Checked, ErrorCode> {
-        let checked = match roots.check(path, access, reach) {
-            Ok(c) => c,
-            Err(e) => {
-                self.denied(op, path, &e.to_string());
-                return Err(map(e));
-            }
-        };
-        if let Some(location) = checked.credential() {
-            let write = access == Access::Write;
-            let touched = checked.touched();
-            if let Err(missing) = self.ctx.tokens.check_fs_within(write, touched, location) {
-                let kind = if write { "write" } else { "read" };
-                let reason = format!(
-                    "`{}` is inside the credential location `{}`, which is never opened by an \
-                     approval ({missing} naming it); to allow it deliberately, run `astrid \
-                     caps grant {} fs:{kind}:{}`",
-                    touched.display(),
-                    location.display(),
-                    self.ctx.origin.principal,
-                    touched.display()
-                );
-                self.denied(op, &format!("fs:{kind}:{}", touched.display()), &reason);
-                return Err(ErrorCode::Denied(reason));
-            }
-        }
-        Ok(checked)
+        roots.check(path, access, reach).map_err(|e| {
+            self.denied(op, path, &e.to_string());
+            map(e)
+        })
     }
 
     /// An operation that changes nothing: it runs, and its outcome is recorded before the
     /// guest sees any of it, so a failed append withholds the data.
     fn fs_look<T>(
         &mut self,
-        op: &str,
+        op: &'static str,
         path: &str,
         reach: Reach,
         run: impl FnOnce(&FsRoots, &Checked) -> Result<T, FsGateError>,
@@ -100,7 +79,7 @@ impl HostState {
     /// it; that denial is recorded as a second entry.
     fn fs_change(
         &mut self,
-        op: &str,
+        op: &'static str,
         paths: &[(&str, Reach)],
         size: Option<(u64, bool)>,
         run: impl FnOnce(&FsRoots, &[Checked]) -> Result<(), FsGateError>,
@@ -138,40 +117,39 @@ impl HostState {
         }
     }
 
-    /// Both must hold: the manifest root (checked by the caller) and a capability token of
-    /// the principal covering the resolved host path. Without a token the principal's human
-    /// is asked, about the resolved path: what is approved is what is touched. A credential
-    /// location reaches here only with a grant naming it, and a path only a `$granted` root
-    /// covers needs a token, so neither is ever asked about.
-    fn fs_token(&mut self, op: &str, checked: &Checked, write: bool) -> Result<(), ErrorCode> {
-        let host = checked.touched();
-        let token = self.ctx.tokens.check_fs(write, host);
+    /// The capability layer for a path the gate accepted, about the resolved host path
+    /// (what is approved is what is touched). Where the path stands decides who may open
+    /// it: a plain manifest root takes a token or a person's yes; a path only a `$granted`
+    /// root covers takes a token; a credential location takes a token naming it. Nobody is
+    /// asked about the last two.
+    fn fs_token(
+        &mut self,
+        op: &'static str,
+        checked: &Checked,
+        write: bool,
+    ) -> Result<(), ErrorCode> {
+        let host = checked.touched().to_path_buf();
         let kind = if write { "write" } else { "read" };
-        let resource = format!("fs:{kind}:{}", host.display());
-        if checked.token_only() {
-            // Beyond the manifest's plain roots only a token reaches (`$granted`): a human
-            // approving it would widen the ceiling itself, so nobody is asked.
-            if let Err(missing) = &token {
-                let reason = format!(
-                    "`{}` lies outside capsule `{}`'s manifest ceiling, which reaches it only \
-                     through a capability token ({missing}); nobody is asked for it. To allow \
-                     it deliberately, run `astrid caps grant {} fs:{kind}:{}`",
-                    host.display(),
-                    self.ctx.capsule(),
-                    self.ctx.origin.principal,
-                    host.display()
-                );
-                self.denied(op, &resource, &reason);
-                return Err(ErrorCode::Denied(reason));
-            }
-        }
+        let ceiling = if let Some(location) = checked.credential() {
+            Ceiling::Credential(location.to_path_buf())
+        } else if checked.token_only() {
+            Ceiling::TokenOnly
+        } else {
+            Ceiling::Accepted
+        };
         let ask = format!(
             "capsule `{}` wants to {kind} `{}`",
             self.actor,
             host.display()
         );
-        self.authorize(op, &resource, token, &ask)
-            .map_err(ErrorCode::Denied)
+        let resource = if write {
+            Resource::FsWrite(host)
+        } else {
+            Resource::FsRead(host)
+        };
+        self.authorize(&Effect::new(op, resource, ceiling, ask))
+            .map(|_| ())
+            .map_err(|d| ErrorCode::Denied(d.to_string()))
     }
 
     /// The principal's storage quota, before anything is written: a write that would not
@@ -189,8 +167,9 @@ impl HostState {
     }
 
     fn fs_audit_allowed(&self, op: &str, resource: &str, outcome: &str) -> Result<(), ErrorCode> {
-        super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, resource, outcome)
-            .map_err(ErrorCode::Denied)
+        self.gatekeeper()
+            .record_allowed(op, resource, outcome)
+            .map_err(|d| ErrorCode::Denied(d.to_string()))
     }
 }
 

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use astrid_crypto::{Resource, ResourcePattern};
+use astrid_crypto::Resource;
 use astrid_egress::{Authorize, EgressError, EgressRequest};
 use url::Url;
 
-use super::gatekeeper::{record_allowed, record_denial, token_or_approval};
 use super::HostState;
+use crate::authorize::{Ceiling, Effect, Gatekeeper, How};
 use crate::bindings::astrid::http::http::{ErrorCode, Header, Host, Request, ResponseHead};
 use crate::chain::Actor;
 use crate::context::{CapsuleContext, NetAccess};
@@ -58,15 +58,15 @@ struct HopGate {
 }
 
 impl HopGate {
-    fn in_manifest(&self, host: &str, port: u16) -> bool {
-        let resource = Resource::NetConnect {
-            host: host.to_string(),
-            port,
-        };
-        self.ctx.manifest.capabilities.net.iter().any(|entry| {
-            ResourcePattern::parse(&format!("net:connect:{entry}"))
-                .is_ok_and(|p| p.matches(&resource))
-        })
+    fn gatekeeper(&self) -> Gatekeeper<'_> {
+        Gatekeeper {
+            ctx: &self.ctx,
+            actor: &self.actor,
+            // The airlock calls this mid-request and cannot pause the invocation's deadline,
+            // so a person gets what is left of it.
+            deadline: self.deadline,
+            may_ask: true,
+        }
     }
 }
 
@@ -82,57 +82,42 @@ impl Authorize for HopGate {
 
 impl HopGate {
     fn check(&self, url: &Url) -> Result<(), String> {
+        let gate = self.gatekeeper();
         let Some((host, port)) = host_port(url) else {
             let reason = format!("`{}` names no host and port", short(url));
-            record_denial(&self.ctx, &self.actor, OP, url.as_str(), &reason);
+            gate.record_denial(OP, url.as_str(), &reason);
             return Err(reason);
         };
-        let resource = Resource::NetConnect {
-            host: host.clone(),
-            port,
-        }
-        .to_string();
         let what = format!("{} {}", self.method, short(url));
-        if !self.in_manifest(&host, port) {
-            let reason = format!(
-                "capsule `{}` does not declare `{host}:{port}` in [capabilities] net",
-                self.ctx.capsule()
-            );
-            record_denial(&self.ctx, &self.actor, OP, &resource, &reason);
-            return Err(reason);
-        }
-        let how = if url
-            .host()
-            .is_some_and(|h| self.net.consent.covers(&h, port))
-        {
-            "local-egress consent for this capsule"
-        } else {
-            let token = self.ctx.tokens.check_net(&host, port);
-            let ask = format!("capsule `{}` wants to send {what}", self.actor);
-            token_or_approval(
-                &self.ctx,
-                &self.actor,
-                self.deadline,
-                OP,
-                &resource,
-                token,
-                &ask,
-            )
-            .map_err(|r| {
-                if r.deadline_hit {
-                    self.deadline_hit.store(true, Ordering::Relaxed);
-                }
-                r.reason
-            })?;
-            "capability"
-        };
-        record_allowed(
-            &self.ctx,
-            &self.actor,
+        let mut effect = Effect::new(
             OP,
-            &resource,
-            &format!("{what} ({how})"),
+            Resource::NetConnect { host, port },
+            Ceiling::Manifest,
+            format!("capsule `{}` wants to send {what}", self.actor),
+        );
+        effect.consented = url
+            .host()
+            .is_some_and(|h| self.net.consent.covers(&h, port));
+        let how = gate.authorize(&effect).map_err(|denial| {
+            if denial.deadline_hit() {
+                self.deadline_hit.store(true, Ordering::Relaxed);
+            }
+            denial.to_string()
+        })?;
+        gate.record_allowed(
+            OP,
+            &effect.resource.to_string(),
+            &format!("{what} ({})", audit_how(how)),
         )
+        .map_err(|d| d.to_string())
+    }
+}
+
+/// How the audit entry of an allowed hop names what let it through.
+fn audit_how(how: How) -> &'static str {
+    match how {
+        How::Consent => "local-egress consent for this capsule",
+        How::Token | How::Person(_) => "capability",
     }
 }
 

@@ -22,8 +22,9 @@ impl HostState {
     /// Reads of the capsule's own namespace are not effects and are not recorded.
     fn kv_write_gate(&self, op: &str, key: &str) -> Result<(), ErrorCode> {
         self.kv_gate(op, key)?;
-        super::gatekeeper::record_allowed(&self.ctx, &self.actor, op, key, "own namespace")
-            .map_err(ErrorCode::Denied)
+        self.gatekeeper()
+            .record_allowed(op, key, "own namespace")
+            .map_err(|d| ErrorCode::Denied(d.to_string()))
     }
 }
 

@@ -1,9 +1,8 @@
 //! One module per `astrid:*` WIT package. Each function checks its gate before acting.
 
 mod approval;
-mod ceiling;
+pub(crate) mod ceiling;
 mod fs;
-mod gatekeeper;
 mod http;
 mod ipc;
 mod kv;
@@ -15,6 +14,7 @@ pub use ipc::MAX_EVENT_DEPTH;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::authorize::{Denial, Effect, Gatekeeper, How};
 use crate::chain::{Actor, Chain};
 use crate::context::{CapsuleContext, InboxMessage};
 
@@ -82,8 +82,20 @@ impl HostState {
         wait_budget(self.deadline, Instant::now(), asked)
     }
 
+    /// This invocation's authorization step (see [`Gatekeeper`]).
+    pub(crate) fn gatekeeper(&self) -> Gatekeeper<'_> {
+        Gatekeeper {
+            ctx: &self.ctx,
+            actor: &self.actor,
+            deadline: None,
+            may_ask: true,
+        }
+    }
+
+    /// Logs and audits a refusal the host function decided itself (a bad argument, a path
+    /// the filesystem gate refused).
     fn denied(&self, what: &str, resource: &str, reason: &str) {
-        gatekeeper::record_denial(&self.ctx, &self.actor, what, resource, reason);
+        self.gatekeeper().record_denial(what, resource, reason);
     }
 
     /// The requester chain of what this invocation sends: the handled event's chain with this
@@ -102,25 +114,18 @@ impl HostState {
         effect_budget(self.deadline, Instant::now(), asked)
     }
 
-    /// The capability layer for one effect; see [`gatekeeper::token_or_approval`]. A person
-    /// asked gets the full approval wait, not what is left of the invocation's deadline (a
-    /// 5 s deadline would give them a moment to read the dialog); the deadline is paused
-    /// for as long as they take.
-    pub(crate) fn authorize(
-        &mut self,
-        op: &str,
-        resource: &str,
-        token: Result<(), String>,
-        ask: &str,
-    ) -> Result<(), String> {
+    /// [`Gatekeeper::authorize`] for one effect of this invocation. A person asked gets the
+    /// full approval wait, not what is left of the invocation's deadline (a 5 s deadline
+    /// would give them a moment to read the dialog); the deadline is paused for as long as
+    /// they take.
+    pub(crate) fn authorize(&mut self, effect: &Effect) -> Result<How, Denial> {
         let started = Instant::now();
-        let answer =
-            gatekeeper::token_or_approval(&self.ctx, &self.actor, None, op, resource, token, ask);
+        let answer = self.gatekeeper().authorize(effect);
         self.pause_for(started.elapsed());
-        answer.map_err(|r| {
-            self.deadline_hit |= r.deadline_hit;
-            r.reason
-        })
+        if let Err(denial) = &answer {
+            self.deadline_hit |= denial.deadline_hit();
+        }
+        answer
     }
 
     /// Moves the deadline later by `waited`, the time the invocation spent waiting for a

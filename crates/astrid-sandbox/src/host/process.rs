@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use astrid_process::ProcessError;
 
-use super::gatekeeper::record_allowed;
+use astrid_crypto::Resource;
+
 use super::HostState;
+use crate::authorize::{Ceiling, Denial, Effect};
 use crate::bindings::astrid::process::process::{Command, ErrorCode, Host, Output};
 
 const OP: &str = "process.run";
@@ -53,14 +55,21 @@ fn map(e: ProcessError) -> ErrorCode {
 impl Host for HostState {
     fn run(&mut self, cmd: Command) -> Result<Output, ErrorCode> {
         let line = shown(&cmd);
-        let declared = &self.ctx.manifest.capabilities.process;
-        if !declared.contains(&cmd.program) {
-            let reason = format!(
-                "capsule `{}` does not declare `{}` in [capabilities] process",
-                self.ctx.capsule(),
-                cmd.program
-            );
-            self.denied(OP, &format!("process:exec:{}", cmd.program), &reason);
+        let ask = format!(
+            "capsule `{}` wants to run `{line}` with write access to `{}`",
+            self.actor, cmd.cwd
+        );
+        let exec = Effect::new(
+            OP,
+            Resource::ProcessExec(cmd.program.clone()),
+            Ceiling::Manifest,
+            ask.clone(),
+        );
+        // The manifest first: a program it does not declare is refused before anything else
+        // is looked at (even on a machine with no sandbox).
+        if let Err(denial) = self.gatekeeper().within_ceiling(&exec) {
+            let reason = denial.to_string();
+            self.denied(OP, &exec.resource.to_string(), &reason);
             return Err(ErrorCode::Denied(reason));
         }
         let sandbox = self.ctx.process.clone();
@@ -79,26 +88,24 @@ impl Host for HostState {
                 cmd.cwd
             )));
         }
-        let cwd_resource = format!("fs:write:{}", cmd.cwd);
-        let token = self.ctx.tokens.check_fs(true, cwd);
-        let ask = format!(
-            "capsule `{}` wants to run `{line}` with write access to `{}`",
-            self.actor, cmd.cwd
-        );
-        self.authorize(OP, &cwd_resource, token, &ask)
-            .map_err(ErrorCode::Denied)?;
-        let exec_resource = format!("process:exec:{}", cmd.program);
-        let token = self.ctx.tokens.check_exec(&cmd.program);
-        self.authorize(OP, &exec_resource, token, &ask)
-            .map_err(ErrorCode::Denied)?;
-        record_allowed(
-            &self.ctx,
-            &self.actor,
+        // The working directory is the only writable mount: it takes an `fs:write` token or
+        // a yes, as a write there would.
+        let write_cwd = Effect::new(
             OP,
-            &exec_resource,
-            &format!("{line} (in {})", cmd.cwd),
-        )
-        .map_err(ErrorCode::Denied)?;
+            Resource::FsWrite(cwd.to_path_buf()),
+            Ceiling::Accepted,
+            ask,
+        );
+        let denied = |d: Denial| ErrorCode::Denied(d.to_string());
+        self.authorize(&write_cwd).map_err(denied)?;
+        self.authorize(&exec).map_err(denied)?;
+        self.gatekeeper()
+            .record_allowed(
+                OP,
+                &exec.resource.to_string(),
+                &format!("{line} (in {})", cmd.cwd),
+            )
+            .map_err(denied)?;
 
         let asked = (cmd.timeout_ms > 0).then(|| Duration::from_millis(u64::from(cmd.timeout_ms)));
         let timeout = self.budget(asked);
