@@ -81,6 +81,15 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/approvals/{id}", post(crate::approvals::answer))
         .route("/v1/events", get(routes::feed::live))
         .route("/v1/search", get(routes::threads::search))
+        .route("/v1/capsules", get(routes::grants::capsules))
+        .route("/v1/tools", get(routes::grants::tools))
+        .route(
+            "/v1/model",
+            get(routes::grants::current_model).put(routes::grants::select_model),
+        )
+        .route("/v1/audit", get(routes::audit::entries))
+        .route("/v1/audit/export", get(routes::audit::export))
+        .route("/v1/audit/verify", get(routes::audit::verify))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), around))
