@@ -18,8 +18,9 @@ use crate::error::{ApiError, Problem};
 
 /// Entries per page when the client does not say (the kernel caps a page at 1000).
 const DEFAULT_PAGE: u32 = 100;
-/// Entries fetched per round trip while exporting.
-const EXPORT_PAGE: u32 = 1000;
+/// The largest page the kernel serves; also the page size while exporting.
+const MAX_PAGE: u32 = 1000;
+const EXPORT_PAGE: u32 = MAX_PAGE;
 
 /// One entry of the chain, every field as docs/AUDIT-FORMAT.md describes it (with the exact
 /// signed bytes, so it can be checked without Astrid's code).
@@ -105,7 +106,12 @@ pub async fn entries(
     auth: Authed,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<AuditEntries>, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
     let p = page(&auth.client, &auth.principal, q.after.unwrap_or(0), limit).await?;
     let entries = p
         .entries
@@ -172,6 +178,7 @@ pub async fn export(auth: Authed) -> Result<Response, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// `SEQ:HASH` from an earlier verification: also check the chain still holds it.
+    #[param(pattern = "^[0-9]{1,19}:[0-9a-fA-F]{64}$")]
     pub witness: Option<String>,
 }
 
