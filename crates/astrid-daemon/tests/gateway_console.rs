@@ -161,10 +161,14 @@ async fn a_person_uses_the_console_in_a_real_browser() {
         .collect();
     let file_s = file.display().to_string();
     assert!(
-        rows.iter().any(|r| r.contains("fs.read") && r.contains(&file_s)),
+        rows.iter()
+            .any(|r| r.contains("fs.read") && r.contains(&file_s)),
         "{seen}"
     );
-    assert!(rows.iter().any(|r| r.contains("control.audit-page")), "{seen}");
+    assert!(
+        rows.iter().any(|r| r.contains("control.audit-page")),
+        "{seen}"
+    );
     assert!(
         seen["audit_verdict"]
             .as_str()
