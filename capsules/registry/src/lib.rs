@@ -133,8 +133,7 @@ impl Registry {
             Some(model) => {
                 let listing = listing(&cur.provider)?;
                 if !listing.models.iter().any(|m| m.id == model) {
-                    let mut ids: Vec<&str> =
-                        listing.models.iter().map(|m| m.id.as_str()).collect();
+                    let mut ids: Vec<&str> = listing.models.iter().map(|m| m.id.as_str()).collect();
                     ids.sort_unstable();
                     return Err(CapsuleError::invalid(format!(
                         "provider `{}` does not offer model `{model}`; it offers: {}",
