@@ -30,6 +30,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub metrics: Metrics,
     pub search: crate::search::Search,
+    /// Each token's last thread list, dropped on change (see `listcache`).
+    pub lists: crate::listcache::ListCache,
     /// Becomes true when the gateway starts shutting down; streams end on it.
     pub stopping: watch::Receiver<bool>,
 }
@@ -43,6 +45,7 @@ impl AppState {
             limiter: RateLimiter::new(config.rate),
             metrics: Metrics::default(),
             search: Default::default(),
+            lists: crate::listcache::ListCache::new(config.list_max_age),
             stopping,
             config,
         }
@@ -113,6 +116,17 @@ async fn around(State(st): State<Shared>, req: Request, next: Next) -> Response 
         .map_or("unmatched", |m| m.as_str())
         .to_string();
     let method = req.method().to_string();
+    // A request that may change something drops its token's cached thread list once it is
+    // answered, so the same client reads its own write (events also do, a moment later).
+    let changes = if req.method() == axum::http::Method::GET {
+        None
+    } else {
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, token)| DeviceToken::key_of(token.trim()))
+    };
     let limit = if is_turn_route(&route) {
         st.config.turn_timeout
     } else {
@@ -123,6 +137,9 @@ async fn around(State(st): State<Shared>, req: Request, next: Next) -> Response 
         Ok(r) => r,
         Err(_) => ApiError::timeout(limit).into_response(),
     };
+    if let Some(key) = changes {
+        st.lists.forget(key);
+    }
     st.metrics
         .record(&route, &method, resp.status().as_u16(), start.elapsed());
     resp
@@ -180,6 +197,8 @@ pub struct Authed {
     /// The principal the kernel accepted the token for.
     pub principal: String,
     pub client: Client,
+    /// The token's pool key (a hash), for what the gateway keeps per token.
+    pub key: [u8; 32],
 }
 
 impl FromRequestParts<Shared> for Authed {
@@ -191,6 +210,7 @@ impl FromRequestParts<Shared> for Authed {
         Ok(Authed {
             principal: dev.principal.clone(),
             client,
+            key: dev.key(),
         })
     }
 }

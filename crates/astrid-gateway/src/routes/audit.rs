@@ -140,7 +140,9 @@ pub async fn entries(
 pub async fn export(auth: Authed) -> Result<Response, ApiError> {
     // The first page is fetched before answering, so a refusal is a status, not a cut body.
     let first = page(&auth.client, &auth.principal, 0, EXPORT_PAGE).await?;
-    let Authed { principal, client } = auth;
+    let Authed {
+        principal, client, ..
+    } = auth;
     let stream =
         futures_util::stream::unfold(Some((first, client, principal)), |state| async move {
             let (p, client, principal) = state?;
