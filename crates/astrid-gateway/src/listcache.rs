@@ -5,9 +5,10 @@
 //! encode); a busy client reads it far more often than it changes. So each pooled daemon
 //! connection (one per device token) keeps the last list it fetched, and a watcher on that
 //! same connection subscribes to `session.v1.changed` (the session capsule publishes it after
-//! every change) and `astrid.v1.capsule.changed` (the kernel's: a capsule installed, updated,
-//! removed, or granted). Either drops the copy, as does age (`MAX_AGE`, a backstop for a
-//! session capsule too old to publish).
+//! every change) and `astrid.v1.capsule.changed` (the kernel's: a capsule installed, updated or
+//! removed). Either drops the copy, as does age (`MAX_AGE`: the backstop for a session
+//! capsule too old to publish, and for the operator taking the session capsule away from the
+//! principal, which announces nothing; for at most that long the last list is still served).
 //!
 //! What does not change: the copy is the answer the kernel gave *this token's* connection and
 //! is only ever served to requests bearing the same token (the pool's key), after the request
