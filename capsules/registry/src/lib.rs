@@ -17,6 +17,21 @@ struct Registry;
 struct Current {
     provider: String,
     model: Option<String>,
+    /// Where `model` comes from: `selected` (the principal chose it, `registry.v1.select`),
+    /// `config` (the `model` setting `astrid init` writes) or `default` (unset: the
+    /// provider's own default).
+    source: &'static str,
+}
+
+/// KV key of the principal's own choice.
+const SELECTED: &str = "selected";
+
+/// A model the principal selected, for the provider it was selected with: switching the
+/// provider setting makes an old choice moot rather than wrong.
+#[derive(Serialize, Deserialize)]
+struct Selected {
+    provider: String,
+    model: String,
 }
 
 /// A setting, with an empty value meaning unset (so an operator can clear a default).
@@ -29,10 +44,35 @@ fn setting(key: &str) -> Result<Option<String>, CapsuleError> {
 fn current() -> Result<Current, CapsuleError> {
     let provider = setting("provider")?.unwrap_or_else(|| models::DEFAULT_PROVIDER.to_owned());
     models::check_provider(&provider).map_err(CapsuleError::failed)?;
+    let selected = kv::get_json::<Selected>(SELECTED)?.filter(|s| s.provider == provider);
+    let (model, source) = match (selected, setting("model")?) {
+        (Some(s), _) => (Some(s.model), "selected"),
+        (None, Some(m)) => (Some(m), "config"),
+        (None, None) => (None, "default"),
+    };
     Ok(Current {
         provider,
-        model: setting("model")?,
+        model,
+        source,
     })
+}
+
+/// The provider's live model list.
+fn listing(provider: &str) -> Result<models::Listing, CapsuleError> {
+    let topic = format!("llm.v1.models.{provider}");
+    let reply = ipc::request(&topic, b"{}", MODELS_TIMEOUT_MS)
+        .map_err(|e| models::request_error(provider, &e, MODELS_TIMEOUT_MS))?;
+    serde_json::from_slice(&reply).map_err(|e| {
+        CapsuleError::failed(format!(
+            "provider `{provider}` sent a malformed model list: {e}"
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+struct Select {
+    /// `None` forgets the choice (back to the configured model).
+    model: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,16 +113,43 @@ impl Registry {
         };
         // The registry's model is only "current" for the provider it is configured for.
         let configured = (provider == cur.provider).then_some(cur.model).flatten();
-        let topic = format!("llm.v1.models.{provider}");
-        let reply = ipc::request(&topic, b"{}", MODELS_TIMEOUT_MS)
-            .map_err(|e| models::request_error(&provider, &e, MODELS_TIMEOUT_MS))?;
-        let listing: models::Listing = serde_json::from_slice(&reply).map_err(|e| {
-            CapsuleError::failed(format!(
-                "provider `{provider}` sent a malformed model list: {e}"
-            ))
-        })?;
+        let listing = listing(&provider)?;
         Ok(serde_json::to_vec(&CommandReply {
             text: models::render(&listing, configured.as_deref()),
         })?)
+    }
+
+    /// `{"model": "id" | null}` → `registry.v1.current`'s reply. The principal's own choice
+    /// among the current provider's live models; `null` goes back to the configured one. A
+    /// model the provider does not list is refused, naming the ones it does.
+    #[astrid::handler]
+    fn select(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
+        let req: Select = event.json()?;
+        let cur = current()?;
+        match req.model.map(|m| m.trim().to_owned()) {
+            None => {
+                kv::delete(SELECTED).map_err(SysError::from)?;
+            }
+            Some(model) => {
+                let listing = listing(&cur.provider)?;
+                if !listing.models.iter().any(|m| m.id == model) {
+                    let mut ids: Vec<&str> = listing.models.iter().map(|m| m.id.as_str()).collect();
+                    ids.sort_unstable();
+                    return Err(CapsuleError::invalid(format!(
+                        "provider `{}` does not offer model `{model}`; it offers: {}",
+                        cur.provider,
+                        ids.join(", ")
+                    )));
+                }
+                kv::set_json(
+                    SELECTED,
+                    &Selected {
+                        provider: cur.provider,
+                        model,
+                    },
+                )?;
+            }
+        }
+        Ok(serde_json::to_vec(&current()?)?)
     }
 }

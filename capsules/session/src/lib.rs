@@ -12,6 +12,19 @@ use astrid_sdk::prelude::*;
 #[derive(Default)]
 struct Session;
 
+/// Published (to this principal only, as every event) after a change to the session list: a
+/// session created, resumed, appended to, renamed or deleted. Uplinks that keep a copy of the
+/// list (the HTTP gateway) drop it on this event instead of asking again on every read.
+const CHANGED_TOPIC: &str = "session.v1.changed";
+
+/// Tells watchers that session `id` changed. A failed publish is logged, not an error: the
+/// change itself succeeded, and a watcher's copy also expires on its own.
+fn changed(id: &str) {
+    if let Err(e) = ipc::publish_json(CHANGED_TOPIC, &serde_json::json!({"id": id})) {
+        log::warn(&format!("publishing {CHANGED_TOPIC}: {e}"));
+    }
+}
+
 #[derive(Serialize)]
 struct ListReply {
     sessions: Vec<model::Info>,
@@ -34,6 +47,7 @@ impl Session {
     #[astrid::handler]
     fn open(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
         let info = store::open(event.json()?)?;
+        changed(&info.id);
         Ok(serde_json::to_vec(&info)?)
     }
 
@@ -55,8 +69,10 @@ impl Session {
     /// `{"id", "messages"}` → `{"messages": n}`, the new total.
     #[astrid::handler]
     fn append(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
-        let req = serde_json::from_slice(&event.payload)?;
+        let req: model::AppendRequest<'_> = serde_json::from_slice(&event.payload)?;
+        let id = req.id.to_string();
         let messages = store::append(req)?;
+        changed(&id);
         Ok(serde_json::to_vec(&AppendReply { messages })?)
     }
 
@@ -64,7 +80,9 @@ impl Session {
     #[astrid::handler]
     fn rename(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
         let req: RenameRequest = event.json()?;
-        Ok(serde_json::to_vec(&store::rename(&req.id, &req.name)?)?)
+        let info = store::rename(&req.id, &req.name)?;
+        changed(&req.id);
+        Ok(serde_json::to_vec(&info)?)
     }
 
     /// `{"id"}` → `{"deleted": "<id>"}`; the session, its name and its history are gone.
@@ -72,6 +90,7 @@ impl Session {
     fn delete(&self, event: &Event) -> Result<Vec<u8>, CapsuleError> {
         let req: model::HistoryRequest = event.json()?;
         store::delete(&req.id)?;
+        changed(&req.id);
         Ok(serde_json::to_vec(&serde_json::json!({"deleted": req.id}))?)
     }
 }

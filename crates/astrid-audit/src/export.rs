@@ -79,22 +79,13 @@ pub fn export(
     path: &Path,
     principal: &PrincipalId,
 ) -> Result<impl Iterator<Item = Result<String, AuditError>>, AuditError> {
-    let slots = match read_slots(&head_path(path)) {
-        Ok(s) => Some(s),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(AuditError::io(head_path(path), e)),
-    };
-    let head_line = slots.as_ref().and_then(newest_with_other);
-    let head = head_line.as_ref().map(|(h, _)| h.clone());
+    let head_line = export_head(path, principal)?;
     let (owned_path, expected) = (path.to_owned(), principal.clone());
     let wrong = move |found: &PrincipalId| AuditError::WrongPrincipal {
         path: owned_path.clone(),
         found: found.to_string(),
         expected: expected.to_string(),
     };
-    if let Some(h) = head.as_ref().filter(|h| h.principal != *principal) {
-        return Err(wrong(&h.principal));
-    }
     let e_principal = principal.clone();
     let mut failed = false;
     let entries = read_entries(path)?.map(move |r| match r {
@@ -102,24 +93,44 @@ pub fn export(
         Ok(e) => Ok(entry_json(&e)),
         Err(e) => Err(e),
     });
-    let head_line = head_line.map(|(h, other)| {
-        let mut v = head_value(&h);
-        // The rollback rule of docs/AUDIT-FORMAT.md needs the state of the other slot.
-        let (state, generation) = match other {
-            Slot::Blank => ("blank", None),
-            Slot::Intact(o) => ("intact", Some(o.generation)),
-            Slot::Damaged => ("damaged", None),
-        };
-        v["other_slot"] = state.into();
-        if let Some(g) = generation {
-            v["other_generation"] = g.into();
-        }
-        Ok(v.to_string())
-    });
     // Nothing after the first error: a reader must not take a partial export as whole.
     Ok(entries
-        .chain(head_line)
+        .chain(head_line.map(Ok))
         .take_while(move |r| !std::mem::replace(&mut failed, r.is_err())))
+}
+
+/// The last line of [`export`]: the newest intact head (`"type":"head"`) with the state of
+/// the other slot, or `None` while the chain has no head. Refuses a head naming another
+/// principal. For readers that page through the entries themselves (the kernel's
+/// `AuditPage`).
+pub fn export_head(path: &Path, principal: &PrincipalId) -> Result<Option<String>, AuditError> {
+    let slots = match read_slots(&head_path(path)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuditError::io(head_path(path), e)),
+    };
+    let Some((h, other)) = newest_with_other(&slots) else {
+        return Ok(None);
+    };
+    if h.principal != *principal {
+        return Err(AuditError::WrongPrincipal {
+            path: path.to_owned(),
+            found: h.principal.to_string(),
+            expected: principal.to_string(),
+        });
+    }
+    let mut v = head_value(&h);
+    // The rollback rule of docs/AUDIT-FORMAT.md needs the state of the other slot.
+    let (state, generation) = match other {
+        Slot::Blank => ("blank", None),
+        Slot::Intact(o) => ("intact", Some(o.generation)),
+        Slot::Damaged => ("damaged", None),
+    };
+    v["other_slot"] = state.into();
+    if let Some(g) = generation {
+        v["other_generation"] = g.into();
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// The newest intact slot's head and the state of the other slot.

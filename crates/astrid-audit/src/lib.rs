@@ -23,7 +23,7 @@ pub use entry::{
     MAX_OUTCOME, MAX_TEXT_FIELD,
 };
 pub use error::AuditError;
-pub use export::{entry_json, export, head_json, read_entries, Entries};
+pub use export::{entry_json, export, export_head, head_json, read_entries, Entries};
 pub use head::{head_path, read_head, read_slots, Head, Slot, HEAD_DOMAIN};
 pub use log::{log_path, AppendStats, AuditLog};
 pub use verify::{verify, verify_against, VerifyError, VerifyFailure, VerifyReport, Witness};

@@ -1,7 +1,9 @@
 //! `$ASTRID_HOME/config.toml`: operator settings. A bad file stops the daemon with the file,
 //! the key and the reason, rather than running with settings nobody chose.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -16,6 +18,27 @@ struct FileConfig {
     quota: QuotaConfig,
     #[serde(default)]
     process: ProcessConfig,
+    #[serde(default)]
+    gateway: Option<GatewayConfig>,
+}
+
+/// `[gateway]`: the HTTP gateway the daemon starts and supervises (docs/GATEWAY.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayConfig {
+    #[serde(default)]
+    enabled: bool,
+    /// `IP:PORT`; loopback by default.
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_body_bytes: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    turn_timeout_secs: Option<u64>,
+    rate_per_sec: Option<f64>,
+    rate_burst: Option<u64>,
+    /// The `astrid-gateway` executable (default: beside `astrid-daemon`).
+    program: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,11 +103,102 @@ fn apply_process(path: &Path, p: &ProcessConfig, limits: &mut ProcessLimits) -> 
     Ok(())
 }
 
-pub fn apply(home: &AstridHome, config: &mut KernelConfig) -> Result<()> {
+/// What `[gateway]` asks the daemon to run: the program and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// The gateway's command line from `[gateway]`, or `None` when it is absent or not enabled.
+/// Every value is checked here, so a mistake stops the daemon naming the key rather than
+/// leaving a gateway that restarts and fails forever.
+fn gateway_spec(path: &Path, home: &AstridHome, g: &GatewayConfig) -> Result<Option<GatewaySpec>> {
+    if !g.enabled {
+        return Ok(None);
+    }
+    let file = path.display();
+    let mut args: Vec<OsString> = vec!["--home".into(), home.root().into()];
+    let listen = g
+        .listen
+        .as_deref()
+        .unwrap_or(astrid_gateway_default_listen());
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        anyhow::anyhow!("{file}: `gateway.listen`: `{listen}` is not IP:PORT ({e})")
+    })?;
+    args.extend(["--listen".into(), addr.to_string().into()]);
+    match (&g.tls_cert, &g.tls_key) {
+        (Some(cert), Some(key)) => {
+            for (k, p) in [("gateway.tls_cert", cert), ("gateway.tls_key", key)] {
+                if let Err(e) = std::fs::metadata(p) {
+                    bail!("{file}: `{k}`: {}: {e}", p.display());
+                }
+            }
+            args.extend([
+                "--tls-cert".into(),
+                cert.into(),
+                "--tls-key".into(),
+                key.into(),
+            ]);
+        }
+        (Some(_), None) => bail!("{file}: `gateway.tls_key`: missing (tls_cert needs its key)"),
+        (None, Some(_)) => {
+            bail!("{file}: `gateway.tls_cert`: missing (tls_key needs its certificate)")
+        }
+        (None, None) => {}
+    }
+    let numbers = [
+        ("max_body_bytes", g.max_body_bytes, 1024, 1 << 30),
+        ("request_timeout_secs", g.request_timeout_secs, 1, 3600),
+        ("turn_timeout_secs", g.turn_timeout_secs, 1, 86_400),
+        ("rate_burst", g.rate_burst, 1, 1_000_000),
+    ];
+    for (key, v, lo, hi) in numbers {
+        if let Some(v) = ranged(path, &format!("gateway.{key}"), v, lo, hi)? {
+            args.extend([
+                format!("--{}", key.replace('_', "-")).into(),
+                v.to_string().into(),
+            ]);
+        }
+    }
+    if let Some(r) = g.rate_per_sec {
+        if !(r > 0.0 && r <= 1_000_000.0) {
+            bail!("{file}: `gateway.rate_per_sec`: must be above 0 and at most 1000000, got {r}");
+        }
+        args.extend(["--rate-per-sec".into(), r.to_string().into()]);
+    }
+    let program = match &g.program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("finding astrid-daemon's own path: {e}"))?
+            .with_file_name("astrid-gateway"),
+    };
+    if !program.is_file() {
+        bail!(
+            "{file}: `gateway.program`: {} is not a file (install astrid-gateway beside              astrid-daemon, or set gateway.program to its path)",
+            program.display()
+        );
+    }
+    args.push("--exit-on-stdin-eof".into());
+    Ok(Some(GatewaySpec { program, args }))
+}
+
+/// The gateway's own default address (the daemon does not link the gateway).
+fn astrid_gateway_default_listen() -> &'static str {
+    "127.0.0.1:8787"
+}
+
+/// Daemon settings outside the kernel's.
+#[derive(Debug, Default)]
+pub struct DaemonSettings {
+    pub gateway: Option<GatewaySpec>,
+}
+
+pub fn apply(home: &AstridHome, config: &mut KernelConfig) -> Result<DaemonSettings> {
     let path = home.config_file();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DaemonSettings::default()),
         Err(e) => bail!("{}: {e}", path.display()),
     };
     let file: FileConfig =
@@ -107,7 +221,12 @@ pub fn apply(home: &AstridHome, config: &mut KernelConfig) -> Result<()> {
         }
         config.quota.timeout = Duration::from_millis(ms);
     }
-    apply_process(&path, &file.process, &mut config.process_limits)
+    apply_process(&path, &file.process, &mut config.process_limits)?;
+    let gateway = match &file.gateway {
+        Some(g) => gateway_spec(&path, home, g)?,
+        None => None,
+    };
+    Ok(DaemonSettings { gateway })
 }
 
 #[cfg(test)]
@@ -119,7 +238,68 @@ mod tests {
         let home = AstridHome::new(dir.path().to_path_buf());
         std::fs::write(home.config_file(), text).unwrap();
         let mut config = KernelConfig::new(home.clone());
-        apply(&home, &mut config).map(|()| config)
+        apply(&home, &mut config).map(|_| config)
+    }
+
+    fn gateway(text: &str) -> Result<Option<GatewaySpec>> {
+        let dir = tempfile::tempdir().unwrap();
+        let home = AstridHome::new(dir.path().to_path_buf());
+        std::fs::write(home.config_file(), text).unwrap();
+        let mut config = KernelConfig::new(home.clone());
+        apply(&home, &mut config).map(|s| s.gateway)
+    }
+
+    #[test]
+    fn the_gateway_table_becomes_its_command_line() {
+        assert_eq!(gateway("").unwrap(), None);
+        assert_eq!(gateway("[gateway]\nenabled = false\n").unwrap(), None);
+        // `program` must exist: this test's own executable stands in for it.
+        let me = std::env::current_exe().unwrap();
+        let text = format!(
+            "[gateway]\nenabled = true\nlisten = \"127.0.0.1:9000\"\nrate_burst = 7\n\
+             rate_per_sec = 2.5\nprogram = {:?}\n",
+            me.display().to_string()
+        );
+        let spec = gateway(&text).unwrap().unwrap();
+        assert_eq!(spec.program, me);
+        let args: Vec<String> = spec
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = args.join(" ");
+        assert!(line.contains("--listen 127.0.0.1:9000"), "{line}");
+        assert!(line.contains("--rate-burst 7"), "{line}");
+        assert!(line.contains("--rate-per-sec 2.5"), "{line}");
+        assert!(line.ends_with("--exit-on-stdin-eof"), "{line}");
+    }
+
+    #[test]
+    fn a_bad_gateway_table_stops_the_daemon_naming_the_key() {
+        let me = format!(
+            "{:?}",
+            std::env::current_exe().unwrap().display().to_string()
+        );
+        for (text, key) in [
+            ("listen = \"everywhere\"", "gateway.listen"),
+            ("tls_cert = \"/nonexistent/cert.pem\"", "gateway.tls_key"),
+            ("tls_key = \"/k\"", "gateway.tls_cert"),
+            (
+                "tls_cert = \"/nonexistent/c\"\ntls_key = \"/nonexistent/k\"",
+                "gateway.tls_cert",
+            ),
+            ("request_timeout_secs = 0", "gateway.request_timeout_secs"),
+            ("rate_per_sec = -1.0", "gateway.rate_per_sec"),
+            ("port = 80", "port"),
+        ] {
+            let full = format!("[gateway]\nenabled = true\nprogram = {me}\n{text}\n");
+            let err = gateway(&full).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = gateway("[gateway]\nenabled = true\nprogram = \"/nonexistent/gw\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway.program"), "{err}");
     }
 
     #[test]

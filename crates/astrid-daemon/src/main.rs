@@ -1,6 +1,7 @@
 //! `astrid-daemon`: the kernel process. Users do not run it by hand; `astrid` starts it.
 
 mod config;
+mod gateway;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,15 +49,20 @@ fn run() -> Result<()> {
         None => AstridHome::from_env().context("neither ASTRID_HOME nor HOME is set")?,
     };
     let mut config = KernelConfig::new(home.clone());
-    config::apply(&home, &mut config)?;
+    let settings = config::apply(&home, &mut config)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(256)
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let kernel = Kernel::boot(config).context("booting the kernel")?;
+        // After boot: the daemon lock is held, so a second daemon never starts a gateway.
+        // The gateway waits for the socket itself (`/readyz`), so serving need not start first.
+        let gateway = settings
+            .gateway
+            .map(|spec| gateway::Supervisor::start(spec, home.clone()));
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         // Registering SIGHUP replaces its default action (exit): a closed terminal is not a
@@ -64,15 +70,20 @@ fn run() -> Result<()> {
         let mut hup = signal(SignalKind::hangup())?;
         let serve = kernel.serve();
         tokio::pin!(serve);
-        loop {
+        let served = loop {
             tokio::select! {
-                r = &mut serve => return r.context("serving"),
+                r = &mut serve => break r.context("serving"),
                 _ = term.recv() => kernel.shutdown(),
                 _ = int.recv() => kernel.shutdown(),
                 _ = hup.recv() => tracing::info!("ignoring SIGHUP"),
             }
+        };
+        if let Some(g) = gateway {
+            // Blocking (it waits for the child): off the async workers.
+            let _ = tokio::task::spawn_blocking(move || g.stop()).await;
         }
-    })?;
+        served
+    });
     rt.shutdown_timeout(Duration::from_secs(1));
-    Ok(())
+    served
 }

@@ -3,8 +3,9 @@
 //! a real daemon with the agent fleet and the model fixture. A person signs in (a wrong token is
 //! refused), sends a message, answers the two approvals the tool call needs from the kernel's
 //! own rendering, and reads the answer, which carries markup that must stay text; sees a turn
-//! sent on the thread by another client end; then finds the thread by search, reloads, and
-//! signs out.
+//! sent on the thread by another client end; then finds the thread by search; in the "Agent &
+//! audit" view sees the capsules and tools, chooses another model and goes back, pages the
+//! audit chain and verifies it; reloads, and signs out.
 #![allow(
     clippy::disallowed_methods,
     reason = "tests drive real processes and sockets"
@@ -127,6 +128,52 @@ async fn a_person_uses_the_console_in_a_real_browser() {
     assert!(other.contains("event: done"), "{other}");
     assert_eq!(
         seen["status_after_elsewhere"], "a turn elsewhere ended",
+        "{seen}"
+    );
+    // The account view: capsules with tools, the model chosen and reset, the audit chain
+    // holding the two approvals given with a click, and its verification.
+    assert_eq!(seen["chat_hidden_in_account"], true, "{seen}");
+    let capsules = seen["capsules"].to_string();
+    assert!(
+        capsules.contains("tool-fs") && capsules.contains("fs_read"),
+        "{seen}"
+    );
+    assert!(
+        seen["model_before"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-4o-mini"),
+        "{seen}"
+    );
+    assert!(
+        seen["model_after"]
+            .as_str()
+            .unwrap()
+            .contains("claude-sonnet-4-5"),
+        "{seen}"
+    );
+    assert_eq!(seen["model_api"]["source"], "selected", "{seen}");
+    let rows: Vec<&str> = seen["audit_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let file_s = file.display().to_string();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("fs.read") && r.contains(&file_s)),
+        "{seen}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("control.audit-page")),
+        "{seen}"
+    );
+    assert!(
+        seen["audit_verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("intact"),
         "{seen}"
     );
     assert_eq!(seen["signed_in_after_reload"], true, "{seen}");

@@ -211,3 +211,76 @@ async fn a_thread_turn_streams_waits_for_an_approval_and_is_searchable() {
         "a deleted thread leaves the index"
     );
 }
+
+/// Thread names `token`'s list shows, as the gateway answers it now.
+async fn listed(gw: &GwRig, token: &str) -> Vec<String> {
+    let r = gw.get("/v1/threads", token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Lists until `pred` holds; the hang guard is far longer than any event takes to arrive.
+async fn listed_until(gw: &GwRig, token: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let names = listed(gw, token).await;
+        if pred(&names) {
+            return names;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the list never changed: {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The gateway keeps each token's thread list between reads. A change made elsewhere (the
+/// socket, as the CLI makes it) reaches it through the session capsule's change event, not
+/// through age: the copies here never expire on their own. Another principal's change never
+/// touches a copy, and a change made through the gateway is read back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kept_thread_list_follows_changes_from_every_uplink_and_only_its_own() {
+    let gw = GwRig::start_with(vec![], |c| {
+        c.list_max_age = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    gw.add_principal("alice").await;
+    let (_, mine) = gw.device("default").await;
+    let (_, alices) = gw.device("alice").await;
+    assert!(!listed(&gw, &mine).await.contains(&"from-the-cli".into()));
+    let hers = listed(&gw, &alices).await;
+
+    // Created over the socket, as `astrid chat --session from-the-cli` would.
+    let open = json!({"session": "from-the-cli", "workspace": null, "create": true});
+    let made = gw.rig.ask_json("session.v1.open", &open).await;
+    let id = made["id"].as_str().unwrap().to_string();
+    listed_until(&gw, &mine, |n| n.contains(&"from-the-cli".into())).await;
+    assert_eq!(listed(&gw, &alices).await, hers, "alice's list changed");
+
+    // Renamed through the gateway: the next read shows it, no waiting.
+    let r = gw
+        .http
+        .patch(gw.url(&format!("/v1/threads/{id}")))
+        .bearer_auth(&mine)
+        .json(&json!({"name": "renamed-here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let names = listed(&gw, &mine).await;
+    assert!(names.contains(&"renamed-here".into()), "{names:?}");
+    assert!(!names.contains(&"from-the-cli".into()), "{names:?}");
+
+    // Deleted over the socket.
+    gw.rig
+        .ask_json("session.v1.delete", &json!({"id": id}))
+        .await;
+    listed_until(&gw, &mine, |n| !n.contains(&"renamed-here".into())).await;
+}

@@ -70,6 +70,8 @@ function signOut(reason) {
   token = "";
   sessionStorage.removeItem("astrid-token");
   $("app").hidden = true;
+  $("account").hidden = true;
+  $("views").hidden = true;
   $("signout").hidden = true;
   $("signin").hidden = false;
   $("who").textContent = "";
@@ -86,7 +88,8 @@ async function signIn(t) {
   }
   sessionStorage.setItem("astrid-token", token);
   $("signin").hidden = true;
-  $("app").hidden = false;
+  showView("chat");
+  $("views").hidden = false;
   $("signout").hidden = false;
   $("who").textContent = "signed in as " + token.split(".")[1];
   liveFeed();
@@ -273,4 +276,117 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (err) { status(err.message, true); }
   });
   if (token) signIn(token);
+});
+
+// The "Agent & audit" view: the principal's model, capsules, tools, grants and audit chain.
+let auditAfter = 0;         // the next audit page starts after this seq
+let auditDone = false;      // the last page (with the signed head) has been shown
+
+function showView(name) {
+  $("app").hidden = name !== "chat";
+  $("account").hidden = name !== "account";
+  $("show-chat").setAttribute("aria-pressed", String(name === "chat"));
+  $("show-account").setAttribute("aria-pressed", String(name === "account"));
+  if (name === "account") loadAccount().catch((e) => accountStatus(e.message, true));
+}
+
+function accountStatus(text, isError) {
+  $("account-status").textContent = text;
+  $("account-status").className = isError ? "error" : "";
+}
+
+function showModel(m) {
+  const from = { selected: "chosen here", config: "the operator's setting", default: "the provider's default" }[m.source] || m.source;
+  $("model-current").textContent = `${m.provider} · ${m.model || "(provider default)"} — ${from}`;
+}
+
+async function loadAccount() {
+  const [model, caps] = await Promise.all([
+    api("/v1/model").then((r) => r.json()),
+    api("/v1/capsules").then((r) => r.json()),
+  ]);
+  showModel(model);
+  const ul = $("capsules");
+  ul.replaceChildren();
+  for (const c of caps.capsules) {
+    const li = el("li", "", `${c.name} ${c.version} (${c.state})${c.description ? ": " + c.description : ""}`);
+    if (c.tools.length) li.append(el("div", "tools", "tools: " + c.tools.join(", ")));
+    if (c.error) li.append(el("div", "error", c.error));
+    ul.append(li);
+  }
+  const grants = $("grants");
+  grants.replaceChildren();
+  for (const g of caps.grants) grants.append(el("li", "", g.pattern + (g.capsule ? ` (only ${g.capsule})` : "")));
+  if (!caps.grants.length) grants.append(el("li", "", "none"));
+  $("audit-rows").replaceChildren();
+  auditAfter = 0;
+  auditDone = false;
+  await auditPage();
+  // The live list last: it asks the provider, which may be slow or away.
+  try {
+    const models = await (await api("/v1/models")).json();
+    const pick = $("model-pick");
+    pick.replaceChildren();
+    for (const m of models.data) {
+      const o = el("option", "", m.id);
+      o.value = m.id;
+      o.selected = m.id === model.model;
+      pick.append(o);
+    }
+  } catch (e) { accountStatus("cannot list the provider's models: " + e.message, true); }
+}
+
+async function auditPage() {
+  if (auditDone) return;
+  const page = await (await api(`/v1/audit?after=${auditAfter}&limit=100`)).json();
+  const rows = $("audit-rows");
+  for (const e of page.entries) {
+    const tr = el("tr", e.decision);
+    for (const v of [e.seq, new Date(e.time_ms).toISOString().replace("T", " ").slice(0, 19),
+                     e.decision, e.capsule, e.action, e.resource, e.outcome]) tr.append(el("td", "", String(v)));
+    rows.append(tr);
+  }
+  if (page.next_after === null) {
+    auditDone = true;
+    $("audit-more").disabled = true;
+  } else {
+    auditAfter = page.next_after;
+    $("audit-more").disabled = false;
+  }
+}
+
+async function auditVerify() {
+  const v = await (await api("/v1/audit/verify")).json();
+  $("audit-verdict").textContent = v.intact
+    ? `intact: ${v.entries} entries, last ${v.last_seq}, signed by key ${v.key_id}; witness ${v.witness}`
+    : `NOT intact: ${v.problem}`;
+  $("audit-verdict").className = v.intact ? "ok" : "error";
+}
+
+async function auditExport() {
+  const text = await (await api("/v1/audit/export")).text();
+  const a = el("a");
+  a.href = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
+  a.download = `audit-${token.split(".")[1]}.jsonl`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+async function selectModel(model) {
+  const m = await (await api("/v1/model", { method: "PUT", body: { model } })).json();
+  showModel(m);
+  accountStatus(model === null ? "back to the configured model" : `now using ${m.model}`);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("show-chat").addEventListener("click", () => showView("chat"));
+  $("show-account").addEventListener("click", () => showView("account"));
+  const failed = (e) => accountStatus(e.message, true);
+  $("audit-more").addEventListener("click", () => auditPage().catch(failed));
+  $("audit-verify").addEventListener("click", () => auditVerify().catch(failed));
+  $("audit-export").addEventListener("click", () => auditExport().catch(failed));
+  $("model-form").addEventListener("submit", (e) => { e.preventDefault(); selectModel($("model-pick").value).catch(failed); });
+  $("model-reset").addEventListener("click", () => selectModel(null).catch(failed));
 });

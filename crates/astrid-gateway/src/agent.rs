@@ -17,6 +17,9 @@ use crate::error::ApiError;
 /// Session bookkeeping is a key-value lookup in the principal's store.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Selecting a model asks the provider for its live list first (the registry waits 30 s).
+pub const MODELS_TIMEOUT: Duration = Duration::from_secs(35);
+
 /// A thread: one of the principal's agent sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Thread {
@@ -73,7 +76,8 @@ pub struct TurnReply {
     pub tool_calls: Vec<ToolOutcome>,
 }
 
-async fn ask<T: serde::de::DeserializeOwned>(
+/// One request on the principal's connection, its JSON reply decoded.
+pub async fn ask<T: serde::de::DeserializeOwned>(
     client: &Client,
     topic: &str,
     body: Value,

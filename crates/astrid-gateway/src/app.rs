@@ -30,6 +30,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub metrics: Metrics,
     pub search: crate::search::Search,
+    /// Each token's last thread list, dropped on change (see `listcache`).
+    pub lists: crate::listcache::ListCache,
     /// Becomes true when the gateway starts shutting down; streams end on it.
     pub stopping: watch::Receiver<bool>,
 }
@@ -43,6 +45,7 @@ impl AppState {
             limiter: RateLimiter::new(config.rate),
             metrics: Metrics::default(),
             search: Default::default(),
+            lists: crate::listcache::ListCache::new(config.list_max_age),
             stopping,
             config,
         }
@@ -81,6 +84,15 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/approvals/{id}", post(crate::approvals::answer))
         .route("/v1/events", get(routes::feed::live))
         .route("/v1/search", get(routes::threads::search))
+        .route("/v1/capsules", get(routes::grants::capsules))
+        .route("/v1/tools", get(routes::grants::tools))
+        .route(
+            "/v1/model",
+            get(routes::grants::current_model).put(routes::grants::select_model),
+        )
+        .route("/v1/audit", get(routes::audit::entries))
+        .route("/v1/audit/export", get(routes::audit::export))
+        .route("/v1/audit/verify", get(routes::audit::verify))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), around))
@@ -104,6 +116,17 @@ async fn around(State(st): State<Shared>, req: Request, next: Next) -> Response 
         .map_or("unmatched", |m| m.as_str())
         .to_string();
     let method = req.method().to_string();
+    // A request that may change something drops its token's cached thread list once it is
+    // answered, so the same client reads its own write (events also do, a moment later).
+    let changes = if req.method() == axum::http::Method::GET {
+        None
+    } else {
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, token)| DeviceToken::key_of(token.trim()))
+    };
     let limit = if is_turn_route(&route) {
         st.config.turn_timeout
     } else {
@@ -114,6 +137,9 @@ async fn around(State(st): State<Shared>, req: Request, next: Next) -> Response 
         Ok(r) => r,
         Err(_) => ApiError::timeout(limit).into_response(),
     };
+    if let Some(key) = changes {
+        st.lists.forget(key);
+    }
     st.metrics
         .record(&route, &method, resp.status().as_u16(), start.elapsed());
     resp
@@ -171,6 +197,8 @@ pub struct Authed {
     /// The principal the kernel accepted the token for.
     pub principal: String,
     pub client: Client,
+    /// The token's pool key (a hash), for what the gateway keeps per token.
+    pub key: [u8; 32],
 }
 
 impl FromRequestParts<Shared> for Authed {
@@ -182,6 +210,7 @@ impl FromRequestParts<Shared> for Authed {
         Ok(Authed {
             principal: dev.principal.clone(),
             client,
+            key: dev.key(),
         })
     }
 }

@@ -8,6 +8,7 @@ mod app;
 mod approvals;
 mod error;
 mod limits;
+mod listcache;
 mod metrics;
 mod openapi;
 mod routes;
@@ -58,6 +59,9 @@ pub struct GatewayConfig {
     pub max_pooled: usize,
     /// Events queued for one stream reader before it is judged too slow and dropped.
     pub stream_queue: usize,
+    /// How long a token's thread list is served from the gateway's copy at most; change
+    /// events drop the copy sooner (see the `listcache` module). Zero reads it every time.
+    pub list_max_age: Duration,
 }
 
 impl GatewayConfig {
@@ -72,6 +76,7 @@ impl GatewayConfig {
             rate: RateLimit::default(),
             max_pooled: 1024,
             stream_queue: 256,
+            list_max_age: listcache::MAX_AGE,
         }
     }
 }

@@ -42,6 +42,25 @@ struct Args {
     /// Requests a token may send at once before the average applies.
     #[arg(long, default_value_t = 100)]
     rate_burst: u32,
+    /// Shut down gracefully when standard input reaches its end. The daemon starts the
+    /// gateway with a pipe as stdin (`[gateway]` in config.toml), so the gateway stops with
+    /// the daemon even when the daemon is killed without a chance to stop it.
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
+}
+
+/// Completes when stdin reaches its end (or fails): the supervising daemon is gone. A plain
+/// thread blocks on the read; nothing else in the gateway reads stdin.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 256];
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
 }
 
 fn home(arg: Option<PathBuf>) -> Result<AstridHome, String> {
@@ -96,11 +115,21 @@ async fn main() -> ExitCode {
     };
     // The first line of stdout is the base URL, so a script can read it (port 0 picks one).
     println!("{scheme}://{}", gateway.local_addr());
-    let shutdown = async {
+    let watch_stdin = args.exit_on_stdin_eof;
+    let shutdown = async move {
         let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        let parent_gone = async {
+            if watch_stdin {
+                stdin_closed().await;
+                tracing::info!("stdin closed: the supervising daemon is gone");
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
+            _ = parent_gone => {}
         }
         tracing::info!("shutting down: no new connections; ending streams");
     };

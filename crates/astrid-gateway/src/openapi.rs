@@ -127,6 +127,13 @@ impl Modify for CommonAnswers {
         routes::turns::cancel,
         routes::feed::live,
         crate::approvals::answer,
+        routes::grants::capsules,
+        routes::grants::tools,
+        routes::grants::current_model,
+        routes::grants::select_model,
+        routes::audit::entries,
+        routes::audit::export,
+        routes::audit::verify,
     ),
     modifiers(&DeviceToken, &CommonAnswers)
 )]
@@ -170,6 +177,12 @@ mod tests {
             "/v1/threads/{id}/cancel",
             "/v1/events",
             "/v1/approvals/{id}",
+            "/v1/capsules",
+            "/v1/tools",
+            "/v1/model",
+            "/v1/audit",
+            "/v1/audit/export",
+            "/v1/audit/verify",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }

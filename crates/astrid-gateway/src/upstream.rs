@@ -45,6 +45,11 @@ impl DeviceToken {
         *blake3::hash(bearer.as_bytes()).as_bytes()
     }
 
+    /// The pool's key for this token (a hash; the token itself stays in the connection).
+    pub fn key(&self) -> [u8; 32] {
+        self.key
+    }
+
     /// Only the shape is checked here (so the principal for the hello is known); whether the
     /// token is real is the kernel's decision at the handshake, which also audits refusals.
     pub fn parse(bearer: &str) -> Result<DeviceToken, ApiError> {

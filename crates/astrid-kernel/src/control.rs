@@ -266,6 +266,22 @@ async fn execute(
                 .await
                 .map(|_| ControlResponse::Done)
         }
+        ControlCommand::AuditPage {
+            principal,
+            after_seq,
+            limit,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking_text(inner, move |k| k.audit_page(&p, after_seq, limit))
+                .await
+                .map(ControlResponse::Audit)
+        }
+        ControlCommand::AuditVerify { principal, witness } => {
+            let p = principal_id(&principal)?;
+            blocking_text(inner, move |k| k.audit_verify(&p, witness.as_deref()))
+                .await
+                .map(ControlResponse::AuditVerified)
+        }
         ControlCommand::Shutdown => {
             let _ = inner.shutdown.send(true);
             Ok(ControlResponse::ShuttingDown)
@@ -286,4 +302,15 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| format!("internal error: {e}"))?
         .map_err(|e| e.to_string())
+}
+
+/// [`blocking`] for work whose errors are already the message for the client.
+async fn blocking_text<T: Send + 'static>(
+    inner: &Arc<Inner>,
+    f: impl FnOnce(&Arc<Inner>) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let k = inner.clone();
+    tokio::task::spawn_blocking(move || f(&k))
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
 }

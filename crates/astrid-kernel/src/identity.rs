@@ -232,6 +232,11 @@ fn reach(cmd: &ControlCommand) -> Reach {
             Kind::Administer,
         ),
         C::DeviceList { principal } => r("device-list", principal, "devices".into(), Kind::Read),
+        // A principal's own chain is its own to read and check (a device included).
+        C::AuditPage { principal, .. } => r("audit-page", principal, "audit".into(), Kind::Read),
+        C::AuditVerify { principal, .. } => {
+            r("audit-verify", principal, "audit".into(), Kind::Read)
+        }
         C::DeviceRevoke {
             principal,
             device_id,

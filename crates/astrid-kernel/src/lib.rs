@@ -7,6 +7,7 @@
 mod agents;
 mod approval;
 mod audit;
+mod audit_read;
 mod bus;
 mod caps;
 mod control;

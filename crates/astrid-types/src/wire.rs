@@ -268,6 +268,53 @@ pub enum ControlCommand {
         principal: String,
         device_id: String,
     },
+    /// Up to `limit` entries of the principal's audit chain with `seq > after_seq`, as the
+    /// JSON objects of `astrid audit export` (docs/AUDIT-FORMAT.md); the signed head follows
+    /// the last page. A device may read its own principal's chain (the HTTP gateway's audit
+    /// routes), so the kernel, not the uplink, decides whose chain is read.
+    AuditPage {
+        principal: String,
+        after_seq: u64,
+        limit: u32,
+    },
+    /// Verifies the principal's audit chain against the runtime public key (and, given
+    /// `witness` `SEQ:HASH`, that the chain still holds that entry).
+    AuditVerify {
+        principal: String,
+        witness: Option<String>,
+    },
+}
+
+/// One page of an audit chain ([`ControlCommand::AuditPage`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// One JSON object per entry, `"type": "entry"`, oldest first.
+    pub entries: Vec<String>,
+    /// The seq of the chain's last entry when the page was read.
+    pub last_seq: u64,
+    /// The signed head (`"type": "head"`) on the page that reaches the end of the chain;
+    /// `None` on earlier pages (or while the chain has no head yet).
+    pub head: Option<String>,
+}
+
+/// The outcome of [`ControlCommand::AuditVerify`]: a chain that is not intact is an answer,
+/// not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerdict {
+    pub principal: String,
+    pub intact: bool,
+    /// What is wrong, naming the first bad entry, when not intact.
+    pub problem: Option<String>,
+    pub entries: u64,
+    pub last_seq: u64,
+    /// The seq the signed head vouches for (it may lag the log after a crash).
+    pub head_seq: u64,
+    /// Bytes of an unacknowledged torn tail (a crash mid-append): not an error.
+    pub torn_tail_bytes: u64,
+    /// `SEQ:HASH` of the last entry, to keep off the machine and check later.
+    pub witness: Option<String>,
+    /// The runtime key's id, which signed every entry.
+    pub key_id: String,
 }
 
 /// A stored secret as the operator sees it: never its value.
@@ -395,6 +442,8 @@ pub enum ControlResponse {
     Devices(Vec<DeviceInfo>),
     Agent(AgentInfo),
     Quota(QuotaInfo),
+    Audit(AuditPage),
+    AuditVerified(AuditVerdict),
 }
 
 /// A principal's quota as the operator sets it. `None` leaves the daemon's default.

@@ -88,17 +88,31 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     let client = ctx.connect(false).await?;
     let status = fetch_status(&client).await?;
+    let gateway = gateway_url(&ctx.home);
     if ctx.json {
         // The daemon's own fields, plus the one a script checks first.
         let mut value = serde_json::to_value(&status)?;
         if let Some(object) = value.as_object_mut() {
             object.insert("running".into(), true.into());
+            object.insert("gateway".into(), gateway.into());
         }
         crate::out::json(&value)?;
     } else {
         out!("{}", output::status(&status));
+        if let Some(url) = gateway {
+            outln!("gateway: {url}");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The URL of the gateway the daemon supervises (`[gateway]` in config.toml), from the
+/// `run/gateway` file it writes while the gateway runs.
+fn gateway_url(home: &astrid_types::AstridHome) -> Option<String> {
+    let text = std::fs::read_to_string(home.run_dir().join("gateway")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("url="))
+        .map(str::to_string)
 }
 
 pub async fn ps(ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,9 @@
 //! The HTTP routes, one file per area.
 
+pub mod audit;
 pub mod console;
 pub mod feed;
+pub mod grants;
 pub mod health;
 pub mod openai;
 pub mod threads;

@@ -234,6 +234,7 @@ pub async fn chat(
         };
         tokio::spawn(stream_turn(
             st,
+            auth.key,
             client,
             thread,
             run,
@@ -322,8 +323,13 @@ impl Meta {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 async fn stream_turn(
     st: Shared,
+    key: [u8; 32],
     client: Client,
     thread: Thread,
     mut run: TurnRun,
@@ -379,6 +385,8 @@ async fn stream_turn(
             },
             Some(TurnItem::Done(Ok(reply))) => {
                 guard.0 = None;
+                // Before the finish chunk: a client that lists next sees the new thread.
+                st.lists.forget(key);
                 break finish(&tx, &meta, &reply, &step_text, include_usage);
             }
             Some(TurnItem::Done(Err(e))) => {

@@ -32,14 +32,15 @@ pub struct ListQuery {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
+    State(st): State<Shared>,
     auth: Authed,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<ThreadList>, ApiError> {
-    let mut threads = agent::list(&auth.client).await?;
-    if let Some(n) = q.limit {
-        threads.truncate(n);
-    }
-    Ok(Json(ThreadList { threads }))
+    let all = st.lists.list(auth.key, &auth.client).await?;
+    let n = q.limit.unwrap_or(usize::MAX).min(all.len());
+    Ok(Json(ThreadList {
+        threads: all[..n].to_vec(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -113,6 +113,8 @@ async fn stream(
                 }
                 Some(TurnItem::Done(Ok(reply))) => {
                     finished = true;
+                    // Before `done` goes out: a client that lists next sees the turn's thread.
+                    st.lists.forget(dev.key());
                     let _ = tx.event(Some("done"), &json!(reply).to_string());
                     break;
                 }

@@ -107,6 +107,38 @@ def main() -> None:
         page.wait_for_selector("#hits li")
         seen["hits"] = page.eval_on_selector_all("#hits li", "els => els.map(e => e.textContent)")
 
+        # The "Agent & audit" view: capsules with their tools, the model (another one chosen
+        # from the provider's live list), the audit chain with the approvals just given, and
+        # its verification.
+        page.click("#show-account")
+        page.wait_for_selector("#capsules li")
+        seen["chat_hidden_in_account"] = page.is_hidden("#app")
+        seen["capsules"] = page.eval_on_selector_all(
+            "#capsules li", "els => els.map(e => e.textContent)"
+        )
+        expect(page.locator("#model-pick option")).not_to_have_count(0, timeout=TIMEOUT_MS)
+        seen["model_before"] = page.text_content("#model-current")
+        page.select_option("#model-pick", "claude-sonnet-4-5")
+        page.click("#model-form button[type=submit]")
+        expect(page.locator("#model-current")).to_contain_text("chosen here", timeout=TIMEOUT_MS)
+        seen["model_after"] = page.text_content("#model-current")
+        seen["model_api"] = json.loads(api("/v1/model"))
+        page.click("#model-reset")
+        expect(page.locator("#model-current")).to_contain_text("operator", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#audit-rows tr")
+        while page.is_enabled("#audit-more"):
+            rows = page.locator("#audit-rows tr").count()
+            page.click("#audit-more")
+            expect(page.locator("#audit-rows tr")).not_to_have_count(rows, timeout=TIMEOUT_MS)
+        seen["audit_rows"] = page.eval_on_selector_all(
+            "#audit-rows tr", "els => els.map(e => e.textContent)"
+        )
+        page.click("#audit-verify")
+        expect(page.locator("#audit-verdict")).not_to_have_text("", timeout=TIMEOUT_MS)
+        seen["audit_verdict"] = page.text_content("#audit-verdict")
+        page.click("#show-chat")
+        page.wait_for_selector("#app", state="visible")
+
         # A reload keeps the tab signed in (sessionStorage); signing out forgets the token.
         page.reload()
         page.wait_for_selector("#app", state="visible")
