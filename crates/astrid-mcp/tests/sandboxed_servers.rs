@@ -141,6 +141,63 @@ async fn the_filesystem_server_sees_only_its_grant_whatever_its_own_arguments_al
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn writes_land_only_in_the_writable_grant_and_symlinks_do_not_lead_out() {
+    let w = world();
+    let out = w.root.join("out");
+    std::fs::create_dir(&out).unwrap();
+    // Planted in the granted directory (by the server earlier, or by anyone): a link out.
+    std::os::unix::fs::symlink(w.root.join("other/b.txt"), w.root.join("granted/link")).unwrap();
+    let mut cfg = config(
+        "files",
+        program("mcp-server-filesystem"),
+        &["/"],
+        vec![w.root.join("granted")],
+    );
+    cfg.allow_write = vec![out.clone()];
+    let server = RemoteServer::start(&w.policy, &cfg).await.unwrap();
+    let write = |path: PathBuf| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    "write_file",
+                    args(json!({"path": path.to_string_lossy(), "content": "written"})),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let ok = write(out.join("new.txt")).await;
+    assert!(!ok.is_error, "{ok:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("new.txt")).unwrap(),
+        "written"
+    );
+
+    // The read-only grant and the rest of the host are not writable.
+    let ro = write(w.root.join("granted/a.txt")).await;
+    assert!(ro.is_error, "{ro:?}");
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("granted/a.txt")).unwrap(),
+        "hello from the grant"
+    );
+    let beside = write(w.root.join("other/c.txt")).await;
+    assert!(beside.is_error, "{beside:?}");
+    assert!(!w.root.join("other/c.txt").exists());
+
+    // The link's target is not in the sandbox, so following it finds nothing.
+    let linked = server
+        .call(
+            "read_text_file",
+            args(json!({"path": w.root.join("granted/link").to_string_lossy()})),
+        )
+        .await
+        .unwrap();
+    assert!(linked.is_error, "{linked:?}");
+    assert!(!linked.text.contains("not granted"), "{linked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_everything_server_has_a_clean_environment_and_no_network() {
     let w = world();
     let cfg = config("every", program("mcp-server-everything"), &[], vec![]);
