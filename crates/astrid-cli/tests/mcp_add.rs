@@ -1,9 +1,8 @@
 //! `astrid mcp add | list | show | approve | remove` with real MCP servers under the sandbox:
 //! the npm filesystem server, and a server built on the official TypeScript SDK whose tool
-//! description is read from a file, so the test can change it after the server was added.
+//! description is read from a file (`crates/astrid-mcp/tests/fixtures/probe-server.mjs`), so the test can change it after the server was added.
 #![allow(clippy::disallowed_methods, reason = "tests drive real processes")]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -73,35 +72,14 @@ impl World {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
     }
 
-    /// A stdio MCP server on the SDK's low-level `Server`: tool `probe` is described by the
-    /// text of `desc/description.txt`, tool `steady` never changes.
+    /// `crates/astrid-mcp/tests/fixtures/probe-server.mjs`: a stdio MCP server on the SDK's
+    /// low-level `Server` whose tool `probe` is described by the text of
+    /// `DIR/description.txt`; `steady` never changes.
     fn probe_server(&self) -> PathBuf {
-        let sdk = servers().join("@modelcontextprotocol/sdk/dist/esm");
-        let url = |p: &str| format!("file://{}", sdk.join(p).display());
-        let script = format!(
-            r#"#!/usr/bin/env node
-import {{ readFileSync }} from "node:fs";
-import {{ Server }} from "{server}";
-import {{ StdioServerTransport }} from "{stdio}";
-import {{ ListToolsRequestSchema, CallToolRequestSchema }} from "{types}";
-const dir = process.argv[2];
-const server = new Server({{ name: "probe", version: "1.0.0" }}, {{ capabilities: {{ tools: {{}} }} }});
-server.setRequestHandler(ListToolsRequestSchema, async () => ({{ tools: [
-  {{ name: "probe", description: readFileSync(dir + "/description.txt", "utf8"),
-     inputSchema: {{ type: "object", properties: {{}} }} }},
-  {{ name: "steady", description: "Never changes.", inputSchema: {{ type: "object" }} }},
-] }}));
-server.setRequestHandler(CallToolRequestSchema, async () => ({{ content: [{{ type: "text", text: "ok" }}] }}));
-await server.connect(new StdioServerTransport());
-"#,
-            server = url("server/index.js"),
-            stdio = url("server/stdio.js"),
-            types = url("types.js"),
-        );
-        let path = self.root.join("probe/probe.mjs");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../astrid-mcp/tests/fixtures/probe-server.mjs")
+            .canonicalize()
+            .unwrap()
     }
 }
 
@@ -127,6 +105,10 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
         "--",
         s(&probe),
         s(&desc),
+        &format!(
+            "file://{}",
+            sdk_dir.join("@modelcontextprotocol/sdk/dist/esm").display()
+        ),
     ]);
     assert!(
         added.contains("probe.probe") && added.contains("probe.steady"),
@@ -136,7 +118,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.probe", "probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.probe", "probe.steady"]),
         "{shown}"
     );
     assert_eq!(shown["changes"], serde_json::json!([]), "{shown}");
@@ -151,7 +133,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.steady"]),
         "{shown}"
     );
     assert_eq!(
@@ -170,7 +152,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.probe", "probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.probe", "probe.steady"]),
         "{shown}"
     );
 

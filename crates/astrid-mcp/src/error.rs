@@ -15,6 +15,9 @@ pub enum McpError {
     /// An added server did not speak MCP as expected.
     #[error("MCP server: {0}")]
     Server(String),
+    /// An added server died, or is waiting out its restart backoff.
+    #[error("MCP server gone: {0}")]
+    Gone(String),
     #[error("invalid MCP server name `{0}`: use 1-32 of a-z 0-9 - starting with a letter")]
     InvalidName(String),
     /// Reading or writing the added servers' records.

@@ -84,7 +84,7 @@ pub struct RemoteServer {
     client: RunningService<RoleClient, ()>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     // Last: dropped after the session, so the sandbox is killed once nothing talks to it.
-    _service: Service,
+    service: Mutex<Service>,
 }
 
 /// One `tools/call`'s result as text for the model.
@@ -151,7 +151,7 @@ impl RemoteServer {
         Ok(RemoteServer {
             client,
             stderr: tail,
-            _service: service,
+            service: Mutex::new(service),
         })
     }
 
@@ -208,8 +208,28 @@ impl RemoteServer {
         })
     }
 
+    /// Whether the session and the sandbox are both still there.
+    pub fn is_alive(&self) -> bool {
+        let exited = self
+            .service
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_wait()
+            .map_or(true, |status| status.is_some());
+        !exited && !self.client.peer().is_transport_closed()
+    }
+
+    /// An error the server answered with leaves it usable; any other (the pipe closed, no
+    /// answer in time) means it is gone and must be started again.
     fn failed(&self, what: &str, e: rmcp::service::ServiceError) -> McpError {
-        McpError::Server(format!("{what}: {e}{}", stderr_note(&self.stderr)))
+        use rmcp::service::ServiceError as E;
+        let text = format!("{what}: {e}{}", stderr_note(&self.stderr));
+        match e {
+            E::McpError(_) | E::UnexpectedResponse | E::InputRequiredRoundsExceeded { .. } => {
+                McpError::Server(text)
+            }
+            _ => McpError::Gone(text),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use astrid_mcp::{RemoteServer, ServerConfig};
+use astrid_mcp::{McpError, RemoteServer, ServerConfig, Supervised};
 use astrid_process::SandboxPolicy;
 use serde_json::{json, Map, Value};
 
@@ -282,4 +282,61 @@ async fn grants_on_credentials_or_the_root_are_refused_before_anything_runs() {
         };
         assert!(err.starts_with("sandbox: invalid argument"), "{err}");
     }
+}
+
+/// `tests/fixtures/probe-server.mjs` (on the official TypeScript SDK) with its description in
+/// `desc`, granted what it needs to start: `desc` and the SDK's `node_modules`.
+fn probe_config(desc: PathBuf) -> ServerConfig {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/probe-server.mjs")
+        .canonicalize()
+        .unwrap();
+    let sdk = servers().canonicalize().unwrap();
+    let esm = sdk.join("@modelcontextprotocol/sdk/dist/esm");
+    ServerConfig {
+        name: "probe".into(),
+        program: fixture,
+        args: vec![
+            desc.to_string_lossy().into_owned(),
+            format!("file://{}", esm.display()),
+        ],
+        allow_read: vec![desc, sdk],
+        allow_write: vec![],
+        pinned: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_server_is_restarted_once_at_once_then_with_backoff() {
+    let w = world();
+    let desc = w.root.join("granted");
+    std::fs::write(desc.join("description.txt"), "Probe.").unwrap();
+    let sup = Supervised::new(w.policy.clone(), probe_config(desc));
+
+    let first = sup.call("steady", Map::new()).await.unwrap();
+    assert!(first.text.starts_with("ok from pid"), "{first:?}");
+    assert_eq!(sup.restarts().await, 0);
+
+    // It dies without answering: the call fails as gone ...
+    let crashed = sup.call("crash", Map::new()).await;
+    assert!(matches!(crashed, Err(McpError::Gone(_))), "{crashed:?}");
+    // ... and the next call starts it again at once.
+    let again = sup.call("steady", Map::new()).await.unwrap();
+    assert!(again.text.starts_with("ok from pid"), "{again:?}");
+    assert_eq!(sup.restarts().await, 1);
+
+    // A second death in a row: no restart until the backoff has passed.
+    let crashed = sup.call("crash", Map::new()).await;
+    assert!(matches!(crashed, Err(McpError::Gone(_))), "{crashed:?}");
+    let waiting = sup.call("steady", Map::new()).await;
+    match waiting {
+        Err(McpError::Gone(why)) => {
+            assert!(
+                why.contains("failed 2 times in a row; restarting in"),
+                "{why}"
+            )
+        }
+        other => panic!("restarted during the backoff: {other:?}"),
+    }
+    assert_eq!(sup.restarts().await, 1);
 }
