@@ -30,6 +30,16 @@ if [ ! -x "$INSPECTOR_DIR/node_modules/.bin/mcp-inspector" ]; then
     '@modelcontextprotocol/inspector@0.15.0'
 fi
 export ASTRID_TEST_MCP_INSPECTOR="$INSPECTOR_DIR/node_modules/.bin/mcp-inspector"
+# ... and the reference MCP servers (npm, pinned) that `astrid mcp add` runs in the sandbox.
+MCP_SERVERS_DIR="${ASTRID_TEST_NPM_SERVERS:-$HOME/.cache/astrid/npm-mcp-servers}"
+if [ ! -x "$MCP_SERVERS_DIR/node_modules/.bin/mcp-server-everything" ] ||
+   [ ! -x "$MCP_SERVERS_DIR/node_modules/.bin/mcp-server-filesystem" ]; then
+  mkdir -p "$MCP_SERVERS_DIR"
+  npm install --prefix "$MCP_SERVERS_DIR" --no-audit --no-fund --silent \
+    '@modelcontextprotocol/server-filesystem@2026.8.31' \
+    '@modelcontextprotocol/server-everything@2026.8.31'
+fi
+export ASTRID_TEST_MCP_SERVERS="$MCP_SERVERS_DIR/node_modules"
 if ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi

@@ -314,6 +314,34 @@ pub enum McpCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Add an MCP server as sandboxed tools: it runs under the OS sandbox with only the
+    /// granted directories and no network, and its tool definitions are pinned now (a later
+    /// change disables the tool until `astrid mcp approve`). Example: `astrid mcp add files
+    /// --allow-read ~/notes -- /path/to/mcp-server-filesystem ~/notes`.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// 1-32 of a-z 0-9 - starting with a letter; its tools become NAME.TOOL.
+        name: String,
+        /// A directory the server may read (repeatable). Nothing else of the operator's
+        /// files is visible to it, whatever its own arguments say.
+        #[arg(long = "allow-read", value_name = "DIR")]
+        allow_read: Vec<PathBuf>,
+        /// A directory the server may write (repeatable); the first is its working directory.
+        #[arg(long = "allow-write", value_name = "DIR")]
+        allow_write: Vec<PathBuf>,
+        /// The server's program (a path) and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// List the added MCP servers.
+    List,
+    /// Show an MCP server: its grants, and its tools checked against the pinned definitions
+    /// (starts the server to ask it; names each tool whose definition changed).
+    Show { name: String },
+    /// Approve the tool definitions an MCP server offers now (after `show` named a change).
+    Approve { name: String },
+    /// Remove an MCP server.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

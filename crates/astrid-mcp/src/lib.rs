@@ -8,10 +8,23 @@
 //! manifest ceiling, the principal's capability tokens (or an approval) and the signed audit
 //! chain decide and record each effect exactly as for the agent's own tool calls.
 
+//!
+//! The other direction, `astrid mcp add`: [`RemoteServer`] runs a native MCP server under the
+//! OS sandbox (only its granted directories, no network) and talks to it as an MCP client;
+//! [`pin`] treats its tool definitions as untrusted input, bounded and pinned by hash;
+//! [`Supervised`] restarts a server that died, with backoff.
+
 mod error;
+pub mod pin;
+mod remote;
 mod server;
+mod store;
+mod supervise;
 mod tools;
 
 pub use error::McpError;
+pub use remote::{CallOutcome, RemoteServer, ServerConfig};
 pub use server::{serve_stdio, ServeOptions};
+pub use store::{valid_server_name, Store, MAX_SERVER_NAME};
+pub use supervise::{Supervised, BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER};
 pub use tools::{parse_describe, ToolDef, MAX_DESCRIPTION, MAX_SCHEMA_BYTES};

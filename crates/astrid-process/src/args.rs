@@ -130,24 +130,35 @@ fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
 }
 
 fn check_strings(cmd: &Command) -> Result<(), ProcessError> {
+    if cmd.cwd.as_os_str().as_bytes().contains(&0) {
+        return Err(ProcessError::InvalidArgument(
+            "cwd contains a NUL byte".into(),
+        ));
+    }
+    check_strings_of(&cmd.program, &cmd.args, &cmd.env)
+}
+
+/// Refuses an empty program, NUL bytes, and environment names bwrap cannot set.
+pub(crate) fn check_strings_of(
+    program: &str,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<(), ProcessError> {
     let bad = |what: &str| {
         Err(ProcessError::InvalidArgument(format!(
             "{what} contains a NUL byte"
         )))
     };
-    if cmd.program.is_empty() {
+    if program.is_empty() {
         return Err(ProcessError::InvalidArgument("program is empty".into()));
     }
-    if cmd.program.contains('\0') {
+    if program.contains('\0') {
         return bad("program");
     }
-    if cmd.args.iter().any(|a| a.contains('\0')) {
+    if args.iter().any(|a| a.contains('\0')) {
         return bad("an argument");
     }
-    if cmd.cwd.as_os_str().as_bytes().contains(&0) {
-        return bad("cwd");
-    }
-    for (k, v) in &cmd.env {
+    for (k, v) in env {
         if k.is_empty() || k.contains('=') {
             return Err(ProcessError::InvalidArgument(format!(
                 "environment variable name {k:?} is empty or contains '='"
@@ -189,7 +200,7 @@ fn check_cwd(cwd: &Path) -> Result<PathBuf, ProcessError> {
 /// Refuses a cwd inside, equal to or above any masked path, compared both as written and with
 /// symlinks resolved. "Above" matters even for a masked path that does not exist yet: a
 /// writable parent would let the program plant `~/.aws/credentials` for the operator.
-fn check_cwd_against_masks(cwd: &Path, masked: &[PathBuf]) -> Result<(), ProcessError> {
+pub(crate) fn check_cwd_against_masks(cwd: &Path, masked: &[PathBuf]) -> Result<(), ProcessError> {
     for m in masked {
         for form in [m.clone(), resolve(m)] {
             if cwd.starts_with(&form) || form.starts_with(cwd) {
@@ -207,7 +218,7 @@ fn check_cwd_against_masks(cwd: &Path, masked: &[PathBuf]) -> Result<(), Process
 /// The masked paths that exist now, canonical (so a symlinked `~/.ssh` masks its target),
 /// deduplicated, without those already hidden under another masked directory (its read-only
 /// tmpfs would make the inner mount point impossible to create anyway).
-fn existing_masks(masked: &[PathBuf]) -> Vec<(PathBuf, bool)> {
+pub(crate) fn existing_masks(masked: &[PathBuf]) -> Vec<(PathBuf, bool)> {
     let mut found: Vec<(PathBuf, bool)> = masked
         .iter()
         .filter_map(|m| {

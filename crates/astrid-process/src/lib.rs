@@ -19,6 +19,7 @@ mod cgroup;
 mod exec;
 mod limits;
 mod policy;
+mod service;
 mod warm;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use cgroup::{Cgroups, Enforcement, Mechanism};
 pub use limits::{LimitKind, Limits};
 pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
+pub use service::{spawn_service, Service, ServiceSpec};
 pub use warm::LaunchCounts;
 
 /// What this machine lets the process count and memory limits rest on, found the way

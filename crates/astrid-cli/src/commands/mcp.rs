@@ -15,6 +15,16 @@ const CLIENT_NAME: &str = "astrid-mcp";
 pub async fn run(ctx: &Ctx, cmd: McpCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         McpCommand::Serve { workspace, yes } => serve(ctx, workspace, yes).await,
+        McpCommand::Add {
+            name,
+            allow_read,
+            allow_write,
+            command,
+        } => super::mcp_servers::add(ctx, name, allow_read, allow_write, command).await,
+        McpCommand::List => super::mcp_servers::list(ctx),
+        McpCommand::Show { name } => super::mcp_servers::show(ctx, &name).await,
+        McpCommand::Approve { name } => super::mcp_servers::approve(ctx, &name).await,
+        McpCommand::Remove { name } => super::mcp_servers::remove(ctx, &name),
     }
 }
 

@@ -13,6 +13,7 @@ mod doctor;
 mod init;
 mod init_plan;
 mod mcp;
+mod mcp_servers;
 mod quota;
 mod settings;
 mod tenants;
@@ -150,8 +151,8 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
 fn json_supported(command: Option<&Command>) -> bool {
     use crate::args::{
         AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
-        ConfigCommand as Cf, EgressCommand as E, PairDeviceCommand as D, QuotaCommand as Q,
-        SecretCommand as S,
+        ConfigCommand as Cf, EgressCommand as E, McpCommand as M, PairDeviceCommand as D,
+        QuotaCommand as Q, SecretCommand as S,
     };
     matches!(
         command,
@@ -167,6 +168,7 @@ fn json_supported(command: Option<&Command>) -> bool {
                 | Command::Agent(A::List | A::Show { .. })
                 | Command::Quota(Q::Show { .. })
                 | Command::PairDevice(D::List { .. })
+                | Command::Mcp(M::List | M::Show { .. })
         )
     )
 }

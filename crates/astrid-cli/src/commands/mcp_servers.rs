@@ -1,0 +1,245 @@
+//! `astrid mcp add | list | show | approve | remove`: MCP servers run as sandboxed tools
+//! (docs/MCP.md, "MCP servers as tools").
+//!
+//! These commands run the server in the OS sandbox themselves (to read its tool list); they
+//! need no daemon. The records live under `<astrid home>/mcp/<principal>/`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context as _};
+use astrid_mcp::pin::{compare, pin, Change, ToolDefinition};
+use astrid_mcp::{RemoteServer, ServerConfig, Store};
+use astrid_process::{Limits, SandboxPolicy};
+use serde::Serialize;
+
+use super::Ctx;
+
+/// Where a bare program name is looked up: the sandbox's PATH, since only system
+/// directories are visible in it.
+const SANDBOX_PATH: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+
+fn store(ctx: &Ctx) -> Store {
+    Store::new(ctx.home.root(), &ctx.principal)
+}
+
+fn policy(ctx: &Ctx) -> anyhow::Result<SandboxPolicy> {
+    SandboxPolicy::detect(ctx.home.root(), Limits::default())
+        .context("MCP servers run only inside the OS sandbox")
+}
+
+/// The program as an absolute path with symlinks resolved.
+fn resolve_program(program: &str) -> anyhow::Result<PathBuf> {
+    let found = if program.contains('/') {
+        PathBuf::from(program)
+    } else {
+        SANDBOX_PATH
+            .iter()
+            .map(|d| Path::new(d).join(program))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{program}` is not in {}; give the server's path",
+                    SANDBOX_PATH.join(":")
+                )
+            })?
+    };
+    std::fs::canonicalize(&found).with_context(|| format!("server program {}", found.display()))
+}
+
+fn canonical_dirs(dirs: &[PathBuf], what: &str) -> anyhow::Result<Vec<PathBuf>> {
+    dirs.iter()
+        .map(|d| {
+            let c = std::fs::canonicalize(d).with_context(|| format!("{what} {}", d.display()))?;
+            if !c.is_dir() {
+                bail!("{what} {} is not a directory", d.display());
+            }
+            Ok(c)
+        })
+        .collect()
+}
+
+/// Starts the server in its sandbox and reads its tools; the session ends on return.
+async fn current_tools(
+    ctx: &Ctx,
+    config: &ServerConfig,
+) -> anyhow::Result<(Vec<ToolDefinition>, Vec<String>)> {
+    let policy = policy(ctx)?;
+    let server = RemoteServer::start(&policy, config).await?;
+    Ok(server.tools().await?)
+}
+
+pub async fn add(
+    ctx: &Ctx,
+    name: String,
+    allow_read: Vec<PathBuf>,
+    allow_write: Vec<PathBuf>,
+    command: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let store = store(ctx);
+    if store.get(&name)?.is_some() {
+        bail!("an MCP server named `{name}` exists; `astrid mcp remove {name}` first");
+    }
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("give the server's command after `--`"))?;
+    let mut config = ServerConfig {
+        name: name.clone(),
+        program: resolve_program(program)?,
+        args: args.to_vec(),
+        allow_read: canonical_dirs(&allow_read, "--allow-read")?,
+        allow_write: canonical_dirs(&allow_write, "--allow-write")?,
+        pinned: Vec::new(),
+    };
+    let (tools, left_out) = current_tools(ctx, &config).await?;
+    config.pinned = pin(&tools);
+    store.put(&config)?;
+    outln!(
+        "added MCP server `{name}` with {} tool(s), definitions pinned:",
+        tools.len()
+    );
+    for t in &tools {
+        outln!("  {name}.{}", t.name);
+    }
+    for why in &left_out {
+        eprintln!("warning: left out {why}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    program: &'a Path,
+    args: &'a [String],
+    allow_read: &'a [PathBuf],
+    allow_write: &'a [PathBuf],
+    tools: Vec<String>,
+}
+
+fn listed(c: &ServerConfig) -> Listed<'_> {
+    Listed {
+        name: &c.name,
+        program: &c.program,
+        args: &c.args,
+        allow_read: &c.allow_read,
+        allow_write: &c.allow_write,
+        tools: c
+            .pinned
+            .iter()
+            .map(|p| format!("{}.{}", c.name, p.definition.name))
+            .collect(),
+    }
+}
+
+fn dirs_text(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return "-".into();
+    }
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let all = store(ctx).list()?;
+    let rows: Vec<Listed<'_>> = all.iter().map(listed).collect();
+    crate::out::show(ctx.json, &rows, |rows| {
+        if rows.is_empty() {
+            return "no MCP servers added (astrid mcp add NAME -- COMMAND)\n".into();
+        }
+        let mut s = String::new();
+        for r in rows {
+            s.push_str(&format!(
+                "{}  {} tool(s)  read: {}  write: {}  {}\n",
+                r.name,
+                r.tools.len(),
+                dirs_text(r.allow_read),
+                dirs_text(r.allow_write),
+                r.program.display()
+            ));
+        }
+        s
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    server: Listed<'a>,
+    /// Tools offered now with exactly their pinned definition.
+    usable: Vec<String>,
+    /// Differences from the pins; each disables the tool until `astrid mcp approve`.
+    changes: Vec<Change>,
+    left_out: Vec<String>,
+}
+
+fn get(ctx: &Ctx, name: &str) -> anyhow::Result<ServerConfig> {
+    store(ctx)
+        .get(name)?
+        .ok_or_else(|| anyhow!("no MCP server named `{name}` (see `astrid mcp list`)"))
+}
+
+pub async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    let config = get(ctx, name)?;
+    let (tools, left_out) = current_tools(ctx, &config).await?;
+    let (usable, changes) = compare(&config.pinned, &tools);
+    let shown = Shown {
+        server: listed(&config),
+        usable: usable
+            .iter()
+            .map(|t| format!("{name}.{}", t.name))
+            .collect(),
+        changes,
+        left_out,
+    };
+    crate::out::show(ctx.json, &shown, |s| {
+        let mut t = format!(
+            "{}\n  program: {} {}\n  read: {}\n  write: {}\n  network: none\n  tools:\n",
+            s.server.name,
+            s.server.program.display(),
+            s.server.args.join(" "),
+            dirs_text(s.server.allow_read),
+            dirs_text(s.server.allow_write),
+        );
+        for u in &s.usable {
+            t.push_str(&format!("    {u}\n"));
+        }
+        for c in &s.changes {
+            t.push_str(&format!(
+                "    {name}.{c} (disabled until `astrid mcp approve {name}`)\n"
+            ));
+        }
+        for l in &s.left_out {
+            t.push_str(&format!("    left out: {l}\n"));
+        }
+        t
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn approve(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    let mut config = get(ctx, name)?;
+    let (tools, _) = current_tools(ctx, &config).await?;
+    let (_, changes) = compare(&config.pinned, &tools);
+    if changes.is_empty() {
+        outln!("`{name}`: every tool matches its pinned definition; nothing to approve");
+        return Ok(ExitCode::SUCCESS);
+    }
+    config.pinned = pin(&tools);
+    store(ctx).put(&config)?;
+    for c in &changes {
+        outln!("approved {name}.{c}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    if !store(ctx).remove(name)? {
+        bail!("no MCP server named `{name}` (see `astrid mcp list`)");
+    }
+    outln!("removed MCP server `{name}`");
+    Ok(ExitCode::SUCCESS)
+}
