@@ -48,6 +48,13 @@ impl TokenDenial {
         }
     }
 
+    /// The effect the tokens were asked about.
+    pub fn resource(&self) -> &Resource {
+        match self {
+            TokenDenial::Missing(r) | TokenDenial::Refused { resource: r, .. } => r,
+        }
+    }
+
     /// Whether the principal's human may be asked instead of this token.
     pub fn person_may_decide(&self) -> bool {
         match self {
@@ -141,42 +148,43 @@ pub enum Denial {
     #[error(
         "`{path}` lies outside capsule `{capsule}`'s manifest ceiling, which reaches it only \
          through a capability token ({missing}); nobody is asked. To allow it deliberately, \
-         run `astrid caps grant {principal} {resource}`"
+         run `astrid caps grant {principal} {}`", .missing.resource()
     )]
     TokenOnly {
         capsule: String,
         principal: String,
         path: String,
-        resource: Resource,
-        missing: TokenDenial,
+        missing: Box<TokenDenial>,
     },
     /// Inside a credential location without a token naming it.
     #[error(
         "`{path}` is inside the credential location `{location}`, which is never opened by an \
          approval ({missing} naming it); to allow it deliberately, run `astrid caps grant \
-         {principal} {resource}`"
+         {principal} {}`", .missing.resource()
     )]
     CredentialLocation {
         principal: String,
         path: String,
         location: String,
-        resource: Resource,
-        missing: TokenDenial,
+        missing: Box<TokenDenial>,
     },
     /// A token covers it and is revoked or forged (or the revocation list is unreadable):
     /// refused without asking.
     #[error("{0}; nobody is asked")]
-    TokenRefused(TokenDenial),
+    TokenRefused(Box<TokenDenial>),
     /// No token, and the person said no (or did not answer in time).
     #[error("{missing}, and the approval request was denied")]
     ApprovalDenied {
-        missing: TokenDenial,
+        missing: Box<TokenDenial>,
         /// The invocation's deadline ended the wait, not the person.
         deadline_hit: bool,
     },
     /// No token, and nobody could be asked.
     #[error("{missing}, and approval could not be asked: {why}")]
-    ApprovalUnavailable { missing: TokenDenial, why: String },
+    ApprovalUnavailable {
+        missing: Box<TokenDenial>,
+        why: String,
+    },
     /// Everything said yes but the audit entry could not be made durable.
     #[error("the audit trail is unavailable: {0}")]
     AuditUnavailable(String),
@@ -235,7 +243,7 @@ impl Gatekeeper<'_> {
         };
         let missing = match token {
             Ok(()) => return Ok(How::Token),
-            Err(missing) => missing,
+            Err(missing) => Box::new(missing),
         };
         if !missing.person_may_decide() {
             return Err(Denial::TokenRefused(missing));
@@ -246,14 +254,12 @@ impl Gatekeeper<'_> {
                 capsule: self.ctx.capsule().to_string(),
                 principal,
                 path: fs_path(&effect.resource),
-                resource: effect.resource.clone(),
                 missing,
             }),
             Ceiling::Credential(location) => Err(Denial::CredentialLocation {
                 principal,
                 path: fs_path(&effect.resource),
                 location: location.display().to_string(),
-                resource: effect.resource.clone(),
                 missing,
             }),
             Ceiling::Manifest | Ceiling::Accepted if !self.may_ask => {
@@ -292,7 +298,7 @@ impl Gatekeeper<'_> {
         }
     }
 
-    fn ask_person(&self, effect: &Effect, missing: TokenDenial) -> Result<How, Denial> {
+    fn ask_person(&self, effect: &Effect, missing: Box<TokenDenial>) -> Result<How, Denial> {
         let (timeout, capped) = match self.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
