@@ -26,6 +26,17 @@ async fn install_with_shared_root(c: &Client, shared: &str) {
     }
 }
 
+/// `<tmp>/shared/f.txt` holding "shared data", outside every principal's home: the
+/// directory, its path as text, and the file's path.
+fn shared_file(home: &TestHome) -> (std::path::PathBuf, String, String) {
+    let dir = home.outside().join("shared");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f.txt"), "shared data").unwrap();
+    let shared = dir.to_str().unwrap().to_string();
+    let file = format!("{shared}/f.txt");
+    (dir, shared, file)
+}
+
 async fn read(c: &Client, path: &str) -> Value {
     let op = json!({ "op": "read", "path": path });
     serde_json::from_str(&ask(c, "fsprobe.v1.op", op.to_string().as_bytes()).await).unwrap()
@@ -52,11 +63,7 @@ fn assert_token_denied(reply: &Value) {
 #[tokio::test]
 async fn fs_needs_a_token_grant_opens_and_revoke_closes() {
     let home = TestHome::new();
-    let shared_dir = home.outside().join("shared");
-    std::fs::create_dir_all(&shared_dir).unwrap();
-    std::fs::write(shared_dir.join("f.txt"), "shared data").unwrap();
-    let shared = shared_dir.to_str().unwrap().to_string();
-    let file = format!("{shared}/f.txt");
+    let (_, shared, file) = shared_file(&home);
 
     let mut daemon = home.start().await;
     let c = daemon.client().await;
@@ -191,11 +198,7 @@ fn approval_requests(chain: &std::path::Path, resource: &str) -> usize {
 #[tokio::test]
 async fn a_revoked_token_is_refused_without_asking_a_person() {
     let home = TestHome::new();
-    let shared_dir = home.outside().join("shared");
-    std::fs::create_dir_all(&shared_dir).unwrap();
-    std::fs::write(shared_dir.join("f.txt"), "shared data").unwrap();
-    let shared = shared_dir.to_str().unwrap().to_string();
-    let file = format!("{shared}/f.txt");
+    let (shared_dir, shared, file) = shared_file(&home);
     let resource = format!("fs:read:{file}");
     let chain = log_path(&home.home.principals_dir(), &PrincipalId::default_local());
 

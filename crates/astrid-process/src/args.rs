@@ -69,6 +69,19 @@ pub(crate) fn bwrap_argv(
     // After /tmp and the masks, so a workspace under /tmp is mounted on top of the fresh tmpfs.
     argv.extend([os("--bind"), cwd.clone().into(), cwd.clone().into()]);
     argv.extend([os("--chdir"), cwd.into()]);
+    push_env_and_program(&mut argv, policy, &cmd.env, &cmd.program, &cmd.args);
+    Ok(argv)
+}
+
+/// The tail every sandboxed command line ends with: a cleared environment holding only the
+/// base variables and `env`, then `--` and the program with its arguments.
+pub(crate) fn push_env_and_program(
+    argv: &mut Vec<OsString>,
+    policy: &SandboxPolicy,
+    env: &[(String, String)],
+    program: &str,
+    args: &[String],
+) {
     argv.push(os("--clearenv"));
     let base = [
         ("PATH", OsString::from(SANDBOX_PATH)),
@@ -79,14 +92,13 @@ pub(crate) fn bwrap_argv(
         argv.extend([os("--setenv"), os(k), v]);
     }
     // Later --setenv wins, so the command's own values override the base ones.
-    for (k, v) in &cmd.env {
+    for (k, v) in env {
         argv.extend([os("--setenv"), os(k), os(v)]);
     }
     // `--` so a program named like an option is still run as a program.
     argv.push(os("--"));
-    argv.push(os(&cmd.program));
-    argv.extend(cmd.args.iter().map(os));
-    Ok(argv)
+    argv.push(os(program));
+    argv.extend(args.iter().map(os));
 }
 
 /// bwrap reports its own failures as one `bwrap: ...` line on stderr with exit status 1, before
@@ -125,7 +137,7 @@ pub(crate) fn classify_failure(
     Some(ProcessError::Unavailable(line.to_string()))
 }
 
-fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
+pub(crate) fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
     s.as_ref().to_os_string()
 }
 

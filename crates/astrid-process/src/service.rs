@@ -8,14 +8,13 @@
 //! finds nothing else, so its own path checks are never what keeps the operator's files safe.
 
 use std::ffi::OsString;
-use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::args::os;
 use crate::cgroup::RunCgroup;
 use crate::{Limits, ProcessError, SandboxPolicy};
 
@@ -110,20 +109,7 @@ pub fn spawn_service(policy: &SandboxPolicy, spec: &ServiceSpec) -> Result<Servi
         &policy.cgroups,
         then,
     );
-    let mut child = std::process::Command::new(&program)
-        .args(&argv)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                ProcessError::Unavailable(format!("cannot start {}: {e}", program.display()))
-            }
-            _ => ProcessError::Io(format!("spawning the sandbox: {e}")),
-        })?;
+    let mut child = crate::exec::spawn(&program, &argv, true)?;
     let pid = Pid::from_raw(child.id() as i32);
     Ok(Service {
         stdin: child.stdin.take(),
@@ -219,21 +205,8 @@ pub(crate) fn service_argv(
         .iter()
         .find(|(_, w)| *w)
         .map_or_else(|| PathBuf::from("/tmp"), |(d, _)| d.clone());
-    argv.extend([os("--chdir"), cwd.into(), os("--clearenv")]);
-    let base = [
-        ("PATH", OsString::from(crate::args::SANDBOX_PATH)),
-        ("HOME", policy.home.clone().into()),
-        ("LANG", os("C.UTF-8")),
-    ];
-    for (k, v) in base {
-        argv.extend([os("--setenv"), os(k), v]);
-    }
-    for (k, v) in &spec.env {
-        argv.extend([os("--setenv"), os(k), os(v)]);
-    }
-    argv.push(os("--"));
-    argv.push(os(&spec.program));
-    argv.extend(spec.args.iter().map(os));
+    argv.extend([os("--chdir"), cwd.into()]);
+    crate::args::push_env_and_program(&mut argv, policy, &spec.env, &spec.program, &spec.args);
     Ok(argv)
 }
 
@@ -249,10 +222,6 @@ fn refuse_inside_mask(dir: &Path, masked: &[PathBuf], what: &str) -> Result<(), 
         }
     }
     Ok(())
-}
-
-fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
-    s.as_ref().to_os_string()
 }
 
 #[cfg(test)]

@@ -117,19 +117,6 @@ pub enum How {
     Person(ApprovalDecision),
 }
 
-impl std::fmt::Display for How {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            How::Token => f.write_str("capability"),
-            How::Consent => f.write_str("local-egress consent for this capsule"),
-            How::Person(ApprovalDecision::AllowOnce) => f.write_str("approved once"),
-            How::Person(ApprovalDecision::AllowSession) => f.write_str("approved for the session"),
-            How::Person(ApprovalDecision::AllowAlways) => f.write_str("approved always"),
-            How::Person(ApprovalDecision::Deny) => f.write_str("denied"),
-        }
-    }
-}
-
 /// Why an effect was refused. Each one is in the principal's audit chain by the time the
 /// caller sees it (an [`AuditUnavailable`](Denial::AuditUnavailable) as far as the chain
 /// can take it).
