@@ -177,6 +177,15 @@ async fn the_audit_chain_is_paged_exported_and_verified_for_its_principal_only()
         }
     };
     assert!(seen.len() > 7, "a few pages: {seen:?}");
+    // A seq the document does not allow (past i64::MAX, or below 0) is refused, not read.
+    for bad in ["9223372036854775808", "-1"] {
+        let r = gw
+            .get(&format!("/v1/audit?after={bad}"), &mine)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "after={bad}");
+    }
     assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
     assert_eq!(head["type"], "head");
     assert_eq!(head["principal"], "default");

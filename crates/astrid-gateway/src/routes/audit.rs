@@ -63,8 +63,10 @@ pub struct AuditEntries {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Entries with a seq above this one (default 0: from the start).
-    pub after: Option<u64>,
+    /// Entries with a seq above this one (default 0: from the start). Signed 64-bit in the
+    /// document, as clients see it, so a value past `i64::MAX` is refused rather than read.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
     /// At most this many entries (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -112,7 +114,13 @@ pub async fn entries(
             "`limit` must be between 1 and {MAX_PAGE}, got {limit}"
         )));
     }
-    let p = page(&auth.client, &auth.principal, q.after.unwrap_or(0), limit).await?;
+    let after = u64::try_from(q.after.unwrap_or(0)).map_err(|_| {
+        ApiError::bad_request(format!(
+            "`after` must be a seq of 0 or more, got {}",
+            q.after.unwrap_or(0)
+        ))
+    })?;
+    let p = page(&auth.client, &auth.principal, after, limit).await?;
     let entries = p
         .entries
         .iter()
