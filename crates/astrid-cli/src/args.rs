@@ -333,6 +333,11 @@ pub enum McpCommand {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Serve the added MCP servers' approved tools to this principal's agent as
+    /// `SERVER__TOOL`, until the daemon stops. Each call is checked by the daemon first (a
+    /// `tool:SERVER.TOOL` token, else an approval) and recorded with a digest of its
+    /// arguments. Needs the operator's credential.
+    Bridge,
     /// List the added MCP servers.
     List,
     /// Show an MCP server: its grants, and its tools checked against the pinned definitions

@@ -357,11 +357,11 @@ impl Client {
         &self.inner.out
     }
 
-    fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn await_reply(
+    pub(crate) fn await_reply(
         &self,
         id: u64,
     ) -> Result<(oneshot::Receiver<ServerMessage>, PendingGuard), ClientError> {
@@ -378,7 +378,7 @@ impl Client {
         Ok((rx, guard))
     }
 
-    async fn send(&self, msg: &ClientMessage) -> Result<(), ClientError> {
+    pub(crate) async fn send(&self, msg: &ClientMessage) -> Result<(), ClientError> {
         let frame = encode_frame(msg)?;
         self.enqueue(Outgoing::Frame(frame)).await
     }

@@ -10,9 +10,11 @@ mod error;
 pub mod framing;
 mod handles;
 mod routes;
+mod serve;
 
 pub use client::Client;
 pub use daemon::{ensure_daemon, find_daemon_exe, is_daemon_running};
 pub use error::ClientError;
 pub use handles::{ApprovalStream, PendingReply, Subscription};
 pub use routes::EventMsg;
+pub use serve::Invocation;

@@ -37,6 +37,8 @@ pub(crate) struct Routes {
     pub(crate) subs: HashMap<u64, mpsc::UnboundedSender<SubItem>>,
     /// Every [`ApprovalStream`](crate::ApprovalStream) of this connection gets every request.
     pub(crate) approvers: Vec<mpsc::UnboundedSender<ApprovalRequest>>,
+    /// Where tool calls for tools this connection serves go (`Client::invocations`).
+    pub(crate) invocations: Option<mpsc::UnboundedSender<crate::Invocation>>,
 }
 
 #[derive(Default)]
@@ -57,6 +59,7 @@ impl Shared {
         r.pending.clear();
         r.subs.clear();
         r.approvers.clear();
+        r.invocations = None;
     }
 
     fn route(&self, msg: ServerMessage) {
@@ -105,6 +108,26 @@ impl Shared {
             }
             ServerMessage::ApprovalRequest(req) => {
                 r.approvers.retain(|tx| tx.send(req.clone()).is_ok());
+            }
+            ServerMessage::Invoke {
+                id,
+                topic,
+                payload,
+                source,
+            } => {
+                let call = crate::Invocation {
+                    id,
+                    topic,
+                    payload,
+                    source,
+                };
+                // Nobody listening: the daemon's call waits until the requester gives up or
+                // this connection closes, which fails it.
+                if let Some(tx) = &r.invocations {
+                    if tx.send(call).is_err() {
+                        r.invocations = None;
+                    }
+                }
             }
             other @ (ServerMessage::Welcome { .. } | ServerMessage::Refused { .. }) => {
                 tracing::warn!(?other, "unexpected handshake message after the handshake");

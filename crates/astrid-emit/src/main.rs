@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use astrid_client::Client;
 use astrid_types::home::AstridHome;
 use clap::Parser;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,13 +79,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     let (out, out_rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(pipeline::print_lines(tokio::io::stdout(), out_rx));
+    let (input_done, done_rx) = watch::channel(false);
     let mut watchers = Vec::new();
     for pattern in &args.subscribe {
         let sub = client
             .subscribe(pattern)
             .await
             .with_context(|| format!("subscribing to {pattern}"))?;
-        watchers.push(tokio::spawn(pipeline::print_events(sub, out.clone())));
+        watchers.push(tokio::spawn(pipeline::print_events(
+            sub,
+            out.clone(),
+            done_rx.clone(),
+        )));
     }
 
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
@@ -93,8 +98,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     // Published events are only queued; make sure they reach the daemon before we exit.
     client.flush().await?;
 
+    // Events already received are printed; the watchers then end on their own.
+    let _ = input_done.send(true);
     for w in watchers {
-        w.abort();
+        w.await?;
     }
     drop(out);
     printer.await?;

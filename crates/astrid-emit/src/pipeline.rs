@@ -3,7 +3,7 @@
 
 use astrid_client::{Client, Subscription};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::lines::{self, Action};
@@ -95,9 +95,22 @@ async fn dispatch(client: &Client, action: Action) -> Slot {
     }
 }
 
-/// Forwards a subscription's events as output lines until it ends.
-pub async fn print_events(mut sub: Subscription, out: mpsc::UnboundedSender<String>) {
-    while let Some(event) = sub.next().await {
+/// Forwards a subscription's events as output lines until it ends, or until `done` fires
+/// and nothing more is queued. The daemon sends frames in order, so an event published before
+/// the last reply is already queued when the input is done: it is printed, not cut off.
+pub async fn print_events(
+    mut sub: Subscription,
+    out: mpsc::UnboundedSender<String>,
+    mut done: watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            // Queued events first: `done` wins only when none is ready.
+            biased;
+            event = sub.next() => event,
+            _ = done.wait_for(|d| *d) => return,
+        };
+        let Some(event) = event else { break };
         if out.send(lines::event_line(&event)).is_err() {
             return;
         }

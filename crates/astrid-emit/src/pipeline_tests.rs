@@ -212,7 +212,8 @@ async fn events_are_printed_from_subscriptions() {
         panic!("expected subscribe")
     };
     let (out, mut rx) = mpsc::unbounded_channel();
-    let watcher = tokio::spawn(print_events(sub, out));
+    let (_done, done_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(print_events(sub, out, done_rx));
     let event = ServerMessage::Event {
         subscription: id,
         topic: "news.today".into(),

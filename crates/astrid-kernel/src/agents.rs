@@ -41,7 +41,7 @@ impl Inner {
         dst: &PrincipalId,
         src: &PrincipalId,
     ) -> Result<AgentInfo, KernelError> {
-        let _guard = self.lifecycle.lock();
+        let _guard = self.capsules.one_change_at_a_time();
         if !self.principal_exists(src) {
             return Err(KernelError::UnknownPrincipal(src.to_string()));
         }
@@ -176,7 +176,7 @@ impl Inner {
                 "the `default` principal cannot be deleted".into(),
             ));
         }
-        let _guard = self.lifecycle.lock();
+        let _guard = self.capsules.one_change_at_a_time();
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }

@@ -16,11 +16,12 @@ pub(crate) const KERNEL: &str = "kernel";
 impl Inner {
     /// The principal's audit chain, opened (and recovered after a crash) on first use.
     pub fn audit_for(&self, p: &PrincipalId) -> Result<Arc<AuditLog>, KernelError> {
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p)?;
         let mut slot = pr.audit.lock();
         if let Some(l) = slot.as_ref() {
             return Ok(l.clone());
         }
+        // Deleted since the entry was made: its files are gone, so do not make new ones.
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }

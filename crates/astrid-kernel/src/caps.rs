@@ -30,7 +30,7 @@ impl Inner {
     /// The principal's tokens, loaded on first use. A principal seen for the first time
     /// (no tokens stored at all) gets the default grants: read and write on its own home.
     pub fn tokens_for(&self, p: &PrincipalId) -> Result<TokenSet, KernelError> {
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p)?;
         if let Some(t) = pr.tokens.lock().as_ref() {
             return Ok(t.clone());
         }

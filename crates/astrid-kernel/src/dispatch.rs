@@ -23,7 +23,7 @@ pub const CAPSULE_CHANGED_TOPIC: &str = "astrid.v1.capsule.changed";
 impl Inner {
     pub fn deliver(self: &Arc<Self>, env: Envelope) {
         self.subs.deliver_passive(&env);
-        let capsules: Vec<Arc<Installed>> = self.capsules.read().values().cloned().collect();
+        let capsules = self.capsules.snapshot();
         // Only the capsules this principal holds receive its events.
         let profile = self.profile(&env.principal);
         let mut served = false;
@@ -54,6 +54,7 @@ impl Inner {
                 }
             }
         }
+        served |= self.deliver_served(&env);
         if let Some(r) = &env.reply {
             // A request only another principal's capsule would answer is a refusal, not
             // "nobody is subscribed". Broadcasts (publish, gather) just do not reach it.

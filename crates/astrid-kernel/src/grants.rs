@@ -24,7 +24,7 @@ impl Inner {
         add: &[String],
         remove: &[String],
     ) -> Result<Vec<String>, KernelError> {
-        let _guard = self.lifecycle.lock();
+        let _guard = self.capsules.one_change_at_a_time();
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }

@@ -1,6 +1,5 @@
 //! The kernel's shared state and the handful of operations everything else builds on.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -10,13 +9,13 @@ use astrid_fsgate::FsRoots;
 use astrid_sandbox::{CapsuleContext, Origin, Quota, Runtime};
 use astrid_store::PrincipalStore;
 use astrid_types::{AstridHome, PrincipalId};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::bus::Subscriptions;
 use crate::error::KernelError;
 use crate::fsutil::private_dir;
-use crate::principal::Principals;
-use crate::registry::Installed;
+use crate::principal::{Principal, Principals};
+use crate::registry::{Capsules, Installed};
 use crate::tracker::Tracker;
 
 /// A capsule's context for one principal, plus the once-only install/upgrade hook run.
@@ -30,11 +29,14 @@ pub(crate) struct Inner {
     pub home: AstridHome,
     pub runtime: Runtime,
     pub quota: Quota,
-    pub capsules: RwLock<BTreeMap<String, Arc<Installed>>>,
+    /// The installed capsules and the lock their changes take.
+    pub capsules: Capsules,
     pub subs: Subscriptions,
     /// Every tenant's state: store, chain, tokens, profile, quota meters, contexts.
     pub principals: Principals,
     pub approvals: crate::approval::Broker,
+    /// Tools that client connections (the MCP bridge) serve, and their calls in flight.
+    pub served: crate::served::ServedTools,
     next_id: AtomicU64,
     /// The runtime signing key; only the audit logs see it.
     pub key: Arc<KeyPair>,
@@ -48,9 +50,6 @@ pub(crate) struct Inner {
     /// Socket connections still open (their writers may hold unsent replies).
     pub connections: Tracker,
     pub rt: tokio::runtime::Handle,
-    /// Install, update and remove run one at a time so the dependency graph check and the
-    /// swap it guards are atomic.
-    pub lifecycle: Mutex<()>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub weak: Weak<Inner>,
     /// The one place outbound connections are opened.
@@ -97,10 +96,11 @@ impl Inner {
             home,
             runtime,
             quota,
-            capsules: RwLock::new(BTreeMap::new()),
+            capsules: Capsules::default(),
             subs: Subscriptions::default(),
             principals: Principals::default(),
             approvals: crate::approval::Broker::default(),
+            served: crate::served::ServedTools::default(),
             next_id: AtomicU64::new(1),
             key,
             revocations,
@@ -110,7 +110,6 @@ impl Inner {
             calls: Tracker::default(),
             connections: Tracker::default(),
             rt,
-            lifecycle: Mutex::new(()),
             shutdown: tokio::sync::watch::channel(false).0,
             weak: weak.clone(),
             airlock: effects.airlock,
@@ -141,12 +140,21 @@ impl Inner {
         self.home.principal_dir(p).is_dir()
     }
 
+    /// The in-memory state of an existing principal; an unknown name gets an error and
+    /// leaves nothing behind.
+    pub(crate) fn tenant(&self, p: &PrincipalId) -> Result<Arc<Principal>, KernelError> {
+        self.principals
+            .get_existing(p, || self.principal_exists(p))
+            .ok_or_else(|| KernelError::UnknownPrincipal(p.to_string()))
+    }
+
     pub fn store_for(&self, p: &PrincipalId) -> Result<Arc<PrincipalStore>, KernelError> {
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p)?;
         let mut slot = pr.store.lock();
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
+        // Deleted since the entry was made: its files are gone, so do not make new ones.
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }
@@ -188,7 +196,7 @@ impl Inner {
         p: &PrincipalId,
         installed: &Arc<Installed>,
     ) -> Result<Arc<ContextEntry>, KernelError> {
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p)?;
         if let Some(e) = pr.contexts.lock().get(&installed.name) {
             if Arc::ptr_eq(&e.installed, installed) {
                 return Ok(e.clone());
@@ -200,11 +208,7 @@ impl Inner {
         // is no longer installed: caching its context would evict the current version's, and
         // running its hooks would "upgrade" the successor's data back to the old version.
         // (Lock order is contexts, then capsules; nothing takes them the other way round.)
-        let current = self
-            .capsules
-            .read()
-            .get(&installed.name)
-            .is_some_and(|i| Arc::ptr_eq(i, installed));
+        let current = self.capsules.is_current(installed);
         if !current {
             let _ = entry.hooks.set(());
             return Ok(entry);
@@ -315,18 +319,17 @@ impl Inner {
 
     /// The version's stop flag for `p`, shared by every context built for it.
     fn stop_flag(&self, p: &PrincipalId, installed: &Arc<Installed>) -> Arc<AtomicBool> {
-        let pr = self.principals.get(p);
+        // A principal deleted meanwhile runs nothing more: its flag is set from the start.
+        let Ok(pr) = self.tenant(p) else {
+            return Arc::new(AtomicBool::new(true));
+        };
         let mut stops = pr.stops.lock();
         if let Some((i, f)) = stops.get(&installed.name) {
             if Arc::ptr_eq(i, installed) {
                 return f.clone();
             }
         }
-        let current = self
-            .capsules
-            .read()
-            .get(&installed.name)
-            .is_some_and(|i| Arc::ptr_eq(i, installed));
+        let current = self.capsules.is_current(installed);
         // A version no longer installed is stopped (or about to be): never let it block.
         let flag = Arc::new(AtomicBool::new(!current));
         if current {
@@ -351,6 +354,6 @@ impl Inner {
     }
 
     pub fn installed(&self, name: &str) -> Option<Arc<Installed>> {
-        self.capsules.read().get(name).cloned()
+        self.capsules.get(name)
     }
 }

@@ -24,6 +24,7 @@ mod principals;
 mod profile;
 mod quota;
 mod registry;
+mod served;
 mod server;
 mod settings;
 mod tracker;
@@ -209,7 +210,7 @@ impl Kernel {
         if open > 0 {
             tracing::warn!("{open} connections did not finish writing within 5 s");
         }
-        for inst in self.inner.capsules.read().values() {
+        for inst in self.inner.capsules.snapshot() {
             inst.stopping
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }

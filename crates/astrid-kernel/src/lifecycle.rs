@@ -17,9 +17,7 @@ use crate::bus::Envelope;
 use crate::dispatch::CAPSULE_CHANGED_TOPIC;
 use crate::error::KernelError;
 use crate::kernel::Inner;
-use crate::registry::{
-    read_artifact, read_list, store_artifact, verify_hash, write_list, Installed,
-};
+use crate::registry::{read_artifact, read_list, store_artifact, verify_hash, Installed};
 
 impl Inner {
     /// Loads every installed capsule. A capsule that fails (corrupted artifact, invalid
@@ -78,7 +76,7 @@ impl Inner {
             }
             map.insert(inst.name.clone(), inst);
         }
-        *self.capsules.write() = map;
+        self.capsules.replace_all(map);
         boot_seq.sort_by_key(|(pos, _)| *pos);
         for (_, inst) in boot_seq {
             self.start_background(&inst);
@@ -117,7 +115,7 @@ impl Inner {
             })?;
         verify_hash(&comp.file, &hash, bytes)?;
 
-        let _guard = self.lifecycle.lock();
+        let _guard = self.capsules.one_change_at_a_time();
         let name = manifest.package.name.to_string();
         let old = self.installed(&name);
         match (&old, replace) {
@@ -136,13 +134,7 @@ impl Inner {
             }
             _ => {}
         }
-        let mut all: Vec<Manifest> = self
-            .capsules
-            .read()
-            .values()
-            .filter(|i| i.name != name)
-            .map(|i| (*i.manifest).clone())
-            .collect();
+        let mut all = self.capsules.manifests_except(Some(&name));
         all.push(manifest.clone());
         boot_order(&all).map_err(KernelError::Graph)?;
         if let Err(e) = refuse_shared_tool_topics(&manifest, &all) {
@@ -203,24 +195,15 @@ impl Inner {
             hash,
             Ok(component),
         ));
-        {
-            let mut caps = self.capsules.write();
-            caps.insert(name.clone(), inst.clone());
-            if let Err(e) = write_list(&self.home, &caps) {
-                match &old {
-                    Some(o) => caps.insert(name.clone(), o.clone()),
-                    None => caps.remove(&name),
-                };
-                drop(caps);
-                if !replace {
-                    let _ = self.update_profile(owner, |prof| {
-                        prof.capsules.remove(&name);
-                        Ok(())
-                    });
-                }
-                let _ = self.record_lifecycle(action, &name, &format!("failed: {e}"), &affected);
-                return Err(e);
+        if let Err(e) = self.capsules.swap_in(&self.home, inst.clone()) {
+            if !replace {
+                let _ = self.update_profile(owner, |prof| {
+                    prof.capsules.remove(&name);
+                    Ok(())
+                });
             }
+            let _ = self.record_lifecycle(action, &name, &format!("failed: {e}"), &affected);
+            return Err(e);
         }
         if let Some(o) = old {
             // Running invocations keep their Arc to the old version and finish on it.
@@ -237,7 +220,7 @@ impl Inner {
     /// Takes the capsule away from `owner`; the last holder's removal (or the removal of a
     /// capsule nobody holds) uninstalls it.
     pub fn remove(self: &Arc<Self>, name: &str, owner: &PrincipalId) -> Result<(), KernelError> {
-        let _guard = self.lifecycle.lock();
+        let _guard = self.capsules.one_change_at_a_time();
         let Some(inst) = self.installed(name) else {
             return Err(KernelError::NotInstalled(name.to_string()));
         };
@@ -254,12 +237,7 @@ impl Inner {
             );
             return self.ungrant_capsule_locked(owner, name, "capsule.remove", &outcome);
         }
-        let manifests: Vec<Manifest> = self
-            .capsules
-            .read()
-            .values()
-            .map(|i| (*i.manifest).clone())
-            .collect();
+        let manifests = self.capsules.manifests_except(None);
         let dependents = dependents_of(&manifests, name);
         if !dependents.is_empty() {
             return Err(KernelError::InUse {
@@ -277,20 +255,10 @@ impl Inner {
             holders.clone()
         };
         self.record_lifecycle("capsule.remove", name, &outcome, &affected)?;
-        {
-            let mut caps = self.capsules.write();
-            caps.remove(name);
-            if let Err(e) = write_list(&self.home, &caps) {
-                caps.insert(name.to_string(), inst);
-                drop(caps);
-                let _ = self.record_lifecycle(
-                    "capsule.remove",
-                    name,
-                    &format!("failed: {e}"),
-                    &affected,
-                );
-                return Err(e);
-            }
+        if let Err(e) = self.capsules.take_out(&self.home, name) {
+            let _ =
+                self.record_lifecycle("capsule.remove", name, &format!("failed: {e}"), &affected);
+            return Err(e);
         }
         // A grant left behind would hand a later capsule of the same name to this principal.
         for h in &holders {
@@ -351,15 +319,15 @@ impl Inner {
     }
 
     pub fn list(&self) -> Vec<CapsuleInfo> {
-        self.capsules.read().values().map(|i| i.info()).collect()
+        self.capsules.snapshot().iter().map(|i| i.info()).collect()
     }
 
     /// The capsules `p` holds: what a connection acting for `p` lists.
     pub fn list_for(&self, p: &PrincipalId) -> Vec<CapsuleInfo> {
         let held = self.profile(p);
         self.capsules
-            .read()
-            .values()
+            .snapshot()
+            .iter()
             .filter(|i| held.capsules.contains(&i.name))
             .map(|i| i.info())
             .collect()

@@ -72,8 +72,9 @@ pub(crate) struct Principals {
 }
 
 impl Principals {
-    /// The entry for `p`, made empty on first use.
-    pub fn get(&self, p: &PrincipalId) -> Arc<Principal> {
+    /// The entry for `p`, made empty on first use. Callers go through `Inner::tenant`, which
+    /// makes one only for a principal that exists, so probing names cannot grow the map.
+    fn get(&self, p: &PrincipalId) -> Arc<Principal> {
         if let Some(pr) = self.map.read().get(p) {
             return pr.clone();
         }
@@ -95,9 +96,45 @@ impl Principals {
         self.map.read().values().cloned().collect()
     }
 
+    /// The entry for `p`, made on first use when `exists` says the principal is real.
+    pub fn get_existing(
+        &self,
+        p: &PrincipalId,
+        exists: impl FnOnce() -> bool,
+    ) -> Option<Arc<Principal>> {
+        match self.loaded(p) {
+            Some(pr) => Some(pr),
+            None if exists() => Some(self.get(p)),
+            None => None,
+        }
+    }
+
     /// Drops `p`'s entry whole (the principal was deleted). Work still running for it keeps
     /// its own reference and ends on its own.
     pub fn forget(&self, p: &PrincipalId) -> Option<Arc<Principal>> {
         self.map.write().remove(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_name_leaves_no_entry_behind() {
+        let all = Principals::default();
+        let ghost = PrincipalId::new("ghost").unwrap();
+        assert!(all.get_existing(&ghost, || false).is_none());
+        assert!(all.loaded(&ghost).is_none());
+        assert!(all.all().is_empty());
+
+        let real = PrincipalId::new("alice").unwrap();
+        let first = all.get_existing(&real, || true).unwrap();
+        // Once loaded, the same entry comes back without asking the disk again.
+        let again = all
+            .get_existing(&real, || panic!("the disk is not asked twice"))
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(all.all().len(), 1);
     }
 }

@@ -44,14 +44,13 @@ impl Inner {
         if !self.principal_exists(p) {
             return Err(KernelError::UnknownPrincipal(p.to_string()));
         }
-        let installed = self.capsules.read();
         Ok(AgentInfo {
             name: p.to_string(),
             capsules: self
                 .profile(p)
                 .capsules
                 .iter()
-                .filter(|c| installed.contains_key(*c))
+                .filter(|c| self.capsules.contains(c))
                 .cloned()
                 .collect(),
             tokens: self.token_infos(p)?,

@@ -30,7 +30,9 @@ impl Inner {
 
     /// The principal's profile; an unknown principal or a missing file reads as empty.
     pub fn profile(&self, p: &PrincipalId) -> Arc<Profile> {
-        let pr = self.principals.get(p);
+        let Ok(pr) = self.tenant(p) else {
+            return Arc::new(Profile::default());
+        };
         if let Some(prof) = pr.profile.read().as_ref() {
             return prof.clone();
         }
@@ -77,7 +79,7 @@ impl Inner {
         let path = self.profile_path(p);
         let bytes = serde_json::to_vec_pretty(prof).map_err(|e| KernelError::io(&path, e))?;
         atomic_write(&path, &bytes, 0o600).map_err(|e| KernelError::io(&path, e))?;
-        *self.principals.get(p).profile.write() = Some(Arc::new(prof.clone()));
+        *self.tenant(p)?.profile.write() = Some(Arc::new(prof.clone()));
         Ok(())
     }
 

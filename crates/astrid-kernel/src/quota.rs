@@ -178,7 +178,7 @@ impl Inner {
 
     /// The principal's storage meter, made on first use.
     pub(crate) fn storage_meter(&self, p: &PrincipalId) -> Result<Arc<StorageMeter>, KernelError> {
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p)?;
         if let Some(m) = pr.meter.lock().as_ref() {
             return Ok(m.clone());
         }
@@ -199,7 +199,11 @@ impl Inner {
             prof.quota = spec.clone();
             Ok(())
         })?;
-        if let Some(m) = self.principals.get(p).meter.lock().as_ref() {
+        if let Some(m) = self
+            .principals
+            .loaded(p)
+            .and_then(|pr| pr.meter.lock().clone())
+        {
             m.limit
                 .store(self.resolved_quota(p).storage_bytes, Ordering::Relaxed);
         }
@@ -238,7 +242,10 @@ impl Inner {
             processes: r.processes,
             concurrency: r.concurrency,
             storage_used: meter.used(),
-            running: self.principals.get(p).slots.lock().running,
+            running: self
+                .principals
+                .loaded(p)
+                .map_or(0, |pr| pr.slots.lock().running),
         })
     }
 
@@ -252,7 +259,7 @@ impl Inner {
         job: Job,
     ) -> Result<(), String> {
         let limit = self.resolved_quota(p).concurrency.max(1);
-        let pr = self.principals.get(p);
+        let pr = self.tenant(p).map_err(|e| e.to_string())?;
         let mut s = pr.slots.lock();
         if s.running < limit {
             s.running += 1;

@@ -1,5 +1,5 @@
 //! Installed capsules: the persisted list, the content-addressed artifact store, and the
-//! in-memory entries the bus dispatches to.
+//! in-memory entries the bus dispatches to, owned by [`Capsules`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,11 +9,106 @@ use std::sync::Arc;
 use astrid_sandbox::LoadedComponent;
 use astrid_types::wire::{CapsuleInfo, LifecycleState};
 use astrid_types::{ArtifactHash, AstridHome, Manifest};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KernelError;
 use crate::fsutil::atomic_write;
+
+/// The installed capsules by name and the lock that lets one install, update or removal
+/// run at a time. The map changes only through [`Capsules::swap_in`], [`Capsules::take_out`]
+/// and [`Capsules::replace_all`], which keep it and `installed.json` in step: a list that
+/// cannot be written leaves the map as it was.
+#[derive(Default)]
+pub(crate) struct Capsules {
+    map: RwLock<BTreeMap<String, Arc<Installed>>>,
+    lifecycle: Mutex<()>,
+}
+
+impl Capsules {
+    /// Held for a whole install, update, removal or grant change, so the dependency graph
+    /// checked and the swap it guards are one step.
+    pub fn one_change_at_a_time(&self) -> MutexGuard<'_, ()> {
+        self.lifecycle.lock()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Installed>> {
+        self.map.read().get(name).cloned()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.read().contains_key(name)
+    }
+
+    /// Whether `inst` is the version installed now (not one replaced or removed since).
+    pub fn is_current(&self, inst: &Arc<Installed>) -> bool {
+        self.map
+            .read()
+            .get(&inst.name)
+            .is_some_and(|i| Arc::ptr_eq(i, inst))
+    }
+
+    /// Every installed version, by name.
+    pub fn snapshot(&self) -> Vec<Arc<Installed>> {
+        self.map.read().values().cloned().collect()
+    }
+
+    /// Every installed manifest except `but`'s (the one being replaced), if given.
+    pub fn manifests_except(&self, but: Option<&str>) -> Vec<Manifest> {
+        self.map
+            .read()
+            .values()
+            .filter(|i| Some(i.name.as_str()) != but)
+            .map(|i| (*i.manifest).clone())
+            .collect()
+    }
+
+    /// The boot list, as read from disk: nothing is written.
+    pub fn replace_all(&self, map: BTreeMap<String, Arc<Installed>>) {
+        *self.map.write() = map;
+    }
+
+    /// Installs `inst` under its name, replacing any version there, and writes the list.
+    /// Returns the replaced version; on a failed write the map is as it was.
+    pub fn swap_in(
+        &self,
+        home: &AstridHome,
+        inst: Arc<Installed>,
+    ) -> Result<Option<Arc<Installed>>, KernelError> {
+        let mut map = self.map.write();
+        let old = map.insert(inst.name.clone(), inst.clone());
+        if let Err(e) = write_list(home, &map) {
+            match &old {
+                Some(o) => map.insert(inst.name.clone(), o.clone()),
+                None => map.remove(&inst.name),
+            };
+            return Err(e);
+        }
+        Ok(old)
+    }
+
+    /// Uninstalls `name` and writes the list; on a failed write the map is as it was.
+    pub fn take_out(
+        &self,
+        home: &AstridHome,
+        name: &str,
+    ) -> Result<Option<Arc<Installed>>, KernelError> {
+        let mut map = self.map.write();
+        let Some(old) = map.remove(name) else {
+            return Ok(None);
+        };
+        if let Err(e) = write_list(home, &map) {
+            map.insert(name.to_string(), old);
+            return Err(e);
+        }
+        Ok(Some(old))
+    }
+
+    /// Read access for views that look at several entries together (the dependency tree).
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<String, Arc<Installed>>> {
+        self.map.read()
+    }
+}
 
 /// One installed capsule version. Replaced wholesale on update: invocations already running
 /// keep their `Arc` to the old entry and finish on the old instance.
@@ -126,7 +221,7 @@ pub(crate) fn read_list(home: &AstridHome) -> Result<InstalledList, KernelError>
     }
 }
 
-pub(crate) fn write_list(
+fn write_list(
     home: &AstridHome,
     entries: &BTreeMap<String, Arc<Installed>>,
 ) -> Result<(), KernelError> {

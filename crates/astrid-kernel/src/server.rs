@@ -181,6 +181,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     }
     inner.subs.remove_connection(peer.connection);
     inner.approvals.unregister(peer.connection);
+    inner.forget_served(peer.connection);
     inner.clients.fetch_sub(1, Ordering::Relaxed);
     drop(tx);
     let _ = writer.await;
@@ -290,6 +291,33 @@ fn handle(
             payload,
             timeout_ms,
         } => gather(inner, peer, tx, source, id, topic, payload, timeout_ms),
+        ClientMessage::ServeTools { id, server, tools } => {
+            // Serving a tool takes the principal's tool calls and their arguments: only the
+            // operator (who may act for any principal anyway) may do it, not a device.
+            let result = match peer.authority {
+                crate::identity::Authority::Operator => inner
+                    .serve_tools(peer.connection, &peer.principal, tx, &server, &tools)
+                    .map(|()| Vec::new()),
+                crate::identity::Authority::Device(_) => {
+                    let why = "serving tools needs the operator's credential, not a device token";
+                    if let Err(e) = inner.record(
+                        &peer.principal,
+                        &source,
+                        "tool.serve",
+                        &format!("tool:{server}.*"),
+                        astrid_audit::Decision::Denied,
+                        &format!("{why} ({})", peer.credential()),
+                    ) {
+                        tracing::error!("recording a refused serve: {e}");
+                    }
+                    Err(RequestError::Denied(why.into()))
+                }
+            };
+            let _ = tx.send(ServerMessage::Reply { id, result });
+        }
+        ClientMessage::Respond { id, result } => {
+            inner.answer_served(peer.connection, id, result);
+        }
         ClientMessage::Control { id, command } => {
             let inner = inner.clone();
             let tx = tx.clone();

@@ -12,8 +12,11 @@
 //! The other direction, `astrid mcp add`: [`RemoteServer`] runs a native MCP server under the
 //! OS sandbox (only its granted directories, no network) and talks to it as an MCP client;
 //! [`pin`] treats its tool definitions as untrusted input, bounded and pinned by hash;
-//! [`Supervised`] restarts a server that died, with backoff.
+//! [`Supervised`] restarts a server that died, with backoff; [`Bridge`] serves the usable
+//! tools of a principal's added servers to its agent through the daemon, which checks and
+//! records every call.
 
+mod bridge;
 mod error;
 pub mod pin;
 mod remote;
@@ -22,6 +25,7 @@ mod store;
 mod supervise;
 mod tools;
 
+pub use bridge::Bridge;
 pub use error::McpError;
 pub use remote::{CallOutcome, RemoteServer, ServerConfig};
 pub use server::{serve_stdio, ServeOptions};

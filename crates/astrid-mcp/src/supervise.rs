@@ -102,6 +102,32 @@ impl Supervised {
         }
     }
 
+    /// The record this server was started from.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The tools the server lists now (bounded), starting it first if it is not running.
+    pub async fn tools(&self) -> Result<Vec<crate::pin::ToolDefinition>, McpError> {
+        let server = self.server().await?;
+        let result = server.tools().await;
+        if matches!(result, Err(McpError::Gone(_))) {
+            self.mark_failed(&server).await;
+        }
+        result.map(|(tools, _)| tools)
+    }
+
+    async fn mark_failed(&self, server: &Arc<RemoteServer>) {
+        let mut st = self.state.lock().await;
+        if st
+            .server
+            .as_ref()
+            .is_some_and(|(s, _)| Arc::ptr_eq(s, server))
+        {
+            st.failed();
+        }
+    }
+
     /// Calls a tool, starting the server first if it is not running. A server that dies
     /// during the call is marked for restart; the call fails with [`McpError::Gone`].
     pub async fn call(
@@ -112,14 +138,7 @@ impl Supervised {
         let server = self.server().await?;
         let result = server.call(tool, args).await;
         if matches!(result, Err(McpError::Gone(_))) {
-            let mut st = self.state.lock().await;
-            if st
-                .server
-                .as_ref()
-                .is_some_and(|(s, _)| Arc::ptr_eq(s, &server))
-            {
-                st.failed();
-            }
+            self.mark_failed(&server).await;
         }
         result
     }

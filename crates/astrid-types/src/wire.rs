@@ -75,6 +75,24 @@ pub enum ClientMessage {
         payload: Vec<u8>,
         timeout_ms: u32,
     },
+    /// Operator connections only (the MCP bridge): from now on this connection answers, for
+    /// its principal, `tool.v1.execute.<server>__<tool>` for each tool named, and
+    /// `tool.v1.describe` gathers. Each call reaches it as `ServerMessage::Invoke` only after
+    /// the kernel's gate (the requester chain, a `tool:<server>.<tool>` token or a person's
+    /// approval, an audit entry). Replaces this connection's earlier list for `server`; an
+    /// empty list withdraws it. Acknowledged with `ServerMessage::Reply { id }`.
+    ServeTools {
+        id: u64,
+        server: String,
+        tools: Vec<String>,
+    },
+    /// The answer to `ServerMessage::Invoke { id }`: the reply bytes, or why the tool failed
+    /// (an MCP `isError` result, a server that died). Ignored unless the invocation is this
+    /// connection's and still waiting.
+    Respond {
+        id: u64,
+        result: Result<Vec<u8>, String>,
+    },
 }
 
 /// What a connection authenticates with.
@@ -378,6 +396,15 @@ pub enum ServerMessage {
     Gathered {
         id: u64,
         replies: Vec<(String, Vec<u8>)>,
+    },
+    /// A request for a tool this connection serves (`ClientMessage::ServeTools`), already
+    /// let through by the kernel's gate; answer with `ClientMessage::Respond { id }`.
+    Invoke {
+        id: u64,
+        topic: String,
+        payload: Vec<u8>,
+        /// Who sent it (`capsule:<name>` or `client:<id>`), stamped by the kernel.
+        source: String,
     },
 }
 

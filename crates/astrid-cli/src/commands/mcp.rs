@@ -21,6 +21,7 @@ pub async fn run(ctx: &Ctx, cmd: McpCommand) -> anyhow::Result<ExitCode> {
             allow_write,
             command,
         } => super::mcp_servers::add(ctx, name, allow_read, allow_write, command).await,
+        McpCommand::Bridge => super::mcp_servers::bridge(ctx).await,
         McpCommand::List => super::mcp_servers::list(ctx),
         McpCommand::Show { name } => super::mcp_servers::show(ctx, &name).await,
         McpCommand::Approve { name } => super::mcp_servers::approve(ctx, &name).await,

@@ -69,6 +69,22 @@ async fn current_tools(
     Ok(server.tools().await?)
 }
 
+/// `astrid mcp bridge`: serves until the daemon closes the connection.
+pub async fn bridge(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if ctx.device_token.is_some() {
+        bail!("the bridge serves tools for a principal: it needs the operator's credential");
+    }
+    let policy = policy(ctx)?;
+    astrid_client::ensure_daemon(&ctx.home, None).await?;
+    let client =
+        astrid_client::Client::connect(&ctx.home, &ctx.principal, "astrid-mcp-bridge").await?;
+    astrid_mcp::Bridge::new(client, store(ctx), policy)
+        .run()
+        .await
+        .context("serving the MCP servers' tools")?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn add(
     ctx: &Ctx,
     name: String,

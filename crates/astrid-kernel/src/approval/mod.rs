@@ -123,7 +123,7 @@ fn user_home() -> Option<PathBuf> {
 }
 
 impl Inner {
-    fn approve(
+    pub(crate) fn approve(
         &self,
         p: &PrincipalId,
         ask: ApprovalAsk,

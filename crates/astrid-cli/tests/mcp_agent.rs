@@ -1,0 +1,264 @@
+//! An added MCP server's tools in a full agent turn: the npm filesystem server added with
+//! `astrid mcp add`, served by `astrid mcp bridge`, called by the agent (scripted model on
+//! `astrid-llm-fixture`) as `files__read_text_file`. The daemon's gate decides each call: no
+//! token and nobody to approve is a refusal that never reaches the server; a
+//! `tool:files.read_text_file` token lets it through; the sandbox (not the server) keeps a
+//! file outside the granted directory out of reach. Each call is in the audit chain with a
+//! digest of its arguments, and its outcome.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests drive real processes and sockets"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use astrid_llm_fixture::{Fixture, FixtureConfig, Recorded, Step};
+use common::{astrid, build_distro, daemon_exe, ok, StopDaemon};
+use serde_json::{json, Value};
+
+const NOTE: &str = "The harbour opens at dawn.";
+const SECRET: &str = "never-for-the-model-4471";
+/// Hang guard for the bridge to come up; nothing depends on how fast it does.
+const BRIDGE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `node_modules` of the pinned reference servers (scripts/test.sh installs them).
+fn servers() -> PathBuf {
+    let dir = std::env::var_os("ASTRID_TEST_MCP_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "ASTRID_TEST_MCP_SERVERS is not set: run scripts/test.sh, or npm install \
+                 @modelcontextprotocol/server-filesystem@2026.8.31 and point it at its \
+                 node_modules"
+            )
+        });
+    dir.canonicalize().unwrap()
+}
+
+/// `astrid mcp bridge`, killed when the test ends (it also ends with the daemon).
+struct Bridge(Child);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn audit(home: &Path) -> Vec<Value> {
+    ok(astrid(home, &["audit", "show", "--json"]), "audit show")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn completions(fixture: &Fixture) -> Vec<Recorded> {
+    fixture
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .collect()
+}
+
+/// The tool message the model got back for its call, from the request after the call.
+fn tool_result(req: &Recorded) -> String {
+    req.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_else(|| panic!("no tool message in {}", req.body))
+}
+
+#[test]
+fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let home = root.join("home");
+    let notes = root.join("notes");
+    let private = root.join("private");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::create_dir_all(&private).unwrap();
+    let note = notes.join("harbour.txt");
+    std::fs::write(&note, NOTE).unwrap();
+    let secret = private.join("key.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fixture = rt.block_on(async {
+        Fixture::start(
+            FixtureConfig {
+                api_key: Some("sk-mcp-agent".into()),
+                ..FixtureConfig::default()
+            },
+            vec![
+                // Turn 1: no token, nobody approves.
+                Step::tool_call("files__read_text_file", json!({"path": note})),
+                Step::text("I could not read it."),
+                // Turn 2: with a token.
+                Step::tool_call("files__read_text_file", json!({"path": note})),
+                Step::text("The note is about the harbour."),
+                // Turn 3: the token covers the tool, the sandbox does not cover the file.
+                Step::tool_call("files__read_text_file", json!({"path": secret})),
+                Step::text("That file is out of reach."),
+            ],
+        )
+        .await
+        .unwrap()
+    });
+
+    let distro = build_distro(&root);
+    let _stop = StopDaemon(home.clone());
+    let init = Command::new(env!("CARGO_BIN_EXE_astrid"))
+        .arg("--home")
+        .arg(&home)
+        .args(["init", "--yes", "--provider", "openai", "--base-url"])
+        .arg(fixture.base_url())
+        .args(["--model", "gpt-4o-mini", "--distro"])
+        .arg(&distro)
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env("OPENAI_API_KEY", "sk-mcp-agent")
+        .output()
+        .unwrap();
+    ok(init, "astrid init");
+
+    // The server is told `/` is its root; the sandbox shows it only `notes`.
+    let fs_server = servers().join(".bin/mcp-server-filesystem");
+    let added = ok(
+        astrid(
+            &home,
+            &[
+                "mcp",
+                "add",
+                "files",
+                "--allow-read",
+                notes.to_str().unwrap(),
+                "--",
+                fs_server.to_str().unwrap(),
+                "/",
+            ],
+        ),
+        "mcp add",
+    );
+    assert!(added.contains("files.read_text_file"), "{added}");
+
+    let _bridge = Bridge(
+        Command::new(env!("CARGO_BIN_EXE_astrid"))
+            .arg("--home")
+            .arg(&home)
+            .args(["mcp", "bridge"])
+            .env("ASTRID_DAEMON", daemon_exe())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting astrid mcp bridge"),
+    );
+    let deadline = Instant::now() + BRIDGE_TIMEOUT;
+    while !audit(&home).iter().any(|e| {
+        e["action"] == "tool.serve"
+            && e["outcome"]
+                .as_str()
+                .is_some_and(|o| o.contains("read_text_file"))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the bridge never served its tools"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let prompt = |text: &str| astrid(&home, &["-p", text, "--workspace", root.to_str().unwrap()]);
+
+    // Turn 1: the model sees the tool; no token covers it and `-p` without --yes approves
+    // nothing, so the call never reaches the server.
+    ok(prompt("What does the harbour note say?"), "turn 1");
+    let reqs = completions(&fixture);
+    let tools: Vec<&str> = reqs[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(tools.contains(&"files__read_text_file"), "{tools:?}");
+    let refused = tool_result(&reqs[1]);
+    assert!(refused.contains("denied"), "{refused}");
+    assert!(!refused.contains(NOTE), "{refused}");
+    let entries = audit(&home);
+    let asked: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["resource"] == "tool:files.read_text_file")
+        .collect();
+    assert!(
+        asked.iter().any(|e| e["decision"] == "rejected"),
+        "the refusal is on the record: {asked:#?}"
+    );
+    assert!(
+        asked.iter().any(|e| e["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("arguments blake3:"))),
+        "with a digest of the arguments: {asked:#?}"
+    );
+    assert!(
+        !asked.iter().any(|e| e["action"] == "tool.result"),
+        "nothing ran: {asked:#?}"
+    );
+
+    // Turn 2: a token for exactly this tool.
+    ok(
+        astrid(
+            &home,
+            &["caps", "grant", "default", "tool:files.read_text_file"],
+        ),
+        "caps grant",
+    );
+    ok(prompt("And now?"), "turn 2");
+    let reqs = completions(&fixture);
+    let read = tool_result(&reqs[3]);
+    assert!(read.contains(NOTE), "{read}");
+    let entries = audit(&home);
+    let call = entries
+        .iter()
+        .rfind(|e| e["action"] == "tool.call" && e["decision"] == "allowed")
+        .unwrap_or_else(|| panic!("no allowed call: {entries:#?}"));
+    assert_eq!(call["resource"], "tool:files.read_text_file");
+    let outcome = call["outcome"].as_str().unwrap();
+    assert!(outcome.contains("capability token"), "{outcome}");
+    assert!(outcome.contains("agent"), "names who asked: {outcome}");
+    let result = entries
+        .iter()
+        .rfind(|e| e["action"] == "tool.result")
+        .unwrap();
+    assert!(
+        result["outcome"].as_str().unwrap().starts_with("ok"),
+        "{result}"
+    );
+
+    // Turn 3: the token opens the tool, not the machine: the file outside the grant does
+    // not exist inside the server's sandbox.
+    ok(prompt("Read the key file."), "turn 3");
+    let reqs = completions(&fixture);
+    let out_of_reach = tool_result(&reqs[5]);
+    assert!(!out_of_reach.contains(SECRET), "{out_of_reach}");
+    assert!(
+        fixture
+            .requests()
+            .iter()
+            .all(|r| !r.body.to_string().contains(SECRET)),
+        "the secret never reached the model"
+    );
+    let entries = audit(&home);
+    let last = entries
+        .iter()
+        .rfind(|e| e["action"] == "tool.result")
+        .unwrap();
+    assert!(
+        last["outcome"].as_str().unwrap().starts_with("failed"),
+        "the server's own error is the outcome: {last}"
+    );
+    ok(astrid(&home, &["audit", "verify"]), "audit verify");
+}
