@@ -3,31 +3,13 @@
 //! description is read from a file (`crates/astrid-mcp/tests/fixtures/probe-server.mjs`), so the test can change it after the server was added.
 #![allow(clippy::disallowed_methods, reason = "tests drive real processes")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::mcp_servers as servers;
 use serde_json::Value;
-
-/// `node_modules` of the pinned reference servers (scripts/test.sh installs them and sets
-/// ASTRID_TEST_MCP_SERVERS).
-fn servers() -> PathBuf {
-    let dir = std::env::var_os("ASTRID_TEST_MCP_SERVERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "ASTRID_TEST_MCP_SERVERS is not set: run scripts/test.sh, or npm install \
-                 @modelcontextprotocol/server-filesystem@2026.8.31 and \
-                 @modelcontextprotocol/server-everything@2026.8.31 and point it at their \
-                 node_modules"
-            )
-        });
-    assert!(
-        dir.join("@modelcontextprotocol/sdk").is_dir(),
-        "{} has no @modelcontextprotocol/sdk",
-        dir.display()
-    );
-    dir.canonicalize().unwrap()
-}
 
 struct World {
     _tmp: tempfile::TempDir,

@@ -12,32 +12,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use astrid_llm_fixture::{Fixture, FixtureConfig, Recorded, Step};
-use common::{astrid, build_distro, daemon_exe, ok, StopDaemon};
+use common::{astrid, build_distro, daemon_exe, mcp_servers as servers, ok, StopDaemon};
 use serde_json::{json, Value};
 
 const NOTE: &str = "The harbour opens at dawn.";
 const SECRET: &str = "never-for-the-model-4471";
 /// Hang guard for the bridge to come up; nothing depends on how fast it does.
 const BRIDGE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `node_modules` of the pinned reference servers (scripts/test.sh installs them).
-fn servers() -> PathBuf {
-    let dir = std::env::var_os("ASTRID_TEST_MCP_SERVERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "ASTRID_TEST_MCP_SERVERS is not set: run scripts/test.sh, or npm install \
-                 @modelcontextprotocol/server-filesystem@2026.8.31 and point it at its \
-                 node_modules"
-            )
-        });
-    dir.canonicalize().unwrap()
-}
 
 /// `astrid mcp bridge`, killed when the test ends (it also ends with the daemon).
 struct Bridge(Child);

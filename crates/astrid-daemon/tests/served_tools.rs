@@ -27,6 +27,14 @@ async fn serving(c: &Client) -> UnboundedReceiver<Invocation> {
     calls
 }
 
+/// The next call handed to the serving connection, which must arrive.
+async fn handed(calls: &mut UnboundedReceiver<Invocation>) -> Invocation {
+    tokio::time::timeout(ARRIVES, calls.recv())
+        .await
+        .expect("no call was handed over")
+        .expect("the connection closed")
+}
+
 async fn grant(op: &Client, principal: &str, pattern: &str) -> String {
     let cmd = ControlCommand::CapsGrant {
         principal: principal.into(),
@@ -91,10 +99,7 @@ async fn a_served_tool_is_reached_only_through_the_gate_and_on_the_record() {
         .send_request(CALL, args.clone(), REQUEST_TIMEOUT)
         .await
         .unwrap();
-    let call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = handed(&mut calls).await;
     bridge.respond(call.id, Ok(b"once".to_vec())).await.unwrap();
     assert_eq!(pending.wait().await.unwrap(), b"once");
     let (_approver, _questions) = answering.await.unwrap();
@@ -108,10 +113,7 @@ async fn a_served_tool_is_reached_only_through_the_gate_and_on_the_record() {
         .send_request(CALL, args.clone(), REQUEST_TIMEOUT)
         .await
         .unwrap();
-    let call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = handed(&mut calls).await;
     assert_eq!(call.topic, CALL);
     assert_eq!(call.payload, args);
     assert_eq!(call.source, format!("client:{}", caller.connection_id()));
@@ -139,10 +141,7 @@ async fn a_served_tool_is_reached_only_through_the_gate_and_on_the_record() {
         .send_request(CALL, args.clone(), REQUEST_TIMEOUT)
         .await
         .unwrap();
-    let call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = handed(&mut calls).await;
     bridge
         .respond(call.id, Err("no such file".into()))
         .await
@@ -159,10 +158,7 @@ async fn a_served_tool_is_reached_only_through_the_gate_and_on_the_record() {
         .send_request(CALL, args.clone(), REQUEST_TIMEOUT)
         .await
         .unwrap();
-    let call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = handed(&mut calls).await;
     caller
         .respond(call.id, Ok(b"forged".to_vec()))
         .await
@@ -186,10 +182,7 @@ async fn a_served_tool_is_reached_only_through_the_gate_and_on_the_record() {
         .send_request(CALL, args.clone(), Duration::from_secs(600))
         .await
         .unwrap();
-    let _call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let _call = handed(&mut calls).await;
     drop(bridge);
     match tokio::time::timeout(ARRIVES, pending.wait()).await.unwrap() {
         Err(ClientError::Request(RequestError::Failed(m))) => {
@@ -237,10 +230,7 @@ async fn served_tools_are_the_principals_own_and_only_the_operator_may_serve() {
                 .unwrap()
         })
     };
-    let call = tokio::time::timeout(ARRIVES, calls.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let call = handed(&mut calls).await;
     assert_eq!(call.topic, "tool.v1.describe");
     op.respond(call.id, Ok(br#"[{"name":"probe__ping"}]"#.to_vec()))
         .await

@@ -76,3 +76,24 @@ pub fn build_distro(dir: &Path) -> PathBuf {
     }
     out
 }
+
+/// `node_modules` of the pinned reference MCP servers (scripts/test.sh installs them and sets
+/// ASTRID_TEST_MCP_SERVERS), canonical.
+pub fn mcp_servers() -> PathBuf {
+    let dir = std::env::var_os("ASTRID_TEST_MCP_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "ASTRID_TEST_MCP_SERVERS is not set: run scripts/test.sh, or npm install \
+                 @modelcontextprotocol/server-filesystem@2026.8.31 and \
+                 @modelcontextprotocol/server-everything@2026.8.31 and point it at their \
+                 node_modules"
+            )
+        });
+    assert!(
+        dir.join("@modelcontextprotocol/sdk").is_dir(),
+        "{} has no @modelcontextprotocol/sdk",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
