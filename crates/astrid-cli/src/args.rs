@@ -118,6 +118,9 @@ pub enum Command {
     /// Model Context Protocol: serve the principal's capsule tools to MCP hosts.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Distros: install one and pin its lock, write a lock, show the lock in force.
+    #[command(subcommand)]
+    Distro(DistroCommand),
     /// Print a completion script for a shell, e.g. `astrid completions bash >
     /// ~/.local/share/bash-completion/completions/astrid`.
     Completions {
@@ -298,6 +301,21 @@ pub enum PairDeviceCommand {
         #[arg(short = 'a', long = "agent", value_name = "NAME")]
         agent: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DistroCommand {
+    /// Check a distro (Distro.toml, its packages, its Distro.lock), pin its lock in the
+    /// daemon and install its capsules; `astrid init` does this before setting up providers.
+    Install {
+        /// The distro directory (default: as for `astrid init`).
+        dir: Option<PathBuf>,
+    },
+    /// Write DIR/Distro.lock: every capsule of DIR/Distro.toml pinned by the BLAKE3 hash of
+    /// the package found in DIR.
+    Lock { dir: PathBuf },
+    /// The lock the daemon enforces, and whether each pinned capsule is installed as pinned.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

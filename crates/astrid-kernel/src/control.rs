@@ -69,6 +69,10 @@ async fn execute(
         ControlCommand::Update(upload) => blocking(inner, move |k| k.install(upload, true, &owner))
             .await
             .map(ControlResponse::Installed),
+        ControlCommand::DistroPin(lock) => blocking(inner, move |k| k.pins.replace(&k.home, lock))
+            .await
+            .map(|()| ControlResponse::Done),
+        ControlCommand::DistroShow => inner.pins.current().map(ControlResponse::Distro),
         ControlCommand::Remove { name } => {
             let n = name.clone();
             blocking(inner, move |k| k.remove(&n, &owner))

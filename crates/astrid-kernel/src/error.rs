@@ -82,6 +82,17 @@ pub enum KernelError {
     AlreadyRunning(String),
     #[error("{0}")]
     Settings(String),
+    #[error(
+        "capsule `{name}` is pinned by Distro.lock to {pinned}; this artifact is {actual} \
+         (install a distro whose lock pins it: `astrid distro install`)"
+    )]
+    Pinned {
+        name: String,
+        pinned: astrid_types::ArtifactHash,
+        actual: astrid_types::ArtifactHash,
+    },
+    #[error("{0}: no capsule is loaded until a valid lock is pinned (`astrid distro install`)")]
+    LockUnreadable(String),
 }
 
 impl KernelError {

@@ -100,6 +100,12 @@ fn reach(cmd: &ControlCommand) -> Reach {
         C::Update(_) => daemon("update", "capsules", Kind::OperatorOnly),
         C::Remove { name } => daemon("remove", &format!("capsule:{name}"), Kind::OperatorOnly),
         C::Shutdown => daemon("shutdown", "daemon", Kind::OperatorOnly),
+        C::DistroPin(lock) => daemon(
+            "distro-pin",
+            &format!("distro:{}@{} {}", lock.name, lock.version, lock.digest()),
+            Kind::OperatorOnly,
+        ),
+        C::DistroShow => daemon("distro-show", "daemon", Kind::DaemonRead),
         C::AgentCreate { name } => r(
             "agent-create",
             name,

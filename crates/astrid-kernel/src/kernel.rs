@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub quota: Quota,
     /// The installed capsules and the lock their changes take.
     pub capsules: Capsules,
+    /// The distro lock: which artifact each pinned capsule name must be.
+    pub pins: crate::pins::Pins,
     pub subs: Subscriptions,
     /// Every tenant's state: store, chain, tokens, profile, quota meters, contexts.
     pub principals: Principals,
@@ -92,11 +94,13 @@ impl Inner {
             now_ms,
             DEFAULT_MAX_SKEW,
         ));
+        let pins = crate::pins::Pins::load(&home);
         Arc::new_cyclic(|weak| Inner {
             home,
             runtime,
             quota,
             capsules: Capsules::default(),
+            pins,
             subs: Subscriptions::default(),
             principals: Principals::default(),
             approvals: crate::approval::Broker::default(),

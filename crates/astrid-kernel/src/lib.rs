@@ -19,6 +19,7 @@ mod grants;
 mod identity;
 mod kernel;
 mod lifecycle;
+mod pins;
 mod principal;
 mod principals;
 mod profile;

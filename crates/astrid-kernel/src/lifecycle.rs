@@ -50,7 +50,17 @@ impl Inner {
                     continue;
                 }
             };
-            let component = read_artifact(&self.home, &hash)
+            // The lock is checked before the artifact is even read: a pinned name with
+            // another artifact never reaches the runtime.
+            let pinned = match self.pins.refuses(&rec.name, &hash) {
+                Some(refusal) => {
+                    self.record_refusal("capsule.boot", &rec.name, &refusal);
+                    Err(refusal)
+                }
+                None => Ok(()),
+            };
+            let component = pinned
+                .and_then(|()| read_artifact(&self.home, &hash))
                 .and_then(|bytes| {
                     self.runtime
                         .load(&hash, &bytes)
@@ -117,6 +127,14 @@ impl Inner {
 
         let _guard = self.capsules.one_change_at_a_time();
         let name = manifest.package.name.to_string();
+        let action = if replace {
+            "capsule.update"
+        } else {
+            "capsule.install"
+        };
+        if let Some(refusal) = self.pins.refuses(&name, &hash) {
+            return Err(self.refused(owner, action, &name, refusal));
+        }
         let old = self.installed(&name);
         match (&old, replace) {
             (Some(o), false) if o.hash == hash && !self.holds(owner, &name) => {
@@ -139,20 +157,7 @@ impl Inner {
         boot_order(&all).map_err(KernelError::Graph)?;
         if let Err(e) = refuse_shared_tool_topics(&manifest, &all) {
             // A capsule reaching for another's tool calls is an attack signal: on the record.
-            let action = if replace {
-                "capsule.update"
-            } else {
-                "capsule.install"
-            };
-            self.record(
-                owner,
-                KERNEL,
-                action,
-                &format!("capsule:{name}"),
-                Decision::Denied,
-                &e.to_string(),
-            )?;
-            return Err(e);
+            return Err(self.refused(owner, action, &name, e));
         }
 
         store_artifact(&self.home, &hash, bytes)?;
@@ -163,11 +168,6 @@ impl Inner {
                 name: name.clone(),
                 source: e.into(),
             })?;
-        let action = if replace {
-            "capsule.update"
-        } else {
-            "capsule.install"
-        };
         let outcome = match &old {
             Some(o) => format!(
                 "version {} (hash {hash}) replaces version {} (hash {})",
@@ -275,6 +275,41 @@ impl Inner {
         tracing::info!(capsule = %name, "capsule removed");
         self.announce_change(name, "remove", &affected);
         Ok(())
+    }
+
+    /// Records an install or update refused for `owner` and returns the refusal (or, when
+    /// the chain cannot be written, that error: nothing unrecorded is reported as decided).
+    fn refused(
+        &self,
+        owner: &PrincipalId,
+        action: &str,
+        name: &str,
+        refusal: KernelError,
+    ) -> KernelError {
+        let resource = format!("capsule:{name}");
+        let outcome = refusal.to_string();
+        match self.record(owner, KERNEL, action, &resource, Decision::Denied, &outcome) {
+            Ok(()) => refusal,
+            Err(e) => e,
+        }
+    }
+
+    /// A capsule the lock refuses at boot: on the record of everyone who holds it (the
+    /// operator's `default` when nobody does). Boot goes on without it either way, so a chain
+    /// that cannot be written is logged rather than fatal.
+    fn record_refusal(&self, action: &str, name: &str, refusal: &KernelError) {
+        let mut holders = self.holders(name);
+        if holders.is_empty() {
+            holders.push(PrincipalId::default_local());
+        }
+        for p in &holders {
+            let resource = format!("capsule:{name}");
+            let outcome = refusal.to_string();
+            if let Err(e) = self.record(p, KERNEL, action, &resource, Decision::Denied, &outcome) {
+                tracing::error!("recording the refusal of `{name}` for `{p}`: {e}");
+            }
+        }
+        tracing::error!("capsule `{name}` refused: {refusal}");
     }
 
     /// A lifecycle change lands in the chain of every principal it affects.

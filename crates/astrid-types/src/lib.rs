@@ -2,6 +2,7 @@
 //! dependency graph. No I/O beyond reading a manifest file; builds for wasm32 too.
 
 pub mod approval;
+pub mod distro;
 pub mod error;
 pub mod graph;
 pub mod home;

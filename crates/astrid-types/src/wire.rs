@@ -301,6 +301,11 @@ pub enum ControlCommand {
         principal: String,
         witness: Option<String>,
     },
+    /// Pins a distro lock: from now on (and at every boot) a capsule it names is loaded only
+    /// with the artifact it pins (operator only).
+    DistroPin(crate::distro::DistroLock),
+    /// The lock the daemon enforces, if any.
+    DistroShow,
 }
 
 /// One page of an audit chain ([`ControlCommand::AuditPage`]).
@@ -471,6 +476,8 @@ pub enum ControlResponse {
     Quota(QuotaInfo),
     Audit(AuditPage),
     AuditVerified(AuditVerdict),
+    /// The lock in force ([`ControlCommand::DistroShow`]); `None` when nothing is pinned.
+    Distro(Option<crate::distro::DistroLock>),
 }
 
 /// A principal's quota as the operator sets it. `None` leaves the daemon's default.

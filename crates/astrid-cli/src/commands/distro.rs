@@ -1,20 +1,18 @@
-//! The distro: a directory of `*.capsule` packages that `astrid init` installs, and the
-//! `Distro.lock` that pins what it installed by BLAKE3 hash.
+//! The distro: a directory with a `Distro.toml`, its `*.capsule` packages and usually its
+//! `Distro.lock`, which `astrid init` and `astrid distro install` check, pin and install.
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
+use astrid_build::LoadedPackage;
 use astrid_client::Client;
-use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse};
-use serde::{Deserialize, Serialize};
+use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse, LifecycleState};
 
 use super::capsule::upload;
+use super::distro_resolve::{self, Resolved};
 use super::unexpected;
 use crate::output::short_hash;
-
-pub const LOCK_FILE: &str = "Distro.lock";
 
 /// Where the distro was found, for telling the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,95 +108,65 @@ pub enum Action {
 pub fn action(installed: Option<&CapsuleInfo>, hash: &str) -> Action {
     match installed {
         None => Action::Install,
+        // Installed but not running (refused at boot by a lock since replaced, or broken):
+        // installing the bytes again loads them anew.
+        Some(c) if c.state == LifecycleState::Failed => Action::Update,
         Some(c) if c.hash.eq_ignore_ascii_case(hash) => Action::Unchanged,
         Some(_) => Action::Update,
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockEntry {
-    pub name: String,
-    pub version: String,
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DistroLock {
-    /// The directory the packages came from.
-    pub distro: String,
-    #[serde(rename = "capsule")]
-    pub capsules: Vec<LockEntry>,
-}
-
-/// Writes the lock so that readers see either the old file or the new one, never a mix.
-pub fn write_lock(path: &Path, lock: &DistroLock) -> anyhow::Result<()> {
-    let body = toml::to_string(lock).map_err(|e| anyhow!("encoding {LOCK_FILE}: {e}"))?;
-    let text = format!(
-        "# Written by `astrid init`: the distro's capsules, pinned by BLAKE3 hash.\n{body}"
+/// Checks `dir` (see [`super::distro_resolve`]), pins its lock in the daemon, then installs
+/// each capsule that is not installed as pinned. The pin comes first: from then on the daemon
+/// refuses any other artifact under those names, including one installed meanwhile.
+pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Resolved> {
+    let d = dir.to_path_buf();
+    let spinner = crate::progress::spinner(format!("checking the distro {}", dir.display()));
+    let resolved = tokio::task::spawn_blocking(move || distro_resolve::resolve(&d)).await;
+    spinner.finish_and_clear();
+    let mut resolved = resolved??;
+    outln!(
+        "  distro    {} {} ({}, {} capsules)",
+        resolved.manifest.distro.name,
+        resolved.manifest.distro.version,
+        if resolved.shipped_lock {
+            "every package matches its Distro.lock"
+        } else {
+            "no Distro.lock shipped: pinning the packages found"
+        },
+        resolved.packages.len()
     );
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("{} has no parent directory", path.display()))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{LOCK_FILE}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow!("writing {}: {e}", path.display())
-    })
-}
-
-#[cfg(test)]
-pub fn read_lock(path: &Path) -> anyhow::Result<DistroLock> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
-}
-
-/// Installs every package of the distro, updating those whose hash differs and skipping
-/// those already installed as they are. Returns the lock entries, in package order.
-pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Vec<LockEntry>> {
+    match client
+        .control(ControlCommand::DistroPin(resolved.lock.clone()))
+        .await?
+    {
+        ControlResponse::Done => {}
+        other => return Err(unexpected(other)),
+    }
     let installed = match client.control(ControlCommand::List).await? {
         ControlResponse::Capsules(c) => c,
         other => return Err(unexpected(other)),
     };
-    let mut entries = Vec::new();
-    let paths = packages(dir)?;
-    let progress = crate::progress::steps(paths.len());
-    let result = install_each(client, &installed, &paths, &progress, &mut entries).await;
+    let packages = std::mem::take(&mut resolved.packages);
+    let progress = crate::progress::steps(packages.len());
+    let result = install_each(client, &installed, packages, &progress).await;
     progress.finish_and_clear();
-    result.map(|()| entries)
+    result.map(|()| resolved)
 }
 
 async fn install_each(
     client: &Client,
     installed: &[CapsuleInfo],
-    paths: &[PathBuf],
+    packages: Vec<LoadedPackage>,
     progress: &indicatif::ProgressBar,
-    entries: &mut Vec<LockEntry>,
 ) -> anyhow::Result<()> {
-    for path in paths {
-        progress.set_message(
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        let p = path.clone();
-        let package = tokio::task::spawn_blocking(move || astrid_build::load_package(&p))
-            .await?
-            .with_context(|| format!("loading {}", path.display()))?;
-        let entry = LockEntry {
-            name: package.manifest.package.name.to_string(),
-            version: package.manifest.package.version.to_string(),
-            hash: package.hash.to_string(),
-        };
-        let current = installed.iter().find(|c| c.name == entry.name);
-        let (verb, command) = match action(current, &entry.hash) {
+    for package in packages {
+        let name = package.manifest.package.name.to_string();
+        let version = package.manifest.package.version.to_string();
+        let hash = package.hash.to_string();
+        progress.set_message(name.clone());
+        let current = installed.iter().find(|c| c.name == name);
+        let (verb, command) = match action(current, &hash) {
             Action::Unchanged => ("unchanged", None),
             Action::Install => ("installed", Some(ControlCommand::Install(upload(package)))),
             Action::Update => ("updated", Some(ControlCommand::Update(upload(package)))),
@@ -213,19 +181,11 @@ async fn install_each(
                     }
                 }
                 Ok(other) => return Err(unexpected(other)),
-                Err(e) => bail!("installing {}: {e}", path.display()),
+                Err(e) => bail!("installing {name}: {e}"),
             }
         }
-        progress.suspend(|| {
-            outln!(
-                "  {verb:<9} {} {} ({})",
-                entry.name,
-                entry.version,
-                short_hash(&entry.hash)
-            )
-        });
+        progress.suspend(|| outln!("  {verb:<9} {name} {version} ({})", short_hash(&hash)));
         progress.inc(1);
-        entries.push(entry);
     }
     Ok(())
 }
@@ -233,7 +193,6 @@ async fn install_each(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use astrid_types::wire::LifecycleState;
 
     fn info(hash: &str) -> CapsuleInfo {
         CapsuleInfo {
@@ -253,46 +212,11 @@ mod tests {
             action(Some(&info("blake3:aa")), "blake3:bb"),
             Action::Update
         );
-    }
-
-    #[test]
-    fn lock_is_written_atomically_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("home").join(LOCK_FILE);
-        let lock = DistroLock {
-            distro: "/opt/distro".into(),
-            capsules: vec![
-                LockEntry {
-                    name: "agent".into(),
-                    version: "0.1.0".into(),
-                    hash: format!("blake3:{}", "ab".repeat(32)),
-                },
-                LockEntry {
-                    name: "session".into(),
-                    version: "0.2.0".into(),
-                    hash: format!("blake3:{}", "cd".repeat(32)),
-                },
-            ],
+        let failed = CapsuleInfo {
+            state: LifecycleState::Failed,
+            ..info("blake3:aa")
         };
-        write_lock(&path, &lock).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("# Written by `astrid init`"), "{text}");
-        assert_eq!(text.matches("[[capsule]]").count(), 2, "{text}");
-        assert!(text.contains("name = \"session\""), "{text}");
-        assert_eq!(read_lock(&path).unwrap(), lock);
-
-        // Rewriting replaces the file and leaves no temporary behind.
-        let smaller = DistroLock {
-            capsules: lock.capsules[..1].to_vec(),
-            ..lock.clone()
-        };
-        write_lock(&path, &smaller).unwrap();
-        assert_eq!(read_lock(&path).unwrap(), smaller);
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, [LOCK_FILE]);
+        assert_eq!(action(Some(&failed), "blake3:aa"), Action::Update);
     }
 
     #[test]

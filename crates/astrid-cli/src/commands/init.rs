@@ -11,7 +11,7 @@ use astrid_client::Client;
 use astrid_types::wire::ControlCommand;
 use serde::Deserialize;
 
-use super::distro::{self, DistroLock, LOCK_FILE};
+use super::distro;
 use super::init_plan::{
     self, choose_model, parse_model_answer, parse_selection, KeySource, ModelChoice, Plan,
     ProviderPlan,
@@ -20,6 +20,7 @@ use super::turn::{parse_reply, request_error};
 use super::Ctx;
 use crate::args::{InitArgs, ProviderKind};
 use crate::origin::Origin;
+use astrid_types::distro::LOCK_FILE;
 
 /// A provider's `/v1/models` can be slow on a busy machine or behind a cold local server.
 const MODELS_TIMEOUT: Duration = Duration::from_secs(120);
@@ -79,17 +80,11 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     let client = ctx.connect(true).await?;
     outln!("daemon: running ({})", ctx.home.root().display());
     outln!("distro: {} ({})", dir.display(), source.describe());
-    let capsules = distro::install(&client, &dir).await?;
+    let distro = distro::install(&client, &dir).await?;
     let lock_path = ctx.home.root().join(LOCK_FILE);
-    let lock = DistroLock {
-        distro: dir.display().to_string(),
-        capsules,
-    };
-    distro::write_lock(&lock_path, &lock)?;
-    outln!("wrote {}", lock_path.display());
 
     let plan = if args.yes {
-        init_plan::yes_plan(&args, |v| std::env::var(v).ok())
+        init_plan::yes_plan(&args, &distro.manifest.providers, |v| std::env::var(v).ok())
     } else {
         interactive_plan(&args).await?
     };
@@ -111,9 +106,11 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
 
     outln!("\nsummary:");
     outln!(
-        "  distro     {} capsules from {} (pinned in {})",
-        lock.capsules.len(),
-        lock.distro,
+        "  distro     {} {}: {} capsules from {} (pinned in {})",
+        distro.lock.name,
+        distro.lock.version,
+        distro.lock.capsules.len(),
+        dir.display(),
         lock_path.display()
     );
     for d in &done {
@@ -219,7 +216,8 @@ async fn setup_provider(
         }
     };
     let (ids, current) = listed.clone().unwrap_or_default();
-    let model = match choose_model(&ids, args.model.as_deref(), current.as_deref(), args.yes) {
+    let wanted = args.model.as_deref().or(p.model.as_deref());
+    let model = match choose_model(&ids, wanted, current.as_deref(), args.yes) {
         ModelChoice::Use(m) => Some(m),
         ModelChoice::Ask(default) => Some(ask_model(&ids, default.as_deref()).await?),
         ModelChoice::Unknown => None,
@@ -300,6 +298,7 @@ async fn interactive_plan(args: &InitArgs) -> anyhow::Result<Plan> {
             kind,
             base_url,
             key: KeySource::Ask,
+            model: None,
         });
     }
     Ok(Plan {

@@ -2,6 +2,8 @@
 //! base URL, with the API key from where, and which model. Pure, so the `--yes` behaviour
 //! is pinned by tests.
 
+use astrid_types::distro::ProviderDefault;
+
 use crate::args::{InitArgs, ProviderKind};
 
 /// What llama.cpp's server from `scripts/local-model.sh` listens on.
@@ -71,6 +73,8 @@ pub struct ProviderPlan {
     pub kind: ProviderKind,
     pub base_url: String,
     pub key: KeySource,
+    /// The model the distro names for this provider (`--model` still wins).
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +85,15 @@ pub struct Plan {
     pub local_fallback: bool,
 }
 
-/// `init --yes`: flags first, then API keys in the environment, then the local server.
-pub fn yes_plan(args: &InitArgs, env: impl Fn(&str) -> Option<String>) -> Plan {
+/// `init --yes`: flags first, then the distro's `[[provider]]` entries, then API keys in the
+/// environment, then the local server.
+pub fn yes_plan(
+    args: &InitArgs,
+    distro: &[ProviderDefault],
+    env: impl Fn(&str) -> Option<String>,
+) -> Plan {
     let has = |var: &str| env(var).is_some_and(|v| !v.trim().is_empty());
-    let plan_for = |kind: ProviderKind, url: Option<&str>| ProviderPlan {
+    let plan_for = |kind: ProviderKind, url: Option<&str>, model: Option<&String>| ProviderPlan {
         kind,
         base_url: normalize_base_url(url.unwrap_or(kind.default_url())),
         key: if has(kind.key_env()) {
@@ -92,15 +101,24 @@ pub fn yes_plan(args: &InitArgs, env: impl Fn(&str) -> Option<String>) -> Plan {
         } else {
             KeySource::None
         },
+        model: model.cloned(),
     };
+    let from_distro: Vec<ProviderPlan> = distro
+        .iter()
+        .filter_map(|d| {
+            let kind = ALL.into_iter().find(|k| k.id() == d.kind)?;
+            Some(plan_for(kind, Some(&d.base_url), d.model.as_ref()))
+        })
+        .collect();
     let providers: Vec<ProviderPlan> = match (args.provider, args.base_url.as_deref()) {
-        (Some(kind), url) => vec![plan_for(kind, url)],
+        (Some(kind), url) => vec![plan_for(kind, url, None)],
         // A base URL alone means an OpenAI-compatible server: that is what most are.
-        (None, Some(url)) => vec![plan_for(ProviderKind::Openai, Some(url))],
+        (None, Some(url)) => vec![plan_for(ProviderKind::Openai, Some(url), None)],
+        (None, None) if !from_distro.is_empty() => from_distro,
         (None, None) => ALL
             .into_iter()
             .filter(|k| has(k.key_env()))
-            .map(|k| plan_for(k, None))
+            .map(|k| plan_for(k, None, None))
             .collect(),
     };
     if providers.is_empty() {
@@ -109,6 +127,7 @@ pub fn yes_plan(args: &InitArgs, env: impl Fn(&str) -> Option<String>) -> Plan {
                 kind: ProviderKind::Openai,
                 base_url: LOCAL_FALLBACK_URL.to_string(),
                 key: KeySource::None,
+                model: None,
             }],
             local_fallback: true,
         };
@@ -230,7 +249,7 @@ mod tests {
 
     #[test]
     fn yes_without_anything_falls_back_to_the_local_server() {
-        let plan = yes_plan(&args(None, None), env_of(&[("OPENAI_API_KEY", " ")]));
+        let plan = yes_plan(&args(None, None), &[], env_of(&[("OPENAI_API_KEY", " ")]));
         assert!(plan.local_fallback);
         assert_eq!(
             plan.providers,
@@ -238,6 +257,7 @@ mod tests {
                 kind: ProviderKind::Openai,
                 base_url: "http://127.0.0.1:8091".into(),
                 key: KeySource::None,
+                model: None,
             }]
         );
     }
@@ -246,6 +266,7 @@ mod tests {
     fn yes_takes_providers_from_keys_in_the_environment() {
         let plan = yes_plan(
             &args(None, None),
+            &[],
             env_of(&[("ANTHROPIC_API_KEY", "sk-ant")]),
         );
         assert!(!plan.local_fallback);
@@ -255,10 +276,12 @@ mod tests {
                 kind: ProviderKind::Anthropic,
                 base_url: "https://api.anthropic.com".into(),
                 key: KeySource::Env("ANTHROPIC_API_KEY"),
+                model: None,
             }]
         );
         let both = yes_plan(
             &args(None, None),
+            &[],
             env_of(&[("ANTHROPIC_API_KEY", "a"), ("OPENAI_API_KEY", "o")]),
         );
         let kinds: Vec<_> = both.providers.iter().map(|p| p.kind).collect();
@@ -270,6 +293,7 @@ mod tests {
         let env = env_of(&[("ANTHROPIC_API_KEY", "a"), ("OPENAI_API_KEY", "o")]);
         let plan = yes_plan(
             &args(Some(ProviderKind::Openai), Some("http://10.0.0.5:8000/v1/")),
+            &[],
             &env,
         );
         assert_eq!(
@@ -278,15 +302,40 @@ mod tests {
                 kind: ProviderKind::Openai,
                 base_url: "http://10.0.0.5:8000".into(),
                 key: KeySource::Env("OPENAI_API_KEY"),
+                model: None,
             }]
         );
-        let plan = yes_plan(&args(None, Some("http://127.0.0.1:8091")), env_of(&[]));
+        let plan = yes_plan(&args(None, Some("http://127.0.0.1:8091")), &[], env_of(&[]));
         assert_eq!(plan.providers[0].kind, ProviderKind::Openai);
         assert_eq!(plan.providers[0].key, KeySource::None);
         assert!(!plan.local_fallback, "the URL was given, not assumed");
-        let plan = yes_plan(&args(Some(ProviderKind::Anthropic), None), env_of(&[]));
+        let plan = yes_plan(&args(Some(ProviderKind::Anthropic), None), &[], env_of(&[]));
         assert_eq!(plan.providers[0].base_url, "https://api.anthropic.com");
         assert_eq!(plan.providers[0].key, KeySource::None);
+    }
+
+    #[test]
+    fn yes_takes_the_distros_providers_before_the_environment() {
+        let distro = [ProviderDefault {
+            kind: "anthropic".into(),
+            base_url: "http://10.0.0.9:9000/v1".into(),
+            model: Some("m1".into()),
+        }];
+        let env = env_of(&[("OPENAI_API_KEY", "o"), ("ANTHROPIC_API_KEY", "a")]);
+        let plan = yes_plan(&args(None, None), &distro, &env);
+        assert_eq!(
+            plan.providers,
+            [ProviderPlan {
+                kind: ProviderKind::Anthropic,
+                base_url: "http://10.0.0.9:9000".into(),
+                key: KeySource::Env("ANTHROPIC_API_KEY"),
+                model: Some("m1".into()),
+            }]
+        );
+        // The command line still wins over the distro.
+        let plan = yes_plan(&args(Some(ProviderKind::Openai), None), &distro, &env);
+        assert_eq!(plan.providers[0].kind, ProviderKind::Openai);
+        assert_eq!(plan.providers[0].model, None);
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod chat;
 pub(crate) mod chat_state;
 mod daemon;
 mod distro;
+mod distro_cmd;
+mod distro_resolve;
 mod doctor;
 mod init;
 mod init_plan;
@@ -119,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Egress(cmd) => settings::egress(&ctx, cmd).await,
         Command::External(args) => verbs::run(&ctx, args).await,
         Command::Mcp(cmd) => mcp::run(&ctx, cmd).await,
+        Command::Distro(cmd) => distro_cmd::run(&ctx, cmd).await,
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,
@@ -151,8 +154,8 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
 fn json_supported(command: Option<&Command>) -> bool {
     use crate::args::{
         AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
-        ConfigCommand as Cf, EgressCommand as E, McpCommand as M, PairDeviceCommand as D,
-        QuotaCommand as Q, SecretCommand as S,
+        ConfigCommand as Cf, DistroCommand as Di, EgressCommand as E, McpCommand as M,
+        PairDeviceCommand as D, QuotaCommand as Q, SecretCommand as S,
     };
     matches!(
         command,
@@ -169,6 +172,7 @@ fn json_supported(command: Option<&Command>) -> bool {
                 | Command::Quota(Q::Show { .. })
                 | Command::PairDevice(D::List { .. })
                 | Command::Mcp(M::List | M::Show { .. })
+                | Command::Distro(Di::Show)
         )
     )
 }

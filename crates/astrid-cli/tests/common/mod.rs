@@ -59,11 +59,29 @@ impl Drop for StopDaemon {
     }
 }
 
-/// The capsules a chat needs, built with `astrid capsule build` into `dir/distro`, the
-/// directory `astrid init --distro` installs.
+/// The capsules a chat needs, built with `astrid capsule build` into `dir/distro` beside a
+/// `Distro.toml` naming them: the directory `astrid init --distro` installs.
 pub fn build_distro(dir: &Path) -> PathBuf {
+    let capsules = ["session", "registry", "provider-openai", "tool-fs", "agent"];
+    let out = build_packages(dir, &capsules);
+    write_distro_toml(&out, "test-chat", &capsules);
+    out
+}
+
+/// A `Distro.toml` in `dir` listing `capsules`, any version.
+pub fn write_distro_toml(dir: &Path, name: &str, capsules: &[&str]) {
+    let mut text = format!("[distro]\nname = \"{name}\"\nversion = \"1.0.0\"\n");
+    for c in capsules {
+        text.push_str(&format!("\n[[capsule]]\nname = \"{c}\"\nversion = \"*\"\n"));
+    }
+    std::fs::write(dir.join("Distro.toml"), text).unwrap();
+}
+
+/// Each of `capsules` (paths under `capsules/`) built with `astrid capsule build` into
+/// `dir/distro`.
+pub fn build_packages(dir: &Path, capsules: &[&str]) -> PathBuf {
     let out = dir.join("distro");
-    for capsule in ["session", "registry", "provider-openai", "tool-fs", "agent"] {
+    for capsule in capsules {
         let src = repo().join("capsules").join(capsule);
         let built = Command::new(env!("CARGO_BIN_EXE_astrid"))
             .args(["capsule", "build"])
