@@ -118,9 +118,13 @@ pub enum Command {
     /// Model Context Protocol: serve the principal's capsule tools to MCP hosts.
     #[command(subcommand)]
     Mcp(McpCommand),
-    /// Distros: install one and pin its lock, write a lock, show the lock in force.
+    /// Distros: install one and pin its lock, write a lock, show the lock in force; sign and
+    /// verify .shuttle bundles.
     #[command(subcommand)]
     Distro(DistroCommand),
+    /// The publishers whose signed distros (.shuttle) this Astrid installs.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Print a completion script for a shell, e.g. `astrid completions bash >
     /// ~/.local/share/bash-completion/completions/astrid`.
     Completions {
@@ -170,10 +174,15 @@ pub struct InitArgs {
     /// The model to use (default with --yes: the first one the provider lists).
     #[arg(long, value_name = "M")]
     pub model: Option<String>,
-    /// Directory of `*.capsule` packages (default: $ASTRID_DISTRO, else
-    /// `<exe dir>/../share/astrid/distro`, else `./dist/distro`).
+    /// The distro directory: Distro.toml, its `*.capsule` packages, its Distro.lock
+    /// (default: $ASTRID_DISTRO, else `<exe dir>/../share/astrid/distro`, else
+    /// `./dist/distro`).
     #[arg(long, value_name = "DIR")]
     pub distro: Option<PathBuf>,
+    /// Install from a signed .shuttle bundle instead (no network needed); its publisher must
+    /// be trusted (`astrid trust add`).
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "distro")]
+    pub offline: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,7 +317,8 @@ pub enum DistroCommand {
     /// Check a distro (Distro.toml, its packages, its Distro.lock), pin its lock in the
     /// daemon and install its capsules; `astrid init` does this before setting up providers.
     Install {
-        /// The distro directory (default: as for `astrid init`).
+        /// The distro directory, or a signed .shuttle bundle from a trusted publisher
+        /// (default: as for `astrid init`).
         dir: Option<PathBuf>,
     },
     /// Write DIR/Distro.lock: every capsule of DIR/Distro.toml pinned by the BLAKE3 hash of
@@ -316,6 +326,32 @@ pub enum DistroCommand {
     Lock { dir: PathBuf },
     /// The lock the daemon enforces, and whether each pinned capsule is installed as pinned.
     Show,
+    /// Create a publisher signing key (ed25519, mode 0600) and print its public key.
+    Keygen { key: PathBuf },
+    /// Pack DIR (Distro.toml, Distro.lock, packages; checked first) into a signed .shuttle.
+    Pack {
+        dir: PathBuf,
+        /// The publisher's key file (`astrid distro keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the bundle (default: DIR/../NAME-VERSION.shuttle).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a .shuttle: its shape, the signature over its lock, that the signer is trusted
+    /// (`astrid trust`), and every package against the lock. Installs nothing.
+    Verify { bundle: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher's key (64 hex characters, from `astrid distro keygen`) to sign
+    /// distros this Astrid installs.
+    Add { name: String, key: String },
+    /// The trusted publishers.
+    List,
+    /// Stop trusting a publisher.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// How often a spinner moves, and so how soon one appears.
 const TICK: Duration = Duration::from_millis(100);
 const SPINNER: &str = "{spinner} {msg} ({elapsed})";
-const STEPS: &str = "{spinner} [{bar:24}] {pos}/{len} {msg}";
 
 /// A spinner with a message and the time spent so far; `finish_and_clear` it when done.
 pub fn spinner(message: impl Into<String>) -> ProgressBar {
@@ -25,16 +24,6 @@ pub fn spinner(message: impl Into<String>) -> ProgressBar {
     bar
 }
 
-/// A bar over `len` steps, each named by its message as it starts.
-pub fn steps(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template(STEPS) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.enable_steady_tick(TICK);
-    bar
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +31,5 @@ mod tests {
     #[test]
     fn the_templates_parse() {
         assert!(ProgressStyle::with_template(SPINNER).is_ok());
-        assert!(ProgressStyle::with_template(STEPS).is_ok());
     }
 }

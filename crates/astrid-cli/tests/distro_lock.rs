@@ -13,21 +13,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{astrid, build_packages, ok, write_distro_toml, StopDaemon};
+use common::{astrid, build_packages, failed, ok, write_distro_toml, StopDaemon};
 use serde_json::Value;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn failed(out: Output, what: &str) -> String {
-    assert!(
-        !out.status.success(),
-        "{what} should fail: {}",
-        text(&out.stdout)
-    );
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
-}
 
 fn json(out: Output, what: &str) -> Value {
     serde_json::from_str(&ok(out, what)).unwrap()
@@ -330,7 +317,7 @@ fn a_distro_that_does_not_match_its_lock_installs_nothing() {
     assert!(e.contains("needs the operator"), "{e}");
     assert!(audit(&home)
         .iter()
-        .any(|e| e["action"] == "control.distro-pin" && e["decision"] == "denied"));
+        .any(|e| e["action"] == "control.distro-install" && e["decision"] == "denied"));
 
     // With everything put back, it installs.
     ok(

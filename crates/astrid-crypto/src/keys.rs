@@ -140,6 +140,33 @@ impl KeyPair {
         Ok(pair)
     }
 
+    /// Creates a new key file at `path` (mode 0600, the 32-byte seed): a publisher's signing
+    /// key. An existing file is never overwritten: losing a key that others trust is not
+    /// undoable.
+    pub fn create_file(path: &Path) -> Result<Self, CryptoError> {
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(CryptoError::KeyFile {
+                path: path.to_owned(),
+                reason: "already exists; a key file is never overwritten".into(),
+            });
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        create_key_file(dir, path)
+    }
+
+    /// Loads a key file written by [`KeyPair::create_file`] (or `runtime.key`), refusing one
+    /// that others may read.
+    pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
+        let seed = read_seed(path)?.ok_or_else(|| CryptoError::KeyFile {
+            path: path.to_owned(),
+            reason: "does not exist".into(),
+        })?;
+        Ok(Self::from_seed(&seed))
+    }
+
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
@@ -251,6 +278,21 @@ fn create_key_file(keys_dir: &Path, path: &Path) -> Result<KeyPair, CryptoError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_is_created_once_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("publisher.key");
+        let made = KeyPair::create_file(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = KeyPair::load_file(&path).unwrap();
+        assert_eq!(loaded.public_key(), made.public_key());
+        let again = KeyPair::create_file(&path).unwrap_err().to_string();
+        assert!(again.contains("never overwritten"), "{again}");
+        let missing = KeyPair::load_file(&dir.path().join("nope.key")).unwrap_err();
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
+    }
 
     #[test]
     fn sign_verify_and_ids() {

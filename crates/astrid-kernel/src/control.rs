@@ -69,9 +69,11 @@ async fn execute(
         ControlCommand::Update(upload) => blocking(inner, move |k| k.install(upload, true, &owner))
             .await
             .map(ControlResponse::Installed),
-        ControlCommand::DistroPin(lock) => blocking(inner, move |k| k.pins.replace(&k.home, lock))
-            .await
-            .map(|()| ControlResponse::Done),
+        ControlCommand::DistroInstall { lock, packages } => {
+            blocking(inner, move |k| k.install_distro(lock, packages, &owner))
+                .await
+                .map(ControlResponse::Capsules)
+        }
         ControlCommand::DistroShow => inner.pins.current().map(ControlResponse::Distro),
         ControlCommand::Remove { name } => {
             let n = name.clone();

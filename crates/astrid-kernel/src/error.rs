@@ -83,11 +83,13 @@ pub enum KernelError {
     #[error("{0}")]
     Settings(String),
     #[error(
-        "capsule `{name}` is pinned by Distro.lock to {pinned}; this artifact is {actual} \
+        "capsule `{name}` is pinned by Distro.lock to {what} {pinned}; this one is {actual} \
          (install a distro whose lock pins it: `astrid distro install`)"
     )]
     Pinned {
         name: String,
+        /// `component` or `Capsule.toml`.
+        what: &'static str,
         pinned: astrid_types::ArtifactHash,
         actual: astrid_types::ArtifactHash,
     },

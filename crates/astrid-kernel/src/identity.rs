@@ -100,8 +100,8 @@ fn reach(cmd: &ControlCommand) -> Reach {
         C::Update(_) => daemon("update", "capsules", Kind::OperatorOnly),
         C::Remove { name } => daemon("remove", &format!("capsule:{name}"), Kind::OperatorOnly),
         C::Shutdown => daemon("shutdown", "daemon", Kind::OperatorOnly),
-        C::DistroPin(lock) => daemon(
-            "distro-pin",
+        C::DistroInstall { lock, .. } => daemon(
+            "distro-install",
             &format!("distro:{}@{} {}", lock.name, lock.version, lock.digest()),
             Kind::OperatorOnly,
         ),

@@ -14,6 +14,7 @@ mod control;
 mod devices;
 mod dispatch;
 mod error;
+mod fleet;
 mod fsutil;
 mod grants;
 mod identity;
@@ -182,10 +183,13 @@ impl Kernel {
         let socket = home.socket();
         // We hold the lock, so any socket file left here is stale.
         let _ = std::fs::remove_file(&socket);
-        let listener = UnixListener::bind(&socket).map_err(|e| KernelError::io(&socket, e))?;
+        // The token before the socket: after a crash the old token file is still there, and a
+        // client that finds the socket accepting reads the token at once. Written second, it
+        // could read the dead daemon's token and be refused.
         let token = random_token();
         atomic_write(&home.token_file(), token.as_bytes(), 0o600)
             .map_err(|e| KernelError::io(&home.token_file(), e))?;
+        let listener = UnixListener::bind(&socket).map_err(|e| KernelError::io(&socket, e))?;
         atomic_write(
             &home.pid_file(),
             std::process::id().to_string().as_bytes(),

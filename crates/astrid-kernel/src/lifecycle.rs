@@ -17,12 +17,13 @@ use crate::bus::Envelope;
 use crate::dispatch::CAPSULE_CHANGED_TOPIC;
 use crate::error::KernelError;
 use crate::kernel::Inner;
-use crate::registry::{read_artifact, read_list, store_artifact, verify_hash, Installed};
+use crate::registry::{read_artifact, read_list, Installed};
 
 impl Inner {
     /// Loads every installed capsule. A capsule that fails (corrupted artifact, invalid
     /// component, broken dependency) is kept as `failed` with the reason; the rest boot.
     pub fn boot(self: &Arc<Self>) -> Result<(), KernelError> {
+        self.finish_pending_distro()?;
         let list = read_list(&self.home)?;
         // A home from before per-principal grants: everything installed was `default`'s.
         let default = PrincipalId::default_local();
@@ -52,7 +53,7 @@ impl Inner {
             };
             // The lock is checked before the artifact is even read: a pinned name with
             // another artifact never reaches the runtime.
-            let pinned = match self.pins.refuses(&rec.name, &hash) {
+            let pinned = match self.pins.refuses(&rec.name, &hash, &rec.manifest) {
                 Some(refusal) => {
                     self.record_refusal("capsule.boot", &rec.name, &refusal);
                     Err(refusal)
@@ -104,26 +105,7 @@ impl Inner {
         replace: bool,
         owner: &PrincipalId,
     ) -> Result<CapsuleInfo, KernelError> {
-        let origin = Path::new("Capsule.toml");
-        let manifest =
-            Manifest::parse(&upload.manifest_toml, origin).map_err(KernelError::InvalidManifest)?;
-        manifest
-            .require_hashes(origin)
-            .map_err(KernelError::InvalidManifest)?;
-        let comp = &manifest.components[0];
-        let hash = comp.hash.expect("require_hashes checked it");
-        let bytes = upload
-            .components
-            .iter()
-            .find(|c| c.file == comp.file)
-            .map(|c| c.bytes.as_slice())
-            .ok_or_else(|| {
-                KernelError::Manifest(format!(
-                    "the package has no file `{}` named by [[component]]",
-                    comp.file
-                ))
-            })?;
-        verify_hash(&comp.file, &hash, bytes)?;
+        let (manifest, hash, bytes) = crate::fleet::unpack(&upload)?;
 
         let _guard = self.capsules.one_change_at_a_time();
         let name = manifest.package.name.to_string();
@@ -132,7 +114,7 @@ impl Inner {
         } else {
             "capsule.install"
         };
-        if let Some(refusal) = self.pins.refuses(&name, &hash) {
+        if let Some(refusal) = self.pins.refuses(&name, &hash, &upload.manifest_toml) {
             return Err(self.refused(owner, action, &name, refusal));
         }
         let old = self.installed(&name);
@@ -160,14 +142,7 @@ impl Inner {
             return Err(self.refused(owner, action, &name, e));
         }
 
-        store_artifact(&self.home, &hash, bytes)?;
-        let component = self
-            .runtime
-            .load(&hash, bytes)
-            .map_err(|e| KernelError::Load {
-                name: name.clone(),
-                source: e.into(),
-            })?;
+        let component = self.store_and_compile(&name, &hash, bytes)?;
         let outcome = match &old {
             Some(o) => format!(
                 "version {} (hash {hash}) replaces version {} (hash {})",
@@ -420,7 +395,10 @@ impl Inner {
 /// A tool call goes to the first handler that answers, so a second capsule answering the same
 /// tool topic could read every call meant for the first and answer in its name. Refused at
 /// install, naming both.
-fn refuse_shared_tool_topics(new: &Manifest, all: &[Manifest]) -> Result<(), KernelError> {
+pub(crate) fn refuse_shared_tool_topics(
+    new: &Manifest,
+    all: &[Manifest],
+) -> Result<(), KernelError> {
     let name = &new.package.name;
     for mine in new.tool_handler_patterns() {
         for other in all.iter().filter(|m| m.package.name != *name) {

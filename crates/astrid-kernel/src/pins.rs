@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::RwLock;
 
-use astrid_types::distro::{DistroLock, LOCK_FILE};
+use astrid_types::distro::{DistroLock, LockedCapsule, LOCK_FILE};
 use astrid_types::{ArtifactHash, AstridHome};
 use serde::Deserialize;
 
@@ -17,6 +17,8 @@ enum State {
     /// No lock: nothing is pinned.
     Open,
     Locked(DistroLock),
+    /// A lock from before manifests were pinned: components only.
+    Legacy(DistroLock),
     /// The file exists but is not a lock; why.
     Unreadable(String),
 }
@@ -32,7 +34,15 @@ pub(crate) struct Pins {
 struct LegacyLock {
     distro: String,
     #[serde(rename = "capsule")]
-    capsules: Vec<astrid_types::distro::LockedCapsule>,
+    capsules: Vec<LegacyPin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyPin {
+    name: astrid_types::CapsuleName,
+    version: semver::Version,
+    hash: ArtifactHash,
 }
 
 fn lock_path(home: &AstridHome) -> std::path::PathBuf {
@@ -47,7 +57,8 @@ impl Pins {
         let state = match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::Open,
             _ => match read(&path) {
-                Ok(lock) => State::Locked(lock),
+                Ok((lock, false)) => State::Locked(lock),
+                Ok((lock, true)) => State::Legacy(lock),
                 Err(why) => {
                     tracing::error!("{why}: every capsule is refused until a lock is pinned");
                     State::Unreadable(why)
@@ -59,27 +70,41 @@ impl Pins {
         }
     }
 
-    /// Why `name` with this artifact may not be loaded, if it may not.
-    pub fn refuses(&self, name: &str, hash: &ArtifactHash) -> Option<KernelError> {
-        match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
-            State::Open => None,
-            State::Unreadable(why) => Some(KernelError::LockUnreadable(why.clone())),
-            State::Locked(lock) => match lock.pin(name) {
-                Some(pin) if pin.hash != *hash => Some(KernelError::Pinned {
-                    name: name.to_string(),
-                    pinned: pin.hash,
-                    actual: *hash,
-                }),
-                _ => None,
-            },
+    /// Why `name` with this component and this `Capsule.toml` text may not be loaded, if it
+    /// may not.
+    pub fn refuses(&self, name: &str, hash: &ArtifactHash, manifest: &str) -> Option<KernelError> {
+        let (lock, legacy) = match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
+            State::Open => return None,
+            State::Unreadable(why) => return Some(KernelError::LockUnreadable(why.clone())),
+            State::Locked(lock) => (lock.pin(name).cloned(), false),
+            State::Legacy(lock) => (lock.pin(name).cloned(), true),
+        };
+        let pin = lock?;
+        if pin.hash != *hash {
+            return Some(KernelError::Pinned {
+                name: name.to_string(),
+                what: "component",
+                pinned: pin.hash,
+                actual: *hash,
+            });
         }
+        let manifest = ArtifactHash::of(manifest.as_bytes());
+        if !legacy && pin.manifest != manifest {
+            return Some(KernelError::Pinned {
+                name: name.to_string(),
+                what: "Capsule.toml",
+                pinned: pin.manifest,
+                actual: manifest,
+            });
+        }
+        None
     }
 
     /// The lock in force, or why there is none that can be read.
     pub fn current(&self) -> Result<Option<DistroLock>, String> {
         match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
             State::Open => Ok(None),
-            State::Locked(lock) => Ok(Some(lock.clone())),
+            State::Locked(lock) | State::Legacy(lock) => Ok(Some(lock.clone())),
             State::Unreadable(why) => Err(why.clone()),
         }
     }
@@ -97,10 +122,11 @@ impl Pins {
     }
 }
 
-fn read(path: &Path) -> Result<DistroLock, String> {
+/// The lock at `path`, and whether it is a legacy one (manifests not pinned).
+fn read(path: &Path) -> Result<(DistroLock, bool), String> {
     let new = DistroLock::load(path);
     let err = match new {
-        Ok(lock) => return Ok(lock),
+        Ok(lock) => return Ok((lock, false)),
         Err(e) => e.to_string(),
     };
     let legacy = std::fs::read_to_string(path)
@@ -108,7 +134,18 @@ fn read(path: &Path) -> Result<DistroLock, String> {
         .and_then(|t| toml::from_str::<LegacyLock>(&t).ok());
     match legacy {
         Some(old) => {
-            let mut capsules = old.capsules;
+            let unknown = ArtifactHash::of(old.distro.as_bytes());
+            let mut capsules: Vec<LockedCapsule> = old
+                .capsules
+                .into_iter()
+                .map(|p| LockedCapsule {
+                    name: p.name,
+                    version: p.version,
+                    hash: p.hash,
+                    // Never compared: the state is `Legacy`.
+                    manifest: unknown,
+                })
+                .collect();
             capsules.sort_by(|a, b| a.name.cmp(&b.name));
             let lock = DistroLock {
                 name: old.distro.clone(),
@@ -119,7 +156,7 @@ fn read(path: &Path) -> Result<DistroLock, String> {
             };
             lock.validate()
                 .map_err(|why| format!("{}: {why}", path.display()))?;
-            Ok(lock)
+            Ok((lock, true))
         }
         None => Err(err),
     }
@@ -128,7 +165,8 @@ fn read(path: &Path) -> Result<DistroLock, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use astrid_types::distro::LockedCapsule;
+
+    const MANIFEST: &str = "[package]\nname = \"agent\"\n";
 
     fn home() -> (tempfile::TempDir, AstridHome) {
         let dir = tempfile::tempdir().unwrap();
@@ -145,6 +183,7 @@ mod tests {
                 name: "agent".parse().unwrap(),
                 version: semver::Version::new(0, 1, 0),
                 hash: ArtifactHash::of(hash),
+                manifest: ArtifactHash::of(MANIFEST.as_bytes()),
             }],
         }
     }
@@ -153,12 +192,18 @@ mod tests {
     fn no_lock_pins_nothing_and_a_lock_pins_by_hash() {
         let (_d, home) = home();
         let pins = Pins::load(&home);
-        assert!(pins.refuses("agent", &ArtifactHash::of(b"x")).is_none());
+        assert!(pins
+            .refuses("agent", &ArtifactHash::of(b"x"), MANIFEST)
+            .is_none());
         pins.replace(&home, lock(b"a")).unwrap();
-        assert!(pins.refuses("agent", &ArtifactHash::of(b"a")).is_none());
-        assert!(pins.refuses("echo", &ArtifactHash::of(b"x")).is_none());
+        assert!(pins
+            .refuses("agent", &ArtifactHash::of(b"a"), MANIFEST)
+            .is_none());
+        assert!(pins
+            .refuses("echo", &ArtifactHash::of(b"x"), MANIFEST)
+            .is_none());
         let e = pins
-            .refuses("agent", &ArtifactHash::of(b"b"))
+            .refuses("agent", &ArtifactHash::of(b"b"), MANIFEST)
             .unwrap()
             .to_string();
         assert!(
@@ -166,6 +211,16 @@ mod tests {
                 && e.contains(&ArtifactHash::of(b"b").to_string()),
             "{e}"
         );
+        // The manifest is pinned too: the same component with other capabilities is refused.
+        let e = pins
+            .refuses(
+                "agent",
+                &ArtifactHash::of(b"a"),
+                "[package]\nname = \"agent\"\n# net",
+            )
+            .unwrap()
+            .to_string();
+        assert!(e.contains("Capsule.toml"), "{e}");
         // What was pinned is what the next boot reads.
         let again = Pins::load(&home);
         assert_eq!(again.current().unwrap(), Some(lock(b"a")));
@@ -177,11 +232,15 @@ mod tests {
         std::fs::create_dir_all(home.root()).unwrap();
         std::fs::write(lock_path(&home), "name = 3\n").unwrap();
         let pins = Pins::load(&home);
-        let e = pins.refuses("echo", &ArtifactHash::of(b"x")).unwrap();
+        let e = pins
+            .refuses("echo", &ArtifactHash::of(b"x"), MANIFEST)
+            .unwrap();
         assert!(e.to_string().contains(LOCK_FILE), "{e}");
         assert!(pins.current().is_err());
         pins.replace(&home, lock(b"a")).unwrap();
-        assert!(pins.refuses("echo", &ArtifactHash::of(b"x")).is_none());
+        assert!(pins
+            .refuses("echo", &ArtifactHash::of(b"x"), MANIFEST)
+            .is_none());
     }
 
     #[test]
@@ -198,8 +257,10 @@ mod tests {
         )
         .unwrap();
         let pins = Pins::load(&home);
-        assert!(pins.refuses("session", &hash).is_none());
-        assert!(pins.refuses("session", &ArtifactHash::of(b"t")).is_some());
+        assert!(pins.refuses("session", &hash, "any manifest").is_none());
+        assert!(pins
+            .refuses("session", &ArtifactHash::of(b"t"), MANIFEST)
+            .is_some());
     }
 
     #[test]

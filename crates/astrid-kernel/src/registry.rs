@@ -87,6 +87,33 @@ impl Capsules {
         Ok(old)
     }
 
+    /// Installs every one of `entries` under its name at once, writing the list once.
+    /// Returns the versions replaced; on a failed write the map is as it was.
+    pub fn swap_all(
+        &self,
+        home: &AstridHome,
+        entries: &[Arc<Installed>],
+    ) -> Result<Vec<Arc<Installed>>, KernelError> {
+        let mut map = self.map.write();
+        let mut next = map.clone();
+        let mut old = Vec::new();
+        for inst in entries {
+            old.extend(next.insert(inst.name.clone(), inst.clone()));
+        }
+        write_list(home, &next)?;
+        *map = next;
+        Ok(old)
+    }
+
+    /// The list `entries` would make installed, as written to `installed.json`.
+    pub fn list_with(&self, entries: &[Arc<Installed>]) -> InstalledList {
+        let mut next = self.map.read().clone();
+        for inst in entries {
+            next.insert(inst.name.clone(), inst.clone());
+        }
+        list_of(&next)
+    }
+
     /// Uninstalls `name` and writes the list; on a failed write the map is as it was.
     pub fn take_out(
         &self,
@@ -221,11 +248,8 @@ pub(crate) fn read_list(home: &AstridHome) -> Result<InstalledList, KernelError>
     }
 }
 
-fn write_list(
-    home: &AstridHome,
-    entries: &BTreeMap<String, Arc<Installed>>,
-) -> Result<(), KernelError> {
-    let list = InstalledList {
+fn list_of(entries: &BTreeMap<String, Arc<Installed>>) -> InstalledList {
+    InstalledList {
         capsules: entries
             .values()
             .map(|i| InstalledRecord {
@@ -234,9 +258,20 @@ fn write_list(
                 manifest: i.manifest_toml.clone(),
             })
             .collect(),
-    };
+    }
+}
+
+fn write_list(
+    home: &AstridHome,
+    entries: &BTreeMap<String, Arc<Installed>>,
+) -> Result<(), KernelError> {
+    write_list_as(home, &list_of(entries))
+}
+
+/// Writes `list` as `installed.json`, atomically.
+pub(crate) fn write_list_as(home: &AstridHome, list: &InstalledList) -> Result<(), KernelError> {
     let path = list_path(home);
-    let bytes = serde_json::to_vec_pretty(&list).map_err(|e| KernelError::io(&path, e))?;
+    let bytes = serde_json::to_vec_pretty(list).map_err(|e| KernelError::io(&path, e))?;
     atomic_write(&path, &bytes, 0o600).map_err(|e| KernelError::io(&path, e))
 }
 

@@ -127,7 +127,11 @@ pub struct DistroLock {
 pub struct LockedCapsule {
     pub name: CapsuleName,
     pub version: Version,
+    /// The BLAKE3 of the component.
     pub hash: ArtifactHash,
+    /// The BLAKE3 of the package's `Capsule.toml` as packaged: the manifest declares the
+    /// capsule's capabilities, so pinning the component alone would let them change.
+    pub manifest: ArtifactHash,
 }
 
 impl DistroLock {
@@ -238,11 +242,13 @@ base_url = "http://127.0.0.1:8091"
                     name: "agent".parse().unwrap(),
                     version: Version::new(0, 1, 0),
                     hash: ArtifactHash::of(b"agent"),
+                    manifest: ArtifactHash::of(b"agent.toml"),
                 },
                 LockedCapsule {
                     name: "session".parse().unwrap(),
                     version: Version::new(0, 2, 0),
                     hash: ArtifactHash::of(b"session"),
+                    manifest: ArtifactHash::of(b"session.toml"),
                 },
             ],
         }

@@ -301,9 +301,14 @@ pub enum ControlCommand {
         principal: String,
         witness: Option<String>,
     },
-    /// Pins a distro lock: from now on (and at every boot) a capsule it names is loaded only
-    /// with the artifact it pins (operator only).
-    DistroPin(crate::distro::DistroLock),
+    /// Installs a distro as one change, all or nothing (also across a crash): pins `lock`,
+    /// from then on (and at every boot) a capsule it names is loaded only with the artifact
+    /// it pins, and installs `packages`, the pinned capsules not installed as pinned yet
+    /// (operator only). Answers with the capsules installed or updated.
+    DistroInstall {
+        lock: crate::distro::DistroLock,
+        packages: Vec<PackageUpload>,
+    },
     /// The lock the daemon enforces, if any.
     DistroShow,
 }

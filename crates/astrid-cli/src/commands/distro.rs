@@ -5,12 +5,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use astrid_build::LoadedPackage;
 use astrid_client::Client;
+use astrid_shuttle::{Bundle, TrustStore, TRUST_FILE};
+use astrid_types::home::AstridHome;
 use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse, LifecycleState};
 
 use super::capsule::upload;
-use super::distro_resolve::{self, Resolved};
+use super::distro_resolve::Resolved;
 use super::unexpected;
 use crate::output::short_hash;
 
@@ -18,6 +19,7 @@ use crate::output::short_hash;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Flag,
+    Offline,
     Env,
     BesideExe,
     WorkDir,
@@ -27,6 +29,7 @@ impl Source {
     pub fn describe(self) -> &'static str {
         match self {
             Source::Flag => "from --distro",
+            Source::Offline => "a signed bundle, from --offline",
             Source::Env => "from $ASTRID_DISTRO",
             Source::BesideExe => "installed beside the astrid executable",
             Source::WorkDir => "./dist/distro in the current directory",
@@ -70,7 +73,8 @@ pub fn locate(
 }
 
 fn existing(dir: PathBuf, source: Source) -> anyhow::Result<(PathBuf, Source)> {
-    if dir.is_dir() {
+    // A file is a .shuttle bundle; `open` says so if it is not one.
+    if dir.is_dir() || dir.is_file() {
         Ok((dir, source))
     } else {
         bail!(
@@ -79,6 +83,64 @@ fn existing(dir: PathBuf, source: Source) -> anyhow::Result<(PathBuf, Source)> {
             source.describe()
         )
     }
+}
+
+/// A distro directory ready to check: the directory given, or a verified bundle's contents
+/// in a private staging directory (removed when this is dropped).
+pub struct Opened {
+    pub dir: PathBuf,
+    /// Who signed it, for a bundle.
+    pub signer: Option<String>,
+    /// The bundle it came from, if it did.
+    bundle: Option<PathBuf>,
+    _staging: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    /// [`super::distro_resolve::resolve`], naming the bundle in errors (the staging directory's
+    /// paths mean nothing to the operator). Blocking.
+    pub fn resolve(&self) -> anyhow::Result<Resolved> {
+        let resolved = super::distro_resolve::resolve(&self.dir);
+        match &self.bundle {
+            Some(b) => resolved.with_context(|| {
+                format!(
+                    "the bundle {} is signed, but its contents are not what the signed lock pins",
+                    b.display()
+                )
+            }),
+            None => resolved,
+        }
+    }
+}
+
+/// Opens `path`: a directory as it is; a file as a `.shuttle` bundle, whose shape, signature
+/// and publisher (trusted in `home`) are checked before a byte of it is written anywhere.
+/// Blocking: it reads the whole bundle.
+pub fn open(path: &Path, home: &AstridHome) -> anyhow::Result<Opened> {
+    if path.is_dir() {
+        return Ok(Opened {
+            dir: path.to_path_buf(),
+            signer: None,
+            bundle: None,
+            _staging: None,
+        });
+    }
+    let bundle = Bundle::read(path)?;
+    bundle.verify()?;
+    let trust = TrustStore::load(&home.root().join(TRUST_FILE))?;
+    let who = trust.check(&bundle)?;
+    let signer = format!("{} (key {})", who.name, bundle.publisher.key_id());
+    let staging = tempfile::Builder::new()
+        .prefix("astrid-shuttle-")
+        .tempdir()
+        .context("creating a staging directory for the bundle")?;
+    bundle.extract(staging.path())?;
+    Ok(Opened {
+        dir: staging.path().to_path_buf(),
+        signer: Some(signer),
+        bundle: Some(path.to_path_buf()),
+        _staging: Some(staging),
+    })
 }
 
 /// The `*.capsule` files in `dir`, sorted by name so installs happen in a stable order.
@@ -119,10 +181,9 @@ pub fn action(installed: Option<&CapsuleInfo>, hash: &str) -> Action {
 /// Checks `dir` (see [`super::distro_resolve`]), pins its lock in the daemon, then installs
 /// each capsule that is not installed as pinned. The pin comes first: from then on the daemon
 /// refuses any other artifact under those names, including one installed meanwhile.
-pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Resolved> {
-    let d = dir.to_path_buf();
-    let spinner = crate::progress::spinner(format!("checking the distro {}", dir.display()));
-    let resolved = tokio::task::spawn_blocking(move || distro_resolve::resolve(&d)).await;
+pub async fn install(client: &Client, opened: Opened) -> anyhow::Result<Resolved> {
+    let spinner = crate::progress::spinner("checking the distro");
+    let resolved = tokio::task::spawn_blocking(move || opened.resolve()).await;
     spinner.finish_and_clear();
     let mut resolved = resolved??;
     outln!(
@@ -136,58 +197,57 @@ pub async fn install(client: &Client, dir: &Path) -> anyhow::Result<Resolved> {
         },
         resolved.packages.len()
     );
-    match client
-        .control(ControlCommand::DistroPin(resolved.lock.clone()))
-        .await?
-    {
-        ControlResponse::Done => {}
-        other => return Err(unexpected(other)),
-    }
     let installed = match client.control(ControlCommand::List).await? {
         ControlResponse::Capsules(c) => c,
         other => return Err(unexpected(other)),
     };
-    let packages = std::mem::take(&mut resolved.packages);
-    let progress = crate::progress::steps(packages.len());
-    let result = install_each(client, &installed, packages, &progress).await;
-    progress.finish_and_clear();
-    result.map(|()| resolved)
-}
-
-async fn install_each(
-    client: &Client,
-    installed: &[CapsuleInfo],
-    packages: Vec<LoadedPackage>,
-    progress: &indicatif::ProgressBar,
-) -> anyhow::Result<()> {
-    for package in packages {
+    // Only what is not installed as pinned travels; the daemon checks that the rest is.
+    let mut lines = Vec::new();
+    let mut uploads = Vec::new();
+    for package in std::mem::take(&mut resolved.packages) {
         let name = package.manifest.package.name.to_string();
         let version = package.manifest.package.version.to_string();
         let hash = package.hash.to_string();
-        progress.set_message(name.clone());
         let current = installed.iter().find(|c| c.name == name);
-        let (verb, command) = match action(current, &hash) {
-            Action::Unchanged => ("unchanged", None),
-            Action::Install => ("installed", Some(ControlCommand::Install(upload(package)))),
-            Action::Update => ("updated", Some(ControlCommand::Update(upload(package)))),
+        let verb = match action(current, &hash) {
+            Action::Unchanged => "unchanged",
+            Action::Install => "installed",
+            Action::Update => "updated",
         };
-        if let Some(command) = command {
-            match client.control(command).await {
-                Ok(ControlResponse::Installed(info)) => {
-                    if let Some(err) = info.error {
-                        progress.suspend(|| {
-                            outln!("  warning: {} is {}: {err}", info.name, info.state)
-                        });
-                    }
+        if verb != "unchanged" {
+            uploads.push(upload(package));
+        }
+        lines.push(format!(
+            "  {verb:<9} {name} {version} ({})",
+            short_hash(&hash)
+        ));
+    }
+    let spinner = crate::progress::spinner(format!(
+        "installing {} capsules as one change (the daemon compiles them)",
+        uploads.len()
+    ));
+    let answer = client
+        .control(ControlCommand::DistroInstall {
+            lock: resolved.lock.clone(),
+            packages: uploads,
+        })
+        .await;
+    spinner.finish_and_clear();
+    match answer {
+        Ok(ControlResponse::Capsules(done)) => {
+            for info in done {
+                if let Some(err) = info.error {
+                    outln!("  warning: {} is {}: {err}", info.name, info.state);
                 }
-                Ok(other) => return Err(unexpected(other)),
-                Err(e) => bail!("installing {name}: {e}"),
             }
         }
-        progress.suspend(|| outln!("  {verb:<9} {name} {version} ({})", short_hash(&hash)));
-        progress.inc(1);
+        Ok(other) => return Err(unexpected(other)),
+        Err(e) => bail!("installing the distro: {e}"),
     }
-    Ok(())
+    for line in lines {
+        outln!("{line}");
+    }
+    Ok(resolved)
 }
 
 #[cfg(test)]

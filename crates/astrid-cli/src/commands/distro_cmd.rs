@@ -1,15 +1,17 @@
-//! `astrid distro install|lock|show`.
+//! `astrid distro install|lock|show|keygen|pack|verify` and `astrid trust`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use astrid_crypto::KeyPair;
+use astrid_shuttle::{TrustStore, TRUST_FILE};
 use astrid_types::distro::{DistroLock, LOCK_FILE};
 use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse};
 use serde::Serialize;
 
 use super::{distro, distro_resolve, unexpected, Ctx};
-use crate::args::DistroCommand;
+use crate::args::{DistroCommand, TrustCommand};
 use crate::output::short_hash;
 
 pub async fn run(ctx: &Ctx, cmd: DistroCommand) -> anyhow::Result<ExitCode> {
@@ -17,7 +19,114 @@ pub async fn run(ctx: &Ctx, cmd: DistroCommand) -> anyhow::Result<ExitCode> {
         DistroCommand::Install { dir } => install(ctx, dir.as_deref()).await,
         DistroCommand::Lock { dir } => lock(&dir).await,
         DistroCommand::Show => show(ctx).await,
+        DistroCommand::Keygen { key } => {
+            let pair = KeyPair::create_file(&key)?;
+            outln!(
+                "wrote {} (keep it private; it is never overwritten)",
+                key.display()
+            );
+            outln!("public key: {}", pair.public_key());
+            outln!(
+                "users trust it with: astrid trust add NAME {}",
+                pair.public_key()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DistroCommand::Pack { dir, key, out } => pack(&dir, &key, out).await,
+        DistroCommand::Verify { bundle } => verify(ctx, &bundle).await,
     }
+}
+
+/// `astrid trust add|list|remove`: a file under the home, no daemon needed.
+pub fn trust(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
+    let path = ctx.home.root().join(TRUST_FILE);
+    let mut store = TrustStore::load(&path)?;
+    match cmd {
+        TrustCommand::Add { name, key } => {
+            let added = store.add(&name, &key)?;
+            outln!(
+                "trusting `{}` (key {}) to sign distros",
+                added.name,
+                added.key
+            );
+        }
+        TrustCommand::Remove { name } => {
+            let removed = store.remove(&name)?;
+            outln!(
+                "no longer trusting `{}` (key {})",
+                removed.name,
+                removed.key
+            );
+        }
+        TrustCommand::List => crate::out::show(ctx.json, store.publishers(), |ps| {
+            if ps.is_empty() {
+                return "no trusted publishers: `astrid trust add NAME KEY`\n".to_string();
+            }
+            ps.iter()
+                .map(|p| format!("{:<24} {}\n", p.name, p.key))
+                .collect()
+        })?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pack(dir: &Path, key: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (d, k) = (dir.to_path_buf(), key.to_path_buf());
+    let (out, lock, signer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let pair = KeyPair::load_file(&k)?;
+        // The bundle is only as good as what it signs: the distro is checked against its own
+        // lock first, and a distro without one is refused rather than locked silently.
+        if !d.join(LOCK_FILE).is_file() {
+            anyhow::bail!(
+                "{} has no {LOCK_FILE}: run `astrid distro lock {}` first",
+                d.display(),
+                d.display()
+            );
+        }
+        let resolved = distro_resolve::resolve(&d)?;
+        let out = out.unwrap_or_else(|| {
+            d.join("..").join(format!(
+                "{}-{}.shuttle",
+                resolved.lock.name, resolved.lock.version
+            ))
+        });
+        astrid_shuttle::pack(&d, &pair, &out)?;
+        Ok((out, resolved.lock, pair.public_key().to_string()))
+    })
+    .await??;
+    outln!(
+        "wrote {}: {} {}, {} capsules, signed by {signer}",
+        out.display(),
+        lock.name,
+        lock.version,
+        lock.capsules.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(ctx: &Ctx, bundle: &Path) -> anyhow::Result<ExitCode> {
+    let (b, home) = (bundle.to_path_buf(), ctx.home.clone());
+    let (signer, lock) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if b.is_dir() {
+            anyhow::bail!(
+                "{} is a directory; `astrid distro verify` checks a .shuttle bundle",
+                b.display()
+            );
+        }
+        let opened = distro::open(&b, &home)?;
+        let resolved = opened.resolve()?;
+        Ok((opened.signer.clone().unwrap_or_default(), resolved.lock))
+    })
+    .await??;
+    outln!(
+        "{}: {} {}, {} capsules, every package as its lock pins it; signed by {signer}, a \
+         trusted publisher",
+        bundle.display(),
+        lock.name,
+        lock.version,
+        lock.capsules.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn install(ctx: &Ctx, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -26,9 +135,18 @@ async fn install(ctx: &Ctx, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (dir, source) =
         distro::locate(dir, std::env::var_os("ASTRID_DISTRO"), exe.as_deref(), &cwd)?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let (p, home) = (dir.clone(), ctx.home.clone());
+    let opened = tokio::task::spawn_blocking(move || distro::open(&p, &home)).await??;
     let client = ctx.connect(true).await?;
-    outln!("distro: {} ({})", dir.display(), source.describe());
-    let resolved = distro::install(&client, &dir).await?;
+    let from = match source {
+        distro::Source::Flag => "as given",
+        other => other.describe(),
+    };
+    outln!("distro: {} ({from})", dir.display());
+    if let Some(signer) = &opened.signer {
+        outln!("  signed by {signer}, a trusted publisher");
+    }
+    let resolved = distro::install(&client, opened).await?;
     outln!(
         "pinned {} {} ({} capsules, lock {}) in {}",
         resolved.lock.name,

@@ -29,6 +29,8 @@ pub struct Found {
     pub name: String,
     pub version: semver::Version,
     pub hash: ArtifactHash,
+    /// BLAKE3 of the package's `Capsule.toml` text.
+    pub manifest: ArtifactHash,
     pub file: PathBuf,
 }
 
@@ -38,6 +40,7 @@ impl Found {
             name: package.manifest.package.name.to_string(),
             version: package.manifest.package.version.clone(),
             hash: package.hash,
+            manifest: ArtifactHash::of(package.manifest_text.as_bytes()),
             file: file.to_path_buf(),
         }
     }
@@ -184,6 +187,14 @@ pub fn match_packages(
                     pin.version,
                     pin.hash
                 ),
+                Some(pin) if pin.manifest != f.manifest => bail!(
+                    "capsule `{}`: the Capsule.toml in {} is {}, but {LOCK_FILE} pins {} (the \
+                     manifest declares the capsule's capabilities)",
+                    f.name,
+                    f.file.display(),
+                    f.manifest,
+                    pin.manifest
+                ),
                 Some(_) => {}
             }
         }
@@ -217,6 +228,7 @@ pub fn lock_of(
                 .expect("a loaded manifest's name is valid"),
             version: found[i].version.clone(),
             hash: found[i].hash,
+            manifest: found[i].manifest,
         })
         .collect();
     capsules.sort_by(|a, b| a.name.cmp(&b.name));
@@ -249,6 +261,7 @@ mod tests {
             name: name.into(),
             version: version.parse().unwrap(),
             hash: ArtifactHash::of(bytes),
+            manifest: ArtifactHash::of(name.as_bytes()),
             file: PathBuf::from(format!("/d/{name}.capsule")),
         }
     }
@@ -306,6 +319,13 @@ mod tests {
                 && e.contains(&ArtifactHash::of(b"s").to_string()),
             "{e}"
         );
+        // The same component with another Capsule.toml (other capabilities) is refused.
+        let mut widened = packages();
+        widened[0].manifest = ArtifactHash::of(b"agent with net");
+        let e = match_packages(&m, h, &widened, Some(&lock))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the Capsule.toml in"), "{e}");
         // A lock for another Distro.toml, or missing a capsule, is refused too.
         let other = ArtifactHash::of(b"another manifest");
         let e = match_packages(&m, other, &packages(), Some(&lock))

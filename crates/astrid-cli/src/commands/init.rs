@@ -66,21 +66,31 @@ struct Done {
 }
 
 pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
-    // Found before the daemon is started, so a missing distro changes nothing.
+    // Found and opened before the daemon is started, so a missing distro or a bundle that
+    // does not verify changes nothing.
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let exe = std::env::current_exe().ok();
-    let (dir, source) = distro::locate(
-        args.distro.as_deref(),
-        std::env::var_os("ASTRID_DISTRO"),
-        exe.as_deref(),
-        &cwd,
-    )?;
-    // The lock names the directory however the operator spelled it.
-    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let (path, source) = match &args.offline {
+        Some(bundle) => (bundle.clone(), distro::Source::Offline),
+        None => distro::locate(
+            args.distro.as_deref(),
+            std::env::var_os("ASTRID_DISTRO"),
+            exe.as_deref(),
+            &cwd,
+        )?,
+    };
+    // The summary names the directory however the operator spelled it.
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let (p, home) = (path.clone(), ctx.home.clone());
+    let opened = tokio::task::spawn_blocking(move || distro::open(&p, &home)).await??;
     let client = ctx.connect(true).await?;
     outln!("daemon: running ({})", ctx.home.root().display());
-    outln!("distro: {} ({})", dir.display(), source.describe());
-    let distro = distro::install(&client, &dir).await?;
+    outln!("distro: {} ({})", path.display(), source.describe());
+    if let Some(signer) = &opened.signer {
+        outln!("  signed by {signer}, a trusted publisher");
+    }
+    let dir = path;
+    let distro = distro::install(&client, opened).await?;
     let lock_path = ctx.home.root().join(LOCK_FILE);
 
     let plan = if args.yes {

@@ -122,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::External(args) => verbs::run(&ctx, args).await,
         Command::Mcp(cmd) => mcp::run(&ctx, cmd).await,
         Command::Distro(cmd) => distro_cmd::run(&ctx, cmd).await,
+        Command::Trust(cmd) => distro_cmd::trust(&ctx, cmd),
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,
@@ -155,7 +156,7 @@ fn json_supported(command: Option<&Command>) -> bool {
     use crate::args::{
         AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
         ConfigCommand as Cf, DistroCommand as Di, EgressCommand as E, McpCommand as M,
-        PairDeviceCommand as D, QuotaCommand as Q, SecretCommand as S,
+        PairDeviceCommand as D, QuotaCommand as Q, SecretCommand as S, TrustCommand as T,
     };
     matches!(
         command,
@@ -173,6 +174,7 @@ fn json_supported(command: Option<&Command>) -> bool {
                 | Command::PairDevice(D::List { .. })
                 | Command::Mcp(M::List | M::Show { .. })
                 | Command::Distro(Di::Show)
+                | Command::Trust(T::List)
         )
     )
 }

@@ -50,6 +50,20 @@ pub fn ok(out: Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts that the command failed; returns its stdout and stderr together.
+pub fn failed(out: Output, what: &str) -> String {
+    assert!(
+        !out.status.success(),
+        "{what} should fail: {}",
+        text(&out.stdout)
+    );
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
 /// Stops the daemon the CLI started, also when an assertion fails.
 pub struct StopDaemon(pub PathBuf);
 
