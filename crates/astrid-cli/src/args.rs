@@ -154,6 +154,14 @@ pub struct ChatArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CapsuleTemplate {
+    /// A capsule with one tool the agent can call.
+    Tool,
+    /// A capsule that answers requests on a topic.
+    Handler,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderKind {
     /// Any OpenAI-compatible server (OpenAI, llama.cpp, vLLM, Ollama, …).
     Openai,
@@ -443,6 +451,21 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CapsuleCommand {
+    /// Start a new capsule: Capsule.toml, Cargo.toml, src/lib.rs, .cargo/config.toml and
+    /// AUTHORING.md, ready for `astrid capsule build` and `astrid capsule install .`.
+    New {
+        name: String,
+        /// `tool` (one tool the agent can call) or `handler` (answers requests on a topic).
+        #[arg(long, value_enum, default_value = "tool")]
+        template: CapsuleTemplate,
+        /// Where to create it (default: ./NAME); must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The astrid-sdk crate to depend on (default: $ASTRID_SDK, beside the executable,
+        /// or the checkout astrid was built from).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Build a capsule source tree into a package.
     Build {
         /// The capsule crate (Cargo.toml + Capsule.toml).

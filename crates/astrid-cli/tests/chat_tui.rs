@@ -150,19 +150,13 @@ fn chat_approves_a_tool_cancels_a_turn_and_resumes_a_session_in_a_terminal() {
 
     let distro = build_distro(dir.path());
     let _stop = StopDaemon(home.clone());
-    let init = Command::new(env!("CARGO_BIN_EXE_astrid"))
-        .arg("--home")
-        .arg(&home)
-        .args(["init", "--yes", "--provider", "openai", "--base-url"])
-        .arg(fixture.base_url())
-        .args(["--model", "gpt-4o-mini", "--distro"])
-        .arg(&distro)
-        .env("ASTRID_DAEMON", daemon_exe())
-        .env("HOME", user_home.path())
-        .env("OPENAI_API_KEY", "sk-chat-test")
-        .output()
-        .unwrap();
-    ok(init, "astrid init");
+    common::init_with_model(
+        &home,
+        &fixture.base_url(),
+        "sk-chat-test",
+        &distro,
+        &[("HOME", user_home.path())],
+    );
 
     let tui = Tmux::start(&home, &workspace, &["--session", "first"]);
     let screen = tui.wait_text("ready");

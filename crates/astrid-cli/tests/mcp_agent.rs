@@ -101,18 +101,7 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
 
     let distro = build_distro(&root);
     let _stop = StopDaemon(home.clone());
-    let init = Command::new(env!("CARGO_BIN_EXE_astrid"))
-        .arg("--home")
-        .arg(&home)
-        .args(["init", "--yes", "--provider", "openai", "--base-url"])
-        .arg(fixture.base_url())
-        .args(["--model", "gpt-4o-mini", "--distro"])
-        .arg(&distro)
-        .env("ASTRID_DAEMON", daemon_exe())
-        .env("OPENAI_API_KEY", "sk-mcp-agent")
-        .output()
-        .unwrap();
-    ok(init, "astrid init");
+    common::init_with_model(&home, &fixture.base_url(), "sk-mcp-agent", &distro, &[]);
 
     // The server is told `/` is its root; the sandbox shows it only `notes`.
     let fs_server = servers().join(".bin/mcp-server-filesystem");

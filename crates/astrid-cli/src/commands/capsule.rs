@@ -12,6 +12,29 @@ use crate::output;
 
 pub async fn run(ctx: &Ctx, cmd: CapsuleCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        CapsuleCommand::New {
+            name,
+            template,
+            dir,
+            sdk,
+        } => {
+            let exe = std::env::current_exe().ok();
+            let sdk = super::forge::locate_sdk(
+                sdk.as_deref(),
+                std::env::var_os("ASTRID_SDK").map(PathBuf::from),
+                exe.as_deref(),
+            )?;
+            let names = super::forge::Names::new(&name, &sdk)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&names.name));
+            let written = super::forge::write(&dir, &names, template)?;
+            for f in &written {
+                outln!("  wrote {}", f.display());
+            }
+            outln!(
+                "next: astrid capsule build {d} && astrid capsule install {d} (then read {d}/AUTHORING.md)",
+                d = dir.display()
+            );
+        }
         CapsuleCommand::Build { dir, out, verbose } => build(dir, out, verbose).await?,
         CapsuleCommand::Install { path } => install(ctx, path, false).await?,
         CapsuleCommand::Update { path } => install(ctx, path, true).await?,

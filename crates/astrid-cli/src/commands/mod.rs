@@ -12,6 +12,7 @@ mod distro;
 mod distro_cmd;
 mod distro_resolve;
 mod doctor;
+mod forge;
 mod init;
 mod init_plan;
 mod mcp;

@@ -64,6 +64,36 @@ pub fn failed(out: Output, what: &str) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
+/// `astrid init --yes` with the OpenAI-compatible scripted model at `base_url` (the LLM
+/// fixture) and the distro at `distro`; `env` adds variables (e.g. `HOME`).
+pub fn init_with_model(
+    home: &Path,
+    base_url: &str,
+    api_key: &str,
+    distro: &Path,
+    env: &[(&str, &Path)],
+) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_astrid"));
+    cmd.arg("--home")
+        .arg(home)
+        .args([
+            "init",
+            "--yes",
+            "--provider",
+            "openai",
+            "--base-url",
+            base_url,
+        ])
+        .args(["--model", "gpt-4o-mini", "--distro"])
+        .arg(distro)
+        .env("ASTRID_DAEMON", daemon_exe())
+        .env("OPENAI_API_KEY", api_key);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    ok(cmd.output().expect("running astrid init"), "astrid init");
+}
+
 /// Stops the daemon the CLI started, also when an assertion fails.
 pub struct StopDaemon(pub PathBuf);
 
