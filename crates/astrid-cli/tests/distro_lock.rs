@@ -202,6 +202,38 @@ fn a_pinned_distro_refuses_other_artifacts_at_install_and_at_boot() {
     );
     assert!(installed(&home).iter().all(|(_, _, s, _)| s != "Failed"));
 
+    // Another principal installing the same distro shares the artifacts it already runs and
+    // holds every capsule of it afterwards.
+    ok(astrid(&home, &["agent", "create", "alice"]), "agent create");
+    ok(
+        astrid(
+            &home,
+            &[
+                "--principal",
+                "alice",
+                "distro",
+                "install",
+                f.distro.to_str().unwrap(),
+            ],
+        ),
+        "distro install for alice",
+    );
+    let hers = json(
+        astrid(
+            &home,
+            &["--principal", "alice", "capsule", "list", "--json"],
+        ),
+        "alice's list",
+    );
+    let mut names: Vec<&str> = hers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["counter", "echo"]);
+
     // The same lock in another home: the same artifacts, byte for byte.
     let other = f.root.join("other");
     let _stop_other = StopDaemon(other.clone());

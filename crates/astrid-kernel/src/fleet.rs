@@ -87,10 +87,10 @@ impl Inner {
             })
     }
 
-    /// Pins `lock` and installs `uploads` (the packages that are not installed as pinned)
-    /// for `owner` in one change. Every capsule the lock names must end up installed as
-    /// pinned: uploaded, or installed already with the pinned artifact. Blocking: it
-    /// compiles the components.
+    /// Pins `lock` and installs `uploads` for `owner` in one change. Every capsule the lock
+    /// names must end up installed as pinned: uploaded, or installed already with the pinned
+    /// artifact. An upload identical to what runs is left running. Blocking: it compiles the
+    /// components.
     pub fn install_distro(
         self: &Arc<Self>,
         lock: DistroLock,
@@ -107,25 +107,22 @@ impl Inner {
                 KernelError::Manifest(format!("the lock does not pin the uploaded `{name}`"))
             })?;
             let manifest_hash = ArtifactHash::of(upload.manifest_toml.as_bytes());
-            if pinned.hash != hash || pinned.manifest != manifest_hash {
-                return Err(KernelError::Pinned {
-                    name,
-                    what: if pinned.hash != hash {
-                        "component"
-                    } else {
-                        "Capsule.toml"
-                    },
-                    pinned: if pinned.hash != hash {
-                        pinned.hash
-                    } else {
-                        pinned.manifest
-                    },
-                    actual: if pinned.hash != hash {
-                        hash
-                    } else {
-                        manifest_hash
-                    },
-                });
+            let mismatch = if pinned.hash != hash {
+                Some(("component", pinned.hash, hash))
+            } else if pinned.manifest != manifest_hash {
+                Some(("Capsule.toml", pinned.manifest, manifest_hash))
+            } else {
+                None
+            };
+            if let Some((what, pinned, actual)) = mismatch {
+                // The CLI checks this before sending; a client that does not is on the record.
+                let refusal = KernelError::Pinned {
+                    name: name.clone(),
+                    what,
+                    pinned,
+                    actual,
+                };
+                return Err(self.refused(owner, "distro.install", &name, refusal));
             }
             if checked
                 .iter()
@@ -158,6 +155,15 @@ impl Inner {
         let mut fresh = Vec::new();
         for (manifest, hash, bytes, manifest_toml) in checked {
             let name = manifest.package.name.to_string();
+            // Installed and running exactly as uploaded: nothing to change, nothing restarted.
+            let same = self.installed(&name).is_some_and(|i| {
+                i.hash == hash
+                    && i.manifest_toml == manifest_toml
+                    && i.state() != LifecycleState::Failed
+            });
+            if same {
+                continue;
+            }
             let component = self.store_and_compile(&name, &hash, bytes)?;
             fresh.push(Arc::new(Installed::new(
                 manifest,
@@ -179,10 +185,13 @@ impl Inner {
         for inst in &fresh {
             crate::lifecycle::refuse_shared_tool_topics(&inst.manifest, &all)?;
         }
-        let grant: Vec<String> = fresh
+        // Every capsule of the distro is the owner's afterwards, also one that was installed
+        // as pinned already (for another principal).
+        let grant: Vec<String> = lock
+            .capsules
             .iter()
-            .filter(|i| !self.holds(owner, &i.name))
-            .map(|i| i.name.clone())
+            .map(|c| c.name.to_string())
+            .filter(|n| !self.holds(owner, n))
             .collect();
 
         // On the record before anything can run, as for a single install.
@@ -209,7 +218,14 @@ impl Inner {
                         "version {} (hash {}) replaces version {} (hash {}), pinned by lock {digest}",
                         inst.manifest.package.version, inst.hash, o.manifest.package.version, o.hash
                     ),
-                    self.holders(&inst.name),
+                    {
+                        // Everyone holding it, and the owner, who holds it after this.
+                        let mut a = self.holders(&inst.name);
+                        if !a.contains(owner) {
+                            a.push(owner.clone());
+                        }
+                        a
+                    },
                 ),
                 None => (
                     "capsule.install",

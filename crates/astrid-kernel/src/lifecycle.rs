@@ -254,7 +254,7 @@ impl Inner {
 
     /// Records an install or update refused for `owner` and returns the refusal (or, when
     /// the chain cannot be written, that error: nothing unrecorded is reported as decided).
-    fn refused(
+    pub(crate) fn refused(
         &self,
         owner: &PrincipalId,
         action: &str,

@@ -178,9 +178,8 @@ pub fn action(installed: Option<&CapsuleInfo>, hash: &str) -> Action {
     }
 }
 
-/// Checks `dir` (see [`super::distro_resolve`]), pins its lock in the daemon, then installs
-/// each capsule that is not installed as pinned. The pin comes first: from then on the daemon
-/// refuses any other artifact under those names, including one installed meanwhile.
+/// Checks the distro (see [`super::distro_resolve`]) and has the daemon install it as one
+/// change: its lock pinned, every capsule installed as the lock pins it, all or nothing.
 pub async fn install(client: &Client, opened: Opened) -> anyhow::Result<Resolved> {
     let spinner = crate::progress::spinner("checking the distro");
     let resolved = tokio::task::spawn_blocking(move || opened.resolve()).await;
@@ -201,7 +200,8 @@ pub async fn install(client: &Client, opened: Opened) -> anyhow::Result<Resolved
         ControlResponse::Capsules(c) => c,
         other => return Err(unexpected(other)),
     };
-    // Only what is not installed as pinned travels; the daemon checks that the rest is.
+    // Every package travels: the daemon checks each against the lock and leaves what already
+    // runs exactly so alone (its check includes the manifest, which the list does not show).
     let mut lines = Vec::new();
     let mut uploads = Vec::new();
     for package in std::mem::take(&mut resolved.packages) {
@@ -214,16 +214,14 @@ pub async fn install(client: &Client, opened: Opened) -> anyhow::Result<Resolved
             Action::Install => "installed",
             Action::Update => "updated",
         };
-        if verb != "unchanged" {
-            uploads.push(upload(package));
-        }
+        uploads.push(upload(package));
         lines.push(format!(
             "  {verb:<9} {name} {version} ({})",
             short_hash(&hash)
         ));
     }
     let spinner = crate::progress::spinner(format!(
-        "installing {} capsules as one change (the daemon compiles them)",
+        "installing {} capsules as one change (the daemon compiles what changed)",
         uploads.len()
     ));
     let answer = client

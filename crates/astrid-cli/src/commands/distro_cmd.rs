@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use astrid_crypto::KeyPair;
 use astrid_shuttle::{TrustStore, TRUST_FILE};
 use astrid_types::distro::{DistroLock, LOCK_FILE};
-use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse};
+use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse, LifecycleState};
 use serde::Serialize;
 
 use super::{distro, distro_resolve, unexpected, Ctx};
@@ -199,7 +199,8 @@ struct PinState {
     version: String,
     pinned: String,
     installed: Option<String>,
-    /// `as pinned`, `refused` (installed with another artifact; it does not run), or
+    /// `as pinned`, `refused` (installed with another component or manifest, or refused by an
+    /// unreadable lock: it does not run), `failed` (as pinned, but it does not run), or
     /// `not installed`.
     state: &'static str,
 }
@@ -216,10 +217,18 @@ fn states(lock: &DistroLock, installed: &[CapsuleInfo]) -> Vec<PinState> {
         .map(|pin| {
             let now = installed.iter().find(|c| c.name == pin.name.as_ref());
             let pinned = pin.hash.to_string();
+            // The daemon's own refusal names the lock; that is how a Capsule.toml that
+            // differs from its pin shows (the list does not carry manifest hashes).
+            let refused_by_lock = |c: &CapsuleInfo| {
+                c.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("pinned by Distro.lock") || e.contains(LOCK_FILE))
+            };
             let state = match now {
                 None => "not installed",
-                Some(c) if c.hash == pinned => "as pinned",
-                Some(_) => "refused",
+                Some(c) if c.hash != pinned || refused_by_lock(c) => "refused",
+                Some(c) if c.state == LifecycleState::Failed => "failed",
+                Some(_) => "as pinned",
             };
             PinState {
                 name: pin.name.to_string(),
@@ -246,7 +255,9 @@ async fn show(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|l| states(l, &installed))
         .unwrap_or_default();
-    let off = capsules.iter().any(|c| c.state == "refused");
+    let off = capsules
+        .iter()
+        .any(|c| c.state == "refused" || c.state == "failed");
     let shown = Shown { lock, capsules };
     crate::out::show(ctx.json, &shown, |s| match &s.lock {
         None => "no distro lock is pinned: capsules are installed as given\n".to_string(),
