@@ -122,9 +122,13 @@ pub enum Command {
     /// verify .shuttle bundles.
     #[command(subcommand)]
     Distro(DistroCommand),
-    /// The publishers whose signed distros (.shuttle) this Astrid installs.
+    /// The publishers whose signed distros (.shuttle), registry indexes and releases this
+    /// Astrid installs.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Registries: publish capsules and distros into one, search one.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Print a completion script for a shell, e.g. `astrid completions bash >
     /// ~/.local/share/bash-completion/completions/astrid`.
     Completions {
@@ -184,9 +188,11 @@ pub struct InitArgs {
     pub model: Option<String>,
     /// The distro directory: Distro.toml, its `*.capsule` packages, its Distro.lock
     /// (default: $ASTRID_DISTRO, else `<exe dir>/../share/astrid/distro`, else
-    /// `./dist/distro`).
-    #[arg(long, value_name = "DIR")]
+    /// `./dist/distro`); or a signed distro from the registry, `@org/name[@REQ]`.
+    #[arg(long, value_name = "DIR|@ORG/NAME")]
     pub distro: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArg,
     /// Install from a signed .shuttle bundle instead (no network needed); its publisher must
     /// be trusted (`astrid trust add`).
     #[arg(long, value_name = "BUNDLE", conflicts_with = "distro")]
@@ -325,9 +331,12 @@ pub enum DistroCommand {
     /// Check a distro (Distro.toml, its packages, its Distro.lock), pin its lock in the
     /// daemon and install its capsules; `astrid init` does this before setting up providers.
     Install {
-        /// The distro directory, or a signed .shuttle bundle from a trusted publisher
-        /// (default: as for `astrid init`).
+        /// The distro directory, a signed .shuttle bundle from a trusted publisher, or a
+        /// signed distro from the registry, `@org/name[@REQ]` (default: as for `astrid init`).
+        #[arg(value_name = "DIR|BUNDLE|@ORG/NAME")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArg,
     },
     /// Write DIR/Distro.lock: every capsule of DIR/Distro.toml pinned by the BLAKE3 hash of
     /// the package found in DIR.
@@ -351,11 +360,58 @@ pub enum DistroCommand {
     Verify { bundle: PathBuf },
 }
 
+/// Where packages named `@org/name` come from.
+#[derive(Debug, Default, Clone, Args)]
+pub struct RegistryArg {
+    /// The registry: a directory or an https:// URL holding a signed index.toml
+    /// (plain http:// only to the host and port named here).
+    #[arg(long = "registry", value_name = "DIR|URL", env = "ASTRID_REGISTRY")]
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Publish a .capsule package or a signed .shuttle distro into a registry directory
+    /// (any static file server can then host it): copied under its name and version, added
+    /// to index.toml, which is re-signed with KEY. A published version never changes.
+    Publish {
+        /// The registry directory (created if missing).
+        dir: PathBuf,
+        /// The .capsule package or .shuttle bundle.
+        artifact: PathBuf,
+        /// Its registry name, `@org/name`.
+        #[arg(long, value_name = "@ORG/NAME")]
+        name: String,
+        /// The publisher's key file (`astrid distro keygen`); the key that signed the index
+        /// before.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Clients refuse the index this long after signing unless it is re-published
+        /// (e.g. 30d; default: it never expires).
+        #[arg(long, value_name = "DURATION")]
+        valid_for: Option<String>,
+    },
+    /// What the registry offers (after checking its signature, signer and freshness).
+    Search {
+        /// Only names containing this.
+        query: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
     /// Trust a publisher's key (64 hex characters, from `astrid distro keygen`) to sign
     /// distros this Astrid installs.
-    Add { name: String, key: String },
+    Add {
+        name: String,
+        key: String,
+        /// Also trust it to sign Astrid's own releases (`astrid update` replaces the binaries
+        /// with what it signs).
+        #[arg(long)]
+        releases: bool,
+    },
     /// The trusted publishers.
     List,
     /// Stop trusting a publisher.
@@ -478,10 +534,22 @@ pub enum CapsuleCommand {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Install a capsule from a .capsule file, a package directory or a source tree.
-    Install { path: PathBuf },
-    /// Replace an installed capsule with a new package of the same name.
-    Update { path: PathBuf },
+    /// Install a capsule from a .capsule file, a package directory, a source tree, or a
+    /// registry by name: `@org/name` or `@org/name@REQ` (e.g. `@acme/weather@^1.2`).
+    Install {
+        #[arg(value_name = "PATH|@ORG/NAME")]
+        path: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Replace an installed capsule: with a package (a path), or with the newest version in
+    /// the registry (an installed capsule's name, or `@org/name[@REQ]`).
+    Update {
+        #[arg(value_name = "PATH|NAME|@ORG/NAME")]
+        path: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
     /// Uninstall a capsule.
     Remove { name: String },
     /// List installed capsules.

@@ -62,7 +62,7 @@ fn capsule_build_defaults_to_the_current_dir() {
 fn capsule_subcommands_take_their_operands() {
     assert!(matches!(
         cmd(&["capsule", "install", "echo.capsule"]),
-        Command::Capsule(CapsuleCommand::Install { path }) if path == std::path::Path::new("echo.capsule")
+        Command::Capsule(CapsuleCommand::Install { path, .. }) if path == std::path::Path::new("echo.capsule")
     ));
     assert!(matches!(
         cmd(&["capsule", "update", "dist/echo-0.2.0"]),

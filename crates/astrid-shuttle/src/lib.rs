@@ -162,7 +162,7 @@ fn signed_message(lock: &[u8]) -> Vec<u8> {
 
 /// Through a temporary file in the same directory, fsynced, then renamed: a reader sees the
 /// old file or the new one, never half of one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ShuttleError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ShuttleError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -103,7 +103,9 @@ fn a_bundle_resigned_by_another_key_verifies_but_is_not_trusted() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     let mut trust = TrustStore::load(&dir.path().join(TRUST_FILE)).unwrap();
-    trust.add("acme", &f.key.public_key().to_string()).unwrap();
+    trust
+        .add("acme", &f.key.public_key().to_string(), false)
+        .unwrap();
     let b = Bundle::read(&f.out).unwrap();
     assert_eq!(trust.check(&b).unwrap().name, "acme");
 
@@ -205,20 +207,20 @@ fn the_trust_store_adds_lists_and_removes() {
     let key = KeyPair::from_seed(&[1; 32]).public_key().to_string();
     let mut t = TrustStore::load(&path).unwrap();
     assert!(t.publishers().is_empty());
-    t.add("acme", &key).unwrap();
+    t.add("acme", &key, false).unwrap();
     assert!(t
-        .add("acme", &key)
+        .add("acme", &key, false)
         .unwrap_err()
         .to_string()
         .contains("already"));
     assert!(t
-        .add("other", &key)
+        .add("other", &key, false)
         .unwrap_err()
         .to_string()
         .contains("as `acme`"));
-    assert!(t.add("bad name!", &key).is_err());
+    assert!(t.add("bad name!", &key, false).is_err());
     assert!(t
-        .add("x", "abc")
+        .add("x", "abc", false)
         .unwrap_err()
         .to_string()
         .contains("not a public key"));

@@ -19,6 +19,10 @@ pub struct TrustedPublisher {
     pub name: String,
     /// The public key, 64 hex characters.
     pub key: String,
+    /// Also trusted to sign Astrid's own releases (`astrid update`), which replace the
+    /// binaries that enforce everything else: a separate, explicit grant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub releases: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -64,8 +68,14 @@ impl TrustStore {
         &self.file.publishers
     }
 
-    /// Trusts `key` under `name`, and saves. A name or key trusted already is refused.
-    pub fn add(&mut self, name: &str, key: &str) -> Result<TrustedPublisher, ShuttleError> {
+    /// Trusts `key` under `name` (for releases too when `releases`), and saves. A name or key
+    /// trusted already is refused.
+    pub fn add(
+        &mut self,
+        name: &str,
+        key: &str,
+        releases: bool,
+    ) -> Result<TrustedPublisher, ShuttleError> {
         let bad = |reason: String| ShuttleError::TrustFile {
             path: self.path.clone(),
             reason,
@@ -96,6 +106,7 @@ impl TrustStore {
         let entry = TrustedPublisher {
             name: name.to_string(),
             key,
+            releases,
         };
         self.file.publishers.push(entry.clone());
         if let Err(e) = self.save() {
@@ -121,6 +132,12 @@ impl TrustStore {
         Ok(removed)
     }
 
+    /// The trusted publisher holding `key`, if any.
+    pub fn trusted(&self, key: &PublicKey) -> Option<&TrustedPublisher> {
+        let key = key.to_string();
+        self.file.publishers.iter().find(|p| p.key == key)
+    }
+
     /// The trusted publisher who signed `bundle`, or why it is refused.
     pub fn check(&self, bundle: &Bundle) -> Result<&TrustedPublisher, ShuttleError> {
         let key = bundle.publisher.to_string();
@@ -136,7 +153,7 @@ impl TrustStore {
 
     fn save(&self) -> Result<(), ShuttleError> {
         let text = format!(
-            "# Publishers whose signed distros (.shuttle) this Astrid installs: `astrid trust`.\n{}",
+            "# Publishers whose signed distros, registries and (when marked) releases this Astrid\n# installs: `astrid trust`.\n{}",
             toml::to_string(&self.file).unwrap_or_default()
         );
         crate::write_atomic(&self.path, text.as_bytes())

@@ -1,13 +1,15 @@
 //! `capsule build|install|update|remove|list|tree`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{anyhow, bail, Context as _};
 use astrid_build::{BuildOptions, LoadedPackage};
+use astrid_registry::Kind;
 use astrid_types::wire::{ComponentUpload, ControlCommand, ControlResponse, PackageUpload};
 
 use super::{unexpected, Ctx};
-use crate::args::CapsuleCommand;
+use crate::args::{CapsuleCommand, RegistryArg};
 use crate::output;
 
 pub async fn run(ctx: &Ctx, cmd: CapsuleCommand) -> anyhow::Result<ExitCode> {
@@ -36,8 +38,23 @@ pub async fn run(ctx: &Ctx, cmd: CapsuleCommand) -> anyhow::Result<ExitCode> {
             );
         }
         CapsuleCommand::Build { dir, out, verbose } => build(dir, out, verbose).await?,
-        CapsuleCommand::Install { path } => install(ctx, path, false).await?,
-        CapsuleCommand::Update { path } => install(ctx, path, true).await?,
+        CapsuleCommand::Install { path, registry } => match super::registry::wanted(&path) {
+            Some(wanted) => {
+                let fetched =
+                    super::registry::resolve_and_fetch(ctx, &registry, Kind::Capsule, &wanted?)
+                        .await?;
+                install_fetched(ctx, &fetched, false).await?
+            }
+            None => install(ctx, load(path).await?, false).await?,
+        },
+        CapsuleCommand::Update { path, registry } => {
+            // A path on disk is a package; anything else is a name to look up.
+            if path.exists() {
+                install(ctx, load(path).await?, true).await?
+            } else {
+                update_from_registry(ctx, &path, &registry).await?
+            }
+        }
         CapsuleCommand::Remove { name } => {
             let client = ctx.connect(true).await?;
             match client.control(ControlCommand::Remove { name }).await? {
@@ -94,9 +111,85 @@ async fn build(dir: PathBuf, out: Option<PathBuf>, verbose: bool) -> anyhow::Res
     Ok(())
 }
 
-async fn install(ctx: &Ctx, path: PathBuf, update: bool) -> anyhow::Result<()> {
+/// Loads (and verifies) a package, a package directory or a built source tree.
+async fn load(path: PathBuf) -> anyhow::Result<LoadedPackage> {
     // Build errors already name the file they are about.
-    let package = tokio::task::spawn_blocking(move || astrid_build::load_package(&path)).await??;
+    Ok(tokio::task::spawn_blocking(move || astrid_build::load_package(&path)).await??)
+}
+
+/// Installs a downloaded package, once it is shown to be what the signed index says it is:
+/// the index names the capsule and version a package installs as, and a package claiming
+/// another name or version is refused (the hash matched, so the publisher signed a lie).
+async fn install_fetched(
+    ctx: &Ctx,
+    fetched: &super::registry::Fetched,
+    update: bool,
+) -> anyhow::Result<()> {
+    let package = load(fetched.path.clone()).await?;
+    let (e, m) = (&fetched.entry, &package.manifest.package);
+    if e.capsule.as_deref() != Some(m.name.as_str()) || e.version != m.version {
+        bail!(
+            "{} {}: the index says it installs as `{}` {}, but the package is `{}` {}: refused",
+            e.name,
+            e.version,
+            e.capsule.as_deref().unwrap_or("?"),
+            e.version,
+            m.name,
+            m.version
+        );
+    }
+    install(ctx, package, update).await
+}
+
+/// `capsule update NAME|@org/name[@REQ]`: the newest version in the registry, if it is newer
+/// than the one installed.
+async fn update_from_registry(ctx: &Ctx, arg: &Path, registry: &RegistryArg) -> anyhow::Result<()> {
+    let wanted = super::registry::wanted(arg).transpose()?;
+    let name = arg.to_string_lossy().into_owned();
+    let reg = super::registry::open(ctx, registry).await?;
+    let entry = match &wanted {
+        Some(w) => reg.index.resolve(Kind::Capsule, w)?.clone(),
+        None => reg
+            .index
+            .newest_for_capsule(&name)?
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{name}` is not a package on disk, and no package in {} installs as                      `{name}`",
+                    reg.location()
+                )
+            })?,
+    };
+    let capsule = entry.capsule.clone().unwrap_or_default();
+    let client = ctx.connect(true).await?;
+    let installed = match client.control(ControlCommand::List).await? {
+        ControlResponse::Capsules(c) => c.into_iter().find(|c| c.name == capsule),
+        other => return Err(unexpected(other)),
+    };
+    let Some(installed) = installed else {
+        bail!(
+            "`{capsule}` is not installed; `astrid capsule install {}` installs it",
+            entry.name
+        );
+    };
+    let current: semver::Version = installed
+        .version
+        .parse()
+        .with_context(|| format!("the installed version of {capsule}"))?;
+    if entry.version <= current {
+        outln!(
+            "{capsule} {current} is up to date (the newest in {} is {})",
+            reg.location(),
+            entry.version
+        );
+        return Ok(());
+    }
+    super::registry::announce(&reg, &entry);
+    let fetched = super::registry::fetch(&reg, &entry).await?;
+    install_fetched(ctx, &fetched, true).await
+}
+
+async fn install(ctx: &Ctx, package: LoadedPackage, update: bool) -> anyhow::Result<()> {
     let upload = upload(package);
     let client = ctx.connect(true).await?;
     let (command, verb) = if update {

@@ -20,6 +20,7 @@ use crate::output::short_hash;
 pub enum Source {
     Flag,
     Offline,
+    Registry,
     Env,
     BesideExe,
     WorkDir,
@@ -30,6 +31,7 @@ impl Source {
         match self {
             Source::Flag => "from --distro",
             Source::Offline => "a signed bundle, from --offline",
+            Source::Registry => "a signed bundle, from the registry",
             Source::Env => "from $ASTRID_DISTRO",
             Source::BesideExe => "installed beside the astrid executable",
             Source::WorkDir => "./dist/distro in the current directory",

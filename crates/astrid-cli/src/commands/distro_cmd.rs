@@ -11,12 +11,12 @@ use astrid_types::wire::{CapsuleInfo, ControlCommand, ControlResponse, Lifecycle
 use serde::Serialize;
 
 use super::{distro, distro_resolve, unexpected, Ctx};
-use crate::args::{DistroCommand, TrustCommand};
+use crate::args::{DistroCommand, RegistryArg, TrustCommand};
 use crate::output::short_hash;
 
 pub async fn run(ctx: &Ctx, cmd: DistroCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DistroCommand::Install { dir } => install(ctx, dir.as_deref()).await,
+        DistroCommand::Install { dir, registry } => install(ctx, dir.as_deref(), &registry).await,
         DistroCommand::Lock { dir } => lock(&dir).await,
         DistroCommand::Show => show(ctx).await,
         DistroCommand::Keygen { key } => {
@@ -42,10 +42,19 @@ pub fn trust(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
     let path = ctx.home.root().join(TRUST_FILE);
     let mut store = TrustStore::load(&path)?;
     match cmd {
-        TrustCommand::Add { name, key } => {
-            let added = store.add(&name, &key)?;
+        TrustCommand::Add {
+            name,
+            key,
+            releases,
+        } => {
+            let added = store.add(&name, &key, releases)?;
+            let what = if added.releases {
+                "distros, registry indexes and Astrid releases (`astrid update`)"
+            } else {
+                "distros and registry indexes"
+            };
             outln!(
-                "trusting `{}` (key {}) to sign distros",
+                "trusting `{}` (key {}) to sign {what}",
                 added.name,
                 added.key
             );
@@ -63,7 +72,10 @@ pub fn trust(ctx: &Ctx, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
                 return "no trusted publishers: `astrid trust add NAME KEY`\n".to_string();
             }
             ps.iter()
-                .map(|p| format!("{:<24} {}\n", p.name, p.key))
+                .map(|p| {
+                    let releases = if p.releases { "  (also releases)" } else { "" };
+                    format!("{:<24} {}{releases}\n", p.name, p.key)
+                })
                 .collect()
         })?,
     }
@@ -129,11 +141,24 @@ async fn verify(ctx: &Ctx, bundle: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn install(ctx: &Ctx, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn install(
+    ctx: &Ctx,
+    dir: Option<&Path>,
+    registry: &RegistryArg,
+) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let exe = std::env::current_exe().ok();
-    let (dir, source) =
-        distro::locate(dir, std::env::var_os("ASTRID_DISTRO"), exe.as_deref(), &cwd)?;
+    // Kept until the install is done: the downloaded bundle lives in its temporary directory.
+    let mut fetched = None;
+    let (dir, source) = match dir.and_then(super::registry::wanted) {
+        Some(wanted) => {
+            let f = super::registry::fetch_distro(ctx, registry, &wanted?).await?;
+            let path = f.path.clone();
+            fetched = Some(f);
+            (path, distro::Source::Registry)
+        }
+        None => distro::locate(dir, std::env::var_os("ASTRID_DISTRO"), exe.as_deref(), &cwd)?,
+    };
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let (p, home) = (dir.clone(), ctx.home.clone());
     let opened = tokio::task::spawn_blocking(move || distro::open(&p, &home)).await??;
@@ -155,6 +180,7 @@ async fn install(ctx: &Ctx, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         short_hash(&resolved.lock.digest().to_string()),
         ctx.home.root().join(LOCK_FILE).display()
     );
+    drop(fetched);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -70,9 +70,18 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     // does not verify changes nothing.
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let exe = std::env::current_exe().ok();
-    let (path, source) = match &args.offline {
-        Some(bundle) => (bundle.clone(), distro::Source::Offline),
-        None => distro::locate(
+    // Kept until the install is done: a downloaded bundle lives in its temporary directory.
+    let mut fetched = None;
+    let by_name = args.distro.as_deref().and_then(super::registry::wanted);
+    let (path, source) = match (&args.offline, by_name) {
+        (Some(bundle), _) => (bundle.clone(), distro::Source::Offline),
+        (None, Some(wanted)) => {
+            let f = super::registry::fetch_distro(ctx, &args.registry, &wanted?).await?;
+            let path = f.path.clone();
+            fetched = Some(f);
+            (path, distro::Source::Registry)
+        }
+        (None, None) => distro::locate(
             args.distro.as_deref(),
             std::env::var_os("ASTRID_DISTRO"),
             exe.as_deref(),
@@ -91,6 +100,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = path;
     let distro = distro::install(&client, opened).await?;
+    drop(fetched);
     let lock_path = ctx.home.root().join(LOCK_FILE);
 
     let plan = if args.yes {

@@ -18,6 +18,7 @@ mod init_plan;
 mod mcp;
 mod mcp_servers;
 mod quota;
+mod registry;
 mod settings;
 mod tenants;
 pub(crate) mod turn;
@@ -124,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mcp(cmd) => mcp::run(&ctx, cmd).await,
         Command::Distro(cmd) => distro_cmd::run(&ctx, cmd).await,
         Command::Trust(cmd) => distro_cmd::trust(&ctx, cmd),
+        Command::Registry(cmd) => registry::run(&ctx, cmd).await,
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,
@@ -157,7 +159,8 @@ fn json_supported(command: Option<&Command>) -> bool {
     use crate::args::{
         AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
         ConfigCommand as Cf, DistroCommand as Di, EgressCommand as E, McpCommand as M,
-        PairDeviceCommand as D, QuotaCommand as Q, SecretCommand as S, TrustCommand as T,
+        PairDeviceCommand as D, QuotaCommand as Q, RegistryCommand as R, SecretCommand as S,
+        TrustCommand as T,
     };
     matches!(
         command,
@@ -176,6 +179,7 @@ fn json_supported(command: Option<&Command>) -> bool {
                 | Command::Mcp(M::List | M::Show { .. })
                 | Command::Distro(Di::Show)
                 | Command::Trust(T::List)
+                | Command::Registry(R::Search { .. })
         )
     )
 }

@@ -6,6 +6,8 @@
     reason = "each test file uses a part; tests drive real processes"
 )]
 
+pub mod static_http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
