@@ -51,6 +51,18 @@ fi
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi
+# `astrid update` is tested against a second, really built release: these sources built with
+# the next patch version (ASTRID_RELEASE_VERSION), kept beside the target directory. It is
+# built first, so the build after it leaves this version's binaries in target/release.
+THIS_VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
+NEXT_VERSION="$(echo "$THIS_VERSION" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')"
+export ASTRID_TEST_NEXT_RELEASE="$CARGO_TARGET_DIR/next-release"
+ASTRID_RELEASE_VERSION="$NEXT_VERSION" cargo build --release --workspace --bins
+mkdir -p "$ASTRID_TEST_NEXT_RELEASE"
+for bin in astrid astrid-daemon astrid-gateway astrid-emit; do
+  cp "$CARGO_TARGET_DIR/release/$bin" "$ASTRID_TEST_NEXT_RELEASE/$bin"
+done
+"$ASTRID_TEST_NEXT_RELEASE/astrid" --version | grep -qx "astrid $NEXT_VERSION"
 cargo build --release --workspace --bins
 cargo test --release --workspace
 (cd sdk && cargo test --release)

@@ -4,10 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The version this binary reports: `ASTRID_RELEASE_VERSION` at build time (how a release,
+/// or the test of `astrid update`, builds a second version from the same sources), else the
+/// crate's.
+pub const VERSION: &str = match option_env!("ASTRID_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "astrid",
-    version,
+    version = VERSION,
     about = "A secure operating system for AI agents: talk to the agent, set it up, run the \
              daemon and manage its capsules",
     subcommand_required = false,
@@ -129,6 +137,12 @@ pub enum Command {
     /// Registries: publish capsules and distros into one, search one.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Update Astrid itself from a signed release channel: verify, stage, swap the four
+    /// binaries at once, restart the daemon, roll back if the new one does not come up.
+    Update(UpdateArgs),
+    /// Publish Astrid's own binaries into a release channel (for `astrid update`).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
     /// Print a completion script for a shell, e.g. `astrid completions bash >
     /// ~/.local/share/bash-completion/completions/astrid`.
     Completions {
@@ -397,6 +411,57 @@ pub enum RegistryCommand {
         query: Option<String>,
         #[command(flatten)]
         registry: RegistryArg,
+    },
+}
+
+#[derive(Debug, Default, Args)]
+pub struct UpdateArgs {
+    /// The release channel: a directory or an https:// URL holding a signed channel.toml
+    /// (plain http:// only to the host and port named here).
+    #[arg(long = "channel", value_name = "DIR|URL", env = "ASTRID_CHANNEL")]
+    pub channel: Option<String>,
+    /// Only report what is installed and what the channel offers; change nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// This version instead of the newest (an older one needs --force).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<semver::Version>,
+    /// Allow a downgrade.
+    #[arg(long)]
+    pub force: bool,
+    /// The install to update: ROOT/versions/VERSION/ holds each release, ROOT/current the one
+    /// in use, ROOT/bin the links to put on PATH (default: the install this astrid runs
+    /// from). An empty or missing ROOT gets the release installed.
+    #[arg(long, value_name = "ROOT")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Pack this platform's four binaries into a channel directory (any static file server
+    /// can then host it) and re-sign channel.toml with KEY. A published release never
+    /// changes.
+    Publish {
+        /// The channel directory (created if missing).
+        dir: PathBuf,
+        /// The publisher's key file (`astrid distro keygen`); the key that signed the channel
+        /// before. Clients must trust it with `astrid trust add NAME KEY --releases`.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The version to publish them as (default: this astrid's version).
+        #[arg(long, value_name = "VERSION")]
+        version: Option<semver::Version>,
+        /// The directory holding astrid, astrid-daemon, astrid-gateway and astrid-emit
+        /// (default: the one this astrid runs from).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// The platform they are for (default: this one, e.g. x86_64-linux).
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
+        /// Clients refuse the channel this long after signing unless it is re-published
+        /// (e.g. 30d; default: it never expires).
+        #[arg(long, value_name = "DURATION")]
+        valid_for: Option<String>,
     },
 }
 

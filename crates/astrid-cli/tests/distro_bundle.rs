@@ -12,29 +12,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{
-    astrid, build_distro, build_packages, failed, ok, text, write_distro_toml, StopDaemon,
+    astrid, build_distro, build_packages, failed, keygen, ok, text, write_distro_toml, StopDaemon,
 };
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Makes a key with `astrid distro keygen`; returns (key file, public key).
-fn keygen(root: &Path, name: &str) -> (PathBuf, String) {
-    let key = root.join(format!("{name}.key"));
-    let out = ok(
-        astrid(root, &["distro", "keygen", s(&key)]),
-        "distro keygen",
-    );
-    let public = out
-        .lines()
-        .find_map(|l| l.strip_prefix("public key: "))
-        .unwrap_or_else(|| panic!("no public key in {out}"))
-        .to_string();
-    (key, public)
 }
 
 /// `dir` locked and packed with `key` into `out`.

@@ -16,21 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::static_http::StaticServer;
-use common::{astrid, build_distro, build_packages, failed, ok, text, StopDaemon};
+use common::{astrid, build_distro, build_packages, failed, keygen, ok, text, StopDaemon};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn keygen(root: &Path, name: &str) -> (PathBuf, String) {
-    let key = root.join(format!("{name}.key"));
-    let out = ok(astrid(root, &["distro", "keygen", s(&key)]), "keygen");
-    let public = out
-        .lines()
-        .find_map(|l| l.strip_prefix("public key: "))
-        .unwrap()
-        .to_string();
-    (key, public)
 }
 
 fn publish(root: &Path, reg: &Path, artifact: &Path, name: &str, key: &Path) -> String {

@@ -12,8 +12,16 @@ use astrid_types::AstridHome;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// The version this binary reports: `ASTRID_RELEASE_VERSION` at build time (how a release,
+/// or the test of `astrid update`, builds a second version from the same sources), else the
+/// crate's.
+const VERSION: &str = match option_env!("ASTRID_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Parser)]
-#[command(name = "astrid-daemon", version, about = "The Astrid kernel")]
+#[command(name = "astrid-daemon", version = VERSION, about = "The Astrid kernel")]
 struct Args {
     /// Astrid home directory (default: $ASTRID_HOME, else ~/.astrid).
     #[arg(long)]

@@ -12,10 +12,18 @@ use astrid_types::home::AstridHome;
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
+/// The version this binary reports: `ASTRID_RELEASE_VERSION` at build time (how a release,
+/// or the test of `astrid update`, builds a second version from the same sources), else the
+/// crate's.
+const VERSION: &str = match option_env!("ASTRID_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "astrid-emit",
-    version,
+    version = VERSION,
     about = "Send requests and events to the Astrid daemon, one JSON object per stdin line",
     long_about = "Each stdin line: {\"topic\": \"...\", \"payload\": <any JSON>, \
                   \"request\": true, \"timeout_ms\": 5000}. A string payload is sent as its \

@@ -11,9 +11,17 @@ use astrid_types::home::AstridHome;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// The version this binary reports: `ASTRID_RELEASE_VERSION` at build time (how a release,
+/// or the test of `astrid update`, builds a second version from the same sources), else the
+/// crate's.
+const VERSION: &str = match option_env!("ASTRID_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 /// The HTTP gateway of an Astrid daemon: each request acts as its bearer device token.
 #[derive(Debug, Parser)]
-#[command(name = "astrid-gateway", version)]
+#[command(name = "astrid-gateway", version = VERSION)]
 struct Args {
     /// The daemon's home (default: $ASTRID_HOME, else ~/.astrid).
     #[arg(long)]

@@ -11,8 +11,10 @@ use astrid_types::ArtifactHash;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
+use astrid_shuttle::{TrustStore, TrustedPublisher};
+
 use crate::source::is_relative_file;
-use crate::{signed, Purpose, RegistryError};
+use crate::{signed, Fetcher, Location, Purpose, RegistryError, SignedFile};
 
 /// The channel file at the channel's root.
 pub const CHANNEL_FILE: &str = "channel.toml";
@@ -115,6 +117,83 @@ impl Channel {
 impl Release {
     pub fn archive(&self, platform: &str) -> Option<&Archive> {
         self.archives.iter().find(|a| a.platform == platform)
+    }
+}
+
+/// A release channel whose `channel.toml` was fetched and checked: signature, a signer
+/// trusted for releases, expiry, and not older than the newest seen before.
+pub struct ReleaseChannel {
+    fetcher: Fetcher,
+    pub channel: Channel,
+    pub signer: TrustedPublisher,
+}
+
+impl ReleaseChannel {
+    /// `now` is Unix seconds; `seen_file` records the newest serial per channel (shared with
+    /// registries, under a key of its own).
+    pub async fn open(
+        location: Location,
+        trust: &TrustStore,
+        seen_file: &Path,
+        now: u64,
+    ) -> Result<ReleaseChannel, RegistryError> {
+        let fetcher = Fetcher::new(location)?;
+        let signed = SignedFile::fetch(
+            &fetcher,
+            CHANNEL_FILE,
+            MAX_CHANNEL_BYTES,
+            Purpose::Channel,
+            trust,
+        )
+        .await?;
+        // A release replaces the binaries that enforce everything else: trusting a publisher
+        // for capsules is not trusting it for that.
+        if !signed.signer.releases {
+            return Err(RegistryError::NotForReleases {
+                what: fetcher.describe(CHANNEL_FILE),
+                name: signed.signer.name.clone(),
+                key: signed.signer.key.clone(),
+            });
+        }
+        let channel = Channel::parse(&signed.body).map_err(|r| signed.refused(r))?;
+        signed.check_fresh(
+            channel.expires,
+            channel.serial,
+            now,
+            seen_file,
+            &format!("release channel {}", fetcher.location()),
+        )?;
+        Ok(ReleaseChannel {
+            fetcher,
+            channel,
+            signer: signed.signer,
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        self.fetcher.location()
+    }
+
+    /// The bytes of `archive`, checked against its size and hash in the signed channel.
+    pub async fn download(
+        &self,
+        version: &Version,
+        archive: &Archive,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let bytes = self.fetcher.get(&archive.file, archive.size).await?;
+        let actual = ArtifactHash::of(&bytes);
+        if bytes.len() as u64 != archive.size || actual != archive.hash {
+            return Err(RegistryError::HashMismatch {
+                what: format!(
+                    "astrid {version} for {} ({})",
+                    archive.platform,
+                    self.fetcher.describe(&archive.file)
+                ),
+                expected: archive.hash,
+                actual,
+            });
+        }
+        Ok(bytes)
     }
 }
 

@@ -6,13 +6,15 @@
 //! whose size or hash differs from the index. See `docs/REGISTRY.md`.
 //!
 //! A release channel (`channel.toml`, [`channel`]) is signed the same way and lists Astrid's
-//! own releases per platform, for `astrid update`.
+//! own releases per platform, for `astrid update`; [`release_archive`] packs and unpacks one
+//! platform's four binaries.
 
 #![forbid(unsafe_code)]
 
 pub mod channel;
 mod index;
 mod publish;
+pub mod release_archive;
 mod seen;
 mod signed;
 mod source;
@@ -63,6 +65,14 @@ pub enum RegistryError {
     Seen { path: PathBuf, reason: String },
     #[error("publishing to {dir}: {reason}")]
     Publish { dir: PathBuf, reason: String },
+    #[error("{what}: signed by {name} ({key}), a publisher trusted for distros and registries but not for Astrid's own releases (`astrid trust add {name} {key} --releases` trusts it for those)")]
+    NotForReleases {
+        what: String,
+        name: String,
+        key: String,
+    },
+    #[error("release archive {what}: {reason}")]
+    Archive { what: String, reason: String },
     #[error(transparent)]
     Shuttle(#[from] ShuttleError),
 }
@@ -85,39 +95,26 @@ impl Registry {
         now: u64,
     ) -> Result<Registry, RegistryError> {
         let fetcher = Fetcher::new(location)?;
-        let what = fetcher.describe(INDEX_FILE);
-        let bytes = fetcher.get(INDEX_FILE, index::MAX_INDEX_BYTES).await?;
-        let refused = |reason: String| RegistryError::Refused {
-            what: what.clone(),
-            reason,
-        };
-        let text = String::from_utf8(bytes).map_err(|_| refused("not UTF-8 text".into()))?;
-        let (key, body) = signed::open(Purpose::Index, &text).map_err(refused)?;
-        let signer = trust
-            .trusted(&key)
-            .ok_or_else(|| RegistryError::Untrusted {
-                what: what.clone(),
-                key: key.to_string(),
-            })?
-            .clone();
-        let index = Index::parse(body).map_err(refused)?;
-        if let Some(expires) = index.expires.filter(|e| *e < now) {
-            return Err(refused(format!(
-                "it expired {} s ago; the publisher must re-sign it (`astrid registry publish` \
-                 does)",
-                now - expires
-            )));
-        }
-        check_and_record(
+        let signed = SignedFile::fetch(
+            &fetcher,
+            INDEX_FILE,
+            index::MAX_INDEX_BYTES,
+            Purpose::Index,
+            trust,
+        )
+        .await?;
+        let index = Index::parse(&signed.body).map_err(|r| signed.refused(r))?;
+        signed.check_fresh(
+            index.expires,
+            index.serial,
+            now,
             seen_file,
             &fetcher.location().to_string(),
-            index.serial,
-            ArtifactHash::of(text.as_bytes()),
         )?;
         Ok(Registry {
             fetcher,
             index,
-            signer,
+            signer: signed.signer,
         })
     }
 
@@ -143,5 +140,73 @@ impl Registry {
             });
         }
         Ok(bytes)
+    }
+}
+
+/// A signed file (index or channel) fetched, its signature verified under its purpose and its
+/// signer found among the trusted publishers; its body not yet parsed.
+pub(crate) struct SignedFile {
+    what: String,
+    pub body: String,
+    pub signer: TrustedPublisher,
+    hash: ArtifactHash,
+}
+
+impl SignedFile {
+    pub async fn fetch(
+        fetcher: &Fetcher,
+        file: &str,
+        max: u64,
+        purpose: Purpose,
+        trust: &TrustStore,
+    ) -> Result<SignedFile, RegistryError> {
+        let what = fetcher.describe(file);
+        let bytes = fetcher.get(file, max).await?;
+        let refused = |reason: String| RegistryError::Refused {
+            what: what.clone(),
+            reason,
+        };
+        let text = String::from_utf8(bytes).map_err(|_| refused("not UTF-8 text".into()))?;
+        let hash = ArtifactHash::of(text.as_bytes());
+        let (key, body) = signed::open(purpose, &text).map_err(refused)?;
+        let signer = trust
+            .trusted(&key)
+            .ok_or_else(|| RegistryError::Untrusted {
+                what: what.clone(),
+                key: key.to_string(),
+            })?
+            .clone();
+        Ok(SignedFile {
+            body: body.to_string(),
+            what,
+            signer,
+            hash,
+        })
+    }
+
+    pub fn refused(&self, reason: String) -> RegistryError {
+        RegistryError::Refused {
+            what: self.what.clone(),
+            reason,
+        }
+    }
+
+    /// Not past `expires`, and not older than (or a fork of) what was seen before under
+    /// `seen_key`, which is then recorded.
+    pub fn check_fresh(
+        &self,
+        expires: Option<u64>,
+        serial: u64,
+        now: u64,
+        seen_file: &Path,
+        seen_key: &str,
+    ) -> Result<(), RegistryError> {
+        if let Some(expires) = expires.filter(|e| *e < now) {
+            return Err(self.refused(format!(
+                "it expired {} s ago; the publisher must re-sign it (publishing again does)",
+                now - expires
+            )));
+        }
+        check_and_record(seen_file, seen_key, serial, self.hash)
     }
 }

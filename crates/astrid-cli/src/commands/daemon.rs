@@ -12,7 +12,7 @@ use crate::output;
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn fetch_status(client: &astrid_client::Client) -> anyhow::Result<DaemonStatus> {
+pub(super) async fn fetch_status(client: &astrid_client::Client) -> anyhow::Result<DaemonStatus> {
     match client.control(ControlCommand::Status).await? {
         ControlResponse::Status(s) => Ok(s),
         other => Err(unexpected(other)),
@@ -20,6 +20,7 @@ async fn fetch_status(client: &astrid_client::Client) -> anyhow::Result<DaemonSt
 }
 
 pub async fn start(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    super::update::start_release_install(ctx).await?;
     let client = ctx.connect(true).await?;
     let status = fetch_status(&client).await?;
     outln!("astrid daemon running (pid {})", status.pid);

@@ -22,6 +22,8 @@ mod registry;
 mod settings;
 mod tenants;
 pub(crate) mod turn;
+mod update;
+mod update_layout;
 mod verbs;
 
 use std::process::ExitCode;
@@ -126,6 +128,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Distro(cmd) => distro_cmd::run(&ctx, cmd).await,
         Command::Trust(cmd) => distro_cmd::trust(&ctx, cmd),
         Command::Registry(cmd) => registry::run(&ctx, cmd).await,
+        Command::Update(args) => update::run(&ctx, args).await,
+        Command::Release(cmd) => update::release(&ctx, cmd).await,
         Command::Start => daemon::start(&ctx).await,
         Command::Stop => daemon::stop(&ctx).await,
         Command::Status => daemon::status(&ctx).await,

@@ -42,6 +42,21 @@ pub fn astrid(home: &Path, args: &[&str]) -> Output {
         .expect("running astrid")
 }
 
+/// Makes a publisher key with `astrid distro keygen` in `root`; returns (key file, public key).
+pub fn keygen(root: &Path, name: &str) -> (PathBuf, String) {
+    let key = root.join(format!("{name}.key"));
+    let out = ok(
+        astrid(root, &["distro", "keygen", key.to_str().unwrap()]),
+        "distro keygen",
+    );
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("no public key in {out}"))
+        .to_string();
+    (key, public)
+}
+
 pub fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
