@@ -1,5 +1,6 @@
 //! An added MCP server's tools in a full agent turn: the npm filesystem server added with
-//! `astrid mcp add`, served by `astrid mcp bridge`, called by the agent (scripted model on
+//! `astrid mcp add`, served by the bridge the daemon starts for the principal by itself,
+//! called by the agent (scripted model on
 //! `astrid-llm-fixture`) as `files__read_text_file`. The daemon's gate decides each call: no
 //! token and nobody to approve is a refusal that never reaches the server; a
 //! `tool:files.read_text_file` token lets it through; the sandbox (not the server) keeps a
@@ -13,27 +14,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use astrid_llm_fixture::{Fixture, FixtureConfig, Recorded, Step};
-use common::{astrid, build_distro, daemon_exe, mcp_servers as servers, ok, StopDaemon};
+use common::{astrid, build_distro, mcp_servers as servers, ok, StopDaemon};
 use serde_json::{json, Value};
 
 const NOTE: &str = "The harbour opens at dawn.";
 const SECRET: &str = "never-for-the-model-4471";
 /// Hang guard for the bridge to come up; nothing depends on how fast it does.
 const BRIDGE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `astrid mcp bridge`, killed when the test ends (it also ends with the daemon).
-struct Bridge(Child);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn audit(home: &Path) -> Vec<Value> {
     ok(astrid(home, &["audit", "show", "--json"]), "audit show")
@@ -123,16 +113,8 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
     );
     assert!(added.contains("files.read_text_file"), "{added}");
 
-    let _bridge = Bridge(
-        Command::new(env!("CARGO_BIN_EXE_astrid"))
-            .arg("--home")
-            .arg(&home)
-            .args(["mcp", "bridge"])
-            .env("ASTRID_DAEMON", daemon_exe())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting astrid mcp bridge"),
-    );
+    // Nobody runs `astrid mcp bridge`: the daemon notices the principal's first server and
+    // starts its bridge (and would restart it), which serves the server's tools.
     let deadline = Instant::now() + BRIDGE_TIMEOUT;
     while !audit(&home).iter().any(|e| {
         e["action"] == "tool.serve"

@@ -110,6 +110,20 @@ pub struct GatewaySpec {
     pub args: Vec<OsString>,
 }
 
+impl GatewaySpec {
+    /// The supervised child: a cleared environment (the gateway is given no credential), and
+    /// the address it prints first written to `run/gateway` for `astrid status`.
+    pub fn child(self, home: &AstridHome) -> crate::child::ChildSpec {
+        crate::child::ChildSpec {
+            name: "gateway".into(),
+            program: self.program,
+            args: self.args,
+            pass_env: &[],
+            announce_to: Some(home.run_dir().join("gateway")),
+        }
+    }
+}
+
 /// The gateway's command line from `[gateway]`, or `None` when it is absent or not enabled.
 /// Every value is checked here, so a mistake stops the daemon naming the key rather than
 /// leaving a gateway that restarts and fails forever.

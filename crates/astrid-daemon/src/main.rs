@@ -1,7 +1,8 @@
 //! `astrid-daemon`: the kernel process. Users do not run it by hand; `astrid` starts it.
 
+mod child;
 mod config;
-mod gateway;
+mod mcp_bridges;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,7 +71,8 @@ fn run() -> Result<()> {
         // The gateway waits for the socket itself (`/readyz`), so serving need not start first.
         let gateway = settings
             .gateway
-            .map(|spec| gateway::Supervisor::start(spec, home.clone()));
+            .map(|spec| child::Supervisor::start(spec.child(&home)));
+        let bridges = mcp_bridges::Bridges::start(home.clone());
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         // Registering SIGHUP replaces its default action (exit): a closed terminal is not a
@@ -86,10 +88,16 @@ fn run() -> Result<()> {
                 _ = hup.recv() => tracing::info!("ignoring SIGHUP"),
             }
         };
-        if let Some(g) = gateway {
-            // Blocking (it waits for the child): off the async workers.
-            let _ = tokio::task::spawn_blocking(move || g.stop()).await;
-        }
+        // Blocking (each waits for its child): off the async workers.
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(g) = gateway {
+                g.stop();
+            }
+            if let Some(b) = bridges {
+                b.stop();
+            }
+        })
+        .await;
         served
     });
     rt.shutdown_timeout(Duration::from_secs(1));

@@ -408,30 +408,12 @@ async fn an_approval_nobody_can_answer_is_denied_and_the_model_is_told() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_python_client_completes_tool_using_turns() {
     let (gw, token) = notes_rig(2).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../astrid-gateway/tests/python/openai_client.py"
-    );
-    let base = gw.url("/v1");
-    // scripts/test.sh provides a venv with the pinned client; plain python3 otherwise.
-    let python = std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
-            .arg(script)
-            .env("OPENAI_BASE_URL", base)
-            .env("OPENAI_API_KEY", token)
-            .env("EXPECT_ANSWER", ANSWER)
-            .output()
-            .unwrap_or_else(|e| panic!("running {python}: {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env = vec![
+        ("OPENAI_BASE_URL", gw.url("/v1")),
+        ("OPENAI_API_KEY", token),
+        ("EXPECT_ANSWER", ANSWER.to_string()),
+    ];
+    let stdout = gateway_rig::run_python("openai_client.py", vec![], env).await;
     assert_eq!(stdout.trim(), "plain ok\nstream ok", "{stdout}");
     assert_model_saw_the_notes(&gw);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use astrid_client::Client;
+use astrid_mcp::CapsuleTools;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -14,8 +15,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::StreamableHttpService;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::limits::RateLimiter;
@@ -34,6 +38,8 @@ pub struct AppState {
     pub lists: crate::listcache::ListCache,
     /// Becomes true when the gateway starts shutting down; streams end on it.
     pub stopping: watch::Receiver<bool>,
+    /// MCP over streamable HTTP at `/mcp` (see `routes::mcp`).
+    pub mcp: StreamableHttpService<CapsuleTools, NeverSessionManager>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -47,6 +53,12 @@ impl AppState {
             search: Default::default(),
             lists: crate::listcache::ListCache::new(config.list_max_age),
             stopping,
+            // No `--yes` over HTTP: an effect no capability token covers is refused unless
+            // another approver of the principal (a chat, the console) allows it.
+            mcp: astrid_mcp::streamable_http_service(
+                astrid_mcp::ServeOptions::default(),
+                CancellationToken::new(),
+            ),
             config,
         }
     }
@@ -54,7 +66,8 @@ impl AppState {
 
 /// Routes that run a whole agent turn before answering get the turn's deadline.
 fn is_turn_route(route: &str) -> bool {
-    route == "/v1/chat/completions"
+    // A tool call over MCP may run as long as a turn (the shell tool's ten minutes).
+    route == "/v1/chat/completions" || route == "/mcp"
 }
 
 pub fn router(state: Shared) -> Router {
@@ -93,6 +106,12 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/audit", get(routes::audit::entries))
         .route("/v1/audit/export", get(routes::audit::export))
         .route("/v1/audit/verify", get(routes::audit::verify))
+        .route(
+            "/mcp",
+            post(routes::mcp::serve)
+                .get(routes::mcp::not_served)
+                .delete(routes::mcp::not_served),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), around))

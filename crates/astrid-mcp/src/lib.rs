@@ -28,7 +28,7 @@ mod tools;
 pub use bridge::Bridge;
 pub use error::McpError;
 pub use remote::{CallOutcome, RemoteServer, ServerConfig};
-pub use server::{serve_stdio, ServeOptions};
+pub use server::{serve_stdio, streamable_http_service, CapsuleTools, ServeOptions};
 pub use store::{valid_server_name, Store, MAX_SERVER_NAME};
 pub use supervise::{Supervised, BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER};
 pub use tools::{parse_describe, ToolDef, MAX_DESCRIPTION, MAX_SCHEMA_BYTES};

@@ -1,4 +1,7 @@
-//! The MCP handler: tools/list and tools/call, each a bus message from this connection.
+//! The MCP handler: tools/list and tools/call, each a bus message on the daemon connection
+//! that acts for the caller. Over stdio that is the one connection `astrid mcp serve` opened;
+//! over streamable HTTP (the gateway's `/mcp`) it is the connection of the request's device
+//! token, which the gateway puts in the request's extensions after the kernel accepted it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +13,8 @@ use rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
@@ -38,27 +43,55 @@ pub struct ServeOptions {
     pub auto_approve: bool,
 }
 
+/// One principal's capsule tools as an MCP server.
 #[derive(Clone)]
-struct Bridge {
-    client: Client,
+pub struct CapsuleTools {
+    /// The connection every call goes through (stdio); `None` over HTTP, where each request
+    /// brings the connection of its own device token.
+    client: Option<Client>,
     opts: Arc<ServeOptions>,
     /// The last tool list; `None` after a capsule change, so the next list or call gathers
-    /// afresh.
+    /// afresh. Kept only with a fixed connection: over HTTP each request may act for another
+    /// principal, and lists are gathered per request.
     tools: Arc<RwLock<Option<Arc<Vec<ToolDef>>>>>,
 }
 
-impl Bridge {
-    async fn tools(&self) -> Result<Arc<Vec<ToolDef>>, ErrorData> {
-        if let Some(t) = self.tools.read().await.as_ref() {
-            return Ok(t.clone());
+impl CapsuleTools {
+    /// The connection that acts for this request.
+    fn client(&self, context: &RequestContext<RoleServer>) -> Result<Client, ErrorData> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
         }
-        let replies = self
-            .client
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Client>())
+            .cloned()
+            .ok_or_else(|| {
+                // The gateway authenticates before the request reaches MCP; a request without
+                // a connection is a wiring fault, refused rather than served as anyone.
+                ErrorData::internal_error(
+                    "no authenticated Astrid connection for this request",
+                    None,
+                )
+            })
+    }
+
+    async fn tools(&self, client: &Client) -> Result<Arc<Vec<ToolDef>>, ErrorData> {
+        let cached = self.client.is_some();
+        if cached {
+            if let Some(t) = self.tools.read().await.as_ref() {
+                return Ok(t.clone());
+            }
+        }
+        let replies = client
             .gather("tool.v1.describe", b"{}".to_vec(), DESCRIBE_TIMEOUT)
             .await
             .map_err(|e| ErrorData::internal_error(format!("listing tools: {e}"), None))?;
         let tools = Arc::new(parse_describe(&replies));
-        *self.tools.write().await = Some(tools.clone());
+        if cached {
+            *self.tools.write().await = Some(tools.clone());
+        }
         Ok(tools)
     }
 
@@ -66,8 +99,13 @@ impl Bridge {
         *self.tools.write().await = None;
     }
 
-    async fn call(&self, name: &str, args: Value) -> Result<CallToolResult, ErrorData> {
-        if !self.tools().await?.iter().any(|t| t.name == name) {
+    async fn call(
+        &self,
+        client: &Client,
+        name: &str,
+        args: Value,
+    ) -> Result<CallToolResult, ErrorData> {
+        if !self.tools(client).await?.iter().any(|t| t.name == name) {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool `{name}`"),
                 None,
@@ -78,8 +116,7 @@ impl Bridge {
             "context": {"session": "mcp", "workspace": self.opts.workspace},
         });
         let topic = format!("tool.v1.execute.{name}");
-        let reply = self
-            .client
+        let reply = client
             .request(&topic, payload.to_string().into_bytes(), CALL_TIMEOUT)
             .await;
         Ok(match reply {
@@ -119,29 +156,35 @@ fn refusal_text(name: &str, e: &RequestError) -> String {
     }
 }
 
-impl ServerHandler for Bridge {
+impl ServerHandler for CapsuleTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
+        // Over stateless HTTP there is no stream to announce a change on; a client lists
+        // again (each list is gathered afresh there).
+        let capabilities = if self.client.is_some() {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
-                .build(),
-        )
-        .with_server_info(Implementation::new("astrid", env!("CARGO_PKG_VERSION")))
-        .with_instructions(
-            "Tools of the capsules installed in Astrid. Every call is checked by the Astrid \
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("astrid", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools of the capsules installed in Astrid. Every call is checked by the Astrid \
              daemon (capsule manifest, the principal's capability tokens or a human's \
              approval) and recorded in its signed audit chain; a refusal comes back as a \
              tool error with the reason.",
-        )
+            )
     }
 
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.tools().await?;
+        let client = self.client(&context)?;
+        let tools = self.tools(&client).await?;
         Ok(ListToolsResult::with_all_items(
             tools
                 .iter()
@@ -159,10 +202,11 @@ impl ServerHandler for Bridge {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let client = self.client(&context)?;
         let args = Value::Object(request.arguments.unwrap_or_default());
-        Ok(self.call(&request.name, args).await?.into())
+        Ok(self.call(&client, &request.name, args).await?.into())
     }
 }
 
@@ -185,8 +229,8 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
         });
     }
     let mut changes = client.subscribe(CAPSULE_CHANGED).await?;
-    let bridge = Bridge {
-        client,
+    let bridge = CapsuleTools {
+        client: Some(client),
         opts: Arc::new(opts),
         tools: Arc::new(RwLock::new(None)),
     };
@@ -207,6 +251,33 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
     let quit = running.waiting().await;
     watcher.abort();
     quit.map(|_| ()).map_err(McpError::Serve)
+}
+
+/// The MCP streamable HTTP service the gateway mounts at `/mcp`: stateless (protocol
+/// 2026-07-28 has no sessions, and a stateless server has no per-session state to bind to one
+/// token), answering with JSON. Every request must carry, in its extensions, the daemon
+/// connection of the device token it was authenticated with; the caller does that. The
+/// `Host` check against DNS rebinding is left off because every request is authenticated
+/// by a bearer token first, which a rebinding page cannot send; `stop` ends it.
+pub fn streamable_http_service(
+    opts: ServeOptions,
+    stop: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<CapsuleTools, NeverSessionManager> {
+    let tools = CapsuleTools {
+        client: None,
+        opts: Arc::new(opts),
+        tools: Arc::new(RwLock::new(None)),
+    };
+    let mut config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_cancellation_token(stop);
+    config.legacy_session_mode = false;
+    config.json_response = true;
+    StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
 }
 
 #[cfg(test)]

@@ -280,3 +280,39 @@ impl SseReader {
         out
     }
 }
+
+/// Runs `crates/astrid-gateway/tests/python/SCRIPT` with the test venv's Python (scripts/test.sh
+/// provides it as ASTRID_TEST_PYTHON, with the pinned official clients; plain python3
+/// otherwise); asserts it succeeded and returns its stdout.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the official HTTP clients under test are Python programs"
+)]
+pub async fn run_python(
+    script: &str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+) -> String {
+    let script = format!(
+        "{}/../astrid-gateway/tests/python/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let python = std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .args(&args)
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("running {python} {script}: {e}"))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -5,6 +5,7 @@ pub mod console;
 pub mod feed;
 pub mod grants;
 pub mod health;
+pub mod mcp;
 pub mod openai;
 pub mod threads;
 pub mod turns;

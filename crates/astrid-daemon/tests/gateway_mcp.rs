@@ -1,0 +1,113 @@
+//! MCP over streamable HTTP on the gateway (`/mcp`), driven by the official MCP Python SDK
+//! (PyPI `mcp`, in the venv scripts/test.sh provides as ASTRID_TEST_PYTHON) with a device
+//! token: the tools are the token's principal's, a read a capability token covers succeeds,
+//! one none covers is a tool error (`isError: true`) with the kernel's reason and a denial in
+//! that principal's audit chain. Without a valid token nothing reaches MCP (401); another
+//! principal without `tool-fs` neither sees nor can call `fs_read`.
+mod common;
+mod gateway_rig;
+
+use astrid_audit::Decision;
+use astrid_types::wire::ControlCommand;
+use gateway_rig::{problem, GwRig};
+use serde_json::{json, Value};
+
+const NOTES: &str = "Buy oat milk.\nCall the plumber on Tuesday.\n";
+
+async fn python_client(gw: &GwRig, token: &str, allowed: &str, denied: &str) -> Value {
+    let args = vec![gw.url("/mcp"), allowed.to_string(), denied.to_string()];
+    let env = vec![("ASTRID_DEVICE_TOKEN", token.to_string())];
+    let stdout = gateway_rig::run_python("mcp_http_client.py", args, env).await;
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_mcp_client_calls_the_principals_tools_over_http() {
+    let gw = GwRig::start(vec![]).await;
+    let allowed = gw.rig.workspace.join("notes.txt");
+    std::fs::write(&allowed, NOTES).unwrap();
+    let denied = gw.rig.home.outside().join("outside.txt");
+    std::fs::write(&denied, "not for the client").unwrap();
+    let (allowed_s, denied_s) = (allowed.to_str().unwrap(), denied.to_str().unwrap());
+    let (device, token) = gw.device("default").await;
+
+    let seen = python_client(&gw, &token, allowed_s, denied_s).await;
+    assert_eq!(seen["server_name"], "astrid", "{seen}");
+    let tools: Vec<&str> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"fs_read"), "{seen}");
+    assert_eq!(seen["allowed"]["is_error"], false, "{seen}");
+    assert!(
+        seen["allowed"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("Buy oat milk."),
+        "{seen}"
+    );
+    // Refused by the kernel (no token covers it, and nobody can be asked), as a tool error
+    // carrying the reason, never a success.
+    assert_eq!(seen["denied"]["is_error"], true, "{seen}");
+    let reason = seen["denied"]["text"][0].as_str().unwrap();
+    assert!(reason.contains("denied"), "{seen}");
+    assert!(!reason.contains("not for the client"));
+    assert!(
+        gw.rig.audit().iter().any(|e| e.capsule == "tool-fs"
+            && matches!(e.decision, Decision::Denied | Decision::Rejected)
+            && e.resource.contains(denied_s)),
+        "no denial of {denied_s} in default's audit chain"
+    );
+
+    // Nothing reaches MCP without a token the kernel accepts.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let post = |auth: Option<String>| {
+        let mut r = gw
+            .http
+            .post(gw.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    problem(post(None).await.unwrap(), 401).await;
+    problem(
+        post(Some("Bearer not-a-device-token".into()))
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    let forged = format!("{}x", token);
+    problem(post(Some(format!("Bearer {forged}"))).await.unwrap(), 401).await;
+    gw.revoke("default", &device).await;
+    problem(post(Some(format!("Bearer {token}"))).await.unwrap(), 401).await;
+
+    // Another principal, without tool-fs: its list has no fs_read, and calling it anyway is
+    // refused (the tool is not among its principal's).
+    gw.add_principal("alice").await;
+    gw.rig
+        .ctl(ControlCommand::AgentModify {
+            name: "alice".into(),
+            add_capsules: vec![],
+            remove_capsules: vec!["tool-fs".into()],
+        })
+        .await;
+    let (_, alices) = gw.device("alice").await;
+    let hers = python_client(&gw, &alices, allowed_s, denied_s).await;
+    assert!(
+        !hers["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("fs_read")),
+        "{hers}"
+    );
+    let refused = hers["allowed"]["protocol_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(refused.contains("unknown tool `fs_read`"), "{hers}");
+}
