@@ -289,6 +289,11 @@ fn inspector() -> PathBuf {
 
 /// One `mcp-inspector --cli` invocation against `astrid --home HOME mcp serve`; its JSON.
 fn inspect(home: &Path, method_args: &[&str]) -> Value {
+    inspect_serving(home, &[], method_args)
+}
+
+/// The same, with `serve_args` after `mcp serve`.
+fn inspect_serving(home: &Path, serve_args: &[&str], method_args: &[&str]) -> Value {
     let mut cmd = Command::new(inspector());
     cmd.arg("--cli")
         .arg(env!("CARGO_BIN_EXE_astrid"))
@@ -297,6 +302,7 @@ fn inspect(home: &Path, method_args: &[&str]) -> Value {
         .arg("--home")
         .arg(home)
         .args(["mcp", "serve"])
+        .args(serve_args)
         .env("ASTRID_DAEMON", daemon_exe())
         .env_remove("ASTRID_DEVICE_TOKEN");
     let stdout = ok(
@@ -349,6 +355,38 @@ fn the_mcp_inspector_lists_calls_and_is_refused() {
     let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
     assert!(reason.contains("no capability token covers"), "{refusal}");
     assert!(!reason.contains("never shown"), "{refusal}");
+    let denied = format!("fs:read:{}", refused.display());
+    assert!(
+        audit_entries(&home, "default")
+            .iter()
+            .any(|e| e["resource"] == denied.as_str() && e["decision"] == "denied"),
+        "no denial of {denied} in the audit chain"
+    );
+}
+
+/// `--workspace` only says where relative paths resolve: a read inside it that no token
+/// covers is still refused, with the reason and a denial of the resolved path on record.
+#[test]
+fn a_workspace_grants_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _readable, refused, _stop) = serving_home(
+        dir.path(),
+        "granted\n",
+        "inside the workspace, not granted\n",
+    );
+    let workspace = refused.parent().unwrap().to_str().unwrap().to_string();
+    let file = refused.file_name().unwrap().to_str().unwrap().to_string();
+    let path_arg = format!("path={file}");
+    let method = ["--method", "tools/call", "--tool-name", "fs_read"];
+    let refusal = inspect_serving(
+        &home,
+        &["--workspace", &workspace],
+        &[&method[..], &["--tool-arg", &path_arg]].concat(),
+    );
+    assert_eq!(refusal["isError"], true, "{refusal}");
+    let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(reason.contains("no capability token covers"), "{refusal}");
+    assert!(!reason.contains("not granted"), "{refusal}");
     let denied = format!("fs:read:{}", refused.display());
     assert!(
         audit_entries(&home, "default")
