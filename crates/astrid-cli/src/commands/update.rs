@@ -313,12 +313,19 @@ pub async fn recover(ctx: &Ctx, layout: &Layout) -> anyhow::Result<()> {
 
 /// `astrid start` of a release install first undoes an interrupted update, then starts the
 /// daemon through `current` (not beside this executable, which may be the release it undid).
+/// Only an interrupted update needs the install's lock (and write access to it): a user who
+/// may not write a shared install, e.g. one owned by root, can still start their daemon.
 pub async fn start_release_install(ctx: &Ctx) -> anyhow::Result<()> {
     let Some(layout) = Layout::of_running_exe() else {
         return Ok(());
     };
-    let _lock = layout.lock()?;
-    recover(ctx, &layout).await?;
+    let _lock = if layout.journal()?.is_some() {
+        let lock = layout.lock()?;
+        recover(ctx, &layout).await?;
+        Some(lock)
+    } else {
+        None
+    };
     if !is_daemon_running(&ctx.home) {
         let spinner = crate::progress::spinner("starting the astrid daemon");
         let started = astrid_client::ensure_daemon(&ctx.home, Some(layout.current_daemon())).await;
