@@ -315,9 +315,34 @@ fn inspect_serving(home: &Path, serve_args: &[&str], method_args: &[&str]) -> Va
 
 /// `tools/call fs_read {"path": path}` through the Inspector.
 fn inspect_read(home: &Path, path: &Path) -> Value {
-    let path_arg = format!("path={}", path.display());
+    inspect_read_serving(home, &[], &path.display().to_string())
+}
+
+/// The same, with `serve_args` after `mcp serve` and `path` as given (it may be relative).
+fn inspect_read_serving(home: &Path, serve_args: &[&str], path: &str) -> Value {
+    let path_arg = format!("path={path}");
     let method = ["--method", "tools/call", "--tool-name", "fs_read"];
-    inspect(home, &[&method[..], &["--tool-arg", &path_arg]].concat())
+    inspect_serving(
+        home,
+        serve_args,
+        &[&method[..], &["--tool-arg", &path_arg]].concat(),
+    )
+}
+
+/// A refusal of reading `refused` as a tool error: the kernel's reason, none of the file's
+/// `text`, and a denial of the file in `default`'s audit chain.
+fn assert_refused_and_audited(home: &Path, refusal: &Value, refused: &Path, text: &str) {
+    assert_eq!(refusal["isError"], true, "{refusal}");
+    let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(reason.contains("no capability token covers"), "{refusal}");
+    assert!(!reason.contains(text), "{refusal}");
+    let denied = format!("fs:read:{}", refused.display());
+    assert!(
+        audit_entries(home, "default")
+            .iter()
+            .any(|e| e["resource"] == denied.as_str() && e["decision"] == "denied"),
+        "no denial of {denied} in the audit chain"
+    );
 }
 
 /// The Inspector is what MCP server authors test with: it lists our tools with their schemas,
@@ -351,17 +376,7 @@ fn the_mcp_inspector_lists_calls_and_is_refused() {
     );
 
     let refusal = inspect_read(&home, &refused);
-    assert_eq!(refusal["isError"], true, "{refusal}");
-    let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
-    assert!(reason.contains("no capability token covers"), "{refusal}");
-    assert!(!reason.contains("never shown"), "{refusal}");
-    let denied = format!("fs:read:{}", refused.display());
-    assert!(
-        audit_entries(&home, "default")
-            .iter()
-            .any(|e| e["resource"] == denied.as_str() && e["decision"] == "denied"),
-        "no denial of {denied} in the audit chain"
-    );
+    assert_refused_and_audited(&home, &refusal, &refused, "never shown");
 }
 
 /// `--workspace` only says where relative paths resolve: a read inside it that no token
@@ -374,24 +389,8 @@ fn a_workspace_grants_nothing() {
         "granted\n",
         "inside the workspace, not granted\n",
     );
-    let workspace = refused.parent().unwrap().to_str().unwrap().to_string();
-    let file = refused.file_name().unwrap().to_str().unwrap().to_string();
-    let path_arg = format!("path={file}");
-    let method = ["--method", "tools/call", "--tool-name", "fs_read"];
-    let refusal = inspect_serving(
-        &home,
-        &["--workspace", &workspace],
-        &[&method[..], &["--tool-arg", &path_arg]].concat(),
-    );
-    assert_eq!(refusal["isError"], true, "{refusal}");
-    let reason = refusal["content"][0]["text"].as_str().unwrap_or_default();
-    assert!(reason.contains("no capability token covers"), "{refusal}");
-    assert!(!reason.contains("not granted"), "{refusal}");
-    let denied = format!("fs:read:{}", refused.display());
-    assert!(
-        audit_entries(&home, "default")
-            .iter()
-            .any(|e| e["resource"] == denied.as_str() && e["decision"] == "denied"),
-        "no denial of {denied} in the audit chain"
-    );
+    let workspace = refused.parent().unwrap().to_str().unwrap();
+    let file = refused.file_name().unwrap().to_str().unwrap();
+    let refusal = inspect_read_serving(&home, &["--workspace", workspace], file);
+    assert_refused_and_audited(&home, &refusal, &refused, "not granted");
 }
