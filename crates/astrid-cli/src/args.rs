@@ -512,6 +512,11 @@ pub enum McpCommand {
         /// A directory the server may write (repeatable); the first is its working directory.
         #[arg(long = "allow-write", value_name = "DIR")]
         allow_write: Vec<PathBuf>,
+        /// Set the server's environment variable ENV to the principal's MCP secret NAME
+        /// (repeatable; store it first with `astrid mcp secret set NAME`). The value stays
+        /// in the daemon's encrypted store and is handed over only at each start.
+        #[arg(long = "secret", value_name = "ENV=NAME", value_parser = parse_secret_ref)]
+        secrets: Vec<astrid_types::mcp::McpSecretRef>,
         /// The server's program (a path) and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -529,6 +534,24 @@ pub enum McpCommand {
     /// Approve the tool definitions an MCP server offers now (after `show` named a change).
     Approve { name: String },
     /// Remove an MCP server.
+    Remove { name: String },
+    /// The principal's MCP secrets: values the added servers get as environment variables.
+    #[command(subcommand)]
+    Secret(McpSecretCommand),
+}
+
+fn parse_secret_ref(s: &str) -> Result<astrid_types::mcp::McpSecretRef, String> {
+    astrid_types::mcp::McpSecretRef::parse(s)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpSecretCommand {
+    /// Store a secret; the value is read without echo (or from stdin when it is not a
+    /// terminal), never from the command line.
+    Set { name: String },
+    /// Names of the stored MCP secrets (never their values).
+    List,
+    /// Delete a secret; servers that name it no longer start.
     Remove { name: String },
 }
 

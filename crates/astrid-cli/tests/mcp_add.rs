@@ -100,7 +100,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.crash", "probe.probe", "probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.probe", "probe.report", "probe.steady"]),
         "{shown}"
     );
     assert_eq!(shown["changes"], serde_json::json!([]), "{shown}");
@@ -115,7 +115,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.crash", "probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.report", "probe.steady"]),
         "{shown}"
     );
     assert_eq!(
@@ -134,7 +134,7 @@ fn a_changed_tool_definition_is_named_and_disabled_until_approved() {
     let shown = w.json(&["mcp", "show", "probe", "--json"]);
     assert_eq!(
         shown["usable"],
-        serde_json::json!(["probe.crash", "probe.probe", "probe.steady"]),
+        serde_json::json!(["probe.crash", "probe.probe", "probe.report", "probe.steady"]),
         "{shown}"
     );
 

@@ -22,6 +22,8 @@ use serde_json::{json, Value};
 
 const NOTE: &str = "The harbour opens at dawn.";
 const SECRET: &str = "never-for-the-model-4471";
+/// The MCP secret the everything server gets as `API_KEY`.
+const API_KEY: &str = "ek-5526-for-the-server";
 /// Hang guard for the bridge to come up; nothing depends on how fast it does.
 const BRIDGE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -83,6 +85,9 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
                 // Turn 3: the token covers the tool, the sandbox does not cover the file.
                 Step::tool_call("files__read_text_file", json!({"path": secret})),
                 Step::text("That file is out of reach."),
+                // Turn 4: the everything server, given a secret, reports its environment.
+                Step::tool_call("every__get-env", json!({})),
+                Step::text("It has its key."),
             ],
         )
         .await
@@ -216,6 +221,69 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
     assert!(
         last["outcome"].as_str().unwrap().starts_with("failed"),
         "the server's own error is the outcome: {last}"
+    );
+
+    // Turn 4: a server added with `--secret` gets the value in its environment at each
+    // start, from the daemon; the record holds only the names.
+    let mut set = std::process::Command::new(env!("CARGO_BIN_EXE_astrid"))
+        .arg("--home")
+        .arg(&home)
+        .args(["mcp", "secret", "set", "every-key"])
+        .env("ASTRID_DAEMON", common::daemon_exe())
+        .env_remove("ASTRID_PRINCIPAL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{API_KEY}\n").as_bytes())
+        .unwrap();
+    ok(set.wait_with_output().unwrap(), "mcp secret set");
+    let every = servers().join(".bin/mcp-server-everything");
+    ok(
+        astrid(
+            &home,
+            &[
+                "mcp",
+                "add",
+                "every",
+                "--secret",
+                "API_KEY=every-key",
+                "--",
+                every.to_str().unwrap(),
+            ],
+        ),
+        "mcp add every",
+    );
+    let record = std::fs::read_to_string(home.join("mcp/default/every.json")).unwrap();
+    assert!(
+        record.contains("every-key") && !record.contains(API_KEY),
+        "{record}"
+    );
+    let listed = ok(astrid(&home, &["mcp", "secret", "list"]), "mcp secret list");
+    assert_eq!(listed.trim(), "every-key");
+    ok(
+        astrid(&home, &["caps", "grant", "default", "tool:every.get-env"]),
+        "caps grant",
+    );
+    ok(prompt("What is in its environment?"), "turn 4");
+    let reqs = completions(&fixture);
+    let env = tool_result(&reqs[7]);
+    assert!(env.contains(API_KEY), "{env}");
+    let entries = audit(&home);
+    assert!(
+        entries.iter().any(|e| e["action"] == "control.mcp-launch"
+            && e["resource"] == "mcp:every secrets:[API_KEY=every-key]"
+            && e["decision"] == "allowed"),
+        "each start's grant is on the record"
+    );
+    assert!(
+        entries.iter().all(|e| !e.to_string().contains(API_KEY)),
+        "the value is not"
     );
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
 }

@@ -133,6 +133,20 @@ fn commands_against(target: &str) -> Vec<ControlCommand> {
             principal: p(),
             device_id: "00".repeat(16),
         },
+        ControlCommand::McpSecretSet {
+            principal: p(),
+            name: "token".into(),
+            value: astrid_types::mcp::SecretText("planted".into()),
+        },
+        ControlCommand::McpSecretRemove {
+            principal: p(),
+            name: "token".into(),
+        },
+        ControlCommand::McpLaunch {
+            principal: p(),
+            server: "files".into(),
+            secrets: vec![],
+        },
         ControlCommand::AgentCreate { name: p() },
     ]
 }

@@ -190,6 +190,33 @@ async fn execute(
                 .await
                 .map(ControlResponse::Egress)
         }
+        ControlCommand::McpSecretSet {
+            principal,
+            name,
+            value,
+        } => {
+            let p = principal_id(&principal)?;
+            let value = zeroize::Zeroizing::new(value.0);
+            blocking(inner, move |k| k.mcp_secret_set(&p, &name, &value))
+                .await
+                .map(|()| ControlResponse::Done)
+        }
+        ControlCommand::McpSecretRemove { principal, name } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.mcp_secret_remove(&p, &name))
+                .await
+                .map(|()| ControlResponse::Done)
+        }
+        ControlCommand::McpLaunch {
+            principal,
+            server,
+            secrets,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.mcp_launch(&p, &server, &secrets))
+                .await
+                .map(ControlResponse::McpLaunch)
+        }
         ControlCommand::EgressShow { principal } => {
             let p = principal_id(&principal)?;
             blocking(inner, move |k| k.egress_show(&p))

@@ -230,6 +230,39 @@ fn reach(cmd: &ControlCommand) -> Reach {
             format!("egress:{capsule}->{target}"),
             Kind::Administer,
         ),
+        C::McpSecretSet {
+            principal, name, ..
+        } => r(
+            "mcp-secret-set",
+            principal,
+            format!("mcp-secret:{name}"),
+            Kind::Administer,
+        ),
+        C::McpSecretRemove { principal, name } => r(
+            "mcp-secret-remove",
+            principal,
+            format!("mcp-secret:{name}"),
+            Kind::Administer,
+        ),
+        // The reply carries secret values: only the operator (whose bridge starts the
+        // servers) gets one. The resource names the secrets released, never their values.
+        C::McpLaunch {
+            principal,
+            server,
+            secrets,
+        } => r(
+            "mcp-launch",
+            principal,
+            format!(
+                "mcp:{server} secrets:[{}]",
+                secrets
+                    .iter()
+                    .map(|s| format!("{}={}", s.env, s.name))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Kind::OperatorOnly,
+        ),
         C::EgressShow { principal } => r("egress-show", principal, "egress".into(), Kind::Read),
         C::DeviceIssue { principal, .. } => r(
             "device-issue",

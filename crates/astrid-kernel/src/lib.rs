@@ -20,6 +20,7 @@ mod grants;
 mod identity;
 mod kernel;
 mod lifecycle;
+mod mcp_launch;
 mod pins;
 mod principal;
 mod principals;

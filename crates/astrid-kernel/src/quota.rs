@@ -143,7 +143,7 @@ impl Inner {
         }
     }
 
-    fn process_limits(&self) -> astrid_process::Limits {
+    pub(crate) fn process_limits(&self) -> astrid_process::Limits {
         match self.process.as_ref() {
             Ok(p) => p.limits,
             Err(_) => astrid_process::Limits::default(),

@@ -46,7 +46,7 @@ impl Inner {
             .ok_or_else(|| settings_err(format!("no capsule named `{capsule}` is installed")))
     }
 
-    fn known(&self, p: &PrincipalId) -> Result<(), KernelError> {
+    pub(crate) fn known(&self, p: &PrincipalId) -> Result<(), KernelError> {
         if self.principal_exists(p) {
             Ok(())
         } else {

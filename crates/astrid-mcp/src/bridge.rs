@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
+use crate::launch::Launcher;
 use crate::pin::{compare, ToolDefinition};
 use crate::{McpError, ServerConfig, Store, Supervised};
 
@@ -37,6 +38,7 @@ struct Running {
 /// The principal's servers and what the daemon was told they serve.
 pub struct Bridge {
     client: Client,
+    launcher: Launcher,
     store: Store,
     policy: SandboxPolicy,
     servers: Mutex<BTreeMap<String, Running>>,
@@ -49,8 +51,13 @@ struct Execute {
 }
 
 impl Bridge {
-    pub fn new(client: Client, store: Store, policy: SandboxPolicy) -> Bridge {
+    /// `principal` is the one `client` acts for: each server start is granted for it.
+    pub fn new(client: Client, principal: String, store: Store, policy: SandboxPolicy) -> Bridge {
         Bridge {
+            launcher: Launcher::Daemon {
+                client: client.clone(),
+                principal,
+            },
             client,
             store,
             policy,
@@ -104,7 +111,11 @@ impl Bridge {
                 servers.insert(
                     name.clone(),
                     Running {
-                        supervised: Arc::new(Supervised::new(self.policy.clone(), config)),
+                        supervised: Arc::new(Supervised::new(
+                            self.policy.clone(),
+                            self.launcher.clone(),
+                            config,
+                        )),
                         usable: Vec::new(),
                     },
                 );

@@ -18,6 +18,7 @@
 
 mod bridge;
 mod error;
+mod launch;
 pub mod pin;
 mod remote;
 mod server;
@@ -27,6 +28,7 @@ mod tools;
 
 pub use bridge::Bridge;
 pub use error::McpError;
+pub use launch::{default_grant, Launcher};
 pub use remote::{CallOutcome, RemoteServer, ServerConfig};
 pub use server::{serve_stdio, streamable_http_service, CapsuleTools, ServeOptions};
 pub use store::{valid_server_name, Store, MAX_SERVER_NAME};

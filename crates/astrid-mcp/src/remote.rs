@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use astrid_process::{SandboxPolicy, Service, ServiceSpec};
+use astrid_types::mcp::{McpLaunchGrant, McpSecretRef};
 use rmcp::model::{CallToolRequestParams, ContentBlock};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::ServiceExt;
@@ -40,6 +41,9 @@ pub struct ServerConfig {
     pub allow_write: Vec<PathBuf>,
     /// The tool definitions the user approved, by hash.
     pub pinned: Vec<Pinned>,
+    /// Environment variables set from the principal's MCP secrets at each start.
+    #[serde(default)]
+    pub secrets: Vec<McpSecretRef>,
 }
 
 impl ServerConfig {
@@ -65,15 +69,19 @@ impl ServerConfig {
         top.or_else(|| self.program.parent().map(Path::to_path_buf))
     }
 
-    fn spec(&self) -> ServiceSpec {
+    fn spec(&self, grant: &McpLaunchGrant) -> ServiceSpec {
         ServiceSpec {
             program: self.program.to_string_lossy().into_owned(),
             args: self.args.clone(),
             code_dirs: self.code_dir().into_iter().collect(),
             read_dirs: self.allow_read.clone(),
             write_dirs: self.allow_write.clone(),
-            env: Vec::new(),
-            limits: None,
+            env: grant
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect(),
+            limits: Some(grant.limits.into()),
         }
     }
 }
@@ -96,9 +104,14 @@ pub struct CallOutcome {
 }
 
 impl RemoteServer {
-    /// Starts the server in its sandbox and completes the MCP handshake.
-    pub async fn start(policy: &SandboxPolicy, config: &ServerConfig) -> Result<Self, McpError> {
-        let mut service = astrid_process::spawn_service(policy, &config.spec())?;
+    /// Starts the server in its sandbox, under the grant's limits and with its secrets as
+    /// the only environment, and completes the MCP handshake.
+    pub async fn start(
+        policy: &SandboxPolicy,
+        config: &ServerConfig,
+        grant: &McpLaunchGrant,
+    ) -> Result<Self, McpError> {
+        let mut service = astrid_process::spawn_service(policy, &config.spec(grant))?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (
             service.stdin.take(),
             service.stdout.take(),
@@ -254,6 +267,7 @@ mod tests {
             allow_read: vec![],
             allow_write: vec![],
             pinned: vec![],
+            secrets: vec![],
         }
     }
 

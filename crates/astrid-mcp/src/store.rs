@@ -109,6 +109,7 @@ mod tests {
             allow_read: vec![],
             allow_write: vec![],
             pinned: vec![],
+            secrets: vec![],
         };
         store.put(&c).unwrap();
         assert_eq!(store.get("fs").unwrap(), Some(c.clone()));

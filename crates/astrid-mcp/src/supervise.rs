@@ -11,6 +11,7 @@ use astrid_process::SandboxPolicy;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use crate::launch::Launcher;
 use crate::remote::{CallOutcome, RemoteServer, ServerConfig};
 use crate::McpError;
 
@@ -24,6 +25,7 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// One added server under supervision.
 pub struct Supervised {
     policy: SandboxPolicy,
+    launcher: Launcher,
     config: ServerConfig,
     state: Mutex<State>,
 }
@@ -52,9 +54,10 @@ impl State {
 }
 
 impl Supervised {
-    pub fn new(policy: SandboxPolicy, config: ServerConfig) -> Supervised {
+    pub fn new(policy: SandboxPolicy, launcher: Launcher, config: ServerConfig) -> Supervised {
         Supervised {
             policy,
+            launcher,
             config,
             state: Mutex::new(State::default()),
         }
@@ -87,7 +90,13 @@ impl Supervised {
                 )));
             }
         }
-        match RemoteServer::start(&self.policy, &self.config).await {
+        // Granted afresh for every start: a quota or secret changed since applies now. A
+        // refused grant (a secret removed) counts as a failed start, with its backoff.
+        let started = match self.launcher.grant(&self.config).await {
+            Ok(grant) => RemoteServer::start(&self.policy, &self.config, &grant).await,
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(s) => {
                 let s = Arc::new(s);
                 st.starts += 1;

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use astrid_mcp::{McpError, RemoteServer, ServerConfig, Supervised};
+use astrid_mcp::{default_grant, Launcher, McpError, RemoteServer, ServerConfig, Supervised};
 use astrid_process::SandboxPolicy;
 use serde_json::{json, Map, Value};
 
@@ -76,6 +76,7 @@ fn config(name: &str, program: PathBuf, a: &[&str], read: Vec<PathBuf>) -> Serve
         allow_read: read,
         allow_write: vec![],
         pinned: vec![],
+        secrets: vec![],
     }
 }
 
@@ -89,7 +90,9 @@ async fn the_filesystem_server_sees_only_its_grant_whatever_its_own_arguments_al
         &["/"],
         vec![w.root.join("granted"), w.root.join("home")],
     );
-    let server = RemoteServer::start(&w.policy, &cfg).await.unwrap();
+    let server = RemoteServer::start(&w.policy, &cfg, &default_grant())
+        .await
+        .unwrap();
     let (tools, left_out) = server.tools().await.unwrap();
     assert!(left_out.is_empty(), "{left_out:?}");
     assert!(
@@ -154,7 +157,9 @@ async fn writes_land_only_in_the_writable_grant_and_symlinks_do_not_lead_out() {
         vec![w.root.join("granted")],
     );
     cfg.allow_write = vec![out.clone()];
-    let server = RemoteServer::start(&w.policy, &cfg).await.unwrap();
+    let server = RemoteServer::start(&w.policy, &cfg, &default_grant())
+        .await
+        .unwrap();
     let write = |path: PathBuf| {
         let server = &server;
         async move {
@@ -203,7 +208,9 @@ async fn the_everything_server_has_a_clean_environment_and_no_network() {
     let cfg = config("every", program("mcp-server-everything"), &[], vec![]);
     // bwrap sets PWD for --chdir. This process's environment (cargo's variables, the test's own) must not reach it.
     assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
-    let server = RemoteServer::start(&w.policy, &cfg).await.unwrap();
+    let server = RemoteServer::start(&w.policy, &cfg, &default_grant())
+        .await
+        .unwrap();
 
     let echo = server
         .call("echo", args(json!({"message": "hi there"})))
@@ -276,7 +283,7 @@ async fn grants_on_credentials_or_the_root_are_refused_before_anything_runs() {
             &["/"],
             vec![read],
         );
-        let err = match RemoteServer::start(&w.policy, &cfg).await {
+        let err = match RemoteServer::start(&w.policy, &cfg, &default_grant()).await {
             Err(e) => e.to_string(),
             Ok(_) => panic!("started with a grant of {}", cfg.allow_read[0].display()),
         };
@@ -303,6 +310,7 @@ fn probe_config(desc: PathBuf) -> ServerConfig {
         allow_read: vec![desc, sdk],
         allow_write: vec![],
         pinned: vec![],
+        secrets: vec![],
     }
 }
 
@@ -311,7 +319,11 @@ async fn a_crashed_server_is_restarted_once_at_once_then_with_backoff() {
     let w = world();
     let desc = w.root.join("granted");
     std::fs::write(desc.join("description.txt"), "Probe.").unwrap();
-    let sup = Supervised::new(w.policy.clone(), probe_config(desc));
+    let sup = Supervised::new(
+        w.policy.clone(),
+        Launcher::Fixed(default_grant()),
+        probe_config(desc),
+    );
 
     let first = sup.call("steady", Map::new()).await.unwrap();
     assert!(first.text.starts_with("ok from pid"), "{first:?}");
@@ -339,4 +351,56 @@ async fn a_crashed_server_is_restarted_once_at_once_then_with_backoff() {
         other => panic!("restarted during the backoff: {other:?}"),
     }
     assert_eq!(sup.restarts().await, 1);
+}
+
+/// The line of `/proc/self/limits` for `what`, e.g. "Max processes", as (soft, hard).
+fn limit_line(limits: &str, what: &str) -> (String, String) {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(what))
+        .unwrap_or_else(|| panic!("no {what} in {limits}"));
+    let mut cols = line[what.len()..].split_whitespace();
+    (
+        cols.next().unwrap().to_string(),
+        cols.next().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_runs_with_its_grants_limits_and_secrets_and_nothing_else() {
+    let w = world();
+    let desc = w.root.join("granted");
+    std::fs::write(desc.join("description.txt"), "Probe.").unwrap();
+    let mut grant = default_grant();
+    grant.limits.max_processes = 61;
+    grant.limits.max_open_files = 300;
+    grant.env = vec![(
+        "API_KEY".into(),
+        astrid_types::mcp::SecretText("k-3141".into()),
+    )];
+    let server = RemoteServer::start(&w.policy, &probe_config(desc), &grant)
+        .await
+        .unwrap();
+    let report = server.call("report", Map::new()).await.unwrap();
+    let report: Value = serde_json::from_str(&report.text).unwrap();
+    assert_eq!(report["env"]["API_KEY"], "k-3141", "{report}");
+    let names: Vec<&String> = report["env"].as_object().unwrap().keys().collect();
+    for name in &names {
+        assert!(
+            ["PATH", "HOME", "LANG", "PWD", "API_KEY"].contains(&name.as_str()),
+            "unexpected variable {name} in {names:?}"
+        );
+    }
+    let limits = report["limits"].as_str().unwrap();
+    // Soft and hard alike, so the server cannot raise them.
+    assert_eq!(
+        limit_line(limits, "Max processes"),
+        ("61".into(), "61".into()),
+        "{limits}"
+    );
+    assert_eq!(
+        limit_line(limits, "Max open files"),
+        ("300".into(), "300".into()),
+        "{limits}"
+    );
 }

@@ -5,6 +5,7 @@
 //! `setrlimit`) and, where the machine lets us create one, a per-run cgroup for the process
 //! count and the memory of the sandbox as a whole. See `cgroup.rs` for why both.
 
+use astrid_types::mcp::SandboxLimits;
 use std::ffi::OsString;
 use std::fmt;
 
@@ -27,6 +28,33 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Size of the sandbox's private in-memory `/tmp`.
     pub tmp_bytes: u64,
+}
+
+/// Limits as they cross the daemon's socket (an added MCP server's launch grant).
+impl From<Limits> for SandboxLimits {
+    fn from(l: Limits) -> SandboxLimits {
+        SandboxLimits {
+            max_processes: l.max_processes,
+            max_memory_bytes: l.max_memory_bytes,
+            max_cpu_seconds: l.max_cpu_seconds,
+            max_open_files: l.max_open_files,
+            max_file_bytes: l.max_file_bytes,
+            tmp_bytes: l.tmp_bytes,
+        }
+    }
+}
+
+impl From<SandboxLimits> for Limits {
+    fn from(l: SandboxLimits) -> Limits {
+        Limits {
+            max_processes: l.max_processes,
+            max_memory_bytes: l.max_memory_bytes,
+            max_cpu_seconds: l.max_cpu_seconds,
+            max_open_files: l.max_open_files,
+            max_file_bytes: l.max_file_bytes,
+            tmp_bytes: l.tmp_bytes,
+        }
+    }
 }
 
 impl Default for Limits {

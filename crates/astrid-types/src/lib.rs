@@ -8,6 +8,7 @@ pub mod graph;
 pub mod home;
 pub mod ids;
 pub mod manifest;
+pub mod mcp;
 pub mod text;
 pub mod topic;
 pub mod wire;

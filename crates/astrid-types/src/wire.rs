@@ -219,6 +219,26 @@ pub enum ControlCommand {
         capsule: String,
         name: String,
     },
+    /// Stores a secret for the principal's added MCP servers (`astrid mcp add --secret
+    /// ENV=NAME`), encrypted like a capsule's; it leaves the daemon only in the reply to
+    /// [`ControlCommand::McpLaunch`].
+    McpSecretSet {
+        principal: String,
+        name: String,
+        value: crate::mcp::SecretText,
+    },
+    McpSecretRemove {
+        principal: String,
+        name: String,
+    },
+    /// What one start of an added MCP server gets: the principal's sandbox limits and the
+    /// values of the secrets its record names. Operator only (the daemon's own bridge, or
+    /// `astrid mcp add`); recorded with the server and the secret names, never the values.
+    McpLaunch {
+        principal: String,
+        server: String,
+        secrets: Vec<crate::mcp::McpSecretRef>,
+    },
     /// Local-network egress consent: this capsule, for this principal, may reach `target`
     /// (`host:port`, loopback or LAN), and only that. Recorded in the audit chain.
     EgressAllow {
@@ -467,6 +487,7 @@ pub enum ControlResponse {
     /// A capsule's effective settings, `(key, value)`.
     Config(Vec<(String, String)>),
     Secrets(Vec<SecretInfo>),
+    McpLaunch(crate::mcp::McpLaunchGrant),
     /// Local-egress consents, `(capsule, target)`.
     Egress(Vec<(String, String)>),
     Done,

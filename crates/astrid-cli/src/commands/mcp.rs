@@ -19,13 +19,22 @@ pub async fn run(ctx: &Ctx, cmd: McpCommand) -> anyhow::Result<ExitCode> {
             name,
             allow_read,
             allow_write,
+            secrets,
             command,
-        } => super::mcp_servers::add(ctx, name, allow_read, allow_write, command).await,
+        } => {
+            let grants = super::mcp_servers::Grants {
+                allow_read,
+                allow_write,
+                secrets,
+            };
+            super::mcp_servers::add(ctx, name, grants, command).await
+        }
         McpCommand::Bridge => super::mcp_servers::bridge(ctx).await,
         McpCommand::List => super::mcp_servers::list(ctx),
         McpCommand::Show { name } => super::mcp_servers::show(ctx, &name).await,
         McpCommand::Approve { name } => super::mcp_servers::approve(ctx, &name).await,
         McpCommand::Remove { name } => super::mcp_servers::remove(ctx, &name),
+        McpCommand::Secret(cmd) => super::mcp_servers::secret(ctx, cmd).await,
     }
 }
 

@@ -1,19 +1,24 @@
 //! `astrid mcp add | list | show | approve | remove`: MCP servers run as sandboxed tools
 //! (docs/MCP.md, "MCP servers as tools").
 //!
-//! These commands run the server in the OS sandbox themselves (to read its tool list); they
-//! need no daemon. The records live under `<astrid home>/mcp/<principal>/`.
+//! `add`, `show` and `approve` run the server in the OS sandbox themselves (to read its tool
+//! list), under the limits and with the secrets the daemon grants for the principal, as the
+//! bridge does; `list` and `remove` need no daemon. The records live under
+//! `<astrid home>/mcp/<principal>/`; secret values never do.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _};
 use astrid_mcp::pin::{compare, pin, Change, ToolDefinition};
-use astrid_mcp::{RemoteServer, ServerConfig, Store};
+use astrid_mcp::{Launcher, RemoteServer, ServerConfig, Store};
 use astrid_process::{Limits, SandboxPolicy};
+use astrid_types::mcp::{McpSecretRef, SecretText};
+use astrid_types::wire::{ControlCommand, ControlResponse};
 use serde::Serialize;
 
 use super::Ctx;
+use crate::args::McpSecretCommand;
 
 /// Where a bare program name is looked up: the sandbox's PATH, since only system
 /// directories are visible in it.
@@ -59,13 +64,22 @@ fn canonical_dirs(dirs: &[PathBuf], what: &str) -> anyhow::Result<Vec<PathBuf>> 
         .collect()
 }
 
-/// Starts the server in its sandbox and reads its tools; the session ends on return.
+/// Starts the server in its sandbox, as the daemon grants it for the principal, and reads
+/// its tools; the session ends on return.
 async fn current_tools(
     ctx: &Ctx,
     config: &ServerConfig,
 ) -> anyhow::Result<(Vec<ToolDefinition>, Vec<String>)> {
     let policy = policy(ctx)?;
-    let server = RemoteServer::start(&policy, config).await?;
+    let launcher = Launcher::Daemon {
+        client: ctx.connect(true).await?,
+        principal: ctx.principal.clone(),
+    };
+    let grant = launcher
+        .grant(config)
+        .await
+        .with_context(|| format!("starting MCP server `{}`", config.name))?;
+    let server = RemoteServer::start(&policy, config, &grant).await?;
     Ok(server.tools().await?)
 }
 
@@ -78,20 +92,31 @@ pub async fn bridge(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     astrid_client::ensure_daemon(&ctx.home, None).await?;
     let client =
         astrid_client::Client::connect(&ctx.home, &ctx.principal, "astrid-mcp-bridge").await?;
-    astrid_mcp::Bridge::new(client, store(ctx), policy)
+    astrid_mcp::Bridge::new(client, ctx.principal.clone(), store(ctx), policy)
         .run()
         .await
         .context("serving the MCP servers' tools")?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `astrid mcp add` grants a server.
+pub struct Grants {
+    pub allow_read: Vec<PathBuf>,
+    pub allow_write: Vec<PathBuf>,
+    pub secrets: Vec<McpSecretRef>,
+}
+
 pub async fn add(
     ctx: &Ctx,
     name: String,
-    allow_read: Vec<PathBuf>,
-    allow_write: Vec<PathBuf>,
+    grants: Grants,
     command: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
+    let mut envs: Vec<&str> = grants.secrets.iter().map(|s| s.env.as_str()).collect();
+    envs.sort_unstable();
+    if let Some(w) = envs.windows(2).find(|w| w[0] == w[1]) {
+        bail!("--secret sets `{}` twice", w[0]);
+    }
     let store = store(ctx);
     if store.get(&name)?.is_some() {
         bail!("an MCP server named `{name}` exists; `astrid mcp remove {name}` first");
@@ -103,9 +128,10 @@ pub async fn add(
         name: name.clone(),
         program: resolve_program(program)?,
         args: args.to_vec(),
-        allow_read: canonical_dirs(&allow_read, "--allow-read")?,
-        allow_write: canonical_dirs(&allow_write, "--allow-write")?,
+        allow_read: canonical_dirs(&grants.allow_read, "--allow-read")?,
+        allow_write: canonical_dirs(&grants.allow_write, "--allow-write")?,
         pinned: Vec::new(),
+        secrets: grants.secrets,
     };
     let (tools, left_out) = current_tools(ctx, &config).await?;
     config.pinned = pin(&tools);
@@ -130,6 +156,8 @@ struct Listed<'a> {
     args: &'a [String],
     allow_read: &'a [PathBuf],
     allow_write: &'a [PathBuf],
+    /// `ENV=NAME`: names only, never values.
+    secrets: Vec<String>,
     tools: Vec<String>,
 }
 
@@ -140,6 +168,11 @@ fn listed(c: &ServerConfig) -> Listed<'_> {
         args: &c.args,
         allow_read: &c.allow_read,
         allow_write: &c.allow_write,
+        secrets: c
+            .secrets
+            .iter()
+            .map(|s| format!("{}={}", s.env, s.name))
+            .collect(),
         tools: c
             .pinned
             .iter()
@@ -213,12 +246,17 @@ pub async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
     };
     crate::out::show(ctx.json, &shown, |s| {
         let mut t = format!(
-            "{}\n  program: {} {}\n  read: {}\n  write: {}\n  network: none\n  tools:\n",
+            "{}\n  program: {} {}\n  read: {}\n  write: {}\n  secrets: {}\n  network: none\n  tools:\n",
             s.server.name,
             s.server.program.display(),
             s.server.args.join(" "),
             dirs_text(s.server.allow_read),
             dirs_text(s.server.allow_write),
+            if s.server.secrets.is_empty() {
+                "-".to_string()
+            } else {
+                s.server.secrets.join(", ")
+            },
         );
         for u in &s.usable {
             t.push_str(&format!("    {u}\n"));
@@ -257,5 +295,66 @@ pub fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         bail!("no MCP server named `{name}` (see `astrid mcp list`)");
     }
     outln!("removed MCP server `{name}`");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The store's capsule column for MCP secrets (as the daemon keeps them).
+const MCP_SECRETS: &str = "@mcp";
+
+pub async fn secret(ctx: &Ctx, cmd: McpSecretCommand) -> anyhow::Result<ExitCode> {
+    let principal = ctx.principal.clone();
+    match cmd {
+        McpSecretCommand::Set { name } => {
+            if !astrid_types::mcp::valid_secret_name(&name) {
+                bail!("`{name}`: an MCP secret name is 1-64 of a-z A-Z 0-9 _ - .");
+            }
+            // Read before connecting: a prompt should not wait on the daemon starting.
+            let value =
+                super::settings::read_secret(&format!("MCP secret {name} (input hidden): "))?;
+            if value.is_empty() {
+                bail!("empty value; nothing stored");
+            }
+            ctx.connect(true)
+                .await?
+                .control(ControlCommand::McpSecretSet {
+                    principal,
+                    name: name.clone(),
+                    value: SecretText(value),
+                })
+                .await?;
+            outln!("stored MCP secret {name}; servers get it only through --secret ENV={name}");
+        }
+        McpSecretCommand::List => {
+            let reply = ctx
+                .connect(true)
+                .await?
+                .control(ControlCommand::SecretList { principal })
+                .await?;
+            let ControlResponse::Secrets(all) = reply else {
+                bail!("the daemon answered a secret list with {reply:?}");
+            };
+            let names: Vec<String> = all
+                .into_iter()
+                .filter(|s| s.capsule == MCP_SECRETS)
+                .map(|s| s.name)
+                .collect();
+            crate::out::show(ctx.json, &names, |names| {
+                if names.is_empty() {
+                    return "no MCP secrets stored (astrid mcp secret set NAME)\n".into();
+                }
+                names.iter().map(|n| format!("{n}\n")).collect()
+            })?;
+        }
+        McpSecretCommand::Remove { name } => {
+            ctx.connect(true)
+                .await?
+                .control(ControlCommand::McpSecretRemove {
+                    principal,
+                    name: name.clone(),
+                })
+                .await?;
+            outln!("removed MCP secret {name}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

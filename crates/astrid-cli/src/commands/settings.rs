@@ -134,7 +134,7 @@ pub fn secrets_table(list: &[SecretInfo]) -> String {
 }
 
 /// Without echo from a terminal; otherwise all of stdin, less the trailing newline.
-fn read_secret(prompt: &str) -> anyhow::Result<String> {
+pub(crate) fn read_secret(prompt: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let v = rpassword::prompt_password(prompt).context("reading the secret")?;
         return Ok(v.trim().to_string());
