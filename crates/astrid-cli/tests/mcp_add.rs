@@ -65,6 +65,13 @@ impl World {
     }
 }
 
+/// `add`, `show` and `approve` start the daemon for their launch grant: stop it.
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.astrid(&["stop"]);
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -194,4 +201,75 @@ fn add_refuses_credential_grants_and_bad_names_and_records_nothing() {
         String::from_utf8_lossy(&dup.stderr).contains("exists"),
         "{dup:?}"
     );
+}
+
+#[test]
+fn a_distro_adds_its_mcp_servers_and_keeps_ones_already_added() {
+    let w = World::new();
+    let fs_server = servers().join(".bin/mcp-server-filesystem");
+    std::fs::create_dir_all(w.root.join("home/docs")).unwrap();
+    let distro = common::build_packages(&w.root, &["echo"]);
+    let head = "[distro]\nname = \"with-mcp\"\nversion = \"1.0.0\"\n\n\
+                [[capsule]]\nname = \"echo\"\nversion = \"*\"\n";
+    let toml = distro.join("Distro.toml");
+
+    // A malformed entry refuses the whole distro before anything is installed.
+    std::fs::write(
+        &toml,
+        format!("{head}\n[[mcp]]\nname = \"Files\"\ncommand = [\"/bin/true\"]\n"),
+    )
+    .unwrap();
+    let out = w.astrid(&["distro", "install", s(&distro)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[[mcp]] `Files`"), "{err}");
+    assert_eq!(
+        w.json(&["capsule", "list", "--json"]),
+        serde_json::json!([])
+    );
+
+    // The filesystem server granted `~/docs`, and one whose program is not on this machine.
+    std::fs::write(
+        &toml,
+        format!(
+            "{head}\n[[mcp]]\nname = \"files\"\ncommand = [\"{}\", \"~/docs\"]\n\
+             allow_read = [\"~/docs\"]\n\n[[mcp]]\nname = \"absent\"\n\
+             command = [\"/opt/nowhere/server\"]\n",
+            fs_server.display()
+        ),
+    )
+    .unwrap();
+    let out = w.astrid(&["distro", "install", s(&distro)]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("added     MCP server files"), "{stdout}");
+    assert!(
+        stderr.contains("MCP server absent of the distro was not added")
+            && stderr.contains("/opt/nowhere/server"),
+        "{stderr}"
+    );
+    let listed = w.json(&["mcp", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["name"], "files");
+    assert_eq!(listed[0]["allow_read"][0], s(&w.root.join("home/docs")));
+    assert!(
+        listed[0]["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("files.read_text_file")),
+        "{listed}"
+    );
+    let installed = w.json(&["capsule", "list", "--json"]);
+    assert_eq!(installed[0]["name"], "echo", "{installed}");
+
+    // Installed again: the added server is kept as the user has it, not re-pinned.
+    let record = w.root.join("astrid/mcp/default/files.json");
+    let before = std::fs::read(&record).unwrap();
+    let out = w.astrid(&["distro", "install", s(&distro)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("kept      MCP server files"), "{stdout}");
+    assert_eq!(std::fs::read(&record).unwrap(), before);
 }

@@ -6,23 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::remote::ServerConfig;
 use crate::McpError;
 
-/// Longest server name: `NAME.TOOL` has to fit a capability pattern and a topic segment.
-pub const MAX_SERVER_NAME: usize = 32;
+pub use astrid_types::mcp::{valid_server_name, MAX_SERVER_NAME};
 
 /// The servers of one principal.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
-}
-
-/// A server name: 1-32 of `a-z 0-9 -` starting with a letter (it prefixes tool names and
-/// file names, so nothing else is accepted).
-pub fn valid_server_name(name: &str) -> bool {
-    (1..=MAX_SERVER_NAME).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Store {

@@ -40,6 +40,29 @@ pub struct DistroManifest {
     /// The providers `astrid init --yes` sets up when the command line names none.
     #[serde(rename = "provider", default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<ProviderDefault>,
+    /// MCP servers added (as by `astrid mcp add`) for the principal installing the distro.
+    #[serde(rename = "mcp", default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<McpServerEntry>,
+}
+
+/// `[[mcp]]`: an MCP server the distro adds as sandboxed tools. A distro carries no native
+/// code: the program must already be on the machine (a path, `~/…`, or a name in the
+/// sandbox's system directories), and the tool definitions are pinned when it is added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerEntry {
+    /// As `astrid mcp add NAME`: its tools become `NAME.TOOL`.
+    pub name: String,
+    /// The program and its arguments; `~/` at the start of any element is the operator's
+    /// home.
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_read: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_write: Vec<String>,
+    /// `ENV=NAME`, as `--secret`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +108,25 @@ impl DistroManifest {
             return Err(invalid("the distro lists no [[capsule]]".into()));
         }
         unique(m.capsules.iter().map(|c| &c.name)).map_err(invalid)?;
+        let mut servers = BTreeSet::new();
+        for e in &m.mcp_servers {
+            let at = format!("[[mcp]] `{}`", e.name.escape_debug());
+            if !crate::mcp::valid_server_name(&e.name) {
+                return Err(invalid(format!(
+                    "{at}: a server name is 1-32 of a-z 0-9 - starting with a letter"
+                )));
+            }
+            if !servers.insert(&e.name) {
+                return Err(invalid(format!("{at} is listed twice")));
+            }
+            if e.command.first().is_none_or(|p| p.is_empty()) {
+                return Err(invalid(format!("{at}: command names no program")));
+            }
+            for s in &e.secrets {
+                crate::mcp::McpSecretRef::parse(s)
+                    .map_err(|why| invalid(format!("{at}: secrets: {why}")))?;
+            }
+        }
         for p in &m.providers {
             if !matches!(p.kind.as_str(), "openai" | "anthropic") {
                 return Err(invalid(format!(

@@ -72,6 +72,19 @@ impl McpSecretRef {
     }
 }
 
+/// Longest MCP server name: `NAME.TOOL` has to fit a capability pattern and a topic segment.
+pub const MAX_SERVER_NAME: usize = 32;
+
+/// An MCP server name: 1-32 of `a-z 0-9 -` starting with a letter (it prefixes tool names
+/// and file names, so nothing else is accepted).
+pub fn valid_server_name(name: &str) -> bool {
+    (1..=MAX_SERVER_NAME).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// A name for an MCP secret: 1-64 of `a-z A-Z 0-9 _ - .`.
 pub fn valid_secret_name(name: &str) -> bool {
     (1..=64).contains(&name.len())

@@ -181,6 +181,15 @@ async fn install(
         ctx.home.root().join(LOCK_FILE).display()
     );
     drop(fetched);
+    let failed = super::mcp_servers::add_from_distro(ctx, &resolved.manifest.mcp_servers).await;
+    if failed > 0 {
+        eprintln!(
+            "{failed} MCP server(s) of the distro were not added (see above); the capsules \
+             are installed. Fix the cause and run `astrid distro install` again, or add them \
+             with `astrid mcp add`."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

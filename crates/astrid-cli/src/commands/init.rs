@@ -101,6 +101,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
     let dir = path;
     let distro = distro::install(&client, opened).await?;
     drop(fetched);
+    let mcp_failed = super::mcp_servers::add_from_distro(ctx, &distro.manifest.mcp_servers).await;
     let lock_path = ctx.home.root().join(LOCK_FILE);
 
     let plan = if args.yes {
@@ -147,6 +148,14 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "init is incomplete: no model is configured; fix the provider and run `astrid init` \
              again (or pass --model)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if mcp_failed > 0 {
+        outln!(
+            "init is incomplete: {mcp_failed} MCP server(s) of the distro were not added (see \
+             the warnings); fix the cause and run `astrid init` again, or add them with \
+             `astrid mcp add`"
         );
         return Ok(ExitCode::FAILURE);
     }

@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context as _};
 use astrid_mcp::pin::{compare, pin, Change, ToolDefinition};
 use astrid_mcp::{Launcher, RemoteServer, ServerConfig, Store};
 use astrid_process::{Limits, SandboxPolicy};
+use astrid_types::distro::McpServerEntry;
 use astrid_types::mcp::{McpSecretRef, SecretText};
 use astrid_types::wire::{ControlCommand, ControlResponse};
 use serde::Serialize;
@@ -112,30 +113,7 @@ pub async fn add(
     grants: Grants,
     command: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let mut envs: Vec<&str> = grants.secrets.iter().map(|s| s.env.as_str()).collect();
-    envs.sort_unstable();
-    if let Some(w) = envs.windows(2).find(|w| w[0] == w[1]) {
-        bail!("--secret sets `{}` twice", w[0]);
-    }
-    let store = store(ctx);
-    if store.get(&name)?.is_some() {
-        bail!("an MCP server named `{name}` exists; `astrid mcp remove {name}` first");
-    }
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| anyhow!("give the server's command after `--`"))?;
-    let mut config = ServerConfig {
-        name: name.clone(),
-        program: resolve_program(program)?,
-        args: args.to_vec(),
-        allow_read: canonical_dirs(&grants.allow_read, "--allow-read")?,
-        allow_write: canonical_dirs(&grants.allow_write, "--allow-write")?,
-        pinned: Vec::new(),
-        secrets: grants.secrets,
-    };
-    let (tools, left_out) = current_tools(ctx, &config).await?;
-    config.pinned = pin(&tools);
-    store.put(&config)?;
+    let (tools, left_out) = add_server(ctx, &name, grants, &command).await?;
     outln!(
         "added MCP server `{name}` with {} tool(s), definitions pinned:",
         tools.len()
@@ -147,6 +125,104 @@ pub async fn add(
         eprintln!("warning: left out {why}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records the server with its tools pinned as it lists them now; returns them and what was
+/// left out.
+async fn add_server(
+    ctx: &Ctx,
+    name: &str,
+    grants: Grants,
+    command: &[String],
+) -> anyhow::Result<(Vec<ToolDefinition>, Vec<String>)> {
+    let mut envs: Vec<&str> = grants.secrets.iter().map(|s| s.env.as_str()).collect();
+    envs.sort_unstable();
+    if let Some(w) = envs.windows(2).find(|w| w[0] == w[1]) {
+        bail!("--secret sets `{}` twice", w[0]);
+    }
+    let store = store(ctx);
+    if store.get(name)?.is_some() {
+        bail!("an MCP server named `{name}` exists; `astrid mcp remove {name}` first");
+    }
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("give the server's command after `--`"))?;
+    let mut config = ServerConfig {
+        name: name.to_string(),
+        program: resolve_program(program)?,
+        args: args.to_vec(),
+        allow_read: canonical_dirs(&grants.allow_read, "--allow-read")?,
+        allow_write: canonical_dirs(&grants.allow_write, "--allow-write")?,
+        pinned: Vec::new(),
+        secrets: grants.secrets,
+    };
+    let (tools, left_out) = current_tools(ctx, &config).await?;
+    config.pinned = pin(&tools);
+    store.put(&config)?;
+    Ok((tools, left_out))
+}
+
+/// A distro's `[[mcp]]` entries, added for the installing principal after its capsules.
+/// A server already added under that name is kept as it is (its pins are the user's); one
+/// that cannot be added (its program is not installed here, a secret is not stored) is
+/// reported with the reason and the rest go on: the capsules are installed either way.
+/// Returns how many could not be added.
+pub async fn add_from_distro(ctx: &Ctx, entries: &[McpServerEntry]) -> usize {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let expand = |s: &str| -> String {
+        match (s.strip_prefix("~/").or((s == "~").then_some("")), &home) {
+            (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
+            _ => s.to_string(),
+        }
+    };
+    let mut failed = 0;
+    for e in entries {
+        if matches!(store(ctx).get(&e.name), Ok(Some(_))) {
+            outln!("  kept      MCP server {} (already added)", e.name);
+            continue;
+        }
+        let grants = Grants {
+            allow_read: e.allow_read.iter().map(|d| expand(d).into()).collect(),
+            allow_write: e.allow_write.iter().map(|d| expand(d).into()).collect(),
+            // Checked when the distro was parsed.
+            secrets: e
+                .secrets
+                .iter()
+                .filter_map(|s| McpSecretRef::parse(s).ok())
+                .collect(),
+        };
+        let command: Vec<String> = e.command.iter().map(|c| expand(c)).collect();
+        match add_server(ctx, &e.name, grants, &command).await {
+            Ok((tools, left_out)) => {
+                // What the distro granted, said once here: the publisher chose it.
+                let config = store(ctx).get(&e.name).ok().flatten();
+                let grants = config.as_ref().map_or(String::new(), |c| {
+                    format!(
+                        "; read: {}; write: {}; secrets: {}",
+                        dirs_text(&c.allow_read),
+                        dirs_text(&c.allow_write),
+                        names_text(&listed(c).secrets)
+                    )
+                });
+                outln!(
+                    "  added     MCP server {} ({} tool(s), definitions pinned{grants})",
+                    e.name,
+                    tools.len()
+                );
+                for why in &left_out {
+                    eprintln!("warning: MCP server {}: left out {why}", e.name);
+                }
+            }
+            Err(why) => {
+                failed += 1;
+                eprintln!(
+                    "warning: MCP server {} of the distro was not added: {why:#}",
+                    e.name
+                );
+            }
+        }
+    }
+    failed
 }
 
 #[derive(Serialize)]
@@ -191,6 +267,13 @@ fn dirs_text(dirs: &[PathBuf]) -> String {
         .join(", ")
 }
 
+fn names_text(names: &[String]) -> String {
+    if names.is_empty() {
+        return "-".into();
+    }
+    names.join(", ")
+}
+
 pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let all = store(ctx).list()?;
     let rows: Vec<Listed<'_>> = all.iter().map(listed).collect();
@@ -201,11 +284,12 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let mut s = String::new();
         for r in rows {
             s.push_str(&format!(
-                "{}  {} tool(s)  read: {}  write: {}  {}\n",
+                "{}  {} tool(s)  read: {}  write: {}  secrets: {}  {}\n",
                 r.name,
                 r.tools.len(),
                 dirs_text(r.allow_read),
                 dirs_text(r.allow_write),
+                names_text(&r.secrets),
                 r.program.display()
             ));
         }
@@ -252,11 +336,7 @@ pub async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             s.server.args.join(" "),
             dirs_text(s.server.allow_read),
             dirs_text(s.server.allow_write),
-            if s.server.secrets.is_empty() {
-                "-".to_string()
-            } else {
-                s.server.secrets.join(", ")
-            },
+            names_text(&s.server.secrets),
         );
         for u in &s.usable {
             t.push_str(&format!("    {u}\n"));
