@@ -4,10 +4,17 @@
 //!
 //! - `nop`: `sys.monotonic-ns`, the cheapest import (no arguments, a u64 back).
 //! - `kv_get`: `kv.get` of a 1-byte value: the manifest gate plus a SQLite read.
+//! - `http_1k`: `GET` of a 1 KiB body from a loopback server through `astrid:http@1.1.0` and
+//!   the airlock (manifest ceiling, the operator's consent, a durable signed audit entry,
+//!   address policy, a fresh TCP connection, the body read whole).
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use astrid_benches::{or_die, verdict, Capsules, InProcessKernel, KV_LOOP, NOP_LOOP};
+use astrid_benches::{
+    or_die, parse_ns, verdict, Capsules, InProcessKernel, HTTP_LOOP, KV_LOOP, NOP_LOOP,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// Target from the product brief: a no-op host call costs at most 1 µs.
@@ -37,6 +44,21 @@ fn host_calls(c: &mut Criterion) {
     }
     group.finish();
 
+    let url = serve_1k();
+    let target = url.trim_start_matches("http://").trim_end_matches("/1k");
+    or_die("egress allow", kernel.egress_allow("bench", target));
+    let http = |n: u64| {
+        let reply = kernel.request(HTTP_LOOP, format!("{n} {url}").into_bytes())?;
+        parse_ns(HTTP_LOOP, &reply)
+    };
+    or_die("first http call", http(1));
+    let mut group = c.benchmark_group("host_calls");
+    group.sample_size(10);
+    group.bench_function("http_1k", |b| {
+        b.iter_custom(|iters| Duration::from_nanos(or_die("http_1k", http(iters))))
+    });
+    group.finish();
+
     // One long loop per case, best of three, as a plain number for docs/PERFORMANCE.md.
     for (name, topic, n) in cases {
         let best = (0..3)
@@ -57,6 +79,41 @@ fn host_calls(c: &mut Criterion) {
              best of 3){target}"
         );
     }
+    const HTTP_N: u64 = 300;
+    let best = (0..3)
+        .map(|_| or_die("http_1k", http(HTTP_N)))
+        .min()
+        .expect("three runs");
+    println!(
+        "host_calls/http_1k: {:.1} µs per request ({HTTP_N} sequential GETs of 1 KiB on \
+         loopback through the airlock, timed in the guest, best of 3)",
+        best as f64 / HTTP_N as f64 / 1000.0
+    );
+}
+
+/// A loopback HTTP/1.1 server answering every request with 1 KiB, one connection each (the
+/// airlock opens a fresh one per request). Its thread lives as long as the benchmark.
+fn serve_1k() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the loopback server");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        let mut response =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1024\r\nconnection: close\r\n\r\n".to_vec();
+        response.extend_from_slice(&[b'x'; 1024]);
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(&response);
+        }
+    });
+    format!("http://127.0.0.1:{port}/1k")
 }
 
 criterion_group!(benches, host_calls);

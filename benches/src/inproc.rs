@@ -56,6 +56,11 @@ impl InProcessKernel {
         Ok(self.kernel.capsule_context(&self.principal, capsule)?)
     }
 
+    /// Lets `capsule` reach the local `target` (`host:port`) for the benchmark's principal.
+    pub fn egress_allow(&self, capsule: &str, target: &str) -> Result<(), BenchError> {
+        Ok(self.kernel.egress_allow(&self.principal, capsule, target)?)
+    }
+
     /// The benchmark principal's own home (`~`), which its default grants cover.
     pub fn principal_home(&self) -> std::path::PathBuf {
         AstridHome::new(self.home_dir.path()).principal_home(&self.principal)

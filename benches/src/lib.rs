@@ -23,6 +23,7 @@ pub use stats::{fmt_duration, median, time_each, verdict, Summary};
 pub const NOP_LOOP: &str = "bench.v1.nop_loop";
 pub const KV_LOOP: &str = "bench.v1.kv_loop";
 pub const PONG: &str = "bench.v1.pong";
+pub const HTTP_LOOP: &str = "bench.v1.http_loop";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {

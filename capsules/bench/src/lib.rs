@@ -46,6 +46,24 @@ impl Bench {
         Ok(elapsed_reply(start))
     }
 
+    /// Payload `N URL`: N sequential `GET URL`s through the airlock, each body read whole;
+    /// replies with the elapsed nanoseconds.
+    #[astrid::handler]
+    fn http_loop(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let text = event.text().unwrap_or_default();
+        let (n, url) = text
+            .trim()
+            .split_once(' ')
+            .and_then(|(n, url)| Some((n.parse::<u64>().ok()?, url)))
+            .ok_or_else(|| CapsuleError::invalid("payload must be `N URL`"))?;
+        let start = Instant::now();
+        for _ in 0..n {
+            let body = http::Request::get(url).send()?.body()?;
+            black_box(body);
+        }
+        Ok(elapsed_reply(start))
+    }
+
     /// Round-trip latency probe.
     #[astrid::handler]
     fn pong(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {

@@ -258,7 +258,10 @@ fn transport(e: HttpError, url: &str, cfg: &ProviderConfig) -> LlmError {
             seconds: cfg.timeout_secs(),
         },
         HttpError::TooLarge(reason) => LlmError::TooLarge { url, reason },
-        HttpError::Connection(reason) => LlmError::Connection { url, reason },
+        // The driver pins no digest, so this does not arise; it is still a failed exchange.
+        HttpError::Connection(reason) | HttpError::IntegrityMismatch(reason) => {
+            LlmError::Connection { url, reason }
+        }
         HttpError::UnknownHandle => LlmError::Connection {
             url,
             reason: "the host no longer knows the response (it was closed)".into(),

@@ -215,8 +215,10 @@ pub struct InitArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// A capsule's effective settings (defaults merged with the principal's changes).
-    Show { capsule: String },
+    /// A capsule's effective settings (defaults merged with the principal's changes); with
+    /// no CAPSULE, the operator's config.toml settings the daemon runs with (its quota,
+    /// http and process sections, defaults included).
+    Show { capsule: Option<String> },
     /// Set a setting; without VALUE, clear it back to the default.
     Set {
         capsule: String,

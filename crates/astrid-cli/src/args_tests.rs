@@ -226,7 +226,11 @@ fn chat_and_init_take_their_own_options() {
 fn operator_commands_parse() {
     assert!(matches!(
         cmd(&["config", "show", "registry"]),
-        Command::Config(ConfigCommand::Show { capsule }) if capsule == "registry"
+        Command::Config(ConfigCommand::Show { capsule: Some(c) }) if c == "registry"
+    ));
+    assert!(matches!(
+        cmd(&["config", "show"]),
+        Command::Config(ConfigCommand::Show { capsule: None })
     ));
     assert!(matches!(
         cmd(&["config", "set", "registry", "model", "qwen"]),

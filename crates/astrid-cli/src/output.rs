@@ -140,7 +140,7 @@ pub fn capsule_list(capsules: &[CapsuleInfo], verbose: bool) -> String {
         } else {
             &c.description
         };
-        let fields: [(&str, String); 9] = [
+        let fields: [(&str, String); 10] = [
             ("hash", c.hash.clone()),
             ("description", desc.to_string()),
             ("tools", list_or_dash(&c.tools)),
@@ -149,6 +149,7 @@ pub fn capsule_list(capsules: &[CapsuleInfo], verbose: bool) -> String {
             ("capabilities", list_or_dash(&c.capabilities)),
             ("imports", list_or_dash(&c.imports)),
             ("exports", list_or_dash(&c.exports)),
+            ("host abi", list_or_dash(&c.host_abi)),
             ("error", c.error.clone().unwrap_or_default()),
         ];
         for (k, v) in fields {

@@ -93,8 +93,12 @@ fn verbose_list_shows_every_field() {
     c.publish = vec!["fetch.v1.done".into()];
     c.subscribe = vec!["fetch.v1.request".into()];
     c.capabilities = vec!["fs_read: ~/data".into()];
-    c.imports = vec!["astrid:sys/log@1.0.0".into()];
-    c.exports = vec!["astrid:capsule/guest@1.0.0".into()];
+    c.imports = vec!["acme:counter ^1".into()];
+    c.exports = vec!["acme:fetch 1.0.0".into()];
+    c.host_abi = vec![
+        "astrid:sys/sys@1.0.0".into(),
+        "astrid:http/http@1.1.0".into(),
+    ];
     let text = capsule_list(&[c, info("empty", LifecycleState::Failed)], true);
     let expected = [
         "fetch 0.1.0 (ready)",
@@ -104,8 +108,9 @@ fn verbose_list_shows_every_field() {
         "  publish:      fetch.v1.done",
         "  subscribe:    fetch.v1.request",
         "  capabilities: fs_read: ~/data",
-        "  imports:      astrid:sys/log@1.0.0",
-        "  exports:      astrid:capsule/guest@1.0.0",
+        "  imports:      acme:counter ^1",
+        "  exports:      acme:fetch 1.0.0",
+        "  host abi:     astrid:sys/sys@1.0.0, astrid:http/http@1.1.0",
         "",
         "empty 0.1.0 (failed)",
     ];

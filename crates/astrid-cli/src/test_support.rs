@@ -20,6 +20,7 @@ pub(crate) fn capsule(name: &str, state: LifecycleState) -> CapsuleInfo {
         imports: vec![],
         exports: vec![],
         commands: vec![],
+        host_abi: vec![],
     }
 }
 

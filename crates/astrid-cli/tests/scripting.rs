@@ -90,6 +90,22 @@ fn list_and_show_commands_print_json_with_the_documented_fields() {
         );
     }
 
+    // `config show` with no capsule: the operator's settings the daemon runs with.
+    let settings = json(astrid(&home, &["config", "show", "--json"]), "config show");
+    let value = |k: &str| {
+        settings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == k)
+            .map(|p| p["value"].clone())
+            .unwrap_or_else(|| panic!("{k} missing: {settings}"))
+    };
+    assert_eq!(value("http.max_redirects"), "5");
+    assert_eq!(value("quota.memory_mb"), "64");
+    let text = ok(astrid(&home, &["config", "show"]), "config show");
+    assert!(text.contains("http.max_body_mb = 32\n"), "{text}");
+
     // A command with no JSON form says so instead of printing text a script would misparse.
     let out = astrid(&home, &["--json", "agent", "create", "carol"]);
     assert_eq!(out.status.code(), Some(1));

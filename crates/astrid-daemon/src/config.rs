@@ -20,6 +20,8 @@ struct FileConfig {
     process: ProcessConfig,
     #[serde(default)]
     gateway: Option<GatewayConfig>,
+    #[serde(default)]
+    http: crate::config_http::HttpConfig,
 }
 
 /// `[gateway]`: the HTTP gateway the daemon starts and supervises (docs/GATEWAY.md).
@@ -236,6 +238,7 @@ pub fn apply(home: &AstridHome, config: &mut KernelConfig) -> Result<DaemonSetti
         config.quota.timeout = Duration::from_millis(ms);
     }
     apply_process(&path, &file.process, &mut config.process_limits)?;
+    crate::config_http::apply_http(&path, &file.http, &mut config.airlock)?;
     let gateway = match &file.gateway {
         Some(g) => gateway_spec(&path, home, g)?,
         None => None,

@@ -2,6 +2,7 @@
 
 mod child;
 mod config;
+mod config_http;
 mod mcp_bridges;
 
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ use crate::connect::{self, Conn, Sender};
 use crate::policy::{self, Hop, ORIGIN_BOUND};
 use crate::resolve::{Resolve, SystemResolver};
 use crate::response::{drive, EgressResponse};
-use crate::{check_ip, AirlockConfig, Authorize, Consent, EgressError, EgressRequest};
+use crate::{check_ip, AirlockConfig, Authorize, Consent, EgressError, EgressRequest, Redirects};
 
 /// The network airlock. Cheap to share (`Arc` it); each request opens its own connection.
 pub struct Airlock {
@@ -75,6 +75,16 @@ impl Airlock {
             .map_err(|e| EgressError::InvalidArgument(format!("URL `{}`: {e}", req.url)))?;
         url.set_fragment(None);
 
+        let max_body = req
+            .max_body
+            .map_or(self.cfg.max_body, |m| m.min(self.cfg.max_body));
+        let (max_redirects, manual) = match req.redirects {
+            None => (self.cfg.max_redirects, false),
+            Some(Redirects::Follow(n)) => (n.min(self.cfg.max_redirects), false),
+            Some(Redirects::Manual) => (0, true),
+        };
+        let https_only = req.https_only;
+
         let mut redirects = 0u8;
         loop {
             // A spent budget (the caller's invocation deadline) stops before the next hop
@@ -88,24 +98,25 @@ impl Airlock {
             }
             let (parts, incoming, conn) = self
                 .hop(
-                    &url, &method, &headers, &creds, &body, consent, auth, deadline,
+                    &url, &method, &headers, &creds, &body, consent, auth, deadline, https_only,
                 )
                 .await
                 .map_err(|e| in_redirect(e, redirects, &url))?;
-            let Some(next) = redirect_target(&parts, &url)? else {
-                return Ok(EgressResponse::new(
-                    parts,
-                    incoming,
-                    conn,
-                    url.to_string(),
-                    deadline,
-                    self.cfg.max_body,
-                ));
+            let next = match manual {
+                true => None,
+                false => redirect_target(&parts, &url)?,
             };
-            if redirects >= self.cfg.max_redirects {
+            let Some(next) = next else {
+                let mut response =
+                    EgressResponse::new(parts, incoming, conn, url.to_string(), deadline, max_body);
+                if let Some(integrity) = &req.integrity {
+                    response.verify(integrity).await?;
+                }
+                return Ok(response);
+            };
+            if redirects >= max_redirects {
                 return Err(EgressError::Connection(format!(
-                    "{url} redirected more than {} times",
-                    self.cfg.max_redirects
+                    "{url} redirected more than {max_redirects} times"
                 )));
             }
             redirects += 1;
@@ -138,6 +149,7 @@ impl Airlock {
         consent: &Consent,
         auth: &dyn Authorize,
         deadline: Instant,
+        https_only: bool,
     ) -> Result<
         (
             http::response::Parts,
@@ -146,11 +158,15 @@ impl Airlock {
         ),
         EgressError,
     > {
+        if https_only && url.scheme() != "https" {
+            return Err(EgressError::Denied(format!(
+                "the request is https-only and {url} is not https"
+            )));
+        }
         let hop = policy::check_url(url, consent)?;
         auth.authorize(url).map_err(EgressError::Denied)?;
         let addrs = self.addresses(url, &hop, deadline).await?;
-        let (sender, conn) =
-            connect::open(&addrs, url, &self.tls, self.cfg.connect_timeout, deadline).await?;
+        let (sender, conn) = connect::open(&addrs, url, &self.tls, &self.cfg, deadline).await?;
         let request = build_request(url, method, headers, creds, body)?;
         exchange(sender, conn, request, url, deadline).await
     }
@@ -332,6 +348,7 @@ fn in_redirect(e: EgressError, redirects: u8, url: &Url) -> EgressError {
         EgressError::Timeout(m) => EgressError::Timeout(at(m)),
         EgressError::TooLarge(m) => EgressError::TooLarge(at(m)),
         EgressError::Connection(m) => EgressError::Connection(at(m)),
+        EgressError::Integrity(m) => EgressError::Integrity(at(m)),
     }
 }
 

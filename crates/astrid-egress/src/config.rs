@@ -15,6 +15,12 @@ pub struct AirlockConfig {
     pub connect_timeout: Duration,
     /// Redirects followed before giving up.
     pub max_redirects: u8,
+    /// Largest response head (status line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Most response headers accepted.
+    pub max_headers: usize,
+    /// Responses one capsule invocation may hold open at once (each holds a connection).
+    pub max_open_responses: usize,
     /// Extra trusted root certificates (DER), next to the built-in web PKI roots. For tests
     /// and private deployments.
     pub extra_roots: Vec<Vec<u8>>,
@@ -28,6 +34,9 @@ impl Default for AirlockConfig {
             max_timeout: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(10),
             max_redirects: 5,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_open_responses: 16,
             extra_roots: Vec::new(),
         }
     }

@@ -21,7 +21,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
-use crate::EgressError;
+use crate::{AirlockConfig, EgressError};
 
 /// A plain or TLS byte stream.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -56,11 +56,11 @@ pub(crate) async fn open(
     addrs: &[SocketAddr],
     url: &Url,
     tls: &TlsConnector,
-    connect_timeout: Duration,
+    cfg: &AirlockConfig,
     deadline: Instant,
 ) -> Result<(Sender, Conn), EgressError> {
     let host = url.host_str().unwrap_or_default();
-    let tcp = tcp(addrs, host, connect_timeout, deadline).await?;
+    let tcp = tcp(addrs, host, cfg.connect_timeout, deadline).await?;
     let io: Box<dyn Io> = if url.scheme() == "https" {
         let name = server_name(url)?;
         let tls = timeout_at(deadline, tls.connect(name, tcp))
@@ -72,6 +72,10 @@ pub(crate) async fn open(
         Box::new(tcp)
     };
     http1::Builder::new()
+        // hyper refuses a buffer below 8 KiB; the operator's setting is checked against
+        // that when the config is read, and clamped here as well.
+        .max_buf_size(cfg.max_header_bytes.max(8192))
+        .max_headers(cfg.max_headers)
         .handshake(TokioIo::new(io))
         .await
         .map_err(|e| EgressError::Connection(format!("HTTP handshake with {host}: {e}")))

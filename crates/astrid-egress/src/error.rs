@@ -20,4 +20,8 @@ pub enum EgressError {
     /// DNS, connect, TLS or protocol failure.
     #[error("connection failed: {0}")]
     Connection(String),
+    /// The body's digest is not the one the request named ([`crate::Integrity`]); none of
+    /// the body was handed on.
+    #[error("integrity mismatch: {0}")]
+    Integrity(String),
 }

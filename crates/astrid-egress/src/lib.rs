@@ -6,12 +6,15 @@
 //! operator consented to that exact `host:port` for the capsule ([`Consent`]). The
 //! connection then goes to exactly an address that passed, with TLS verified against the
 //! URL's host name. Credentials ([`Credential`]) are added only for their bound origin.
-//! Size and time caps come from [`AirlockConfig`]. See `docs/EGRESS.md`.
+//! Size and time caps come from [`AirlockConfig`]; a request may only narrow them
+//! ([`Redirects`], a smaller body cap, https only) and may name the body's digest
+//! ([`Integrity`]), checked before any of the body is handed on. See `docs/EGRESS.md`.
 
 mod airlock;
 mod config;
 mod connect;
 mod error;
+mod integrity;
 mod ip;
 mod policy;
 mod request;
@@ -21,9 +24,10 @@ mod response;
 pub use airlock::Airlock;
 pub use config::AirlockConfig;
 pub use error::EgressError;
+pub use integrity::{Integrity, IntegrityAlgorithm};
 pub use ip::check_ip;
 pub use policy::{preflight, Authorize, Consent, LocalTarget};
-pub use request::{Credential, EgressRequest};
+pub use request::{Credential, EgressRequest, Redirects};
 pub use resolve::{Resolve, ResolveFuture, SystemResolver};
 pub use response::EgressResponse;
 /// Re-exported so callers implement [`Authorize`] against the same `url` version.

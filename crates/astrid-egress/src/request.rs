@@ -62,6 +62,28 @@ pub struct EgressRequest {
     /// budget). Always capped by [`crate::AirlockConfig::max_timeout`].
     pub timeout: Option<Duration>,
     pub credentials: Vec<Credential>,
+    /// What to do with a redirect; `None` follows up to
+    /// [`crate::AirlockConfig::max_redirects`].
+    pub redirects: Option<Redirects>,
+    /// A smaller response body cap than [`crate::AirlockConfig::max_body`] (a larger one is
+    /// cut to it).
+    pub max_body: Option<u64>,
+    /// Refuse every hop that is not `https`, a consented local target or a redirect included.
+    pub https_only: bool,
+    /// The digest the final response's body must have. The airlock then reads the whole body
+    /// (under the cap and the deadline) before `send` returns, so a mismatching body is an
+    /// error and none of it is handed on.
+    pub integrity: Option<crate::Integrity>,
+}
+
+/// A request's redirect policy. The operator's [`crate::AirlockConfig::max_redirects`] is
+/// always the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirects {
+    /// Follow at most this many (each hop checked like the first); more is an error.
+    Follow(u8),
+    /// Follow none: a redirect is the response (status and `Location` as received).
+    Manual,
 }
 
 #[cfg(test)]

@@ -133,6 +133,24 @@ impl EgressResponse {
         Ok(all)
     }
 
+    /// Reads the whole body and checks it against `integrity`. On a match the body is kept
+    /// to be read as usual; on a mismatch it is dropped, and the error (returned now and by
+    /// every later read) names the digest it had.
+    pub(crate) async fn verify(&mut self, integrity: &crate::Integrity) -> Result<(), EgressError> {
+        let body = self.bytes().await?;
+        match integrity.check(&body) {
+            Ok(()) => {
+                self.pending = Bytes::from(body);
+                Ok(())
+            }
+            Err(got) => Err(self.fail(EgressError::Integrity(format!(
+                "the body of {} ({} bytes) has digest {got}, not the one the request named",
+                self.final_url,
+                body.len()
+            )))),
+        }
+    }
+
     fn fail(&mut self, e: EgressError) -> EgressError {
         self.failed = Some(e.clone());
         self.conn = None;

@@ -133,6 +133,7 @@ async fn execute(
             .await
             .map(ControlResponse::Config)
         }
+        ControlCommand::OperatorSettings => Ok(ControlResponse::Config(inner.operator_settings())),
         ControlCommand::ConfigShow { principal, capsule } => {
             let p = principal_id(&principal)?;
             blocking(inner, move |k| k.config_show(&p, &capsule))

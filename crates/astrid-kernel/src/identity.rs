@@ -96,6 +96,8 @@ fn reach(cmd: &ControlCommand) -> Reach {
         C::Ps => daemon("ps", "daemon", Kind::DaemonRead),
         C::List => daemon("list", "daemon", Kind::DaemonRead),
         C::Tree => daemon("tree", "daemon", Kind::DaemonRead),
+        // Limits, not secrets: every caller may see what it is held to.
+        C::OperatorSettings => daemon("operator-settings", "daemon", Kind::DaemonRead),
         C::Install(_) => daemon("install", "capsules", Kind::OperatorOnly),
         C::Update(_) => daemon("update", "capsules", Kind::OperatorOnly),
         C::Remove { name } => daemon("remove", &format!("capsule:{name}"), Kind::OperatorOnly),

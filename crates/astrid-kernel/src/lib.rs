@@ -21,6 +21,7 @@ mod identity;
 mod kernel;
 mod lifecycle;
 mod mcp_launch;
+mod operator_settings;
 mod pins;
 mod principal;
 mod principals;
@@ -48,6 +49,7 @@ pub use devices::{CredentialError, DeviceIdentity};
 pub use dispatch::{CAPSULE_CHANGED_TOPIC, CAPSULE_ERROR_TOPIC};
 pub use error::KernelError;
 pub use fsutil::{atomic_write, private_dir};
+pub use operator_settings::operator_settings;
 
 #[derive(Debug, Clone)]
 pub struct KernelConfig {
@@ -266,6 +268,19 @@ impl Kernel {
         capsule: &str,
     ) -> Result<std::sync::Arc<astrid_sandbox::CapsuleContext>, KernelError> {
         self.inner.context_of(principal, capsule)
+    }
+
+    /// Consents, in-process, to `capsule` reaching the local `target` (`host:port`) for
+    /// `principal`, as `astrid egress allow` does (recorded the same way; used by benchmarks).
+    pub fn egress_allow(
+        &self,
+        principal: &PrincipalId,
+        capsule: &str,
+        target: &str,
+    ) -> Result<(), KernelError> {
+        self.inner
+            .egress_allow(principal, capsule, target, true)
+            .map(|_| ())
     }
 
     /// An in-process request, as a client on the socket would make it (used by benchmarks).

@@ -218,6 +218,11 @@ impl Installed {
                 .iter()
                 .map(|c| (c.name.clone(), c.description.clone()))
                 .collect(),
+            host_abi: self
+                .component
+                .as_ref()
+                .map(|c| c.host_imports.clone())
+                .unwrap_or_default(),
         }
     }
 }

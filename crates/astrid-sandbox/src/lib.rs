@@ -9,7 +9,8 @@
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "astrid:capsule/capsule",
+        // Every version of every package, side by side (wit/capsule.wit `served`).
+        world: "astrid:capsule/served",
     });
 }
 

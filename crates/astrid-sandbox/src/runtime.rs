@@ -8,7 +8,7 @@ use astrid_types::ArtifactHash;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
-use crate::bindings::{Capsule, CapsulePre};
+use crate::bindings::{Served, ServedPre};
 use crate::cache::ComponentCache;
 use crate::error::SandboxError;
 use crate::host::HostState;
@@ -33,10 +33,13 @@ impl Default for RuntimeConfig {
 /// A component ready to instantiate: compiled (or loaded from cache), linked, type-checked.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pub(crate) pre: CapsulePre<HostState>,
+    pub(crate) pre: ServedPre<HostState>,
     pub hash: ArtifactHash,
     /// True when this load came from the precompiled cache rather than a compile.
     pub from_cache: bool,
+    /// The host interfaces the component imports, versioned (`astrid:http/http@1.0.0`), in
+    /// the component's order: which version of each package it was built against.
+    pub host_imports: Vec<String>,
 }
 
 /// The one shared engine, linker and cache of the daemon.
@@ -60,7 +63,7 @@ impl Runtime {
         let engine = Engine::new(&c).map_err(SandboxError::Engine)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
-        Capsule::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        Served::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(SandboxError::Engine)?;
 
         let cache = match &config.cache_dir {
@@ -99,25 +102,29 @@ impl Runtime {
                 c
             }
         };
-        reject_foreign_imports(&component, &self.engine, hash)?;
+        let host_imports = host_imports(&component, &self.engine, hash)?;
         let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
-        let pre = CapsulePre::new(pre).map_err(invalid)?;
+        let pre = ServedPre::new(pre).map_err(invalid)?;
         Ok(LoadedComponent {
             pre,
             hash: *hash,
             from_cache,
+            host_imports,
         })
     }
 }
 
-/// A component that imports anything but our own packages (a `wasi:*` interface, say) would
-/// fail to link anyway; saying so by name is kinder than a linker error.
-fn reject_foreign_imports(
+/// The component's imports, all of which must be our own packages: one importing anything
+/// else (a `wasi:*` interface, say) would fail to link anyway, and saying so by name is
+/// kinder than a linker error. A version the host does not serve fails at link time, naming
+/// the interface.
+fn host_imports(
     component: &Component,
     engine: &Engine,
     hash: &ArtifactHash,
-) -> Result<(), SandboxError> {
+) -> Result<Vec<String>, SandboxError> {
     let ty = component.component_type();
+    let mut names = Vec::new();
     for (name, _) in ty.imports(engine) {
         if !name.starts_with("astrid:") {
             return Err(SandboxError::InvalidComponent {
@@ -127,8 +134,9 @@ fn reject_foreign_imports(
                 ),
             });
         }
+        names.push(name.to_string());
     }
-    Ok(())
+    Ok(names)
 }
 
 impl Drop for Runtime {

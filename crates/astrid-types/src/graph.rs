@@ -7,8 +7,27 @@ use semver::{Version, VersionReq};
 
 use crate::manifest::{Manifest, HOST_NAMESPACE};
 
-/// The version at which the kernel serves every `astrid:` host interface.
-pub const HOST_INTERFACE_VERSION: Version = Version::new(1, 0, 0);
+const V1_0: Version = Version::new(1, 0, 0);
+const V1_1: Version = Version::new(1, 1, 0);
+
+/// Every version of every `astrid:` host package the kernel serves, side by side (the WIT
+/// is in `wit/`; a released version is never changed or dropped, a new one is added).
+pub const HOST_PACKAGES: &[(&str, &[Version])] = &[
+    ("astrid:sys", &[V1_0]),
+    ("astrid:ipc", &[V1_0]),
+    ("astrid:kv", &[V1_0]),
+    ("astrid:fs", &[V1_0]),
+    ("astrid:approval", &[V1_0]),
+    ("astrid:http", &[V1_0, V1_1]),
+    ("astrid:process", &[V1_0]),
+];
+
+/// Whether the kernel serves a version of host package `package` matching `req`.
+pub fn host_serves(package: &str, req: &VersionReq) -> bool {
+    HOST_PACKAGES
+        .iter()
+        .any(|(name, versions)| *name == package && versions.iter().any(|v| req.matches(v)))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
@@ -51,7 +70,7 @@ fn exporters<'a>(
 /// matching version, earliest in input order on a tie (so the choice is deterministic).
 fn provider(manifests: &[Manifest], importer: usize, iface: &str, req: &VersionReq) -> Provider {
     if iface.starts_with(HOST_NAMESPACE) {
-        return if req.matches(&HOST_INTERFACE_VERSION) {
+        return if host_serves(iface, req) {
             Provider::Kernel
         } else {
             Provider::None

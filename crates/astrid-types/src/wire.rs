@@ -196,6 +196,9 @@ pub enum ControlCommand {
         key: String,
         value: Option<String>,
     },
+    /// The operator's effective `config.toml` settings (`[quota]`, `[http]`, `[process]`),
+    /// defaults included, as `section.key` pairs. Answered with `Config`.
+    OperatorSettings,
     /// The capsule's effective settings for a principal (defaults merged with overrides).
     ConfigShow {
         principal: String,
@@ -612,6 +615,11 @@ pub struct CapsuleInfo {
     pub exports: Vec<String>,
     /// CLI verbs the capsule adds, `(name, description)`.
     pub commands: Vec<(String, String)>,
+    /// The host interfaces the component imports, with the version it was built against
+    /// (`astrid:http/http@1.0.0`), read from the component itself; empty when it failed to
+    /// load.
+    #[serde(default)]
+    pub host_abi: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -150,7 +150,7 @@ host_error! {
 
 host_error! {
     /// An error from `astrid:http` (outbound requests through the kernel's network airlock).
-    HttpError from astrid::http::http::ErrorCode {
+    HttpError from astrid::http1_1_0::http::ErrorCode {
         /// Refused by the manifest, the capability gate, the human or the airlock; the message
         /// says which layer and why.
         Denied("denied"),
@@ -160,8 +160,11 @@ host_error! {
         Timeout("timeout"),
         /// The body grew past the size cap.
         TooLarge("too-large"),
-        /// DNS, connect, TLS or protocol failure.
+        /// DNS, connect, TLS or protocol failure, or more redirects than the request allowed.
         Connection("connection"),
+        /// The body's digest is not the one [`Request::integrity`](crate::http::Request::integrity)
+        /// named; none of it reached the capsule. The message names the digest it had.
+        IntegrityMismatch("integrity-mismatch"),
     }
     unit {
         /// No open response with that handle in this invocation.

@@ -5,23 +5,48 @@
 //! policy. Credentials declared as `[[secret]]`s are added by the host; the capsule never sees
 //! them.
 //!
+//! A request may narrow what the operator allows (a shorter time, fewer redirects, a smaller
+//! body, https only) and may pin the body's digest ([`Request::integrity`]), which the host
+//! checks before any of the body reaches the capsule. This is `astrid:http@1.1.0`.
+//!
 //! ```no_run
 //! # fn f() -> Result<(), astrid_sdk::SysError> {
-//! use astrid_sdk::http::Request;
+//! use astrid_sdk::http::{Redirects, Request};
 //! let resp = Request::get("https://example.com/").timeout_ms(10_000).send()?;
 //! let status = resp.status;
 //! let body = resp.text()?;
-//! # let _ = (status, body); Ok(()) }
+//!
+//! // A script from a CDN, only if it is the exact file expected.
+//! let script = Request::get("https://cdn.example.com/lib.js")
+//!     .https_only()
+//!     .redirects(Redirects::None)
+//!     .max_body_bytes(1 << 20)
+//!     .integrity("sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC")
+//!     .send()?
+//!     .body()?;
+//! # let _ = (status, body, script); Ok(()) }
 //! ```
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::bindings::astrid::http::http;
+use crate::bindings::astrid::http1_1_0::http;
 use crate::error::{HttpError, SysError};
 
 /// How much [`Response::body`] asks the host for per call.
 const BODY_CHUNK: u32 = 64 * 1024;
+
+/// What to do when the server answers with a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Redirects {
+    /// Follow up to the operator's limit (`http.max_redirects`, 5 by default).
+    #[default]
+    HostDefault,
+    /// Follow none: the 3xx response, with its `location` header, is the answer.
+    None,
+    /// Follow at most this many (never more than the operator's limit).
+    Follow(u8),
+}
 
 /// An HTTP request, built up and then [`send`](Request::send)t.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +56,10 @@ pub struct Request {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     timeout_ms: u32,
+    redirects: Redirects,
+    max_body_bytes: u64,
+    https_only: bool,
+    integrity: Option<String>,
 }
 
 impl Request {
@@ -42,6 +71,10 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             timeout_ms: 0,
+            redirects: Redirects::HostDefault,
+            max_body_bytes: 0,
+            https_only: false,
+            integrity: None,
         }
     }
 
@@ -82,8 +115,37 @@ impl Request {
         self
     }
 
-    /// Sends the request and returns once the response head arrived. A 4xx or 5xx status is
-    /// a response, not an error.
+    /// The redirect policy (the default follows up to the operator's limit).
+    pub fn redirects(mut self, policy: Redirects) -> Self {
+        self.redirects = policy;
+        self
+    }
+
+    /// The largest response body this request accepts; reading past it is
+    /// [`HttpError::TooLarge`]. The operator's cap still applies to a larger value.
+    pub fn max_body_bytes(mut self, max: u64) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// Refuse every hop that is not `https`, redirects and consented local servers included.
+    pub fn https_only(mut self) -> Self {
+        self.https_only = true;
+        self
+    }
+
+    /// Subresource integrity, as in HTML: `sha256-<base64>`, `sha384-…` or `sha512-…`
+    /// (several separated by spaces; the strongest algorithm listed is checked). The host reads
+    /// the whole body before [`send`](Self::send) returns; a different body is
+    /// [`HttpError::IntegrityMismatch`] and none of it reaches the capsule.
+    pub fn integrity(mut self, digests: impl Into<String>) -> Self {
+        self.integrity = Some(digests.into());
+        self
+    }
+
+    /// Sends the request and returns once the response head arrived (with
+    /// [`integrity`](Self::integrity), once the whole body arrived and matched). A 4xx or 5xx
+    /// status is a response, not an error.
     pub fn send(self) -> Result<Response, HttpError> {
         let req = http::Request {
             method: self.method,
@@ -94,7 +156,17 @@ impl Request {
                 .map(|(name, value)| http::Header { name, value })
                 .collect(),
             body: self.body,
-            timeout_ms: self.timeout_ms,
+            options: http::Options {
+                timeout_ms: self.timeout_ms,
+                redirects: match self.redirects {
+                    Redirects::HostDefault => http::RedirectPolicy::HostDefault,
+                    Redirects::None => http::RedirectPolicy::None,
+                    Redirects::Follow(n) => http::RedirectPolicy::Follow(n),
+                },
+                max_body_bytes: self.max_body_bytes,
+                https_only: self.https_only,
+                integrity: self.integrity,
+            },
         };
         let (handle, head) = http::send(&req)?;
         Ok(Response {

@@ -18,10 +18,11 @@ pub async fn config(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let principal = ctx.principal.clone();
     match cmd {
         ConfigCommand::Show { capsule } => {
-            match client
-                .control(ControlCommand::ConfigShow { principal, capsule })
-                .await?
-            {
+            let command = match capsule {
+                Some(capsule) => ControlCommand::ConfigShow { principal, capsule },
+                None => ControlCommand::OperatorSettings,
+            };
+            match client.control(command).await? {
                 ControlResponse::Config(pairs) => {
                     let list: Vec<_> = pairs
                         .iter()

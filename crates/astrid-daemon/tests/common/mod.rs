@@ -67,10 +67,12 @@ pub enum Capsule {
     KeyThief,
     /// No capabilities; asks the tools to act for it (`testdata/borrower`).
     Borrower,
+    /// One request with `astrid:http@1.1.0`'s options (`testdata/http-probe`).
+    HttpProbe,
 }
 
 // The last variant plus one: adding a capsule above cannot leave the cache short.
-const ALL: usize = Capsule::Borrower as usize + 1;
+const ALL: usize = Capsule::HttpProbe as usize + 1;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -96,6 +98,7 @@ impl Capsule {
             Capsule::ToolHttp => "tool-http",
             Capsule::KeyThief => "testdata/key-thief",
             Capsule::Borrower => "testdata/borrower",
+            Capsule::HttpProbe => "testdata/http-probe",
         }
     }
 }

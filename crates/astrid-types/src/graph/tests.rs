@@ -45,19 +45,34 @@ fn providers_boot_first_and_ties_keep_input_order() {
 }
 
 #[test]
-fn host_interfaces_are_provided_by_the_kernel_at_1_0_0() {
+fn host_packages_are_provided_by_the_kernel_at_every_version_it_serves() {
     let ms = [cap(
         "a",
-        &[("astrid:fs", "^1"), ("astrid:ipc", "=1.0.0")],
+        &[
+            ("astrid:fs", "^1"),
+            ("astrid:ipc", "=1.0.0"),
+            ("astrid:http", "=1.0.0"),
+        ],
         &[],
     )];
     assert_eq!(boot_order(&ms), Ok(vec![0]));
-    let ms = [cap("a", &[("astrid:fs", "^2")], &[])];
-    let err = boot_order(&ms).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "capsule `a` imports `astrid:fs` ^2 but no installed capsule exports a matching version"
-    );
+    let ms = [cap("b", &[("astrid:http", "^1.1")], &[])];
+    assert_eq!(boot_order(&ms), Ok(vec![0]));
+    for (iface, req) in [
+        ("astrid:fs", "^2"),
+        ("astrid:fs", "^1.1"),
+        ("astrid:nonesuch", "^1"),
+    ] {
+        let ms = [cap("a", &[(iface, req)], &[])];
+        let err = boot_order(&ms).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "capsule `a` imports `{iface}` {} but no installed capsule exports a matching version",
+                req.parse::<semver::VersionReq>().unwrap()
+            )
+        );
+    }
 }
 
 #[test]

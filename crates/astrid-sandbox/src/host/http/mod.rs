@@ -2,23 +2,62 @@
 //! URL and every redirect) passes the manifest ceiling, then the operator's local-egress
 //! consent or the capability layer (token or human), and is audited before any connection is
 //! made; the airlock then applies its address policy.
+//!
+//! This module is the version-independent core; `v1_0` and `v1_1` are the thin adapters that
+//! turn each WIT version's types into [`SendArgs`] and [`HttpFailure`] back into its
+//! `error-code`. A capsule built against either version gets the same checks.
+
+mod v1_0;
+mod v1_1;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use astrid_crypto::Resource;
-use astrid_egress::{Authorize, EgressError, EgressRequest};
+use astrid_egress::{Authorize, EgressError, EgressRequest, Integrity, Redirects};
 use url::Url;
 
 use super::HostState;
 use crate::authorize::{Ceiling, Effect, Gatekeeper, How};
-use crate::bindings::astrid::http::http::{ErrorCode, Header, Host, Request, ResponseHead};
 use crate::chain::Actor;
 use crate::context::{CapsuleContext, NetAccess};
 
-/// Open responses per invocation; each holds a connection.
-const MAX_OPEN: usize = 16;
+/// One request, whichever WIT version it came through.
+pub(crate) struct SendArgs {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// 0 means the host default.
+    pub timeout_ms: u32,
+    /// `None` is the operator's default.
+    pub redirects: Option<Redirects>,
+    /// `None` is the operator's cap.
+    pub max_body: Option<u64>,
+    pub https_only: bool,
+    pub integrity: Option<String>,
+}
+
+/// The head of the response a handle was opened for.
+pub(crate) struct Head {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub final_url: String,
+}
+
+/// Why a call failed, before a version's adapter names it in its own `error-code`.
+pub(crate) enum HttpFailure {
+    Egress(EgressError),
+    UnknownHandle,
+}
+
+impl From<EgressError> for HttpFailure {
+    fn from(e: EgressError) -> Self {
+        HttpFailure::Egress(e)
+    }
+}
+
 /// Longest URL kept in an audit entry.
 const MAX_AUDIT_URL: usize = 512;
 const OP: &str = "http.request";
@@ -121,31 +160,24 @@ fn audit_how(how: How) -> &'static str {
     }
 }
 
-fn map(e: EgressError) -> ErrorCode {
-    match e {
-        EgressError::Denied(m) => ErrorCode::Denied(m),
-        EgressError::InvalidArgument(m) => ErrorCode::InvalidArgument(m),
-        EgressError::Timeout(m) => ErrorCode::Timeout(m),
-        EgressError::TooLarge(m) => ErrorCode::TooLarge(m),
-        EgressError::Connection(m) => ErrorCode::Connection(m),
-    }
-}
-
-impl Host for HostState {
-    fn send(&mut self, req: Request) -> Result<(u64, ResponseHead), ErrorCode> {
+impl HostState {
+    pub(crate) fn http_send(&mut self, req: SendArgs) -> Result<(u64, Head), HttpFailure> {
         let Some(net) = self.ctx.net.clone() else {
             let reason = format!(
                 "capsule `{}` declares no [capabilities] net targets",
                 self.ctx.capsule()
             );
             self.denied(OP, &req.url, &reason);
-            return Err(ErrorCode::Denied(reason));
+            return Err(EgressError::Denied(reason).into());
         };
-        if self.http.len() >= MAX_OPEN {
-            return Err(ErrorCode::InvalidArgument(format!(
-                "at most {MAX_OPEN} open responses per invocation; close some first"
-            )));
+        let max_open = net.airlock.config().max_open_responses;
+        if self.http.len() >= max_open {
+            return Err(EgressError::InvalidArgument(format!(
+                "at most {max_open} open responses per invocation; close some first"
+            ))
+            .into());
         }
+        let integrity = req.integrity.as_deref().map(Integrity::parse).transpose()?;
         let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
         let budget = self.budget(asked);
         let gate = HopGate {
@@ -160,10 +192,14 @@ impl Host for HostState {
         let request = EgressRequest {
             method: req.method,
             url: req.url.clone(),
-            headers: req.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            headers: req.headers,
             body: req.body,
             timeout: budget,
             credentials: net.credentials.clone(),
+            redirects: req.redirects,
+            max_body: req.max_body,
+            https_only: req.https_only,
+            integrity,
         };
         let result = net
             .rt
@@ -172,29 +208,28 @@ impl Host for HostState {
             self.deadline_hit = true;
         }
         let response = result.map_err(|e| {
-            if let EgressError::Denied(reason) = &e {
+            match &e {
                 // The gate records its own refusals; this records the airlock's.
-                if !gate.refused.load(Ordering::Relaxed) {
+                EgressError::Denied(reason) if !gate.refused.load(Ordering::Relaxed) => {
                     self.denied(OP, &req.url, &format!("airlock: {reason}"));
                 }
+                // The hop was allowed (and audited); what came back was not what the capsule
+                // pinned, and that is recorded too.
+                EgressError::Integrity(reason) => {
+                    self.denied(OP, &req.url, &format!("integrity: {reason}"));
+                }
+                _ => {}
             }
             if matches!(e, EgressError::Timeout(_))
                 && self.budget(None).is_some_and(|d| d.is_zero())
             {
                 self.deadline_hit = true;
             }
-            map(e)
+            e
         })?;
-        let head = ResponseHead {
+        let head = Head {
             status: response.status,
-            headers: response
-                .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
+            headers: response.headers.clone(),
             final_url: response.final_url.clone(),
         };
         let handle = self.next_http;
@@ -203,14 +238,18 @@ impl Host for HostState {
         Ok((handle, head))
     }
 
-    fn read_body(&mut self, handle: u64, max_bytes: u32) -> Result<Vec<u8>, ErrorCode> {
+    pub(crate) fn http_read(
+        &mut self,
+        handle: u64,
+        max_bytes: u32,
+    ) -> Result<Vec<u8>, HttpFailure> {
         let rt = match &self.ctx.net {
             Some(net) => net.rt.clone(),
-            None => return Err(ErrorCode::UnknownHandle),
+            None => return Err(HttpFailure::UnknownHandle),
         };
         let budget = self.budget(None);
         let Some(response) = self.http.get_mut(&handle) else {
-            return Err(ErrorCode::UnknownHandle);
+            return Err(HttpFailure::UnknownHandle);
         };
         let max = (max_bytes as usize).clamp(1, 1024 * 1024);
         let read = response.chunk(max);
@@ -226,19 +265,20 @@ impl Host for HostState {
             }
             Ok(Err(e)) => {
                 self.http.remove(&handle);
-                Err(map(e))
+                Err(e.into())
             }
             Err(_) => {
                 self.http.remove(&handle);
                 self.deadline_hit = true;
-                Err(ErrorCode::Timeout(
+                Err(EgressError::Timeout(
                     "the invocation's deadline passed while reading the body".into(),
-                ))
+                )
+                .into())
             }
         }
     }
 
-    fn close(&mut self, handle: u64) {
+    pub(crate) fn http_close(&mut self, handle: u64) {
         self.http.remove(&handle);
     }
 }

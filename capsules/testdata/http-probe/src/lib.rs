@@ -1,0 +1,55 @@
+//! `http-probe`: one request through `astrid:http@1.1.0` with the options its payload names,
+//! replying with exactly what the guest got, so the daemon's tests see the SDK's view.
+//!
+//! Payload: the URL on the first line, then one option per line: `integrity=<sri>`,
+//! `redirects=none` or `redirects=<n>`, `max_body=<bytes>`, `https_only`. Reply:
+//! `ok: <status> <location or -> <body>` or `error: <error-code>: <message>`.
+#![forbid(unsafe_code)]
+
+use astrid_sdk::http::{Redirects, Request};
+use astrid_sdk::prelude::*;
+
+#[derive(Default)]
+struct HttpProbe;
+
+fn build(payload: &str) -> Result<Request, String> {
+    let mut lines = payload.lines();
+    let mut req = Request::get(lines.next().unwrap_or_default());
+    for line in lines {
+        req = match line.split_once('=') {
+            Some(("integrity", v)) => req.integrity(v),
+            Some(("redirects", "none")) => req.redirects(Redirects::None),
+            Some(("redirects", n)) => req.redirects(Redirects::Follow(
+                n.parse().map_err(|e| format!("redirects: {e}"))?,
+            )),
+            Some(("max_body", n)) => {
+                req.max_body_bytes(n.parse().map_err(|e| format!("max_body: {e}"))?)
+            }
+            None if line == "https_only" => req.https_only(),
+            _ => return Err(format!("unknown option `{line}`")),
+        };
+    }
+    Ok(req)
+}
+
+#[capsule]
+impl HttpProbe {
+    #[astrid::handler]
+    fn fetch(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let payload = String::from_utf8_lossy(&event.payload);
+        let req = build(&payload).map_err(CapsuleError::InvalidArgument)?;
+        let answer = match req.send() {
+            Ok(resp) => {
+                let (status, location) = (resp.status, resp.header("location").map(str::to_owned));
+                match resp.text() {
+                    Ok(body) => {
+                        format!("ok: {status} {} {body}", location.as_deref().unwrap_or("-"))
+                    }
+                    Err(e) => format!("error: {e}"),
+                }
+            }
+            Err(e) => format!("error: {e}"),
+        };
+        Ok(Some(answer.into_bytes()))
+    }
+}
