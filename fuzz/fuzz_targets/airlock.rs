@@ -4,13 +4,16 @@
 //! credentials, and names neither localhost nor an address the standard library's (nightly)
 //! IANA-registry view calls not globally reachable; the verdict survives the URL's own
 //! normalised serialisation; an address `check_ip` accepts is globally reachable, and an
-//! IPv4 address gets the same verdict as its IPv4-mapped IPv6 form.
+//! IPv4 address gets the same verdict as its IPv4-mapped IPv6 form. The URL text is also
+//! parsed as a subresource-integrity value (`astrid_egress::Integrity`, which a capsule
+//! hands the host): no panic, and a value that parses checks any body to a match or to the
+//! body's own digest in the same `algorithm-base64` form.
 #![no_main]
 #![feature(ip)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use astrid_egress::{check_ip, preflight, Consent, Url};
+use astrid_egress::{check_ip, preflight, Consent, Integrity, Url};
 use astrid_fuzz::split2;
 use libfuzzer_sys::fuzz_target;
 use url::Host;
@@ -59,6 +62,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(url) else {
         return;
     };
+    if let Ok(pinned) = Integrity::parse(text) {
+        if let Err(got) = pinned.check(addresses) {
+            let (alg, b64) = got.split_once('-').expect("ALGORITHM-BASE64");
+            assert!(matches!(alg, "sha256" | "sha384" | "sha512"), "{got}");
+            assert!(
+                Integrity::parse(&got).is_ok(),
+                "its own digest parses: {got}"
+            );
+            assert!(!b64.is_empty());
+        }
+    }
     let Ok(url) = Url::parse(text) else {
         return;
     };

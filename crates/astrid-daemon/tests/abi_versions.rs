@@ -60,6 +60,7 @@ fn site() -> impl Fn(&common::servers::SeenRequest) -> Answer + Send + Sync + 's
             "/hello" => body("hello from loopback"),
             "/lib.js" => body("console.log('swapped')"),
             "/big" => body(&"x".repeat(5000)),
+            "/600k" => body(&"y".repeat(600 * 1024)),
             "/moved" => Answer::redirect("/hello"),
             "/twice" => Answer::redirect("/moved"),
             _ => Answer {
@@ -282,4 +283,18 @@ async fn the_operators_http_settings_are_shown_and_bound_every_request() {
     let payload = format!("{}\nredirects=5", server.url("/twice"));
     let got = ask(&c, "http-probe.v1.fetch", payload.as_bytes()).await;
     assert!(got.contains("more than 1 times"), "{got}");
+
+    // Bodies held for an integrity check share the 1 MiB cap within an invocation: one
+    // 600 KiB body fits, a second while the first is held does not.
+    let pin = sha256(&[b'y'; 600 * 1024]);
+    let one = format!("{}\nintegrity={pin}", server.url("/600k"));
+    let got = ask(&c, "http-probe.v1.fetch", one.as_bytes()).await;
+    assert!(
+        got.starts_with("ok: 200 - yyy"),
+        "{}",
+        &got[..got.len().min(80)]
+    );
+    let two = format!("{one}\nhold=1");
+    let got = ask(&c, "http-probe.v1.fetch", two.as_bytes()).await;
+    assert!(got.starts_with("error: too-large: "), "{got}");
 }

@@ -63,6 +63,12 @@ impl EgressResponse {
         }
     }
 
+    /// Bytes received and not yet handed on: the whole body of a response read for an
+    /// integrity check, otherwise at most one piece.
+    pub fn held_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -2,8 +2,10 @@
 //! replying with exactly what the guest got, so the daemon's tests see the SDK's view.
 //!
 //! Payload: the URL on the first line, then one option per line: `integrity=<sri>`,
-//! `redirects=none` or `redirects=<n>`, `max_body=<bytes>`, `https_only`. Reply:
-//! `ok: <status> <location or -> <body>` or `error: <error-code>: <message>`.
+//! `redirects=none` or `redirects=<n>`, `max_body=<bytes>`, `https_only`, and `hold=<n>`
+//! (first send the same request n times and keep those responses open, unread). Reply:
+//! `ok: <status> <location or -> <body>` or `error: <error-code>: <message>` (for a held
+//! request that failed, `error: held #<i>: …`).
 #![forbid(unsafe_code)]
 
 use astrid_sdk::http::{Redirects, Request};
@@ -12,11 +14,17 @@ use astrid_sdk::prelude::*;
 #[derive(Default)]
 struct HttpProbe;
 
-fn build(payload: &str) -> Result<Request, String> {
+/// The request and how many copies of it to hold open first.
+fn build(payload: &str) -> Result<(Request, u32), String> {
     let mut lines = payload.lines();
     let mut req = Request::get(lines.next().unwrap_or_default());
+    let mut hold = 0;
     for line in lines {
         req = match line.split_once('=') {
+            Some(("hold", n)) => {
+                hold = n.parse().map_err(|e| format!("hold: {e}"))?;
+                req
+            }
             Some(("integrity", v)) => req.integrity(v),
             Some(("redirects", "none")) => req.redirects(Redirects::None),
             Some(("redirects", n)) => req.redirects(Redirects::Follow(
@@ -29,7 +37,7 @@ fn build(payload: &str) -> Result<Request, String> {
             _ => return Err(format!("unknown option `{line}`")),
         };
     }
-    Ok(req)
+    Ok((req, hold))
 }
 
 #[capsule]
@@ -37,7 +45,14 @@ impl HttpProbe {
     #[astrid::handler]
     fn fetch(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
         let payload = String::from_utf8_lossy(&event.payload);
-        let req = build(&payload).map_err(CapsuleError::InvalidArgument)?;
+        let (req, hold) = build(&payload).map_err(CapsuleError::InvalidArgument)?;
+        let mut held = Vec::new();
+        for i in 0..hold {
+            match req.clone().send() {
+                Ok(resp) => held.push(resp),
+                Err(e) => return Ok(Some(format!("error: held #{i}: {e}").into_bytes())),
+            }
+        }
         let answer = match req.send() {
             Ok(resp) => {
                 let (status, location) = (resp.status, resp.header("location").map(str::to_owned));

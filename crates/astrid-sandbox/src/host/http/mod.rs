@@ -178,6 +178,25 @@ impl HostState {
             .into());
         }
         let integrity = req.integrity.as_deref().map(Integrity::parse).transpose()?;
+        // A body checked for integrity is held by the host until the guest reads it, so the
+        // bodies one invocation holds that way share the operator's body cap between them
+        // (16 open responses must not mean 16 times the cap in host memory).
+        let max_body = match integrity {
+            None => req.max_body,
+            Some(_) => {
+                let cap = net.airlock.config().max_body;
+                let held: u64 = self.http.values().map(|r| r.held_bytes() as u64).sum();
+                let room = cap.saturating_sub(held);
+                if room == 0 {
+                    return Err(EgressError::TooLarge(format!(
+                        "this invocation already holds {held} bytes of checked bodies, the \
+                         {cap}-byte cap; read or close them first"
+                    ))
+                    .into());
+                }
+                Some(req.max_body.map_or(room, |m| m.min(room)))
+            }
+        };
         let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
         let budget = self.budget(asked);
         let gate = HopGate {
@@ -197,7 +216,7 @@ impl HostState {
             timeout: budget,
             credentials: net.credentials.clone(),
             redirects: req.redirects,
-            max_body: req.max_body,
+            max_body,
             https_only: req.https_only,
             integrity,
         };
