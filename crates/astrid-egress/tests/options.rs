@@ -157,3 +157,50 @@ async fn more_response_headers_than_the_operator_allows_is_an_error() {
         .unwrap();
     assert_eq!(resp.bytes().await.unwrap(), b"ok");
 }
+
+/// The header limit bounds hyper's read buffer; a request body far larger than it still goes
+/// out whole (the write side is not capped by it).
+#[tokio::test]
+async fn a_request_body_larger_than_the_header_limit_is_sent_whole() {
+    let server = simple(|req| ok(&format!("got {} bytes", req.body.len()))).await;
+    let c = consent(&[server.target()]);
+    let small = Airlock::new(AirlockConfig {
+        max_header_bytes: 8 * 1024,
+        ..AirlockConfig::default()
+    })
+    .unwrap();
+    let mut req = get(&server.url("/upload"));
+    req.method = "POST".into();
+    req.body = vec![b'z'; 3 * 1024 * 1024];
+    let mut resp = small.send(req, &c, &allow_all).await.unwrap();
+    assert_eq!(resp.bytes().await.unwrap(), b"got 3145728 bytes");
+    assert_eq!(server.seen()[0].body.len(), 3 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_response_head_past_the_operators_limit_is_an_error() {
+    let server = simple(|_| {
+        (
+            200,
+            vec![("x-big".into(), "h".repeat(20_000))],
+            b"ok".to_vec(),
+        )
+    })
+    .await;
+    let c = consent(&[server.target()]);
+    let small = Airlock::new(AirlockConfig {
+        max_header_bytes: 8 * 1024,
+        ..AirlockConfig::default()
+    })
+    .unwrap();
+    let err = small
+        .send(get(&server.url("/")), &c, &allow_all)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EgressError::Connection(_)), "{err:?}");
+    let mut resp = airlock()
+        .send(get(&server.url("/")), &c, &allow_all)
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap(), b"ok");
+}
