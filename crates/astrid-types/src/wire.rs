@@ -487,7 +487,8 @@ pub enum ControlResponse {
     RevokedToken {
         token_id: String,
     },
-    /// A capsule's effective settings, `(key, value)`.
+    /// Settings as `(key, value)`: a capsule's effective ones (`ConfigShow`, `ConfigSet`),
+    /// or the operator's `section.key` ones (`OperatorSettings`).
     Config(Vec<(String, String)>),
     Secrets(Vec<SecretInfo>),
     McpLaunch(crate::mcp::McpLaunchGrant),
