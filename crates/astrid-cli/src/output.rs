@@ -60,7 +60,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn list_or_dash(items: &[String]) -> String {
+pub(crate) fn list_or_dash(items: &[String]) -> String {
     if items.is_empty() {
         "-".into()
     } else {

@@ -70,9 +70,15 @@ struct ProcessConfig {
     tmp_mb: Option<u64>,
 }
 
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 
-fn ranged(path: &Path, key: &str, v: Option<u64>, lo: u64, hi: u64) -> Result<Option<u64>> {
+pub(crate) fn ranged(
+    path: &Path,
+    key: &str,
+    v: Option<u64>,
+    lo: u64,
+    hi: u64,
+) -> Result<Option<u64>> {
     match v {
         Some(v) if !(lo..=hi).contains(&v) => bail!(
             "{}: `{key}`: must be between {lo} and {hi}, got {v}",
@@ -317,6 +323,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("gateway.program"), "{err}");
+    }
+
+    /// `astrid config show` prints the kernel's `operator_settings`; every key it prints must
+    /// be one this file takes, and a value written there must come back as written.
+    #[test]
+    fn every_shown_setting_is_a_config_key_that_round_trips() {
+        let wanted = [
+            ("quota.memory_mb", "128"),
+            ("quota.timeout_ms", "7000"),
+            ("http.max_body_mb", "2"),
+            ("http.default_timeout_secs", "5"),
+            ("http.max_timeout_secs", "30"),
+            ("http.connect_timeout_secs", "3"),
+            ("http.max_redirects", "2"),
+            ("http.max_header_kb", "16"),
+            ("http.max_headers", "20"),
+            ("http.max_open_responses", "4"),
+            ("process.max_processes", "64"),
+            ("process.memory_mb", "512"),
+            ("process.cpu_seconds", "30"),
+            ("process.open_files", "256"),
+            ("process.file_size_mb", "100"),
+            ("process.tmp_mb", "64"),
+        ];
+        let mut text = String::new();
+        for section in ["quota", "http", "process"] {
+            text.push_str(&format!("[{section}]\n"));
+            for (key, value) in wanted {
+                if let Some(k) = key.strip_prefix(&format!("{section}.")) {
+                    text.push_str(&format!("{k} = {value}\n"));
+                }
+            }
+        }
+        let c = applied(&text).unwrap();
+        let shown = astrid_kernel::operator_settings(&c.quota, &c.airlock, &c.process_limits);
+        let expected: Vec<(String, String)> = wanted
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(shown, expected);
     }
 
     #[test]

@@ -9,6 +9,8 @@ use anyhow::{bail, Result};
 use astrid_egress::AirlockConfig;
 use serde::Deserialize;
 
+use crate::config::{ranged, MIB};
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpConfig {
@@ -31,17 +33,9 @@ pub(crate) struct HttpConfig {
 }
 
 pub(crate) fn apply_http(path: &Path, h: &HttpConfig, a: &mut AirlockConfig) -> Result<()> {
-    let file = path.display();
-    let ranged = |key: &str, v: Option<u64>, lo: u64, hi: u64| -> Result<Option<u64>> {
-        match v {
-            Some(v) if !(lo..=hi).contains(&v) => {
-                bail!("{file}: `http.{key}`: must be between {lo} and {hi}, got {v}")
-            }
-            other => Ok(other),
-        }
-    };
+    let ranged = |key: &str, v, lo, hi| ranged(path, &format!("http.{key}"), v, lo, hi);
     if let Some(mb) = ranged("max_body_mb", h.max_body_mb, 1, 4096)? {
-        a.max_body = mb * 1024 * 1024;
+        a.max_body = mb * MIB;
     }
     if let Some(s) = ranged("max_timeout_secs", h.max_timeout_secs, 1, 86_400)? {
         a.max_timeout = Duration::from_secs(s);
@@ -51,7 +45,8 @@ pub(crate) fn apply_http(path: &Path, h: &HttpConfig, a: &mut AirlockConfig) -> 
     }
     if a.default_timeout > a.max_timeout {
         bail!(
-            "{file}: `http.default_timeout_secs`: {}s is above `http.max_timeout_secs` ({}s)",
+            "{}: `http.default_timeout_secs`: {}s is above `http.max_timeout_secs` ({}s)",
+            path.display(),
             a.default_timeout.as_secs(),
             a.max_timeout.as_secs()
         );

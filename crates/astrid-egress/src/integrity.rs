@@ -10,7 +10,7 @@ use crate::EgressError;
 /// The digest algorithms of the W3C SRI format, weakest first (the order matters: only the
 /// strongest one named is checked, as browsers do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum IntegrityAlgorithm {
+enum IntegrityAlgorithm {
     Sha256,
     Sha384,
     Sha512,

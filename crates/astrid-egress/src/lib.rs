@@ -24,7 +24,7 @@ mod response;
 pub use airlock::Airlock;
 pub use config::AirlockConfig;
 pub use error::EgressError;
-pub use integrity::{Integrity, IntegrityAlgorithm};
+pub use integrity::Integrity;
 pub use ip::check_ip;
 pub use policy::{preflight, Authorize, Consent, LocalTarget};
 pub use request::{Credential, EgressRequest, Redirects};

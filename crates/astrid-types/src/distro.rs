@@ -107,17 +107,13 @@ impl DistroManifest {
         if m.capsules.is_empty() {
             return Err(invalid("the distro lists no [[capsule]]".into()));
         }
-        unique(m.capsules.iter().map(|c| &c.name)).map_err(invalid)?;
-        let mut servers = BTreeSet::new();
+        unique("capsule", m.capsules.iter().map(|c| &c.name)).map_err(invalid)?;
         for e in &m.mcp_servers {
             let at = format!("[[mcp]] `{}`", e.name.escape_debug());
             if !crate::mcp::valid_server_name(&e.name) {
                 return Err(invalid(format!(
                     "{at}: a server name is 1-32 of a-z 0-9 - starting with a letter"
                 )));
-            }
-            if !servers.insert(&e.name) {
-                return Err(invalid(format!("{at} is listed twice")));
             }
             if e.command.first().is_none_or(|p| p.is_empty()) {
                 return Err(invalid(format!("{at}: command names no program")));
@@ -127,6 +123,7 @@ impl DistroManifest {
                     .map_err(|why| invalid(format!("{at}: secrets: {why}")))?;
             }
         }
+        unique("[[mcp]]", m.mcp_servers.iter().map(|e| &e.name)).map_err(invalid)?;
         for p in &m.providers {
             if !matches!(p.kind.as_str(), "openai" | "anthropic") {
                 return Err(invalid(format!(
@@ -195,7 +192,7 @@ impl DistroLock {
         if self.capsules.is_empty() {
             return Err("the lock pins no [[capsule]]".into());
         }
-        unique(self.capsules.iter().map(|c| &c.name))?;
+        unique("capsule", self.capsules.iter().map(|c| &c.name))?;
         if !self.capsules.windows(2).all(|w| w[0].name < w[1].name) {
             return Err("[[capsule]] entries are not sorted by name".into());
         }
@@ -220,11 +217,15 @@ impl DistroLock {
     }
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a CapsuleName>) -> Result<(), String> {
+/// Refuses a name listed twice; `what` says what the names are (`capsule`, `[[mcp]]`).
+fn unique<'a, N: Ord + std::fmt::Display + 'a>(
+    what: &str,
+    names: impl Iterator<Item = &'a N>,
+) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for n in names {
         if !seen.insert(n) {
-            return Err(format!("capsule `{n}` is listed twice"));
+            return Err(format!("{what} `{n}` is listed twice"));
         }
     }
     Ok(())

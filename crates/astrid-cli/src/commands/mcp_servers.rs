@@ -113,7 +113,7 @@ pub async fn add(
     grants: Grants,
     command: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let (tools, left_out) = add_server(ctx, &name, grants, &command).await?;
+    let (_, tools, left_out) = add_server(ctx, &name, grants, &command).await?;
     outln!(
         "added MCP server `{name}` with {} tool(s), definitions pinned:",
         tools.len()
@@ -127,14 +127,14 @@ pub async fn add(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records the server with its tools pinned as it lists them now; returns them and what was
-/// left out.
+/// Records the server with its tools pinned as it lists them now; returns the record, the
+/// tools and what was left out.
 async fn add_server(
     ctx: &Ctx,
     name: &str,
     grants: Grants,
     command: &[String],
-) -> anyhow::Result<(Vec<ToolDefinition>, Vec<String>)> {
+) -> anyhow::Result<(ServerConfig, Vec<ToolDefinition>, Vec<String>)> {
     let mut envs: Vec<&str> = grants.secrets.iter().map(|s| s.env.as_str()).collect();
     envs.sort_unstable();
     if let Some(w) = envs.windows(2).find(|w| w[0] == w[1]) {
@@ -159,7 +159,7 @@ async fn add_server(
     let (tools, left_out) = current_tools(ctx, &config).await?;
     config.pinned = pin(&tools);
     store.put(&config)?;
-    Ok((tools, left_out))
+    Ok((config, tools, left_out))
 }
 
 /// A distro's `[[mcp]]` entries, added for the installing principal after its capsules.
@@ -193,17 +193,14 @@ pub async fn add_from_distro(ctx: &Ctx, entries: &[McpServerEntry]) -> usize {
         };
         let command: Vec<String> = e.command.iter().map(|c| expand(c)).collect();
         match add_server(ctx, &e.name, grants, &command).await {
-            Ok((tools, left_out)) => {
+            Ok((config, tools, left_out)) => {
                 // What the distro granted, said once here: the publisher chose it.
-                let config = store(ctx).get(&e.name).ok().flatten();
-                let grants = config.as_ref().map_or(String::new(), |c| {
-                    format!(
-                        "; read: {}; write: {}; secrets: {}",
-                        dirs_text(&c.allow_read),
-                        dirs_text(&c.allow_write),
-                        names_text(&listed(c).secrets)
-                    )
-                });
+                let grants = format!(
+                    "; read: {}; write: {}; secrets: {}",
+                    dirs_text(&config.allow_read),
+                    dirs_text(&config.allow_write),
+                    crate::output::list_or_dash(&listed(&config).secrets)
+                );
                 outln!(
                     "  added     MCP server {} ({} tool(s), definitions pinned{grants})",
                     e.name,
@@ -267,13 +264,6 @@ fn dirs_text(dirs: &[PathBuf]) -> String {
         .join(", ")
 }
 
-fn names_text(names: &[String]) -> String {
-    if names.is_empty() {
-        return "-".into();
-    }
-    names.join(", ")
-}
-
 pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let all = store(ctx).list()?;
     let rows: Vec<Listed<'_>> = all.iter().map(listed).collect();
@@ -289,7 +279,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 r.tools.len(),
                 dirs_text(r.allow_read),
                 dirs_text(r.allow_write),
-                names_text(&r.secrets),
+                crate::output::list_or_dash(&r.secrets),
                 r.program.display()
             ));
         }
@@ -336,7 +326,7 @@ pub async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             s.server.args.join(" "),
             dirs_text(s.server.allow_read),
             dirs_text(s.server.allow_write),
-            names_text(&s.server.secrets),
+            crate::output::list_or_dash(&s.server.secrets),
         );
         for u in &s.usable {
             t.push_str(&format!("    {u}\n"));
