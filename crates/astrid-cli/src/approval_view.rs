@@ -11,27 +11,11 @@ use astrid_types::wire::{AlwaysOffer, ApprovalRequest};
 /// How much of a capsule's reason a one-line (headless) report keeps.
 const SHORT_REASON: usize = 200;
 
-/// The request as the user sees it, before the question: several lines.
+/// The request as the user sees it, before the question: several lines, ending with what
+/// allow-always would do.
 pub fn describe_approval(req: &ApprovalRequest) -> String {
-    let req = req.escaped();
-    let mut out = format!("approval requested by {}: {}", req.capsule, req.action);
-    let _ = write!(
-        out,
-        "\n  resource: {}  ({})",
-        req.resource.describe(),
-        req.resource.pattern()
-    );
-    if !req.detail.trim().is_empty() {
-        let _ = write!(out, "\n  detail: {}", req.detail.trim());
-    }
-    if let Some(words) = &req.capsule_says {
-        let _ = write!(
-            out,
-            "\n  {} says (its own words, not checked): action \"{}\", reason \"{}\"",
-            req.capsule, words.action, words.reason
-        );
-    }
-    match &req.always {
+    let mut out = req.describe();
+    match &req.escaped().always {
         AlwaysOffer::Token { pattern, capsule } => {
             let _ = write!(out, "\n  always: mints {pattern} for {capsule} only");
         }

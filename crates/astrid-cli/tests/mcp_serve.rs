@@ -193,6 +193,132 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
 }
 
+/// A client that declared form elicitation is asked: each approval request of its principal
+/// becomes a form offering allow-once, allow-session or deny. Anything but an accepted offered
+/// choice denies (an `allow-always` a form did not offer included), allow-session is
+/// remembered, and every answer is in the chain as the MCP client's.
+#[test]
+fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    // A file in the user's home: inside tool-fs's manifest ceiling (`$user_home`), so a
+    // person may be asked, and covered by no token, so one is.
+    let (home, user) = (dir.path().join("home"), dir.path().join("user"));
+    std::fs::create_dir_all(user.join("notes")).unwrap();
+    let private = user.join("notes/key.txt");
+    std::fs::write(&private, "asked for\n").unwrap();
+    let tool_fs = repo().join("capsules/tool-fs");
+    // The daemon this starts takes its user home from HOME.
+    ok(
+        Command::new(env!("CARGO_BIN_EXE_astrid"))
+            .arg("--home")
+            .arg(&home)
+            .args(["capsule", "install", tool_fs.to_str().unwrap()])
+            .env("ASTRID_DAEMON", daemon_exe())
+            .env("HOME", &user)
+            .env_remove("ASTRID_PRINCIPAL")
+            .env_remove("ASTRID_DEVICE_TOKEN")
+            .env_remove("ASTRID_DEVICE_TOKEN_FILE")
+            .output()
+            .expect("running astrid"),
+        "install tool-fs",
+    );
+    let _stop = StopDaemon(home.clone());
+
+    let script = repo().join("crates/astrid-cli/tests/mcp/elicit_client.py");
+    let answers = [
+        "accept:allow-always",
+        "decline",
+        "cancel",
+        "accept:allow-session",
+        "accept:allow-session",
+    ];
+    let stdout = ok(
+        Command::new(python())
+            .arg(&script)
+            .arg(env!("CARGO_BIN_EXE_astrid"))
+            .arg(&home)
+            .arg(&private)
+            .args(answers)
+            .env("ASTRID_DAEMON", daemon_exe())
+            .env_remove("ASTRID_DEVICE_TOKEN")
+            .output()
+            .expect("running the MCP client"),
+        "the MCP client",
+    );
+    let rounds: Vec<Value> = serde_json::from_str(stdout.trim()).expect("client output is JSON");
+    assert_eq!(rounds.len(), answers.len(), "{rounds:#?}");
+
+    let pattern = format!("fs:read:{}", private.display());
+    for (i, round) in rounds.iter().enumerate().take(3) {
+        assert_eq!(round["is_error"], true, "round {i}: {round}");
+        let text = round["text"][0].as_str().unwrap();
+        assert!(
+            text.contains("the approval request was denied"),
+            "round {i}: {text}"
+        );
+        assert!(!text.contains("asked for"), "round {i}: {text}");
+        let forms = round["forms"].as_array().unwrap();
+        assert!(!forms.is_empty(), "round {i} asked nobody: {round}");
+        for form in forms {
+            assert_eq!(
+                form["choices"],
+                serde_json::json!(["allow-once", "allow-session", "deny"]),
+                "{form}"
+            );
+            let message = form["message"].as_str().unwrap();
+            assert!(
+                message.contains("approval requested by tool-fs") && message.contains(&pattern),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(rounds[3]["is_error"], false, "{}", rounds[3]);
+    assert_eq!(rounds[3]["text"], serde_json::json!(["asked for\n"]));
+    assert!(!rounds[3]["forms"].as_array().unwrap().is_empty());
+    // Remembered for the session: the same read again asks nobody.
+    assert_eq!(rounds[4]["is_error"], false, "{}", rounds[4]);
+    assert_eq!(rounds[4]["forms"], serde_json::json!([]), "{}", rounds[4]);
+
+    let entries = audit_entries(&home, "default");
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e["resource"] == pattern.as_str())
+        .map(|e| {
+            (
+                e["decision"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let by_form = "through the MCP client's elicitation form";
+    let denied_by_form = outcomes
+        .iter()
+        .filter(|(d, o)| *d == "rejected" && o.contains(": deny (") && o.contains(by_form))
+        .count();
+    assert!(denied_by_form >= 3, "{outcomes:#?}");
+    assert!(
+        outcomes.iter().any(|(d, o)| *d == "approved"
+            && o.contains(": allow-session (")
+            && o.contains(by_form)),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|(_, o)| o.contains("allow-session (remembered)")),
+        "{outcomes:#?}"
+    );
+    // No answer through a form minted a lasting token.
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e["outcome"].as_str().unwrap_or("").contains(", token ")),
+        "{entries:#?}"
+    );
+    ok(astrid(&home, &["audit", "verify"]), "audit verify");
+}
+
 /// A device token binds the server to the device's principal: a path the operator's
 /// `default` holds a token for is still refused for `alice`, and the refusal is in alice's
 /// chain; alice's own home (her default grant) is readable.

@@ -330,3 +330,37 @@ async fn yes_answers_are_recorded_as_automatic_and_count_once() {
     }
     assert!(decided[1].outcome.contains("counts once"), "{decided:?}");
 }
+
+#[tokio::test]
+async fn an_mcp_clients_allow_always_lasts_the_session_and_mints_nothing() {
+    let (home, daemon, c) = fixture().await;
+    let dir = scratch();
+    let pattern = format!("fs:read:{}/mcp/**", dir.path().display());
+    let approver = daemon.client().await;
+    let mut stream = approver.register_approver().await.unwrap();
+    // `astrid mcp serve` never offers allow-always in its form; a modified one that sent it
+    // still gets no lasting token.
+    let reply = start(&c, "asker.v1.ask", pattern.clone());
+    let req = next_request(&mut stream).await;
+    approver
+        .answer_approval_by(req.id, ApprovalDecision::AllowAlways, AnsweredBy::McpClient)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "allow-session");
+    assert!(!tokens(&c).await.iter().any(|t| t.pattern == pattern));
+    let decided: Vec<_> = entries(&home.home)
+        .into_iter()
+        .filter(|e| e.resource == pattern && e.decision == Decision::Approved)
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert!(
+        decided[0]
+            .outcome
+            .contains("allow-session (answered through the MCP client's elicitation form"),
+        "{decided:?}"
+    );
+    assert!(
+        decided[0].outcome.contains("lasts the session at most"),
+        "{decided:?}"
+    );
+}

@@ -17,6 +17,7 @@
 //! records every call.
 
 mod bridge;
+mod elicit;
 mod error;
 mod launch;
 pub mod pin;

@@ -15,10 +15,11 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, ServerHandler, ServiceExt};
+use rmcp::{ErrorData, Peer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
-use tokio::sync::RwLock;
+use tokio::sync::{OnceCell, RwLock};
 
+use crate::elicit;
 use crate::tools::{parse_describe, ToolDef};
 use crate::McpError;
 
@@ -38,8 +39,9 @@ pub struct ServeOptions {
     /// nothing by itself; what a call may touch is still the principal's tokens.
     pub workspace: Option<String>,
     /// Answer every approval request of this principal with allow-once (`--yes`). Without
-    /// it the server is not an approver, so an effect no token covers is denied unless
-    /// another approver of the principal (e.g. `astrid chat`) allows it.
+    /// it, a stdio client that declared form elicitation is asked through it (see
+    /// `elicit`); with neither, the server is not an approver, so an effect no token covers
+    /// is denied unless another approver of the principal (e.g. `astrid chat`) allows it.
     pub auto_approve: bool,
 }
 
@@ -54,9 +56,29 @@ pub struct CapsuleTools {
     /// afresh. Kept only with a fixed connection: over HTTP each request may act for another
     /// principal, and lists are gathered per request.
     tools: Arc<RwLock<Option<Arc<Vec<ToolDef>>>>>,
+    /// Set once the stdio client's approvals are settled: asked through its elicitation
+    /// forms, or not at all. Settled before the first call is sent, so no approval of that
+    /// call can arrive before the server listens for it. `None` over HTTP (no back channel)
+    /// and with `--yes`.
+    elicit: Option<Arc<OnceCell<()>>>,
 }
 
 impl CapsuleTools {
+    /// Starts answering approvals through `peer`'s forms if it can fill them; once.
+    async fn settle_approvals(&self, client: &Client, peer: &Peer<RoleServer>) {
+        let Some(cell) = &self.elicit else { return };
+        cell.get_or_init(|| async {
+            if !elicit::can_ask(peer) {
+                return;
+            }
+            if let Err(e) = elicit::start(client.clone(), peer.clone()).await {
+                // Without the registration nobody is asked here: calls are denied as before.
+                tracing::warn!("cannot answer approvals through MCP elicitation: {e}");
+            }
+        })
+        .await;
+    }
+
     /// The connection that acts for this request.
     fn client(&self, context: &RequestContext<RoleServer>) -> Result<Client, ErrorData> {
         if let Some(c) = &self.client {
@@ -205,6 +227,7 @@ impl ServerHandler for CapsuleTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let client = self.client(&context)?;
+        self.settle_approvals(&client, &context.peer).await;
         let args = Value::Object(request.arguments.unwrap_or_default());
         Ok(self.call(&client, &request.name, args).await?.into())
     }
@@ -229,10 +252,12 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
         });
     }
     let mut changes = client.subscribe(CAPSULE_CHANGED).await?;
+    let elicit = (!opts.auto_approve).then(|| Arc::new(OnceCell::new()));
     let bridge = CapsuleTools {
         client: Some(client),
         opts: Arc::new(opts),
         tools: Arc::new(RwLock::new(None)),
+        elicit,
     };
     let running = bridge
         .clone()
@@ -267,6 +292,7 @@ pub fn streamable_http_service(
         client: None,
         opts: Arc::new(opts),
         tools: Arc::new(RwLock::new(None)),
+        elicit: None,
     };
     let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()

@@ -45,6 +45,9 @@ pub enum AnsweredBy {
     AutoYes,
     /// `astrid -p` without `--yes`: every prompt denied without anyone reading it.
     AutoNo,
+    /// The MCP host that `astrid mcp serve` serves, through an elicitation form: a person,
+    /// as far as that host says. Never taken as more than allow-session.
+    McpClient,
 }
 
 impl AnsweredBy {
@@ -53,6 +56,7 @@ impl AnsweredBy {
             AnsweredBy::Person => "person",
             AnsweredBy::AutoYes => "auto-yes",
             AnsweredBy::AutoNo => "auto-no",
+            AnsweredBy::McpClient => "mcp-client",
         }
     }
 }
@@ -155,6 +159,29 @@ pub struct ApprovalRequest {
 }
 
 impl ApprovalRequest {
+    /// What was asked, as a person reads it (escaped): who asks for which effect, the
+    /// kernel's detail, and the capsule's own words marked as its own. Several lines; what
+    /// allow-always would do is the frontend's to add, since not every frontend offers it.
+    pub fn describe(&self) -> String {
+        let req = self.escaped();
+        let mut out = format!("approval requested by {}: {}", req.capsule, req.action);
+        out.push_str(&format!(
+            "\n  resource: {}  ({})",
+            req.resource.describe(),
+            req.resource.pattern()
+        ));
+        if !req.detail.trim().is_empty() {
+            out.push_str(&format!("\n  detail: {}", req.detail.trim()));
+        }
+        if let Some(words) = &req.capsule_says {
+            out.push_str(&format!(
+                "\n  {} says (its own words, not checked): action \"{}\", reason \"{}\"",
+                req.capsule, words.action, words.reason
+            ));
+        }
+        out
+    }
+
     /// The request with every text field passed through [`escape_controls`]. The kernel
     /// sends only escaped requests; a frontend calls this again before printing, so a
     /// request from anywhere else is made safe too.

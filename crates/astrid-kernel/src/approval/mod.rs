@@ -183,6 +183,12 @@ impl Inner {
             decision = ApprovalDecision::AllowOnce;
             note.push_str(", an automatic answer counts once");
         }
+        if by == Some(AnsweredBy::McpClient) && decision == ApprovalDecision::AllowAlways {
+            // A form rendered by a host we do not control never mints a lasting token;
+            // `astrid mcp serve` does not offer it, and this holds if something else did.
+            decision = ApprovalDecision::AllowSession;
+            note.push_str(", an MCP client's answer lasts the session at most");
+        }
         match decision {
             ApprovalDecision::AllowAlways => match mintable {
                 Some(pattern) => {
@@ -213,6 +219,7 @@ impl Inner {
             Some(AnsweredBy::Person) => " by a person",
             Some(AnsweredBy::AutoYes) => " by auto-yes (astrid -p --yes), not a person",
             Some(AnsweredBy::AutoNo) => " by auto-no (astrid -p without --yes), not a person",
+            Some(AnsweredBy::McpClient) => " through the MCP client's elicitation form",
             None => "",
         };
         audit(

@@ -1,0 +1,195 @@
+//! Approvals answered by the MCP host's user: when the client of `astrid mcp serve` declared
+//! form elicitation, the server registers as an approver of its principal and puts each
+//! approval request to that user as an `elicitation/create` form with one choice.
+//!
+//! What the form offers is narrower than a terminal prompt: allow-once, allow-session or
+//! deny. Allow-always would mint a lasting token from a form drawn by a host Astrid does not
+//! control, so it is not offered (and the kernel caps an MCP client's answer at
+//! allow-session whatever it says). Declining, cancelling, an error or an answer outside the
+//! choices is a deny; no answer at all lets the kernel's own wait run out, which is a deny too.
+
+use std::time::Duration;
+
+use astrid_client::{ApprovalStream, Client};
+use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
+use rmcp::model::{
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, EnumSchema,
+    ProtocolVersion,
+};
+use rmcp::service::{ElicitationMode, RoleServer};
+use rmcp::Peer;
+
+/// The kernel waits this long for a person (`astrid_sandbox::APPROVAL_WAIT`); a form still
+/// open after that would answer a question nobody is waiting on.
+const FORM_WAIT: Duration = Duration::from_secs(300);
+/// The one field of the form.
+const FIELD: &str = "decision";
+/// What the form offers, with the title each choice is shown as.
+const CHOICES: [(ApprovalDecision, &str); 3] = [
+    (ApprovalDecision::AllowOnce, "Allow once"),
+    (
+        ApprovalDecision::AllowSession,
+        "Allow until the Astrid daemon stops",
+    ),
+    (ApprovalDecision::Deny, "Deny"),
+];
+
+/// Whether approvals can be put to this client: it declared form elicitation, and its
+/// protocol still has server-to-client requests (2026-07-28 replaced them with
+/// `InputRequiredResult` round trips, which this server does not speak yet).
+pub(crate) fn can_ask(peer: &Peer<RoleServer>) -> bool {
+    let Some(info) = peer.peer_info() else {
+        return false;
+    };
+    info.protocol_version < ProtocolVersion::V_2026_07_28
+        && peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
+}
+
+/// Registers `client` as an approver and answers each request through `peer`'s user until
+/// either side goes away. Returns once the registration is in effect.
+pub(crate) async fn start(
+    client: Client,
+    peer: Peer<RoleServer>,
+) -> Result<(), astrid_client::ClientError> {
+    let approvals = client.register_approver().await?;
+    tokio::spawn(answer_all(approvals, client, peer));
+    Ok(())
+}
+
+async fn answer_all(mut approvals: ApprovalStream, client: Client, peer: Peer<RoleServer>) {
+    while let Some(req) = approvals.next().await {
+        // Each form on its own task: one unanswered form must not hold up the next request.
+        let (client, peer) = (client.clone(), peer.clone());
+        tokio::spawn(async move {
+            let decision = ask(&peer, &req).await;
+            tracing::info!(
+                id = req.id, capsule = %req.capsule, action = %req.action,
+                resource = %req.resource.pattern(), decision = decision.as_str(),
+                "approval answered through MCP elicitation"
+            );
+            let _ = client
+                .answer_approval_by(req.id, decision, AnsweredBy::McpClient)
+                .await;
+        });
+    }
+}
+
+async fn ask(peer: &Peer<RoleServer>, req: &ApprovalRequest) -> ApprovalDecision {
+    let params = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: message(req),
+        requested_schema: schema(),
+    };
+    match peer
+        .create_elicitation_with_timeout(params, Some(FORM_WAIT))
+        .await
+    {
+        Ok(result) => decision_of(&result),
+        Err(e) => {
+            tracing::warn!(id = req.id, "the MCP client did not answer the form: {e}");
+            ApprovalDecision::Deny
+        }
+    }
+}
+
+/// The form's text: the kernel's rendering of the request (escaped, the capsule's words
+/// marked as its own), then what each answer does.
+fn message(req: &ApprovalRequest) -> String {
+    format!(
+        "Astrid: a capsule needs your approval.\n{}\n\nAllow once, allow until the Astrid \
+         daemon stops, or deny. A lasting grant is not offered here: use \
+         `astrid caps grant` for that.",
+        req.describe()
+    )
+}
+
+fn schema() -> ElicitationSchema {
+    let values = CHOICES
+        .iter()
+        .map(|(d, _)| d.as_str().to_string())
+        .collect();
+    let titles = CHOICES.iter().map(|(_, t)| (*t).to_string()).collect();
+    let choice = EnumSchema::builder(values)
+        .title("Decision")
+        .enum_titles(titles)
+        .expect("one title per choice")
+        .build();
+    ElicitationSchema::builder()
+        .required_enum_schema(FIELD, choice)
+        .build()
+        .expect("a one-field object schema is valid")
+}
+
+/// Only an accepted form naming one of the offered choices allows anything.
+fn decision_of(result: &ElicitResult) -> ApprovalDecision {
+    if result.action != ElicitationAction::Accept {
+        return ApprovalDecision::Deny;
+    }
+    let chosen = result
+        .content
+        .as_ref()
+        .and_then(|c| c.get(FIELD))
+        .and_then(|v| v.as_str());
+    CHOICES
+        .iter()
+        .map(|(d, _)| *d)
+        .find(|d| Some(d.as_str()) == chosen)
+        .unwrap_or(ApprovalDecision::Deny)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answered(action: ElicitationAction, content: Option<serde_json::Value>) -> ElicitResult {
+        let mut r = ElicitResult::new(action);
+        r.content = content;
+        r
+    }
+
+    #[test]
+    fn only_an_accepted_offered_choice_allows() {
+        let accept = |v| answered(ElicitationAction::Accept, Some(json!({ FIELD: v })));
+        assert_eq!(
+            decision_of(&accept("allow-once")),
+            ApprovalDecision::AllowOnce
+        );
+        assert_eq!(
+            decision_of(&accept("allow-session")),
+            ApprovalDecision::AllowSession
+        );
+        // Not offered, so not taken: a lasting token never comes from a form.
+        assert_eq!(decision_of(&accept("allow-always")), ApprovalDecision::Deny);
+        assert_eq!(decision_of(&accept("yes")), ApprovalDecision::Deny);
+        assert_eq!(
+            decision_of(&answered(ElicitationAction::Accept, None)),
+            ApprovalDecision::Deny
+        );
+        for action in [ElicitationAction::Decline, ElicitationAction::Cancel] {
+            let r = answered(action, Some(json!({ FIELD: "allow-once" })));
+            assert_eq!(decision_of(&r), ApprovalDecision::Deny);
+        }
+    }
+
+    #[test]
+    fn the_form_offers_exactly_the_three_choices() {
+        let schema = serde_json::to_value(schema()).unwrap();
+        assert_eq!(schema["required"], json!([FIELD]));
+        let field = &schema["properties"][FIELD];
+        let values: Vec<&str> = field["oneOf"]
+            .as_array()
+            .map(|o| o.iter().map(|c| c["const"].as_str().unwrap()).collect())
+            .unwrap_or_else(|| {
+                field["enum"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect()
+            });
+        assert_eq!(values, ["allow-once", "allow-session", "deny"], "{schema}");
+    }
+}
