@@ -120,6 +120,11 @@ pub enum Command {
     /// concurrency).
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// A principal's profile: facts about it (`display_name`, `timezone`, …) that a capsule
+    /// reads through `astrid:identity` only when its manifest names the fact and the
+    /// principal allows it (`astrid caps grant NAME identity:FACT`, or an approval).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Pair devices: credentials that act for one principal only (shown once, revocable).
     #[command(subcommand)]
     PairDevice(PairDeviceCommand),
@@ -279,6 +284,28 @@ pub enum AgentCommand {
     },
     /// Delete a principal: its data goes, its audit chain is archived, never destroyed.
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Set a fact (1-64 characters of a-z, 0-9 and `_`; a value of at most 1 KiB).
+    Set {
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+        fact: String,
+        value: String,
+    },
+    /// Remove a fact.
+    Unset {
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+        fact: String,
+    },
+    /// The principal's facts.
+    Show {
+        #[arg(short = 'a', long = "agent", value_name = "NAME")]
+        agent: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -106,6 +106,42 @@ fn list_and_show_commands_print_json_with_the_documented_fields() {
     let text = ok(astrid(&home, &["config", "show"]), "config show");
     assert!(text.contains("http.max_body_mb = 32\n"), "{text}");
 
+    // A principal's profile facts: set, shown as text and JSON, removed; a bad name is an
+    // error naming the rule, and changes nothing.
+    ok(
+        astrid(
+            &home,
+            &["profile", "set", "-a", "bob", "display_name", "Bob Jones"],
+        ),
+        "profile set",
+    );
+    let facts = json(
+        astrid(&home, &["profile", "show", "-a", "bob", "--json"]),
+        "profile show",
+    );
+    assert_eq!(facts, serde_json::json!({"display_name": "Bob Jones"}));
+    let text = ok(
+        astrid(&home, &["profile", "show", "-a", "bob"]),
+        "profile show",
+    );
+    assert_eq!(text, "profile of `bob`:\n  display_name  Bob Jones\n");
+    let out = astrid(&home, &["profile", "set", "-a", "bob", "Display", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid profile fact name `Display`"),
+        "{stderr}"
+    );
+    ok(
+        astrid(&home, &["profile", "unset", "-a", "bob", "display_name"]),
+        "profile unset",
+    );
+    let facts = json(
+        astrid(&home, &["profile", "show", "-a", "bob", "--json"]),
+        "profile show",
+    );
+    assert_eq!(facts, serde_json::json!({}));
+
     // A command with no JSON form says so instead of printing text a script would misparse.
     let out = astrid(&home, &["--json", "agent", "create", "carol"]);
     assert_eq!(out.status.code(), Some(1));

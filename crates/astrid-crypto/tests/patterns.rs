@@ -39,6 +39,7 @@ fn canonical_text_round_trips() {
         "tool:*",
         "capsule:astrid-capsule-fs",
         "kv:session",
+        "identity:display_name",
     ] {
         let p = pat(s);
         assert_eq!(p.to_string(), s);
@@ -99,6 +100,10 @@ fn rejects_bad_patterns() {
         "tool:a b",
         "capsule:Bad",
         "kv:",
+        "identity:",
+        "identity:*",
+        "identity:Display",
+        "identity:display-name",
         "everything",
     ] {
         let err = ResourcePattern::parse(bad).expect_err(bad);
@@ -195,6 +200,9 @@ fn other_kinds_match_exactly() {
     assert!(!pat("capsule:fs").matches(&Resource::Kv(fs.clone())));
     assert!(pat("kv:fs").matches(&Resource::Kv(fs)));
     assert!(!pat("kv:fs").matches(&Resource::Kv(CapsuleName::new("fsx").unwrap())));
+    let fact = |f: &str| Resource::Identity(astrid_types::FactName::new(f).unwrap());
+    assert!(pat("identity:email").matches(&fact("email")));
+    assert!(!pat("identity:email").matches(&fact("email_work")));
 }
 
 #[test]
@@ -248,6 +256,7 @@ fn narrowing() {
         ("net:connect:*:443", "net:connect:*.example.com:443"),
         ("tool:*", "tool:fs.read_file"),
         ("kv:fs", "capsule:fs"),
+        ("identity:email", "identity:display_name"),
     ];
     for (narrow, wide) in no {
         assert!(

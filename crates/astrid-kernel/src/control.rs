@@ -256,6 +256,22 @@ async fn execute(
                 .await
                 .map(ControlResponse::Quota)
         }
+        ControlCommand::ProfileSet {
+            principal,
+            fact,
+            value,
+        } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.set_fact(&p, &fact, value))
+                .await
+                .map(ControlResponse::Facts)
+        }
+        ControlCommand::ProfileShow { principal } => {
+            let p = principal_id(&principal)?;
+            blocking(inner, move |k| k.facts(&p))
+                .await
+                .map(ControlResponse::Facts)
+        }
         ControlCommand::QuotaShow { principal } => {
             let p = principal_id(&principal)?;
             blocking(inner, move |k| k.quota_info(&p))

@@ -146,6 +146,15 @@ fn reach(cmd: &ControlCommand) -> Reach {
             r("quota-set", principal, "quota".into(), Kind::Administer)
         }
         C::QuotaShow { principal } => r("quota-show", principal, "quota".into(), Kind::Read),
+        C::ProfileSet {
+            principal, fact, ..
+        } => r(
+            "profile-set",
+            principal,
+            format!("profile:{fact}"),
+            Kind::Administer,
+        ),
+        C::ProfileShow { principal } => r("profile-show", principal, "profile".into(), Kind::Read),
         C::CapsShow { principal } => r("caps-show", principal, "tokens".into(), Kind::Read),
         C::CapsGrant {
             principal, pattern, ..

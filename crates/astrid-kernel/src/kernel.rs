@@ -267,6 +267,13 @@ impl Inner {
             Some(Arc::new(roots))
         };
         let config = self.effective_config(p, m)?;
+        let facts = self
+            .profile(p)
+            .facts
+            .iter()
+            .filter(|(name, _)| caps.identity.iter().any(|f| f == name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         let limits = self.resolved_quota(p);
         let storage: Arc<dyn astrid_sandbox::StorageMeter> = self.storage_meter(p)?;
         let net = self.net_access(p, m)?;
@@ -279,6 +286,7 @@ impl Inner {
             fs,
             store,
             config,
+            facts,
             bus: Arc::new(crate::dispatch::BusHandle(self.weak.clone())),
             auditor: Arc::new(crate::audit::LogAuditor(audit)),
             tokens: Arc::new(tokens),

@@ -2,12 +2,12 @@
 //! `principals/<name>/profile.json` (outside the principal's `~`, so no capsule can edit
 //! it), cached in memory, replaced whole on every change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use astrid_types::wire::QuotaSpec;
-use astrid_types::PrincipalId;
+use astrid_types::{FactName, PrincipalId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KernelError;
@@ -21,6 +21,11 @@ pub(crate) struct Profile {
     pub capsules: BTreeSet<String>,
     #[serde(default)]
     pub quota: QuotaSpec,
+    /// What the principal says about itself (`display_name`, `timezone`, …). A capsule
+    /// reads one only if its manifest names it and the principal allows it
+    /// (`identity:<fact>` token or approval).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<FactName, String>,
 }
 
 impl Inner {
@@ -83,6 +88,55 @@ impl Inner {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) one profile fact, durably, then drops the principal's
+    /// cached contexts so the next invocation sees it. The value is not audited (it is the
+    /// principal's personal data, and every capsule's read of it is); that it changed is.
+    pub fn set_fact(
+        &self,
+        p: &PrincipalId,
+        fact: &FactName,
+        value: Option<String>,
+    ) -> Result<BTreeMap<FactName, String>, KernelError> {
+        if let Some(v) = &value {
+            check_fact_value(fact, v)?;
+        }
+        let facts = self.update_profile(p, |prof| {
+            match value.clone() {
+                Some(v) => {
+                    if !prof.facts.contains_key(fact) && prof.facts.len() >= MAX_FACTS {
+                        return Err(KernelError::Settings(format!(
+                            "profile: at most {MAX_FACTS} facts; remove one first"
+                        )));
+                    }
+                    prof.facts.insert(fact.clone(), v);
+                }
+                None => {
+                    prof.facts.remove(fact);
+                }
+            }
+            Ok(prof.facts.clone())
+        })?;
+        self.forget_principal_contexts(p);
+        let what = if value.is_some() { "set" } else { "removed" };
+        self.record(
+            p,
+            crate::audit::KERNEL,
+            "profile.set",
+            &format!("identity:{fact}"),
+            astrid_audit::Decision::Recorded,
+            what,
+        )?;
+        Ok(facts)
+    }
+
+    /// The principal's profile facts.
+    pub fn facts(&self, p: &PrincipalId) -> Result<BTreeMap<FactName, String>, KernelError> {
+        if !self.principal_exists(p) {
+            return Err(KernelError::UnknownPrincipal(p.to_string()));
+        }
+        Ok(self.profile(p).facts.clone())
+    }
+
     /// Whether `p` may invoke the capsule `name`.
     pub fn holds(&self, p: &PrincipalId, name: &str) -> bool {
         self.profile(p).capsules.contains(name)
@@ -97,4 +151,27 @@ impl Inner {
         all.sort();
         all
     }
+}
+
+/// How many facts one profile holds, and how long one value may be: a profile says who
+/// someone is, it is not a store.
+const MAX_FACTS: usize = 64;
+const MAX_FACT_BYTES: usize = 1024;
+
+fn check_fact_value(fact: &FactName, v: &str) -> Result<(), KernelError> {
+    let bad = |why: String| {
+        Err(KernelError::Settings(format!(
+            "profile fact `{fact}`: {why}"
+        )))
+    };
+    if v.is_empty() {
+        return bad("the value is empty (to remove the fact, unset it)".into());
+    }
+    if v.len() > MAX_FACT_BYTES {
+        return bad(format!("the value is longer than {MAX_FACT_BYTES} bytes"));
+    }
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return bad(format!("the value holds the control character {c:?}"));
+    }
+    Ok(())
 }

@@ -67,7 +67,8 @@ impl TokenDenial {
 /// Where the effect stands against the capsule's manifest ceiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ceiling {
-    /// Checked by [`Gatekeeper::authorize`] itself: `[capabilities] net` and `process`.
+    /// Checked by [`Gatekeeper::authorize`] itself: `[capabilities] net`, `process` and
+    /// `identity`.
     Manifest,
     /// Already accepted by the host function's own gate (the filesystem roots, which must
     /// resolve a path before the effect can be named at all).
@@ -126,9 +127,9 @@ pub enum Denial {
     #[error("capsule `{capsule}` does not declare `{what}` in [capabilities] {key}")]
     OutsideManifest {
         capsule: String,
-        /// `host:port` or the program.
+        /// `host:port`, the program or the profile fact.
         what: String,
-        /// The manifest key that would have to name it (`net`, `process`).
+        /// The manifest key that would have to name it (`net`, `process`, `identity`).
         key: &'static str,
     },
     /// Reachable only through a token, and none covers it.
@@ -279,6 +280,21 @@ impl Gatekeeper<'_> {
                     capsule: capsule(),
                     what: program.clone(),
                     key: "process",
+                })
+            }
+            Resource::Identity(fact)
+                if !self
+                    .ctx
+                    .manifest
+                    .capabilities
+                    .identity
+                    .iter()
+                    .any(|f| f == fact.as_ref()) =>
+            {
+                Err(Denial::OutsideManifest {
+                    capsule: capsule(),
+                    what: fact.to_string(),
+                    key: "identity",
                 })
             }
             _ => Ok(()),

@@ -7,7 +7,7 @@ use astrid_crypto::{Resource, ResourcePattern};
 use astrid_fsgate::FsRoots;
 use astrid_store::PrincipalStore;
 use astrid_types::wire::{ApprovalDecision, CapsuleWords, RequestError};
-use astrid_types::{CapsuleName, Manifest, PrincipalId};
+use astrid_types::{CapsuleName, FactName, Manifest, PrincipalId};
 
 use crate::chain::{Actor, Chain};
 
@@ -203,6 +203,9 @@ pub struct CapsuleContext {
     pub store: Arc<PrincipalStore>,
     /// Non-secret install-time settings from the manifest's `[env]`, with operator overrides.
     pub config: BTreeMap<String, String>,
+    /// The principal's profile facts that the manifest's `[capabilities] identity` names
+    /// (and only those); each read is still gated by a token or a person.
+    pub facts: BTreeMap<FactName, String>,
     pub bus: Arc<dyn Bus>,
     /// The principal's audit chain.
     pub auditor: Arc<dyn Auditor>,

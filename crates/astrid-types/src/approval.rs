@@ -71,6 +71,7 @@ pub enum ResourceKind {
     Tool,
     Capsule,
     Kv,
+    Identity,
 }
 
 impl ResourceKind {
@@ -84,6 +85,7 @@ impl ResourceKind {
             ResourceKind::Tool => "tool:",
             ResourceKind::Capsule => "capsule:",
             ResourceKind::Kv => "kv:",
+            ResourceKind::Identity => "identity:",
         }
     }
 
@@ -97,6 +99,7 @@ impl ResourceKind {
             ResourceKind::Tool => "use the tool",
             ResourceKind::Capsule => "invoke the capsule",
             ResourceKind::Kv => "use the key-value store of",
+            ResourceKind::Identity => "read your profile fact",
         }
     }
 }

@@ -21,6 +21,10 @@ pub enum IdError {
     PrincipalId(String),
     #[error("invalid artifact hash `{0}`: expected `blake3:` followed by 64 lowercase hex digits")]
     ArtifactHash(String),
+    #[error(
+        "invalid profile fact name `{0}`: must be 1-64 characters of a-z, 0-9 and `_`, starting with a letter"
+    )]
+    FactName(String),
 }
 
 const MAX_ID_LEN: usize = 64;
@@ -122,6 +126,22 @@ impl PrincipalId {
         Self("default".to_owned())
     }
 }
+
+/// The name of a fact in a principal's profile (`display_name`, `timezone`):
+/// `[a-z][a-z0-9_]{0,63}`. What a capsule may read of it is `identity:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FactName(String);
+
+fn is_fact_name(s: &str) -> bool {
+    id_shape(
+        s,
+        |b| b.is_ascii_lowercase(),
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+    )
+}
+
+string_id!(FactName, is_fact_name, IdError::FactName);
 
 /// A BLAKE3 content hash, written `blake3:<64 lowercase hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ pub mod wire;
 pub use error::TypesError;
 pub use graph::{boot_order, dependents_of, GraphError};
 pub use home::AstridHome;
-pub use ids::{ArtifactHash, CapsuleName, IdError, PrincipalId};
+pub use ids::{ArtifactHash, CapsuleName, FactName, IdError, PrincipalId};
 pub use manifest::{
     Capabilities, ComponentRef, EnvDecl, Manifest, ManifestError, Package, PublishRule,
     SubscribeRule, ToolDecl,

@@ -215,6 +215,10 @@ pub struct Capabilities {
     pub net: Vec<String>,
     /// Program names (or absolute paths) the capsule may spawn.
     pub process: Vec<String>,
+    /// Profile facts the capsule may ask to read through `astrid:identity`; each read still
+    /// needs an `identity:<fact>` token or a person's approval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identity: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -294,6 +294,17 @@ pub enum ControlCommand {
     QuotaShow {
         principal: String,
     },
+    /// Sets (or with `None` removes) a fact of the principal's profile, which capsules read
+    /// through `astrid:identity` only when allowed (operator only). Answered with `Facts`.
+    ProfileSet {
+        principal: String,
+        fact: crate::FactName,
+        value: Option<String>,
+    },
+    /// The principal's profile facts. Answered with `Facts`.
+    ProfileShow {
+        principal: String,
+    },
     /// Pairs a device: answers with the device token, which the daemon never shows again.
     DeviceIssue {
         principal: String,
@@ -490,6 +501,8 @@ pub enum ControlResponse {
     /// Settings as `(key, value)`: a capsule's effective ones (`ConfigShow`, `ConfigSet`),
     /// or the operator's `section.key` ones (`OperatorSettings`).
     Config(Vec<(String, String)>),
+    /// A principal's profile facts (`ProfileSet`, `ProfileShow`).
+    Facts(std::collections::BTreeMap<crate::FactName, String>),
     Secrets(Vec<SecretInfo>),
     McpLaunch(crate::mcp::McpLaunchGrant),
     /// Local-egress consents, `(capsule, target)`.

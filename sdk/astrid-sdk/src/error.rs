@@ -187,6 +187,20 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:identity` (who the capsule runs for). A fact the principal has
+    /// not set is not an error: it is `Ok(None)`.
+    IdentityError from astrid::identity::identity::ErrorCode {
+        /// The manifest does not name the fact, or the principal did not allow it (no
+        /// `identity:<fact>` token, a revoked one, or a person said no).
+        Denied("denied"),
+        /// Not a fact name.
+        InvalidArgument("invalid-argument"),
+        /// The kernel could not record the read; nothing was read.
+        Failed("failed"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -211,6 +225,8 @@ pub enum SysError {
     },
     /// From `astrid:process`.
     Process(ProcessError),
+    /// From `astrid:identity`.
+    Identity(IdentityError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -228,6 +244,7 @@ impl fmt::Display for SysError {
             Self::Http(e) => write!(f, "http: {e}"),
             Self::HttpStatus { status, url } => write!(f, "http: {url} answered status {status}"),
             Self::Process(e) => write!(f, "process: {e}"),
+            Self::Identity(e) => write!(f, "identity: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -244,6 +261,7 @@ impl std::error::Error for SysError {
             Self::Approval(e) => Some(e),
             Self::Http(e) => Some(e),
             Self::Process(e) => Some(e),
+            Self::Identity(e) => Some(e),
             Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -288,6 +306,12 @@ impl From<HttpError> for SysError {
 impl From<ProcessError> for SysError {
     fn from(e: ProcessError) -> Self {
         Self::Process(e)
+    }
+}
+
+impl From<IdentityError> for SysError {
+    fn from(e: IdentityError) -> Self {
+        Self::Identity(e)
     }
 }
 
@@ -361,7 +385,8 @@ capsule_error_from!(
     FsError,
     ApprovalError,
     HttpError,
-    ProcessError
+    ProcessError,
+    IdentityError
 );
 
 impl From<serde_json::Error> for CapsuleError {

@@ -17,6 +17,7 @@ mod init;
 mod init_plan;
 mod mcp;
 mod mcp_servers;
+mod profile;
 mod quota;
 mod registry;
 mod settings;
@@ -139,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Caps(cmd) => caps::run(&ctx, cmd).await,
         Command::Agent(cmd) => tenants::agent(&ctx, cmd).await,
         Command::Quota(cmd) => quota::run(&ctx, cmd).await,
+        Command::Profile(cmd) => profile::run(&ctx, cmd).await,
         Command::PairDevice(cmd) => tenants::pair_device(&ctx, cmd).await,
         Command::Completions { shell } => print_completions(shell),
     }
@@ -163,8 +165,8 @@ fn json_supported(command: Option<&Command>) -> bool {
     use crate::args::{
         AgentCommand as A, AuditCommand as Au, CapsCommand as C, CapsuleCommand as Cp,
         ConfigCommand as Cf, DistroCommand as Di, EgressCommand as E, McpCommand as M,
-        PairDeviceCommand as D, QuotaCommand as Q, RegistryCommand as R, SecretCommand as S,
-        TrustCommand as T,
+        PairDeviceCommand as D, ProfileCommand as P, QuotaCommand as Q, RegistryCommand as R,
+        SecretCommand as S, TrustCommand as T,
     };
     matches!(
         command,
@@ -179,6 +181,7 @@ fn json_supported(command: Option<&Command>) -> bool {
                 | Command::Egress(E::Show)
                 | Command::Agent(A::List | A::Show { .. })
                 | Command::Quota(Q::Show { .. })
+                | Command::Profile(P::Show { .. })
                 | Command::PairDevice(D::List { .. })
                 | Command::Mcp(M::List | M::Show { .. })
                 | Command::Distro(Di::Show)

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use astrid_types::CapsuleName;
+use astrid_types::{CapsuleName, FactName};
 
 pub use net::{HostPattern, PortPattern};
 pub use path::PathPattern;
@@ -38,6 +38,9 @@ pub enum ResourcePattern {
     Capsule(CapsuleName),
     /// `kv:<capsule>`: may use that capsule's KV namespace.
     Kv(CapsuleName),
+    /// `identity:<fact>`: may read that fact of the principal's profile. One fact per
+    /// pattern, no wildcard: each thing a principal shares about itself is shared by name.
+    Identity(FactName),
 }
 
 /// A concrete thing an effect touches, as a host function knows it. Paths must already be
@@ -51,6 +54,7 @@ pub enum Resource {
     Tool(String),
     Capsule(CapsuleName),
     Kv(CapsuleName),
+    Identity(FactName),
 }
 
 impl fmt::Display for Resource {
@@ -66,6 +70,7 @@ impl fmt::Display for Resource {
             Resource::Tool(t) => write!(f, "tool:{t}"),
             Resource::Capsule(c) => write!(f, "capsule:{c}"),
             Resource::Kv(c) => write!(f, "kv:{c}"),
+            Resource::Identity(n) => write!(f, "identity:{n}"),
         }
     }
 }
@@ -115,7 +120,8 @@ impl ResourcePattern {
             ResourcePattern::Tool(t) => t != "*",
             ResourcePattern::ProcessExec(_)
             | ResourcePattern::Capsule(_)
-            | ResourcePattern::Kv(_) => true,
+            | ResourcePattern::Kv(_)
+            | ResourcePattern::Identity(_) => true,
         };
         (exact && pattern.matches(resource)).then_some(pattern)
     }
@@ -140,6 +146,7 @@ impl ResourcePattern {
             (ResourcePattern::Tool(a), Resource::Tool(b)) => a == "*" && valid_tool(b),
             (ResourcePattern::Capsule(a), Resource::Capsule(b))
             | (ResourcePattern::Kv(a), Resource::Kv(b)) => a == b,
+            (ResourcePattern::Identity(a), Resource::Identity(b)) => a == b,
             _ => false,
         }
     }
@@ -158,6 +165,7 @@ impl ResourcePattern {
             (ResourcePattern::Tool(a), ResourcePattern::Tool(b)) => b == "*" || a == b,
             (ResourcePattern::Capsule(a), ResourcePattern::Capsule(b))
             | (ResourcePattern::Kv(a), ResourcePattern::Kv(b)) => a == b,
+            (ResourcePattern::Identity(a), ResourcePattern::Identity(b)) => a == b,
             _ => false,
         }
     }
@@ -195,8 +203,13 @@ fn parse_inner(text: &str) -> Result<ResourcePattern, String> {
             .map(ResourcePattern::Kv)
             .map_err(|e| e.to_string());
     }
+    if let Some(rest) = text.strip_prefix("identity:") {
+        return FactName::new(rest)
+            .map(ResourcePattern::Identity)
+            .map_err(|e| e.to_string());
+    }
     Err(
-        "expected one of fs:read:, fs:write:, net:connect:, process:exec:, tool:, capsule:, kv:"
+        "expected one of fs:read:, fs:write:, net:connect:, process:exec:, tool:, capsule:, kv:, identity:"
             .into(),
     )
 }
@@ -245,6 +258,7 @@ impl fmt::Display for ResourcePattern {
             ResourcePattern::Tool(t) => write!(f, "tool:{t}"),
             ResourcePattern::Capsule(c) => write!(f, "capsule:{c}"),
             ResourcePattern::Kv(c) => write!(f, "kv:{c}"),
+            ResourcePattern::Identity(n) => write!(f, "identity:{n}"),
         }
     }
 }

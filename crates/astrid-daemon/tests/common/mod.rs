@@ -69,10 +69,12 @@ pub enum Capsule {
     Borrower,
     /// One request with `astrid:http@1.1.0`'s options (`testdata/http-probe`).
     HttpProbe,
+    /// Reads one profile fact through `astrid:identity` (`testdata/identity-probe`).
+    IdentityProbe,
 }
 
 // The last variant plus one: adding a capsule above cannot leave the cache short.
-const ALL: usize = Capsule::HttpProbe as usize + 1;
+const ALL: usize = Capsule::IdentityProbe as usize + 1;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -99,6 +101,7 @@ impl Capsule {
             Capsule::KeyThief => "testdata/key-thief",
             Capsule::Borrower => "testdata/borrower",
             Capsule::HttpProbe => "testdata/http-probe",
+            Capsule::IdentityProbe => "testdata/identity-probe",
         }
     }
 }

@@ -41,6 +41,7 @@ fn effect_resource(r: &Resource) -> ApprovalResource {
         Resource::Tool(t) => (ResourceKind::Tool, t.clone()),
         Resource::Capsule(c) => (ResourceKind::Capsule, c.to_string()),
         Resource::Kv(c) => (ResourceKind::Kv, c.to_string()),
+        Resource::Identity(f) => (ResourceKind::Identity, f.to_string()),
     };
     ApprovalResource { kind, target }
 }
@@ -54,6 +55,7 @@ fn pattern_resource(p: &ResourcePattern) -> ApprovalResource {
         ResourcePattern::Tool(_) => ResourceKind::Tool,
         ResourcePattern::Capsule(_) => ResourceKind::Capsule,
         ResourcePattern::Kv(_) => ResourceKind::Kv,
+        ResourcePattern::Identity(_) => ResourceKind::Identity,
     };
     let text = p.to_string();
     let target = text[kind.prefix().len()..].to_string();
@@ -134,7 +136,10 @@ pub(crate) fn too_wide(pattern: &ResourcePattern, home: Option<&Path>) -> Option
                 .then(|| format!("runs any program (`{name}` starts whatever it is told to)"))
         }
         ResourcePattern::Tool(t) if t == "*" => Some("covers every tool".into()),
-        ResourcePattern::Tool(_) | ResourcePattern::Capsule(_) | ResourcePattern::Kv(_) => None,
+        ResourcePattern::Tool(_)
+        | ResourcePattern::Capsule(_)
+        | ResourcePattern::Kv(_)
+        | ResourcePattern::Identity(_) => None,
     }
 }
 
@@ -180,6 +185,7 @@ mod tests {
             "process:exec:/usr/bin/cargo",
             "tool:fs_read",
             "kv:asker",
+            "identity:display_name",
         ] {
             assert!(!wide(p), "{p} should be allowed");
         }

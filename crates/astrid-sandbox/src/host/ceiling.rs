@@ -50,6 +50,15 @@ pub(crate) fn within_manifest(
                 ))
             }
         }
+        ResourcePattern::Identity(fact) => {
+            if caps.identity.iter().any(|f| f == fact.as_ref()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "capsule `{capsule}` does not declare `{fact}` in [capabilities] identity"
+                ))
+            }
+        }
         ResourcePattern::Kv(owner) if caps.kv && owner.as_ref() == capsule => Ok(()),
         ResourcePattern::Kv(_) | ResourcePattern::Tool(_) | ResourcePattern::Capsule(_) => {
             Err(format!(

@@ -4,6 +4,7 @@ mod approval;
 pub(crate) mod ceiling;
 mod fs;
 mod http;
+mod identity;
 mod ipc;
 mod kv;
 mod process;

@@ -435,13 +435,20 @@ fn program(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+fn fact(s: &str) -> Result<(), &'static str> {
+    crate::FactName::new(s).map(|_| ()).map_err(|_| {
+        "is not a profile fact name (1-64 characters of a-z, 0-9 and `_`, starting with a letter)"
+    })
+}
+
 fn capabilities(c: &Capabilities) -> Check {
     type Rule = fn(&str) -> Result<(), &'static str>;
-    let lists: [(&str, &Vec<String>, Rule); 4] = [
+    let lists: [(&str, &Vec<String>, Rule); 5] = [
         ("fs_read", &c.fs_read, fs_root),
         ("fs_write", &c.fs_write, fs_root),
         ("net", &c.net, net_target),
         ("process", &c.process, program),
+        ("identity", &c.identity, fact),
     ];
     for (field, items, rule) in lists {
         for (i, item) in items.iter().enumerate() {

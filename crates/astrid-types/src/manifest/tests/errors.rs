@@ -436,6 +436,18 @@ fn capability_errors() {
             expect("capabilities.net[0]", &format!("`{value}` {reason}")),
         );
     }
+    for value in ["Display", "display-name", "", "*"] {
+        assert_eq!(
+            cap_err("identity", value),
+            expect(
+                "capabilities.identity[0]",
+                &format!(
+                    "`{value}` is not a profile fact name (1-64 characters of a-z, 0-9 and `_`, \
+                     starting with a letter)"
+                )
+            ),
+        );
+    }
     assert!(super::parse(&format!(
         "{BASE}[capabilities]\nnet = [\"h:1\", \"h:65535\"]\n"
     ))
@@ -467,7 +479,7 @@ fn capability_errors() {
         err("[capabilities]\nhttp = true\n"),
         expect(
             "capabilities.http",
-            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`"
+            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`, `identity`"
         )
     );
 }
