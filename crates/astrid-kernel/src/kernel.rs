@@ -271,7 +271,7 @@ impl Inner {
             .profile(p)
             .facts
             .iter()
-            .filter(|(name, _)| caps.identity.iter().any(|f| f == name.as_str()))
+            .filter(|(name, _)| caps.declares_fact(name.as_str()))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         let limits = self.resolved_quota(p);

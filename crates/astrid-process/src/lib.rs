@@ -29,7 +29,7 @@ pub use cgroup::{Cgroups, Enforcement, Mechanism};
 pub use limits::{LimitKind, Limits};
 pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
 pub use service::{spawn_service, Service, ServiceSpec};
-pub use warm::LaunchCounts;
+pub use warm::{end_stale_launchers, LaunchCounts};
 
 /// What this machine lets the process count and memory limits rest on, found the way
 /// [`SandboxPolicy::detect`] finds it (for a diagnosis without building a policy).

@@ -167,13 +167,17 @@ impl Drop for Warm {
     }
 }
 
-/// Ends the launchers a killed daemon left blocked (run once per `run/` directory, before the
-/// first launcher is prepared there). A daemon killed between starting a
-/// launcher and opening the FIFO's write end leaves the shell blocked in `open()` on a FIFO
-/// that was never unlinked, for ever. For each `astrid-launch-<pid>-*` of a process that is
-/// gone: open the write end without blocking (it succeeds only if such a shell waits), close
-/// it, so the shell reads end-of-file and exits, and unlink the name.
-fn sweep_stale_fifos(dir: &Path) {
+/// Ends the launchers a killed daemon left blocked in `dir` (its `run/` directory). A daemon
+/// killed between starting a launcher and opening the FIFO's write end leaves the shell
+/// blocked in `open()` on a FIFO that was never unlinked, for ever. For each
+/// `astrid-launch-<pid>-*` of a process that is gone: open the write end without blocking (it
+/// succeeds only if such a shell waits), close it, so the shell reads end-of-file and exits,
+/// and unlink the name.
+///
+/// The pool runs it once per directory before preparing the first launcher there, which
+/// covers a daemon restarted in the same home. Whoever deletes a killed daemon's home instead
+/// (a test harness) must run it first: with the name gone, nothing can reach that shell.
+pub fn end_stale_launchers(dir: &Path) {
     for fifo in crate::cgroup::left_by_dead_daemons(dir, "launch") {
         // ENXIO (nobody reading) is fine: then there is only the name to remove.
         drop(
@@ -429,7 +433,7 @@ fn fill_requests(shared: &Shared, incoming: mpsc::Receiver<(LaunchKey, PathBuf)>
     let mut swept = std::collections::HashSet::new();
     while let Ok((key, runtime_dir)) = incoming.recv() {
         if swept.insert(runtime_dir.clone()) {
-            sweep_stale_fifos(&runtime_dir);
+            end_stale_launchers(&runtime_dir);
         }
         let warm = Warm::start(key.clone(), &runtime_dir);
         let mut s = lock(&shared.slots);
@@ -522,7 +526,7 @@ mod tests {
             assert!(Instant::now() < deadline, "the reader never blocked");
             std::thread::sleep(Duration::from_millis(5));
         }
-        sweep_stale_fifos(dir.path());
+        end_stale_launchers(dir.path());
         let (n, line) = finished
             .recv_timeout(Duration::from_secs(30))
             .expect("the blocked reader was released")

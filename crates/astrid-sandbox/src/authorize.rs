@@ -283,13 +283,7 @@ impl Gatekeeper<'_> {
                 })
             }
             Resource::Identity(fact)
-                if !self
-                    .ctx
-                    .manifest
-                    .capabilities
-                    .identity
-                    .iter()
-                    .any(|f| f == fact.as_ref()) =>
+                if !self.ctx.manifest.capabilities.declares_fact(fact.as_ref()) =>
             {
                 Err(Denial::OutsideManifest {
                     capsule: capsule(),

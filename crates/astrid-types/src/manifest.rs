@@ -221,6 +221,15 @@ pub struct Capabilities {
     pub identity: Vec<String>,
 }
 
+impl Capabilities {
+    /// Whether `[capabilities] identity` names the profile fact `fact`: the one ceiling
+    /// rule for it, used where a read is gated and where the facts a context holds are
+    /// chosen.
+    pub fn declares_fact(&self, fact: &str) -> bool {
+        self.identity.iter().any(|f| f == fact)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvDecl {

@@ -303,6 +303,9 @@ impl Drop for Daemon {
         // Already exited is fine: kill then fails and wait returns the stored status.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A launcher the killed daemon had just started would wait for ever once the temp
+        // home (and its FIFO's name) is deleted; no later daemon starts here to end it.
+        astrid_process::end_stale_launchers(&self.home.run_dir());
     }
 }
 

@@ -51,7 +51,7 @@ pub(crate) fn within_manifest(
             }
         }
         ResourcePattern::Identity(fact) => {
-            if caps.identity.iter().any(|f| f == fact.as_ref()) {
+            if caps.declares_fact(fact.as_ref()) {
                 Ok(())
             } else {
                 Err(format!(
