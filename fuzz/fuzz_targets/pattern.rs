@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use astrid_crypto::{Resource, ResourcePattern};
 use astrid_fuzz::split2;
-use astrid_types::CapsuleName;
+use astrid_types::{CapsuleName, FactName};
 use libfuzzer_sys::fuzz_target;
 
 /// A resource of the kind `p` grants, named by `text`.
@@ -28,6 +28,7 @@ fn resource_like(p: &ResourcePattern, text: &str) -> Option<Resource> {
         ResourcePattern::Tool(_) => Resource::Tool(text.to_string()),
         ResourcePattern::Capsule(_) => Resource::Capsule(CapsuleName::new(text).ok()?),
         ResourcePattern::Kv(_) => Resource::Kv(CapsuleName::new(text).ok()?),
+        ResourcePattern::Identity(_) => Resource::Identity(FactName::new(text).ok()?),
     })
 }
 

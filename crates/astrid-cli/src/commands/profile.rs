@@ -13,34 +13,22 @@ use super::{unexpected, Ctx};
 use crate::args::ProfileCommand;
 
 pub async fn run(ctx: &Ctx, cmd: ProfileCommand) -> anyhow::Result<ExitCode> {
-    let or_acting = |a: Option<String>| a.unwrap_or_else(|| ctx.principal.clone());
-    let fact_name = |f: String| FactName::new(f).context("profile");
-    let (principal, command) = match cmd {
-        ProfileCommand::Set { agent, fact, value } => {
-            let principal = or_acting(agent);
-            let command = ControlCommand::ProfileSet {
-                principal: principal.clone(),
-                fact: fact_name(fact)?,
-                value: Some(value),
-            };
-            (principal, command)
-        }
-        ProfileCommand::Unset { agent, fact } => {
-            let principal = or_acting(agent);
-            let command = ControlCommand::ProfileSet {
-                principal: principal.clone(),
-                fact: fact_name(fact)?,
-                value: None,
-            };
-            (principal, command)
-        }
-        ProfileCommand::Show { agent } => {
-            let principal = or_acting(agent);
-            let command = ControlCommand::ProfileShow {
-                principal: principal.clone(),
-            };
-            (principal, command)
-        }
+    // `Some((fact, value))` changes a fact (a `None` value removes it); `None` shows them.
+    let (agent, change) = match cmd {
+        ProfileCommand::Set { agent, fact, value } => (agent, Some((fact, Some(value)))),
+        ProfileCommand::Unset { agent, fact } => (agent, Some((fact, None))),
+        ProfileCommand::Show { agent } => (agent, None),
+    };
+    let principal = agent.unwrap_or_else(|| ctx.principal.clone());
+    let command = match change {
+        Some((fact, value)) => ControlCommand::ProfileSet {
+            principal: principal.clone(),
+            fact: FactName::new(fact).context("profile")?,
+            value,
+        },
+        None => ControlCommand::ProfileShow {
+            principal: principal.clone(),
+        },
     };
     let client = ctx.connect(true).await?;
     match client.control(command).await? {
