@@ -8,18 +8,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use astrid_audit::{log_path, read_entries, AuditEntry, Decision};
-use astrid_client::{ApprovalStream, Client};
+use astrid_client::Client;
 use astrid_types::wire::{
-    ApprovalDecision, ApprovalRequest, ApprovalResource, CapsuleWords, ControlCommand,
-    ControlResponse, ResourceKind,
+    ApprovalDecision, ApprovalResource, CapsuleWords, ControlCommand, ControlResponse, ResourceKind,
 };
 use astrid_types::{AstridHome, PrincipalId};
-use common::{ask, control, install, Capsule, Daemon, TestHome};
+use common::{ask, control, install, next_request, Capsule, Daemon, TestHome};
 use tokio::task::JoinHandle;
 
 /// The asker capsule's own approval timeout.
 const ASK_TIMEOUT: Duration = Duration::from_millis(2000);
-const GUARD: Duration = Duration::from_secs(30);
 
 fn entries(home: &AstridHome) -> Vec<AuditEntry> {
     read_entries(&log_path(
@@ -44,13 +42,6 @@ fn start_ask(c: &Client, resource: &str) -> JoinHandle<String> {
     let c = c.clone();
     let resource = resource.to_string();
     tokio::spawn(async move { ask(&c, "asker.v1.ask", resource.as_bytes()).await })
-}
-
-async fn next_request(stream: &mut ApprovalStream) -> ApprovalRequest {
-    tokio::time::timeout(GUARD, stream.next())
-        .await
-        .expect("no approval request arrived")
-        .expect("the approval stream ended")
 }
 
 #[tokio::test]

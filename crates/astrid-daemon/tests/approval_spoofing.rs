@@ -16,10 +16,9 @@ use astrid_types::wire::{
     ControlResponse, ResourceKind, TokenInfo,
 };
 use astrid_types::{AstridHome, PrincipalId};
-use common::{ask, control, install, Capsule, Daemon, TestHome};
+use common::{ask, control, install, next_request, Capsule, Daemon, TestHome};
 use tokio::task::JoinHandle;
 
-const GUARD: Duration = Duration::from_secs(30);
 /// The asker's manifest ceiling (`capsules/testdata/asker/Capsule.toml`).
 const CEILING: &str = "/tmp/astrid-approval";
 
@@ -54,13 +53,6 @@ async fn fixture() -> (TestHome, Daemon, Client) {
 fn start(c: &Client, topic: &'static str, payload: String) -> JoinHandle<String> {
     let c = c.clone();
     tokio::spawn(async move { ask(&c, topic, payload.as_bytes()).await })
-}
-
-async fn next_request(stream: &mut ApprovalStream) -> ApprovalRequest {
-    tokio::time::timeout(GUARD, stream.next())
-        .await
-        .expect("no approval request arrived")
-        .expect("the approval stream ended")
 }
 
 async fn nothing_asked(stream: &mut ApprovalStream) {

@@ -148,6 +148,12 @@ fn commands_against(target: &str) -> Vec<ControlCommand> {
             secrets: vec![],
         },
         ControlCommand::AgentCreate { name: p() },
+        ControlCommand::ProfileSet {
+            principal: p(),
+            fact: "display_name".parse().unwrap(),
+            value: Some("planted".into()),
+        },
+        ControlCommand::ProfileShow { principal: p() },
     ]
 }
 
@@ -194,6 +200,7 @@ async fn a_device_of_alice_cannot_act_on_bob_or_default() {
             "control.caps-grant",
             "control.secret-list",
             "control.egress-allow",
+            "control.profile-set",
         ] {
             for p in [target, "alice"] {
                 let on = format!("on {target}: denied");
@@ -257,6 +264,16 @@ async fn a_device_of_alice_cannot_act_on_bob_or_default() {
             .await,
         Ok(ControlResponse::Tokens(_))
     ));
+    // And her own profile, which only the operator changes: nothing was planted.
+    assert_eq!(
+        alice
+            .control(ControlCommand::ProfileShow {
+                principal: "alice".into()
+            })
+            .await
+            .unwrap(),
+        ControlResponse::Facts(Default::default())
+    );
     for cmd in commands_against("alice").into_iter().filter(|c| {
         !matches!(
             c,
@@ -264,6 +281,7 @@ async fn a_device_of_alice_cannot_act_on_bob_or_default() {
                 | ControlCommand::ConfigShow { .. }
                 | ControlCommand::EgressShow { .. }
                 | ControlCommand::DeviceList { .. }
+                | ControlCommand::ProfileShow { .. }
         )
     }) {
         let what = format!("{cmd:?}");

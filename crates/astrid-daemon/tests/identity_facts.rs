@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use astrid_audit::Decision;
 use astrid_client::Client;
 use astrid_types::wire::{ApprovalDecision, ControlCommand, ControlResponse, ResourceKind};
 use astrid_types::FactName;
-use common::{ask, chain, control, install, Capsule, TestHome};
+use common::{ask, chain, control, install, next_request, Capsule, TestHome};
 
 const READ: &str = "identity-probe.v1.read";
 
@@ -26,15 +24,7 @@ async fn set_fact(c: &Client, fact: &str, value: Option<&str>) -> Result<Control
 }
 
 async fn grant(c: &Client, pattern: &str) -> String {
-    let cmd = ControlCommand::CapsGrant {
-        principal: "default".into(),
-        pattern: pattern.into(),
-        ttl_ms: None,
-    };
-    match control(c, cmd).await {
-        Ok(ControlResponse::Granted(t)) => t.id,
-        other => panic!("granting {pattern}: {other:?}"),
-    }
+    common::grant(c, "default", pattern).await
 }
 
 /// The identity entries of the default chain, as `(decision, resource, outcome)`.
@@ -153,10 +143,7 @@ async fn a_person_allows_a_read_and_bad_values_are_refused_whole() {
     ] {
         let reader = c.clone();
         let reply = tokio::spawn(async move { ask(&reader, READ, b"display_name").await });
-        let req = tokio::time::timeout(Duration::from_secs(60), asked.next())
-            .await
-            .expect("nobody was asked")
-            .expect("the approval stream ended");
+        let req = next_request(&mut asked).await;
         assert_eq!(req.capsule, "identity-probe");
         assert_eq!(req.resource.kind, ResourceKind::Identity);
         assert_eq!(req.resource.target, "display_name");

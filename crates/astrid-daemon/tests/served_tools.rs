@@ -14,7 +14,7 @@ use astrid_client::{Client, ClientError, Invocation};
 use astrid_types::wire::{
     ApprovalDecision, ControlCommand, ControlResponse, Credential, DeviceScope, RequestError,
 };
-use common::{chain, control, new_agent, TestHome, REQUEST_TIMEOUT};
+use common::{chain, control, grant, new_agent, TestHome, REQUEST_TIMEOUT};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const CALL: &str = "tool.v1.execute.probe__ping";
@@ -33,18 +33,6 @@ async fn handed(calls: &mut UnboundedReceiver<Invocation>) -> Invocation {
         .await
         .expect("no call was handed over")
         .expect("the connection closed")
-}
-
-async fn grant(op: &Client, principal: &str, pattern: &str) -> String {
-    let cmd = ControlCommand::CapsGrant {
-        principal: principal.into(),
-        pattern: pattern.into(),
-        ttl_ms: None,
-    };
-    match control(op, cmd).await {
-        Ok(ControlResponse::Granted(t)) => t.id,
-        other => panic!("expected Granted, got {other:?}"),
-    }
 }
 
 fn denied(r: Result<Vec<u8>, ClientError>) -> String {

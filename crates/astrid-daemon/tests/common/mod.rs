@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use astrid_build::{build_capsule, load_package, BuildOptions, LoadedPackage};
 use astrid_client::framing::{read_frame, write_frame};
-use astrid_client::{Client, ClientError, EventMsg, Subscription};
+use astrid_client::{ApprovalStream, Client, ClientError, EventMsg, Subscription};
 use astrid_types::wire::{
-    self, CapsuleInfo, ClientMessage, ComponentUpload, ControlCommand, ControlResponse, Credential,
-    DaemonStatus, PackageUpload, RequestError, ServerMessage, MAX_FRAME, PROTOCOL_VERSIONS,
+    self, ApprovalRequest, CapsuleInfo, ClientMessage, ComponentUpload, ControlCommand,
+    ControlResponse, Credential, DaemonStatus, PackageUpload, RequestError, ServerMessage,
+    MAX_FRAME, PROTOCOL_VERSIONS,
 };
 use astrid_types::{AstridHome, PrincipalId};
 use tokio::net::UnixStream;
@@ -323,6 +324,27 @@ pub async fn wait_child(child: &mut Child, log: &Path) -> ExitStatus {
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Mints a token for `principal` as `op`; its id.
+pub async fn grant(op: &Client, principal: &str, pattern: &str) -> String {
+    let cmd = ControlCommand::CapsGrant {
+        principal: principal.into(),
+        pattern: pattern.into(),
+        ttl_ms: None,
+    };
+    match control(op, cmd).await {
+        Ok(ControlResponse::Granted(t)) => t.id,
+        other => panic!("granting {pattern} to {principal}: {other:?}"),
+    }
+}
+
+/// The next approval request on `stream`, which must arrive.
+pub async fn next_request(stream: &mut ApprovalStream) -> ApprovalRequest {
+    tokio::time::timeout(HANG_GUARD, stream.next())
+        .await
+        .expect("no approval request arrived")
+        .expect("the approval stream ended")
 }
 
 pub async fn control(c: &Client, command: ControlCommand) -> Result<ControlResponse, String> {
