@@ -31,11 +31,31 @@ fi
 "$bin/astrid" init "${init[@]}"
 "$bin/astrid" doctor
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# A plain, fixed workspace name: the small local model copies paths from its prompt, and a
+# random `mktemp` suffix is what it most often drops (reading /tmp/tmp/notes.txt, which the
+# filesystem gate then refuses).
+work="${TMPDIR:-/tmp}/astrid-demo-workspace"
+rm -rf "$work"
+mkdir -p "$work"
+answer=$(mktemp)
+trap 'rm -rf "$work" "$answer"' EXIT
 printf 'The launch code is AURORA-7.\n' >"$work/notes.txt"
 cd "$work"
 prompt="Use the fs_read tool to read notes.txt, then tell me the launch code."
-echo "\$ astrid -p \"$prompt\" --yes"
-"$bin/astrid" -p "$prompt" --yes
+# The answer is checked: a small model sometimes slips, so it gets three tries, and a demo
+# whose agent never read the file says so and fails rather than looking like a success.
+answered=""
+for try in 1 2 3; do
+  echo "\$ astrid -p \"$prompt\" --yes"
+  # A failed run (the model wrote its tool call as text) is a slip too: its error is shown.
+  if "$bin/astrid" -p "$prompt" --yes | tee "$answer" && grep -q "AURORA-7" "$answer"; then
+    answered=yes
+    break
+  fi
+  echo "(try $try: the answer does not quote notes.txt; \`astrid audit show\` has what the agent did)"
+done
+if [[ -z "$answered" ]]; then
+  echo "the agent did not read the launch code in three tries" >&2
+  exit 1
+fi
 echo "daemon still running; stop it with: $bin/astrid stop"

@@ -29,6 +29,7 @@ fn resource_like(p: &ResourcePattern, text: &str) -> Option<Resource> {
         ResourcePattern::Capsule(_) => Resource::Capsule(CapsuleName::new(text).ok()?),
         ResourcePattern::Kv(_) => Resource::Kv(CapsuleName::new(text).ok()?),
         ResourcePattern::Identity(_) => Resource::Identity(FactName::new(text).ok()?),
+        ResourcePattern::Uplink => Resource::Uplink,
     })
 }
 

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use astrid_llm_fixture::{Fixture, FixtureConfig, Step};
-use common::{astrid, build_distro, daemon_exe, ok, StopDaemon};
+use common::{astrid, build_distro, build_packages, daemon_exe, ok, StopDaemon};
 use serde_json::json;
 
 /// Hang guard for one thing to appear on the screen; nothing depends on how fast it does.
@@ -104,6 +104,24 @@ impl Drop for Tmux {
     }
 }
 
+/// Sends one `astrid-emit` line to the daemon of `home`; its output line.
+fn emit(home: &Path, line: &str) -> String {
+    use std::io::Write as _;
+    let exe = daemon_exe().with_file_name("astrid-emit");
+    let mut child = Command::new(&exe)
+        .arg("--home")
+        .arg(home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{line}").unwrap();
+    drop(stdin);
+    ok(child.wait_with_output().unwrap(), "astrid-emit")
+}
+
 fn shell_words(words: &[String]) -> String {
     words
         .iter()
@@ -149,6 +167,10 @@ fn chat_approves_a_tool_cancels_a_turn_and_resumes_a_session_in_a_terminal() {
     });
 
     let distro = build_distro(dir.path());
+    // A capsule that sends astrid:uplink notices, installed into the running chat later.
+    let probe = build_packages(&dir.path().join("probe"), &["testdata/uplink-probe"])
+        .join("uplink-probe-0.1.0.capsule");
+    assert!(probe.is_file(), "{} was not built", probe.display());
     let _stop = StopDaemon(home.clone());
     common::init_with_model(
         &home,
@@ -258,6 +280,26 @@ fn chat_approves_a_tool_cancels_a_turn_and_resumes_a_session_in_a_terminal() {
         "the resumed session shows its history:\n{screen}"
     );
     assert!(screen.contains("session first"), "{screen}");
+
+    // A capsule's notice (astrid:uplink) appears in the transcript under the capsule's name.
+    ok(
+        astrid(&home, &["capsule", "install", probe.to_str().unwrap()]),
+        "installing uplink-probe",
+    );
+    ok(
+        astrid(&home, &["caps", "grant", "default", "uplink:frontends"]),
+        "granting uplink:frontends",
+    );
+    let sent = emit(
+        &home,
+        r#"{"topic": "uplink-probe.v1.notify", "payload": "warning the build broke", "request": true}"#,
+    );
+    assert!(
+        sent.contains("ok: 1"),
+        "the chat is the one frontend: {sent}"
+    );
+    let screen = tui.wait_text("◆ uplink-probe · warning");
+    assert!(screen.contains("  the build broke"), "{screen}");
 
     // Two Ctrl-C on an empty editor leave; the session is named on the way out.
     tui.keys(&["C-c"]);

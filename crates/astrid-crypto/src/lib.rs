@@ -24,7 +24,9 @@ pub use gate::{
 };
 pub use keys::{verify_with, KeyPair, PublicKey, RUNTIME_KEY_FILE, RUNTIME_PUB_FILE};
 pub use mint::{mint, mint_at, mint_bound, mint_bound_at, now_ms, Widening};
-pub use pattern::{HostPattern, PathPattern, PortPattern, Resource, ResourcePattern};
+pub use pattern::{
+    HostPattern, PathPattern, PortPattern, Resource, ResourcePattern, UPLINK_TARGET,
+};
 pub use revocation::{RevocationList, RevocationStore, StoreError};
 pub use token::{
     CapabilityToken, TokenId, TOKEN_DOMAIN, TOKEN_TEXT_PREFIX, TOKEN_VERSION, TOKEN_VERSION_BOUND,

@@ -40,6 +40,7 @@ fn canonical_text_round_trips() {
         "capsule:astrid-capsule-fs",
         "kv:session",
         "identity:display_name",
+        "uplink:frontends",
     ] {
         let p = pat(s);
         assert_eq!(p.to_string(), s);
@@ -104,6 +105,9 @@ fn rejects_bad_patterns() {
         "identity:*",
         "identity:Display",
         "identity:display-name",
+        "uplink:",
+        "uplink:*",
+        "uplink:cli",
         "everything",
     ] {
         let err = ResourcePattern::parse(bad).expect_err(bad);
@@ -203,6 +207,9 @@ fn other_kinds_match_exactly() {
     let fact = |f: &str| Resource::Identity(astrid_types::FactName::new(f).unwrap());
     assert!(pat("identity:email").matches(&fact("email")));
     assert!(!pat("identity:email").matches(&fact("email_work")));
+    assert!(pat("uplink:frontends").matches(&Resource::Uplink));
+    assert!(!pat("uplink:frontends").matches(&fact("frontends")));
+    assert!(!pat("identity:frontends").matches(&Resource::Uplink));
 }
 
 #[test]
@@ -257,6 +264,7 @@ fn narrowing() {
         ("tool:*", "tool:fs.read_file"),
         ("kv:fs", "capsule:fs"),
         ("identity:email", "identity:display_name"),
+        ("uplink:frontends", "tool:*"),
     ];
     for (narrow, wide) in no {
         assert!(

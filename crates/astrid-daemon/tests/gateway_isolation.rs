@@ -237,3 +237,36 @@ async fn revoking_a_device_ends_its_open_stream_and_its_requests() {
     let r = gw.get("/v1/threads", &other).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// A capsule's `astrid:uplink` notice is a `notice` event on its principal's live feed, and
+/// never on another principal's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capsules_notice_reaches_its_principals_feed_and_no_other() {
+    let gw = GwRig::start(vec![]).await;
+    gw.add_principal("alice").await;
+    let (_, mine) = gw.device("default").await;
+    let (_, alices) = gw.device("alice").await;
+    let op = &gw.rig.client;
+    common::install(op, common::Capsule::UplinkProbe).await;
+    common::grant(op, "default", "uplink:frontends").await;
+
+    // Each feed has subscribed by the time its response head arrives.
+    let mut theirs = SseReader::new(gw.get("/v1/events", &alices).send().await.unwrap());
+    let mut feed = SseReader::new(gw.get("/v1/events", &mine).send().await.unwrap());
+    let sent = common::ask(op, "uplink-probe.v1.notify", b"warning index rebuilt").await;
+    assert_eq!(sent, "ok: 1", "only default's feed shows it");
+    let (name, ev) = feed.next_event().await.expect("the feed ended");
+    assert_eq!(name, "notice");
+    assert_eq!(
+        ev,
+        json!({"capsule": "uplink-probe", "level": "warning", "text": "index rebuilt"})
+    );
+    // Delivery to every subscriber happens in one pass, so anything meant for alice's feed
+    // would be on its way by now.
+    let leak =
+        tokio::time::timeout(std::time::Duration::from_millis(300), theirs.next_event()).await;
+    assert!(
+        leak.is_err(),
+        "alice's feed showed default's notice: {leak:?}"
+    );
+}

@@ -127,6 +127,14 @@ async function openThread(id) {
   t.history.forEach(showMessage);
 }
 
+// A capsule's astrid:uplink notice, under the capsule's name as the kernel stamped it. Text
+// only (textContent): the capsule's words never become markup.
+function showNotice(n) {
+  const li = el("li", "notice " + n.level, `◆ ${n.capsule} · ${n.level}\n${n.text}`);
+  li.setAttribute("role", "status");
+  $("messages").append(li);
+}
+
 function showApproval(a) {
   if (asked.has(a.id)) return;
   asked.add(a.id);
@@ -229,6 +237,7 @@ async function liveFeed() {
       if (turnRunning && current) ownTurns.set(current.id, 1);
       await readEvents(resp, (name, ev) => {
         if (name === "approval") showApproval(ev);
+        else if (name === "notice") showNotice(ev);
         else if (name === "agent") feedEvent(ev.thread, ev.event);
         else if (name === "error") status(ev.detail, true);
       });

@@ -77,6 +77,26 @@ impl Subscriptions {
 
     /// Hands the event to every matching client and inbox; returns how many received it.
     pub fn deliver_passive(&self, env: &Envelope) -> usize {
+        self.deliver_where(env, true)
+    }
+
+    /// As [`deliver_passive`](Self::deliver_passive), to client connections only: for what
+    /// the kernel shows a principal's frontends and no capsule may read (`astrid:uplink`
+    /// notices).
+    pub fn deliver_to_clients(&self, env: &Envelope) -> usize {
+        self.deliver_where(env, false)
+    }
+
+    /// Whether client connection `connection` has a subscription matching `topic`.
+    pub fn client_listens(&self, connection: u64, topic: &str) -> bool {
+        self.subs.read().values().any(|s| {
+            s.connection == Some(connection)
+                && matches!(s.target, Target::Client { .. })
+                && pattern_matches(&s.pattern, topic)
+        })
+    }
+
+    fn deliver_where(&self, env: &Envelope, inboxes: bool) -> usize {
         let subs = self.subs.read();
         let mut n = 0;
         for sub in subs.values() {
@@ -93,6 +113,7 @@ impl Subscriptions {
                         principal: env.principal.to_string(),
                     });
                 }
+                Target::Inbox(_) if !inboxes => continue,
                 Target::Inbox(tx) => {
                     let msg = InboxMessage {
                         topic: env.topic.clone(),

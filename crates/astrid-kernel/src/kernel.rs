@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     /// Every tenant's state: store, chain, tokens, profile, quota meters, contexts.
     pub principals: Principals,
     pub approvals: crate::approval::Broker,
+    /// Every open connection's principal, client name and credential (`astrid:uplink`).
+    pub frontends: crate::frontends::Frontends,
     /// Tools that client connections (the MCP bridge) serve, and their calls in flight.
     pub served: crate::served::ServedTools,
     next_id: AtomicU64,
@@ -104,6 +106,7 @@ impl Inner {
             subs: Subscriptions::default(),
             principals: Principals::default(),
             approvals: crate::approval::Broker::default(),
+            frontends: crate::frontends::Frontends::default(),
             served: crate::served::ServedTools::default(),
             next_id: AtomicU64::new(1),
             key,
@@ -291,6 +294,10 @@ impl Inner {
             auditor: Arc::new(crate::audit::LogAuditor(audit)),
             tokens: Arc::new(tokens),
             approver: Arc::new(crate::approval::PrincipalApprover {
+                inner: self.weak.clone(),
+                principal: p.clone(),
+            }),
+            frontends: Arc::new(crate::frontends::PrincipalFrontends {
                 inner: self.weak.clone(),
                 principal: p.clone(),
             }),

@@ -15,6 +15,7 @@ mod devices;
 mod dispatch;
 mod error;
 mod fleet;
+mod frontends;
 mod fsutil;
 mod grants;
 mod identity;

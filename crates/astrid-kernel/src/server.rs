@@ -108,6 +108,12 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     }
     inner.clients.fetch_add(1, Ordering::Relaxed);
     inner.connections.begin();
+    inner.frontends.attach(
+        peer.connection,
+        peer.principal.clone(),
+        &peer.client,
+        peer.credential(),
+    );
 
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = unbounded_channel::<ServerMessage>();
@@ -179,6 +185,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     if let Some(d) = &device {
         inner.live_devices.detach(&d.id, peer.connection);
     }
+    inner.frontends.detach(peer.connection);
     inner.subs.remove_connection(peer.connection);
     inner.approvals.unregister(peer.connection);
     inner.forget_served(peer.connection);

@@ -67,8 +67,8 @@ impl TokenDenial {
 /// Where the effect stands against the capsule's manifest ceiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ceiling {
-    /// Checked by [`Gatekeeper::authorize`] itself: `[capabilities] net`, `process` and
-    /// `identity`.
+    /// Checked by [`Gatekeeper::authorize`] itself: `[capabilities] net`, `process`,
+    /// `identity` and `uplink`.
     Manifest,
     /// Already accepted by the host function's own gate (the filesystem roots, which must
     /// resolve a path before the effect can be named at all).
@@ -132,6 +132,10 @@ pub enum Denial {
         /// The manifest key that would have to name it (`net`, `process`, `identity`).
         key: &'static str,
     },
+    /// A switch of the manifest (`[capabilities] uplink`) is off: nobody is asked, no token
+    /// is looked at.
+    #[error("capsule `{capsule}` does not set `{key} = true` in [capabilities]")]
+    NotEnabled { capsule: String, key: &'static str },
     /// Reachable only through a token, and none covers it.
     #[error(
         "`{path}` lies outside capsule `{capsule}`'s manifest ceiling, which reaches it only \
@@ -291,6 +295,10 @@ impl Gatekeeper<'_> {
                     key: "identity",
                 })
             }
+            Resource::Uplink if !self.ctx.manifest.capabilities.uplink => Err(Denial::NotEnabled {
+                capsule: capsule(),
+                key: "uplink",
+            }),
             _ => Ok(()),
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use astrid_crypto::{Resource, ResourcePattern};
 use astrid_fsgate::FsRoots;
 use astrid_store::PrincipalStore;
+use astrid_types::uplink::{FrontendInfo, NoticeLevel};
 use astrid_types::wire::{ApprovalDecision, CapsuleWords, RequestError};
 use astrid_types::{CapsuleName, FactName, Manifest, PrincipalId};
 
@@ -144,6 +145,34 @@ pub trait Approver: Send + Sync + 'static {
     fn request(&self, ask: ApprovalAsk, timeout: Duration) -> Result<ApprovalDecision, String>;
 }
 
+/// The principal's frontends as `astrid:uplink` sees them. The host has checked the
+/// manifest, the token or approval and the text before it calls `notify`, and has recorded
+/// the notice; the kernel stamps the sender from `from` and keeps the rate.
+pub trait Frontends: Send + Sync + 'static {
+    /// The principal's connected clients.
+    fn list(&self) -> Vec<FrontendInfo>;
+    /// Takes one notice from the capsule's per-minute allowance; `Err` says why not.
+    fn admit(&self, from: &Origin) -> Result<(), String>;
+    /// Delivers the notice to every frontend of the principal that shows notices; returns
+    /// how many received it.
+    fn notify(&self, from: &Origin, level: NoticeLevel, text: &str) -> usize;
+}
+
+/// No frontends at all (tests of the sandbox alone): a notice reaches nobody.
+pub struct NoFrontends;
+
+impl Frontends for NoFrontends {
+    fn list(&self) -> Vec<FrontendInfo> {
+        Vec::new()
+    }
+    fn admit(&self, _: &Origin) -> Result<(), String> {
+        Ok(())
+    }
+    fn notify(&self, _: &Origin, _: NoticeLevel, _: &str) -> usize {
+        0
+    }
+}
+
 /// What `astrid:http` needs for one capsule of one principal.
 pub struct NetAccess {
     /// The daemon's one airlock.
@@ -213,6 +242,8 @@ pub struct CapsuleContext {
     pub tokens: Arc<dyn TokenGate>,
     /// The principal's approval broker.
     pub approver: Arc<dyn Approver>,
+    /// The principal's connected clients, for `astrid:uplink`.
+    pub frontends: Arc<dyn Frontends>,
     /// Outbound HTTP; `None` when the manifest declares no `net` targets.
     pub net: Option<Arc<NetAccess>>,
     /// The OS sandbox for subprocesses, or why there is none on this machine.

@@ -72,6 +72,8 @@ pub enum ResourceKind {
     Capsule,
     Kv,
     Identity,
+    /// Notices to the principal's frontends; the target is always `frontends`.
+    Uplink,
 }
 
 impl ResourceKind {
@@ -86,6 +88,7 @@ impl ResourceKind {
             ResourceKind::Capsule => "capsule:",
             ResourceKind::Kv => "kv:",
             ResourceKind::Identity => "identity:",
+            ResourceKind::Uplink => "uplink:",
         }
     }
 
@@ -100,6 +103,7 @@ impl ResourceKind {
             ResourceKind::Capsule => "invoke the capsule",
             ResourceKind::Kv => "use the key-value store of",
             ResourceKind::Identity => "read your profile fact",
+            ResourceKind::Uplink => "send notices to your",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod mcp;
 pub mod text;
 pub mod topic;
+pub mod uplink;
 pub mod wire;
 
 pub use error::TypesError;

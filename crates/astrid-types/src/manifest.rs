@@ -219,6 +219,10 @@ pub struct Capabilities {
     /// needs an `identity:<fact>` token or a person's approval.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub identity: Vec<String>,
+    /// Whether the capsule may use `astrid:uplink` (list the principal's frontends, send them
+    /// notices); each notice still needs the `uplink:frontends` token or a person's approval.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub uplink: bool,
 }
 
 impl Capabilities {

@@ -201,6 +201,22 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:uplink` (the principal's frontends). A notice that reached no
+    /// frontend is not an error: `notify` returns 0.
+    UplinkError from astrid::uplink::uplink::ErrorCode {
+        /// The manifest does not set `[capabilities] uplink = true`, or the principal did not
+        /// allow notices (no `uplink:frontends` token, a revoked one, or a person said no).
+        Denied("denied"),
+        /// An empty or oversized text, or one with control characters.
+        InvalidArgument("invalid-argument"),
+        /// Too many notices this minute.
+        QuotaExceeded("quota-exceeded"),
+        /// The kernel could not record the notice; nothing was sent.
+        Failed("failed"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -227,6 +243,8 @@ pub enum SysError {
     Process(ProcessError),
     /// From `astrid:identity`.
     Identity(IdentityError),
+    /// From `astrid:uplink`.
+    Uplink(UplinkError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -245,6 +263,7 @@ impl fmt::Display for SysError {
             Self::HttpStatus { status, url } => write!(f, "http: {url} answered status {status}"),
             Self::Process(e) => write!(f, "process: {e}"),
             Self::Identity(e) => write!(f, "identity: {e}"),
+            Self::Uplink(e) => write!(f, "uplink: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -262,6 +281,7 @@ impl std::error::Error for SysError {
             Self::Http(e) => Some(e),
             Self::Process(e) => Some(e),
             Self::Identity(e) => Some(e),
+            Self::Uplink(e) => Some(e),
             Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -312,6 +332,12 @@ impl From<ProcessError> for SysError {
 impl From<IdentityError> for SysError {
     fn from(e: IdentityError) -> Self {
         Self::Identity(e)
+    }
+}
+
+impl From<UplinkError> for SysError {
+    fn from(e: UplinkError) -> Self {
+        Self::Uplink(e)
     }
 }
 
@@ -386,7 +412,8 @@ capsule_error_from!(
     ApprovalError,
     HttpError,
     ProcessError,
-    IdentityError
+    IdentityError,
+    UplinkError
 );
 
 impl From<serde_json::Error> for CapsuleError {

@@ -110,3 +110,16 @@ fn http_and_process_errors_name_their_package() {
         SysError::Process(ProcessError::Unavailable("no bwrap".into()))
     );
 }
+
+#[test]
+fn uplink_errors_name_their_package() {
+    fn notify() -> Result<(), CapsuleError> {
+        Err(astrid_sdk::UplinkError::QuotaExceeded("30 a minute".into()))?
+    }
+    assert_eq!(
+        notify(),
+        Err(CapsuleError::Failed(
+            "uplink: quota-exceeded: 30 a minute".into()
+        ))
+    );
+}

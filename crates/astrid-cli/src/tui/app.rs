@@ -61,6 +61,8 @@ struct App<'a> {
     state: ChatState,
     theme: Theme,
     events: Option<Subscription>,
+    /// Capsules' `astrid:uplink` notices for this principal.
+    notices: Option<Subscription>,
     turn: Option<PendingTurn>,
 }
 
@@ -87,6 +89,7 @@ pub async fn run(
         state: ChatState::new(&ctx.principal, args.yes),
         theme: Theme::from_env(),
         events: None,
+        notices: None,
         turn: None,
     };
     app.state.notice("opening the session…");
@@ -166,6 +169,11 @@ impl App<'_> {
     async fn set_up(&mut self, session: Option<&str>) -> anyhow::Result<ApprovalStream> {
         turn::grant_workspace(&self.client, &self.ctx.principal, &self.ws).await?;
         let approvals = self.client.register_approver().await?;
+        self.notices = Some(
+            self.client
+                .subscribe(astrid_types::uplink::NOTICE_TOPIC)
+                .await?,
+        );
         self.state.transcript.entries.clear();
         self.open(session.map(str::to_string), true).await?;
         self.state.model = self.model().await;
@@ -198,6 +206,13 @@ impl App<'_> {
                             }
                         }
                         None => self.events = None,
+                    }
+                    Vec::new()
+                }
+                ev = next_event(&mut self.notices) => {
+                    match ev {
+                        Some(payload) => self.state.capsule_notice(&payload),
+                        None => self.notices = None,
                     }
                     Vec::new()
                 }

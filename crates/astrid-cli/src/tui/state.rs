@@ -142,6 +142,16 @@ impl ChatState {
         self.scroll = 0;
     }
 
+    /// A notice a capsule sent the principal's frontends (`astrid:uplink`). A payload that
+    /// is not a notice is dropped: only the kernel publishes on the topic, so one means a
+    /// daemon of another version, not words to show.
+    pub fn capsule_notice(&mut self, payload: &[u8]) {
+        if let Ok(n) = serde_json::from_slice::<astrid_types::uplink::Notice>(payload) {
+            self.transcript.push(Entry::CapsuleNotice(n));
+            self.scroll = 0;
+        }
+    }
+
     // ---- keys -------------------------------------------------------------------------
 
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {

@@ -18,6 +18,9 @@ pub enum Entry {
     Notice(String),
     /// Something that went wrong, with what to do about it.
     Error(String),
+    /// A capsule's `astrid:uplink` notice, drawn under the capsule's name (stamped by the
+    /// kernel) so it can never pass for the client's own words.
+    CapsuleNotice(astrid_types::uplink::Notice),
 }
 
 #[derive(Debug, Clone, PartialEq)]

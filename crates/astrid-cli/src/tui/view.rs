@@ -2,6 +2,7 @@
 //! message editor, and the approval dialog or session picker over them. Reads the state,
 //! never changes it; tested on ratatui's in-memory backend.
 
+use astrid_types::uplink::{Notice, NoticeLevel};
 use astrid_types::wire::{AlwaysOffer, ApprovalDecision};
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::Style;
@@ -80,8 +81,26 @@ pub fn transcript_lines(s: &ChatState, width: u16, theme: &Theme) -> Vec<Line<'s
             Entry::Error(text) => {
                 out.extend(markdown::plain(text, width, theme.error(), "✗ ", "  "));
             }
+            Entry::CapsuleNotice(n) => out.extend(capsule_notice_lines(n, width, theme)),
         }
     }
+    out
+}
+
+/// `◆ <capsule> · <level>` over the text, indented. The text is cleaned of control
+/// characters again here (the kernel refused them already): what reaches the terminal is
+/// what the bytes say.
+fn capsule_notice_lines(n: &Notice, width: u16, theme: &Theme) -> Vec<Line<'static>> {
+    let style = match n.level {
+        NoticeLevel::Info => theme.tool(),
+        NoticeLevel::Warning => theme.warning(),
+        NoticeLevel::Alert => theme.error(),
+    };
+    let mut out = vec![Line::styled(
+        format!("◆ {} · {}", n.capsule, n.level),
+        style,
+    )];
+    out.extend(markdown::plain(&n.text, width, Style::new(), "  ", "  "));
     out
 }
 

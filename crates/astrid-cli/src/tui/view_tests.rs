@@ -179,3 +179,25 @@ fn a_long_transcript_scrolls_and_a_small_terminal_still_draws() {
     screen(&s, &Theme::new(true), 10, 4);
     screen(&chat_with_a_tool_call(), &Theme::new(true), 1, 1);
 }
+
+#[test]
+fn a_capsule_notice_is_drawn_under_the_capsules_name_and_a_malformed_one_is_dropped() {
+    let mut s = chat_with_a_tool_call();
+    let before = s.transcript.entries.len();
+    s.capsule_notice(
+        br#"{"capsule":"indexer","level":"warning","text":"disk nearly full\nfree 2 GiB"}"#,
+    );
+    // Not a notice (an unknown field, a bad level): nothing is shown.
+    s.capsule_notice(br#"{"capsule":"indexer","level":"warning","text":"x","from":"astrid"}"#);
+    s.capsule_notice(br#"{"capsule":"indexer","level":"panic","text":"x"}"#);
+    s.capsule_notice(b"not json");
+    assert_eq!(s.transcript.entries.len(), before + 1);
+    let theme = Theme::new(true);
+    let (text, buf) = screen(&s, &theme, 80, 24);
+    assert!(text.contains("◆ indexer · warning"), "{text}");
+    assert!(text.contains("  disk nearly full"), "{text}");
+    assert!(text.contains("  free 2 GiB"), "{text}");
+    // The header has the warning colour; the text is the terminal's own.
+    let row = text.lines().position(|l| l.contains("◆ indexer")).unwrap();
+    assert_eq!(buf[(0, u16::try_from(row).unwrap())].fg, Color::Yellow);
+}

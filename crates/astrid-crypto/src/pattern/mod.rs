@@ -41,7 +41,13 @@ pub enum ResourcePattern {
     /// `identity:<fact>`: may read that fact of the principal's profile. One fact per
     /// pattern, no wildcard: each thing a principal shares about itself is shared by name.
     Identity(FactName),
+    /// `uplink:frontends`: may send notices to the principal's frontends (`astrid:uplink`).
+    /// The only target: a notice goes to every frontend that shows them, never to one.
+    Uplink,
 }
+
+/// The one target of `uplink:` patterns and resources.
+pub const UPLINK_TARGET: &str = "frontends";
 
 /// A concrete thing an effect touches, as a host function knows it. Paths must already be
 /// absolute and normalised: a path with `.`, `..` or empty segments matches no pattern.
@@ -55,6 +61,7 @@ pub enum Resource {
     Capsule(CapsuleName),
     Kv(CapsuleName),
     Identity(FactName),
+    Uplink,
 }
 
 impl fmt::Display for Resource {
@@ -71,6 +78,7 @@ impl fmt::Display for Resource {
             Resource::Capsule(c) => write!(f, "capsule:{c}"),
             Resource::Kv(c) => write!(f, "kv:{c}"),
             Resource::Identity(n) => write!(f, "identity:{n}"),
+            Resource::Uplink => write!(f, "uplink:{UPLINK_TARGET}"),
         }
     }
 }
@@ -121,7 +129,8 @@ impl ResourcePattern {
             ResourcePattern::ProcessExec(_)
             | ResourcePattern::Capsule(_)
             | ResourcePattern::Kv(_)
-            | ResourcePattern::Identity(_) => true,
+            | ResourcePattern::Identity(_)
+            | ResourcePattern::Uplink => true,
         };
         (exact && pattern.matches(resource)).then_some(pattern)
     }
@@ -147,6 +156,7 @@ impl ResourcePattern {
             (ResourcePattern::Capsule(a), Resource::Capsule(b))
             | (ResourcePattern::Kv(a), Resource::Kv(b)) => a == b,
             (ResourcePattern::Identity(a), Resource::Identity(b)) => a == b,
+            (ResourcePattern::Uplink, Resource::Uplink) => true,
             _ => false,
         }
     }
@@ -166,6 +176,7 @@ impl ResourcePattern {
             (ResourcePattern::Capsule(a), ResourcePattern::Capsule(b))
             | (ResourcePattern::Kv(a), ResourcePattern::Kv(b)) => a == b,
             (ResourcePattern::Identity(a), ResourcePattern::Identity(b)) => a == b,
+            (ResourcePattern::Uplink, ResourcePattern::Uplink) => true,
             _ => false,
         }
     }
@@ -208,8 +219,16 @@ fn parse_inner(text: &str) -> Result<ResourcePattern, String> {
             .map(ResourcePattern::Identity)
             .map_err(|e| e.to_string());
     }
+    if let Some(rest) = text.strip_prefix("uplink:") {
+        if rest == UPLINK_TARGET {
+            return Ok(ResourcePattern::Uplink);
+        }
+        return Err(format!(
+            "`uplink:` names only `{UPLINK_TARGET}` (the principal's frontends), not `{rest}`"
+        ));
+    }
     Err(
-        "expected one of fs:read:, fs:write:, net:connect:, process:exec:, tool:, capsule:, kv:, identity:"
+        "expected one of fs:read:, fs:write:, net:connect:, process:exec:, tool:, capsule:, kv:, identity:, uplink:"
             .into(),
     )
 }
@@ -259,6 +278,7 @@ impl fmt::Display for ResourcePattern {
             ResourcePattern::Capsule(c) => write!(f, "capsule:{c}"),
             ResourcePattern::Kv(c) => write!(f, "kv:{c}"),
             ResourcePattern::Identity(n) => write!(f, "identity:{n}"),
+            ResourcePattern::Uplink => write!(f, "uplink:{UPLINK_TARGET}"),
         }
     }
 }

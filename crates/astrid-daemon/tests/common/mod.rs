@@ -72,10 +72,12 @@ pub enum Capsule {
     HttpProbe,
     /// Reads one profile fact through `astrid:identity` (`testdata/identity-probe`).
     IdentityProbe,
+    /// Lists frontends and sends notices through `astrid:uplink` (`testdata/uplink-probe`).
+    UplinkProbe,
 }
 
 // The last variant plus one: adding a capsule above cannot leave the cache short.
-const ALL: usize = Capsule::IdentityProbe as usize + 1;
+const ALL: usize = Capsule::UplinkProbe as usize + 1;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -103,6 +105,7 @@ impl Capsule {
             Capsule::Borrower => "testdata/borrower",
             Capsule::HttpProbe => "testdata/http-probe",
             Capsule::IdentityProbe => "testdata/identity-probe",
+            Capsule::UplinkProbe => "testdata/uplink-probe",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! events, so a second tab sees a turn that the CLI started. The subscription is made on a
 //! connection that is the principal's own, and the kernel delivers only that principal's
 //! events to it. The connection is registered as an approver: approval requests appear as
-//! `approval` events. Ends with an `error` event when the device is revoked or the daemon
+//! `approval` events, and capsules' `astrid:uplink` notices to the principal as `notice`
+//! events (`{"capsule", "level", "text"}`, the capsule stamped by the kernel). Ends with an `error` event when the device is revoked or the daemon
 //! goes away.
 
 use std::time::Duration;
@@ -20,14 +21,18 @@ use crate::sse::{self, Closed};
 const KEEPALIVE: Duration = Duration::from_secs(15);
 const TOPIC_PREFIX: &str = "agent.v1.event.";
 
-/// The principal's live feed (`agent` and `approval` events).
+/// The principal's live feed (`agent`, `approval` and `notice` events).
 #[utoipa::path(get, path = "/v1/events", tag = "threads", security(("device_token" = [])),
-    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `error`", content_type = "text/event-stream", body = crate::sse::SseEvent),
+    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `notice` {capsule, level, text}, `error`", content_type = "text/event-stream", body = crate::sse::SseEvent),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Response, ApiError> {
     let client = st.upstream.connect(&dev).await?;
     let mut events = client
         .subscribe(&format!("{TOPIC_PREFIX}*"))
+        .await
+        .map_err(ApiError::from_client)?;
+    let mut notices = client
+        .subscribe(astrid_types::uplink::NOTICE_TOPIC)
         .await
         .map_err(ApiError::from_client)?;
     let mut approvals = client
@@ -54,6 +59,11 @@ pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Respons
                 req = approvals.next(), if approvals_open => match req {
                     Some(req) => tx.event(Some("approval"), &ask_json(&req).to_string()),
                     None => { approvals_open = false; Ok(()) }
+                },
+                // Only the kernel publishes notices; a payload that is not one is dropped.
+                Some(n) = notices.next() => match serde_json::from_slice::<astrid_types::uplink::Notice>(&n.payload) {
+                    Ok(notice) => tx.event(Some("notice"), &json!(notice).to_string()),
+                    Err(_) => Ok(()),
                 },
                 ev = events.next() => match ev {
                     Some(ev) => {

@@ -42,6 +42,10 @@ fn effect_resource(r: &Resource) -> ApprovalResource {
         Resource::Capsule(c) => (ResourceKind::Capsule, c.to_string()),
         Resource::Kv(c) => (ResourceKind::Kv, c.to_string()),
         Resource::Identity(f) => (ResourceKind::Identity, f.to_string()),
+        Resource::Uplink => (
+            ResourceKind::Uplink,
+            astrid_crypto::UPLINK_TARGET.to_string(),
+        ),
     };
     ApprovalResource { kind, target }
 }
@@ -56,6 +60,7 @@ fn pattern_resource(p: &ResourcePattern) -> ApprovalResource {
         ResourcePattern::Capsule(_) => ResourceKind::Capsule,
         ResourcePattern::Kv(_) => ResourceKind::Kv,
         ResourcePattern::Identity(_) => ResourceKind::Identity,
+        ResourcePattern::Uplink => ResourceKind::Uplink,
     };
     let text = p.to_string();
     let target = text[kind.prefix().len()..].to_string();
@@ -139,7 +144,8 @@ pub(crate) fn too_wide(pattern: &ResourcePattern, home: Option<&Path>) -> Option
         ResourcePattern::Tool(_)
         | ResourcePattern::Capsule(_)
         | ResourcePattern::Kv(_)
-        | ResourcePattern::Identity(_) => None,
+        | ResourcePattern::Identity(_)
+        | ResourcePattern::Uplink => None,
     }
 }
 
@@ -186,6 +192,7 @@ mod tests {
             "tool:fs_read",
             "kv:asker",
             "identity:display_name",
+            "uplink:frontends",
         ] {
             assert!(!wide(p), "{p} should be allowed");
         }

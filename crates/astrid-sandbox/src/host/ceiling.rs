@@ -59,6 +59,15 @@ pub(crate) fn within_manifest(
                 ))
             }
         }
+        ResourcePattern::Uplink => {
+            if caps.uplink {
+                Ok(())
+            } else {
+                Err(format!(
+                    "capsule `{capsule}` does not set `uplink = true` in [capabilities]"
+                ))
+            }
+        }
         ResourcePattern::Kv(owner) if caps.kv && owner.as_ref() == capsule => Ok(()),
         ResourcePattern::Kv(_) | ResourcePattern::Tool(_) | ResourcePattern::Capsule(_) => {
             Err(format!(

@@ -9,6 +9,7 @@ mod ipc;
 mod kv;
 mod process;
 mod sys;
+mod uplink;
 
 pub use ipc::MAX_EVENT_DEPTH;
 
