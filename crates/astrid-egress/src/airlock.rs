@@ -23,8 +23,11 @@ use crate::{check_ip, AirlockConfig, Authorize, Consent, EgressError, EgressRequ
 
 /// The network airlock. Cheap to share (`Arc` it); each request opens its own connection.
 pub struct Airlock {
-    cfg: AirlockConfig,
+    pub(crate) cfg: AirlockConfig,
     tls: TlsConnector,
+    /// TLS for `astrid:net` streams: the same roots, no ALPN (the capsule speaks its own
+    /// protocol over it).
+    pub(crate) tls_stream: TlsConnector,
     resolver: Arc<dyn Resolve>,
 }
 
@@ -46,8 +49,14 @@ impl Airlock {
         cfg: AirlockConfig,
         resolver: Arc<dyn Resolve>,
     ) -> Result<Airlock, EgressError> {
-        let tls = connect::tls_connector(&cfg.extra_roots)?;
-        Ok(Airlock { cfg, tls, resolver })
+        let tls = connect::tls_connector(&cfg.extra_roots, &[b"http/1.1"])?;
+        let tls_stream = connect::tls_connector(&cfg.extra_roots, &[])?;
+        Ok(Airlock {
+            cfg,
+            tls,
+            tls_stream,
+            resolver,
+        })
     }
 
     pub fn config(&self) -> &AirlockConfig {
@@ -173,7 +182,7 @@ impl Airlock {
 
     /// The checked addresses of this hop: the literal itself, or the one DNS answer with
     /// every non-public address dropped (unless the target is consented).
-    async fn addresses(
+    pub(crate) async fn addresses(
         &self,
         url: &Url,
         hop: &Hop,

@@ -30,8 +30,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 pub(crate) type Conn = http1::Connection<TokioIo<Box<dyn Io>>, Full<Bytes>>;
 pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
 
-/// Web PKI roots plus the configured extras, `ring` provider, HTTP/1.1 ALPN.
-pub(crate) fn tls_connector(extra_roots: &[Vec<u8>]) -> Result<TlsConnector, EgressError> {
+/// Web PKI roots plus the configured extras, `ring` provider, the given ALPN protocols.
+pub(crate) fn tls_connector(
+    extra_roots: &[Vec<u8>],
+    alpn: &[&[u8]],
+) -> Result<TlsConnector, EgressError> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -46,7 +49,7 @@ pub(crate) fn tls_connector(extra_roots: &[Vec<u8>]) -> Result<TlsConnector, Egr
             .map_err(|e| EgressError::InvalidArgument(format!("TLS configuration: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
@@ -81,7 +84,7 @@ pub(crate) async fn open(
         .map_err(|e| EgressError::Connection(format!("HTTP handshake with {host}: {e}")))
 }
 
-async fn tcp(
+pub(crate) async fn tcp(
     addrs: &[SocketAddr],
     host: &str,
     connect_timeout: Duration,
@@ -111,7 +114,7 @@ async fn tcp(
     )))
 }
 
-fn server_name(url: &Url) -> Result<ServerName<'static>, EgressError> {
+pub(crate) fn server_name(url: &Url) -> Result<ServerName<'static>, EgressError> {
     match url.host() {
         Some(Host::Domain(d)) => ServerName::try_from(d.to_string()).map_err(|_| {
             EgressError::InvalidArgument(format!("`{d}` is not a valid TLS server name"))

@@ -8,7 +8,9 @@
 //! URL's host name. Credentials ([`Credential`]) are added only for their bound origin.
 //! Size and time caps come from [`AirlockConfig`]; a request may only narrow them
 //! ([`Redirects`], a smaller body cap, https only) and may name the body's digest
-//! ([`Integrity`]), checked before any of the body is handed on. See `docs/EGRESS.md`.
+//! ([`Integrity`]), checked before any of the body is handed on. [`Airlock::connect`] opens
+//! a plain or TLS byte stream ([`NetStream`], for `astrid:net`) through the same checks.
+//! See `docs/EGRESS.md`.
 
 mod airlock;
 mod config;
@@ -20,6 +22,7 @@ mod policy;
 mod request;
 mod resolve;
 mod response;
+mod stream;
 
 pub use airlock::Airlock;
 pub use config::AirlockConfig;
@@ -30,5 +33,6 @@ pub use policy::{preflight, Authorize, Consent, LocalTarget};
 pub use request::{Credential, EgressRequest, Redirects};
 pub use resolve::{Resolve, ResolveFuture, SystemResolver};
 pub use response::EgressResponse;
+pub use stream::{stream_target, NetStream};
 /// Re-exported so callers implement [`Authorize`] against the same `url` version.
 pub use url::Url;

@@ -108,3 +108,37 @@ fn a_malformed_extra_root_is_rejected() {
         "{err:?}"
     );
 }
+
+/// `astrid:net`'s TLS streams: verified against the host asked for, with the same roots;
+/// the capsule speaks its own protocol inside (HTTP here, written by hand).
+#[tokio::test]
+async fn a_tls_stream_is_verified_like_https() {
+    let (server, root) = tls_server(&["127.0.0.1"]).await;
+    let consent = consent(&[server.target()]);
+    let err = airlock()
+        .connect("127.0.0.1", server.port, true, &consent, &allow_all, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EgressError::Connection(w) if w.contains("certificate")),
+        "{err:?}"
+    );
+    let airlock = Airlock::new(trusting(&root)).unwrap();
+    let mut stream = airlock
+        .connect("127.0.0.1", server.port, true, &consent, &allow_all, None)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /raw HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = String::new();
+    // The test server drops the connection without a TLS close: read to the body's end.
+    while !got.ends_with("secure /raw") {
+        let chunk = stream.read(4096).await.unwrap();
+        assert!(!chunk.is_empty(), "closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert_eq!(server.seen().len(), 1);
+}

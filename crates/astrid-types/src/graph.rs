@@ -22,6 +22,7 @@ pub const HOST_PACKAGES: &[(&str, &[Version])] = &[
     ("astrid:process", &[V1_0]),
     ("astrid:identity", &[V1_0]),
     ("astrid:uplink", &[V1_0]),
+    ("astrid:net", &[V1_0]),
 ];
 
 /// Whether the kernel serves a version of host package `package` matching `req`.

@@ -217,6 +217,27 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:net` (TCP and TLS connections).
+    NetError from astrid::net::net::ErrorCode {
+        /// Outside the manifest's `net`, not allowed (no token, consent or yes), or refused
+        /// by the airlock's address policy.
+        Denied("denied"),
+        /// Not a host or address, port 0, or too many open connections.
+        InvalidArgument("invalid-argument"),
+        /// The lookup, connect, TLS, or a read or write failed.
+        Connection("connection"),
+        /// The time allowed ran out.
+        Timeout("timeout"),
+        /// The kernel could not record the connect; nothing was opened.
+        Failed("failed"),
+    }
+    unit {
+        /// The connection is closed or was never opened.
+        UnknownHandle("unknown-handle"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -245,6 +266,8 @@ pub enum SysError {
     Identity(IdentityError),
     /// From `astrid:uplink`.
     Uplink(UplinkError),
+    /// From `astrid:net`.
+    Net(NetError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -264,6 +287,7 @@ impl fmt::Display for SysError {
             Self::Process(e) => write!(f, "process: {e}"),
             Self::Identity(e) => write!(f, "identity: {e}"),
             Self::Uplink(e) => write!(f, "uplink: {e}"),
+            Self::Net(e) => write!(f, "net: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -282,6 +306,7 @@ impl std::error::Error for SysError {
             Self::Process(e) => Some(e),
             Self::Identity(e) => Some(e),
             Self::Uplink(e) => Some(e),
+            Self::Net(e) => Some(e),
             Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -338,6 +363,12 @@ impl From<IdentityError> for SysError {
 impl From<UplinkError> for SysError {
     fn from(e: UplinkError) -> Self {
         Self::Uplink(e)
+    }
+}
+
+impl From<NetError> for SysError {
+    fn from(e: NetError) -> Self {
+        Self::Net(e)
     }
 }
 
@@ -413,7 +444,8 @@ capsule_error_from!(
     HttpError,
     ProcessError,
     IdentityError,
-    UplinkError
+    UplinkError,
+    NetError
 );
 
 impl From<serde_json::Error> for CapsuleError {

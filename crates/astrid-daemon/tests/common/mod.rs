@@ -74,10 +74,12 @@ pub enum Capsule {
     IdentityProbe,
     /// Lists frontends and sends notices through `astrid:uplink` (`testdata/uplink-probe`).
     UplinkProbe,
+    /// One connection through `astrid:net` (`testdata/net-probe`).
+    NetProbe,
 }
 
 // The last variant plus one: adding a capsule above cannot leave the cache short.
-const ALL: usize = Capsule::UplinkProbe as usize + 1;
+const ALL: usize = Capsule::NetProbe as usize + 1;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -106,6 +108,7 @@ impl Capsule {
             Capsule::HttpProbe => "testdata/http-probe",
             Capsule::IdentityProbe => "testdata/identity-probe",
             Capsule::UplinkProbe => "testdata/uplink-probe",
+            Capsule::NetProbe => "testdata/net-probe",
         }
     }
 }

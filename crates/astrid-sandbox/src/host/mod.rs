@@ -7,6 +7,7 @@ mod http;
 mod identity;
 mod ipc;
 mod kv;
+mod net;
 mod process;
 mod sys;
 mod uplink;
@@ -49,6 +50,9 @@ pub struct HostState {
     /// Open HTTP responses of this invocation, by handle.
     pub(crate) http: std::collections::HashMap<u64, astrid_egress::EgressResponse>,
     pub(crate) next_http: u64,
+    /// Open `astrid:net` connections of this invocation, by handle.
+    pub(crate) streams: std::collections::HashMap<u64, astrid_egress::NetStream>,
+    pub(crate) next_stream: u64,
 }
 
 impl HostState {
@@ -75,6 +79,8 @@ impl HostState {
             deadline_hit: false,
             http: std::collections::HashMap::new(),
             next_http: 1,
+            streams: std::collections::HashMap::new(),
+            next_stream: 1,
         }
     }
 

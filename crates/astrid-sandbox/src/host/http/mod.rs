@@ -62,7 +62,7 @@ impl From<EgressError> for HttpFailure {
 const MAX_AUDIT_URL: usize = 512;
 const OP: &str = "http.request";
 
-fn host_port(url: &Url) -> Option<(String, u16)> {
+pub(crate) fn host_port(url: &Url) -> Option<(String, u16)> {
     let host = match url.host()? {
         url::Host::Domain(d) => d.to_ascii_lowercase(),
         url::Host::Ipv4(ip) => ip.to_string(),
@@ -84,16 +84,24 @@ fn short(url: &Url) -> String {
     s
 }
 
-/// The host's check for one hop, called by the airlock.
-struct HopGate {
-    ctx: Arc<CapsuleContext>,
-    actor: Actor,
-    net: Arc<NetAccess>,
-    method: String,
-    deadline: Option<Instant>,
-    deadline_hit: AtomicBool,
+/// What a hop does, for the person asked and the audit entry (`GET https://…`).
+pub(crate) type Describe = Box<dyn Fn(&Url) -> String + Send + Sync>;
+
+/// The host's check for one hop (an HTTP request or redirect, an `astrid:net` connect),
+/// called by the airlock.
+pub(crate) struct HopGate {
+    pub ctx: Arc<CapsuleContext>,
+    pub actor: Actor,
+    pub net: Arc<NetAccess>,
+    /// The audit action (`http.request`, `net.connect`).
+    pub op: &'static str,
+    /// The verb of the question a person is asked (`send`, `open`).
+    pub verb: &'static str,
+    pub describe: Describe,
+    pub deadline: Option<Instant>,
+    pub deadline_hit: AtomicBool,
     /// Set when this gate refused a hop (and so already audited the refusal).
-    refused: AtomicBool,
+    pub refused: AtomicBool,
 }
 
 impl HopGate {
@@ -124,15 +132,15 @@ impl HopGate {
         let gate = self.gatekeeper();
         let Some((host, port)) = host_port(url) else {
             let reason = format!("`{}` names no host and port", short(url));
-            gate.record_denial(OP, url.as_str(), &reason);
+            gate.record_denial(self.op, url.as_str(), &reason);
             return Err(reason);
         };
-        let what = format!("{} {}", self.method, short(url));
+        let what = (self.describe)(url);
         let mut effect = Effect::new(
-            OP,
+            self.op,
             Resource::NetConnect { host, port },
             Ceiling::Manifest,
-            format!("capsule `{}` wants to send {what}", self.actor),
+            format!("capsule `{}` wants to {} {what}", self.actor, self.verb),
         );
         effect.consented = url
             .host()
@@ -144,7 +152,7 @@ impl HopGate {
             denial.to_string()
         })?;
         gate.record_allowed(
-            OP,
+            self.op,
             &effect.resource.to_string(),
             &format!("{what} ({})", audit_how(how)),
         )
@@ -199,11 +207,14 @@ impl HostState {
         };
         let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
         let budget = self.budget(asked);
+        let method = req.method.to_ascii_uppercase();
         let gate = HopGate {
             ctx: self.ctx.clone(),
             actor: self.actor.clone(),
             net: net.clone(),
-            method: req.method.to_ascii_uppercase(),
+            op: OP,
+            verb: "send",
+            describe: Box::new(move |url| format!("{method} {}", short(url))),
             deadline: self.deadline,
             deadline_hit: AtomicBool::new(false),
             refused: AtomicBool::new(false),

@@ -1,0 +1,213 @@
+//! `astrid:net` through a real daemon: a capsule opens a TCP connection only to a target its
+//! manifest names, allowed by a `net:connect` token, a person or the operator's local
+//! consent; the airlock then refuses every loopback, link-local and `localhost` spelling
+//! even with a token (SSRF), and a loopback listener is never touched. Every connect and
+//! refusal is in the principal's audit chain.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test's echo servers listen on loopback"
+)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use astrid_audit::Decision;
+use astrid_client::Client;
+use astrid_types::wire::ControlCommand;
+use common::{ask, chain, control, grant, install, Capsule, TestHome};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const TALK: &str = "net-probe.v1.talk";
+
+/// A server on `addr` answering each connection's first line with `echo: <line>`; its
+/// port and how many connections it accepted.
+async fn echo_server(addr: &str) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (rd, mut wr) = s.into_split();
+                let mut line = String::new();
+                if BufReader::new(rd).read_line(&mut line).await.is_ok() {
+                    let _ = wr.write_all(format!("echo: {line}").as_bytes()).await;
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+async fn consent(c: &Client, target: &str, allow: bool) {
+    let (principal, capsule, target) = ("default".into(), "net-probe".into(), target.into());
+    let cmd = if allow {
+        ControlCommand::EgressAllow {
+            principal,
+            capsule,
+            target,
+        }
+    } else {
+        ControlCommand::EgressRevoke {
+            principal,
+            capsule,
+            target,
+        }
+    };
+    control(c, cmd).await.expect("egress consent");
+}
+
+/// The `net.connect` entries of the default chain, as `(decision, resource, outcome)`.
+fn connects(home: &TestHome) -> Vec<(Decision, String, String)> {
+    chain(&home.home, "default")
+        .into_iter()
+        .filter(|e| e.action == "net.connect")
+        .map(|e| (e.decision, e.resource, e.outcome))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_loopback_spelling_is_refused_even_with_a_token_and_nothing_is_touched() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::NetProbe).await;
+    let (port, touched) = echo_server("127.0.0.1:0").await;
+    let (port6, touched6) = echo_server("[::1]:0").await;
+    for pattern in [
+        "net:connect:127.0.0.1:*",
+        "net:connect:[::1]:*",
+        "net:connect:localhost:*",
+        "net:connect:169.254.169.254:80",
+    ] {
+        grant(&c, "default", pattern).await;
+    }
+    let tries = [
+        format!("127.0.0.1 {port}"),
+        format!("0x7f000001 {port}"),
+        format!("2130706433 {port}"),
+        format!("127.1 {port}"),
+        format!("0177.0.0.1 {port}"),
+        format!("[::1] {port6}"),
+        format!("::1 {port6}"),
+        format!("localhost {port}"),
+        format!("LOCALHOST {port}"),
+        "169.254.169.254 80".to_string(),
+    ];
+    for t in &tries {
+        for mode in ["plain", "tls"] {
+            let got = ask(&c, TALK, format!("{t} {mode} hi").as_bytes()).await;
+            assert!(got.starts_with("error: denied: "), "{t} {mode}: {got}");
+            assert!(
+                ["127.0.0.0/8", "loopback", "localhost", "169.254.0.0/16"]
+                    .iter()
+                    .any(|w| got.contains(w)),
+                "{t} {mode}: the refusal names the range: {got}"
+            );
+        }
+    }
+    assert_eq!(
+        touched.load(Ordering::SeqCst),
+        0,
+        "a loopback listener was reached"
+    );
+    assert_eq!(
+        touched6.load(Ordering::SeqCst),
+        0,
+        "a loopback listener was reached"
+    );
+
+    let entries = connects(&home);
+    assert_eq!(entries.len(), tries.len() * 2, "{entries:#?}");
+    for (d, resource, outcome) in &entries {
+        assert_eq!(*d, Decision::Denied, "{resource}: {outcome}");
+        assert!(resource.starts_with("net:connect:"), "{resource}");
+        assert!(outcome.starts_with("airlock: "), "{outcome}");
+    }
+    // Spelled however the capsule liked, the chain names the address the airlock saw.
+    assert!(entries
+        .iter()
+        .any(|(_, r, _)| *r == format!("net:connect:127.0.0.1:{port}")));
+    assert!(!entries.iter().any(|(_, r, _)| r.contains("0x7f")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_needs_the_manifest_and_the_principals_leave() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::NetProbe).await;
+    let (port, touched) = echo_server("127.0.0.1:0").await;
+
+    // Outside the manifest: refused before tokens or consent are looked at.
+    for t in ["example.com 80", "example.org 443", "example.net 22"] {
+        let got = ask(&c, TALK, format!("{t} plain hi").as_bytes()).await;
+        assert!(
+            got.starts_with("error: denied: ") && got.contains("[capabilities] net"),
+            "{t}: {got}"
+        );
+    }
+    // In the manifest, but no token and nobody to ask: refused before any lookup (this
+    // machine has no DNS, and the refusal is not a lookup failure).
+    let got = ask(&c, TALK, b"example.com 443 tls hi").await;
+    assert!(
+        got.starts_with("error: denied: ")
+            && got.contains("no capability token covers `net:connect:example.com:443`"),
+        "{got}"
+    );
+    let token = grant(&c, "default", "net:connect:example.com:443").await;
+    control(&c, ControlCommand::CapsRevoke { token_id: token })
+        .await
+        .unwrap();
+    let got = ask(&c, TALK, b"example.com 443 tls hi").await;
+    assert!(
+        got.starts_with("error: denied: ") && got.contains("revoked"),
+        "{got}"
+    );
+
+    // The operator's consent for exactly this local target: bytes both ways.
+    consent(&c, &format!("127.0.0.1:{port}"), true).await;
+    assert_eq!(
+        ask(&c, TALK, format!("127.0.0.1 {port} plain hello").as_bytes()).await,
+        "ok: echo: hello\n"
+    );
+    // Another port of the same host is not consented.
+    let other = port.checked_add(1).unwrap_or(port - 1);
+    let got = ask(&c, TALK, format!("127.0.0.1 {other} plain hi").as_bytes()).await;
+    assert!(got.starts_with("error: denied: "), "{got}");
+    // Consent withdrawn: refused again.
+    consent(&c, &format!("127.0.0.1:{port}"), false).await;
+    let got = ask(&c, TALK, format!("127.0.0.1 {port} plain hi").as_bytes()).await;
+    assert!(
+        got.starts_with("error: denied: ") && got.contains("127.0.0.0/8"),
+        "{got}"
+    );
+    assert_eq!(
+        touched.load(Ordering::SeqCst),
+        1,
+        "only the consented connect arrived"
+    );
+
+    let entries = connects(&home);
+    let allowed: Vec<_> = entries
+        .iter()
+        .filter(|(d, _, _)| *d == Decision::Allowed)
+        .collect();
+    assert_eq!(allowed.len(), 1, "{entries:#?}");
+    assert_eq!(allowed[0].1, format!("net:connect:127.0.0.1:{port}"));
+    assert_eq!(
+        allowed[0].2,
+        format!("a connection to 127.0.0.1:{port} (local-egress consent for this capsule)")
+    );
+    // 3 outside the manifest, no token, revoked, the other port, withdrawn.
+    let denied = entries
+        .iter()
+        .filter(|(d, _, _)| *d == Decision::Denied)
+        .count();
+    assert_eq!(denied, 7, "{entries:#?}");
+}
