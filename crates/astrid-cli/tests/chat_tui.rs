@@ -104,8 +104,17 @@ impl Drop for Tmux {
     }
 }
 
-/// Sends one `astrid-emit` line to the daemon of `home`; its output line.
-fn emit(home: &Path, line: &str) -> String {
+/// `astrid-emit` sending one line to the daemon of `home`, running.
+struct Emit(std::process::Child);
+
+impl Emit {
+    /// Its output, once it has its reply.
+    fn wait(self) -> String {
+        ok(self.0.wait_with_output().unwrap(), "astrid-emit")
+    }
+}
+
+fn emit(home: &Path, line: &str) -> Emit {
     use std::io::Write as _;
     let exe = daemon_exe().with_file_name("astrid-emit");
     let mut child = Command::new(&exe)
@@ -119,7 +128,7 @@ fn emit(home: &Path, line: &str) -> String {
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{line}").unwrap();
     drop(stdin);
-    ok(child.wait_with_output().unwrap(), "astrid-emit")
+    Emit(child)
 }
 
 fn shell_words(words: &[String]) -> String {
@@ -167,10 +176,17 @@ fn chat_approves_a_tool_cancels_a_turn_and_resumes_a_session_in_a_terminal() {
     });
 
     let distro = build_distro(dir.path());
-    // A capsule that sends astrid:uplink notices, installed into the running chat later.
-    let probe = build_packages(&dir.path().join("probe"), &["testdata/uplink-probe"])
-        .join("uplink-probe-0.1.0.capsule");
-    assert!(probe.is_file(), "{} was not built", probe.display());
+    // Capsules that send astrid:uplink notices and ask astrid:elicit questions, installed
+    // into the running chat later.
+    let probes = build_packages(
+        &dir.path().join("probe"),
+        &["testdata/uplink-probe", "testdata/elicit-probe"],
+    );
+    let probe = probes.join("uplink-probe-0.1.0.capsule");
+    let asker = probes.join("elicit-probe-0.1.0.capsule");
+    for p in [&probe, &asker] {
+        assert!(p.is_file(), "{} was not built", p.display());
+    }
     let _stop = StopDaemon(home.clone());
     common::init_with_model(
         &home,
@@ -293,13 +309,37 @@ fn chat_approves_a_tool_cancels_a_turn_and_resumes_a_session_in_a_terminal() {
     let sent = emit(
         &home,
         r#"{"topic": "uplink-probe.v1.notify", "payload": "warning the build broke", "request": true}"#,
-    );
+    )
+    .wait();
     assert!(
         sent.contains("ok: 1"),
         "the chat is the one frontend: {sent}"
     );
     let screen = tui.wait_text("◆ uplink-probe · warning");
     assert!(screen.contains("  the build broke"), "{screen}");
+
+    // A capsule's question (astrid:elicit) is asked on the screen and answered with a key.
+    ok(
+        astrid(&home, &["capsule", "install", asker.to_str().unwrap()]),
+        "installing elicit-probe",
+    );
+    let asking = emit(
+        &home,
+        r#"{"topic": "elicit-probe.v1.choose", "payload": "0 Deploy which branch?|main|release", "request": true, "timeout_ms": 120000}"#,
+    );
+    let screen = tui.wait_text("Deploy which branch?");
+    assert!(
+        screen.contains("elicit-probe asks (its own words, not checked):"),
+        "{screen}"
+    );
+    assert!(screen.contains("2. release"), "{screen}");
+    tui.keys(&["2"]);
+    tui.wait_text("answered a question from elicit-probe");
+    let answered = asking.wait();
+    assert!(
+        answered.contains("ok: 1"),
+        "the capsule got the choice: {answered}"
+    );
 
     // Two Ctrl-C on an empty editor leave; the session is named on the way out.
     tui.keys(&["C-c"]);

@@ -308,6 +308,34 @@ impl Client {
         Ok(ApprovalStream { rx })
     }
 
+    /// Registers this connection to answer capsules' questions to its principal's human
+    /// (`astrid:elicit`). Returns once the daemon has registered it.
+    pub async fn register_elicitor(&self) -> Result<crate::ElicitStream, ClientError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut r = self.inner.shared.routes();
+            if r.closed {
+                return Err(ClientError::Disconnected);
+            }
+            r.elicitors.push(tx);
+        }
+        self.send(&ClientMessage::RegisterElicitor).await?;
+        // As for approvers: the reply to a later frame means the registration is in effect.
+        self.control(ControlCommand::Status).await?;
+        Ok(crate::ElicitStream { rx })
+    }
+
+    /// Answers a question received on an [`ElicitStream`](crate::ElicitStream). The daemon
+    /// ignores answers to questions that are not this principal's, are no longer waiting,
+    /// or do not fit the question.
+    pub async fn answer_elicitation(
+        &self,
+        id: u64,
+        answer: astrid_types::elicit::ElicitAnswer,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ElicitAnswer { id, answer }).await
+    }
+
     /// Answers an approval request received on an [`ApprovalStream`] as a person who read
     /// it. The daemon ignores answers to requests that are not this principal's or are no
     /// longer waiting.

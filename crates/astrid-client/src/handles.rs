@@ -88,3 +88,16 @@ impl ApprovalStream {
         self.rx.recv().await
     }
 }
+
+/// Capsules' questions to this connection's principal (`astrid:elicit`), from
+/// [`Client::register_elicitor`](crate::Client::register_elicitor).
+pub struct ElicitStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<astrid_types::elicit::ElicitRequest>,
+}
+
+impl ElicitStream {
+    /// The next question; `None` once the connection has ended.
+    pub async fn next(&mut self) -> Option<astrid_types::elicit::ElicitRequest> {
+        self.rx.recv().await
+    }
+}

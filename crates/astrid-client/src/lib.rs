@@ -15,6 +15,6 @@ mod serve;
 pub use client::Client;
 pub use daemon::{ensure_daemon, find_daemon_exe, is_daemon_running};
 pub use error::ClientError;
-pub use handles::{ApprovalStream, PendingReply, Subscription};
+pub use handles::{ApprovalStream, ElicitStream, PendingReply, Subscription};
 pub use routes::EventMsg;
 pub use serve::Invocation;

@@ -37,6 +37,8 @@ pub(crate) struct Routes {
     pub(crate) subs: HashMap<u64, mpsc::UnboundedSender<SubItem>>,
     /// Every [`ApprovalStream`](crate::ApprovalStream) of this connection gets every request.
     pub(crate) approvers: Vec<mpsc::UnboundedSender<ApprovalRequest>>,
+    /// Every [`ElicitStream`](crate::ElicitStream) of this connection gets every question.
+    pub(crate) elicitors: Vec<mpsc::UnboundedSender<astrid_types::elicit::ElicitRequest>>,
     /// Where tool calls for tools this connection serves go (`Client::invocations`).
     pub(crate) invocations: Option<mpsc::UnboundedSender<crate::Invocation>>,
 }
@@ -59,6 +61,7 @@ impl Shared {
         r.pending.clear();
         r.subs.clear();
         r.approvers.clear();
+        r.elicitors.clear();
         r.invocations = None;
     }
 
@@ -108,6 +111,9 @@ impl Shared {
             }
             ServerMessage::ApprovalRequest(req) => {
                 r.approvers.retain(|tx| tx.send(req.clone()).is_ok());
+            }
+            ServerMessage::ElicitRequest(req) => {
+                r.elicitors.retain(|tx| tx.send(req.clone()).is_ok());
             }
             ServerMessage::Invoke {
                 id,

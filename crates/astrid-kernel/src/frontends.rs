@@ -4,7 +4,7 @@
 //! client subscriptions only (see `Subscriptions::deliver_to_clients`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use astrid_sandbox::{Chain, Origin};
@@ -12,8 +12,8 @@ use astrid_types::uplink::{FrontendInfo, Notice, NoticeLevel, NOTICE_TOPIC};
 use astrid_types::{CapsuleName, PrincipalId};
 use parking_lot::{Mutex, RwLock};
 
+use crate::answerers::ForPrincipal;
 use crate::bus::Envelope;
-use crate::kernel::Inner;
 
 /// How many notices one capsule may send one principal's frontends per [`WINDOW`]: a
 /// capsule that loops on `notify` must not bury the person's screen (nor its audit chain).
@@ -105,13 +105,7 @@ impl Frontends {
     }
 }
 
-/// One principal's frontends, as a capsule context holds them.
-pub(crate) struct PrincipalFrontends {
-    pub inner: Weak<Inner>,
-    pub principal: PrincipalId,
-}
-
-impl astrid_sandbox::Frontends for PrincipalFrontends {
+impl astrid_sandbox::Frontends for ForPrincipal {
     fn list(&self) -> Vec<FrontendInfo> {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();

@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     /// Every tenant's state: store, chain, tokens, profile, quota meters, contexts.
     pub principals: Principals,
     pub approvals: crate::approval::Broker,
+    /// Connections that answer capsules' questions, and the questions waiting.
+    pub elicitations: crate::elicit::Elicitations,
     /// Every open connection's principal, client name and credential (`astrid:uplink`).
     pub frontends: crate::frontends::Frontends,
     /// Tools that client connections (the MCP bridge) serve, and their calls in flight.
@@ -107,6 +109,7 @@ impl Inner {
             principals: Principals::default(),
             approvals: crate::approval::Broker::default(),
             frontends: crate::frontends::Frontends::default(),
+            elicitations: crate::elicit::Elicitations::default(),
             served: crate::served::ServedTools::default(),
             next_id: AtomicU64::new(1),
             key,
@@ -293,14 +296,9 @@ impl Inner {
             bus: Arc::new(crate::dispatch::BusHandle(self.weak.clone())),
             auditor: Arc::new(crate::audit::LogAuditor(audit)),
             tokens: Arc::new(tokens),
-            approver: Arc::new(crate::approval::PrincipalApprover {
-                inner: self.weak.clone(),
-                principal: p.clone(),
-            }),
-            frontends: Arc::new(crate::frontends::PrincipalFrontends {
-                inner: self.weak.clone(),
-                principal: p.clone(),
-            }),
+            approver: Arc::new(self.for_principal(p)),
+            frontends: Arc::new(self.for_principal(p)),
+            elicitor: Arc::new(self.for_principal(p)),
             net,
             process: self.process_policy_for(p),
             // The manifest may ask for a longer deadline than the daemon's default; the
@@ -321,6 +319,13 @@ impl Inner {
             ctx: Arc::new(ctx),
             hooks: OnceLock::new(),
         })
+    }
+
+    fn for_principal(&self, p: &PrincipalId) -> crate::answerers::ForPrincipal {
+        crate::answerers::ForPrincipal {
+            inner: self.weak.clone(),
+            principal: p.clone(),
+        }
     }
 
     pub fn forget_contexts(&self, capsule: &str) {

@@ -5,6 +5,7 @@
 //! socket. It knows nothing about models, prompts or tools.
 
 mod agents;
+mod answerers;
 mod approval;
 mod audit;
 mod audit_read;
@@ -13,6 +14,7 @@ mod caps;
 mod control;
 mod devices;
 mod dispatch;
+mod elicit;
 mod error;
 mod fleet;
 mod frontends;

@@ -188,6 +188,7 @@ async fn connection(inner: Arc<Inner>, mut stream: UnixStream, token: Arc<String
     inner.frontends.detach(peer.connection);
     inner.subs.remove_connection(peer.connection);
     inner.approvals.unregister(peer.connection);
+    inner.elicitations.unregister(peer.connection);
     inner.forget_served(peer.connection);
     inner.clients.fetch_sub(1, Ordering::Relaxed);
     drop(tx);
@@ -291,6 +292,14 @@ fn handle(
         }
         ClientMessage::ApprovalAnswer { id, decision, by } => {
             inner.approvals.answer(&peer.principal, id, decision, by);
+        }
+        ClientMessage::RegisterElicitor => {
+            inner
+                .elicitations
+                .register(peer.connection, peer.principal.clone(), tx.clone());
+        }
+        ClientMessage::ElicitAnswer { id, answer } => {
+            inner.elicitations.answer(&peer.principal, id, answer);
         }
         ClientMessage::Gather {
             id,

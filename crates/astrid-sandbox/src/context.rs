@@ -6,6 +6,7 @@ use std::time::Duration;
 use astrid_crypto::{Resource, ResourcePattern};
 use astrid_fsgate::FsRoots;
 use astrid_store::PrincipalStore;
+use astrid_types::elicit::{ElicitAnswer, ElicitKind};
 use astrid_types::uplink::{FrontendInfo, NoticeLevel};
 use astrid_types::wire::{ApprovalDecision, CapsuleWords, RequestError};
 use astrid_types::{CapsuleName, FactName, Manifest, PrincipalId};
@@ -145,6 +146,34 @@ pub trait Approver: Send + Sync + 'static {
     fn request(&self, ask: ApprovalAsk, timeout: Duration) -> Result<ApprovalDecision, String>;
 }
 
+/// A capsule's question to its principal's human (`astrid:elicit`), checked by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElicitAsk {
+    /// Who asks, from the context and the requester chain.
+    pub actor: Actor,
+    /// The capsule's own words.
+    pub prompt: String,
+    pub kind: ElicitKind,
+}
+
+/// How a question ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elicited {
+    /// A person answered (which may be a refusal to answer).
+    Answer(ElicitAnswer),
+    /// No connection of the principal answers questions.
+    NobodyToAsk,
+    /// Nobody answered in time.
+    TimedOut,
+}
+
+/// Asks the context's principal's human. Blocks the calling (blocking-pool) thread until an
+/// answer or `timeout`. The question and how it ended are durable in the audit chain before
+/// this returns; an error means they are not, and the capsule gets no answer.
+pub trait Elicitor: Send + Sync + 'static {
+    fn ask(&self, ask: ElicitAsk, timeout: Duration) -> Result<Elicited, String>;
+}
+
 /// The principal's frontends as `astrid:uplink` sees them. The host has checked the
 /// manifest, the token or approval and the text before it calls `notify`, and has recorded
 /// the notice; the kernel stamps the sender from `from` and keeps the rate.
@@ -244,6 +273,8 @@ pub struct CapsuleContext {
     pub approver: Arc<dyn Approver>,
     /// The principal's connected clients, for `astrid:uplink`.
     pub frontends: Arc<dyn Frontends>,
+    /// The principal's human, for `astrid:elicit`.
+    pub elicitor: Arc<dyn Elicitor>,
     /// Outbound HTTP; `None` when the manifest declares no `net` targets.
     pub net: Option<Arc<NetAccess>>,
     /// The OS sandbox for subprocesses, or why there is none on this machine.

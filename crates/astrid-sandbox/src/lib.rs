@@ -26,8 +26,9 @@ mod runtime;
 pub use authorize::{Ceiling, Denial, Effect, Gatekeeper, How, TokenDenial, APPROVAL_WAIT};
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
-    ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, Frontends, Inbox,
-    InboxMessage, NetAccess, NoFrontends, Origin, Quota, StorageMeter, TokenGate, Unmetered,
+    ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, ElicitAsk, Elicited,
+    Elicitor, Frontends, Inbox, InboxMessage, NetAccess, NoFrontends, Origin, Quota, StorageMeter,
+    TokenGate, Unmetered,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

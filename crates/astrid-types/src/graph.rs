@@ -23,6 +23,7 @@ pub const HOST_PACKAGES: &[(&str, &[Version])] = &[
     ("astrid:identity", &[V1_0]),
     ("astrid:uplink", &[V1_0]),
     ("astrid:net", &[V1_0]),
+    ("astrid:elicit", &[V1_0]),
 ];
 
 /// Whether the kernel serves a version of host package `package` matching `req`.

@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod distro;
+pub mod elicit;
 pub mod error;
 pub mod graph;
 pub mod home;

@@ -223,6 +223,9 @@ pub struct Capabilities {
     /// notices); each notice still needs the `uplink:frontends` token or a person's approval.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub uplink: bool,
+    /// Whether the capsule may ask the principal's human for input (`astrid:elicit`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub elicit: bool,
 }
 
 impl Capabilities {

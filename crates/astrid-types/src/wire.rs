@@ -93,6 +93,15 @@ pub enum ClientMessage {
         id: u64,
         result: Result<Vec<u8>, String>,
     },
+    /// From now on this connection is asked (`ServerMessage::ElicitRequest`) whenever a
+    /// capsule running for its principal asks its human for input (`astrid:elicit`).
+    RegisterElicitor,
+    /// The answer to `ServerMessage::ElicitRequest { id }`. Ignored unless the request
+    /// belongs to this connection's principal, is still waiting, and takes this answer.
+    ElicitAnswer {
+        id: u64,
+        answer: crate::elicit::ElicitAnswer,
+    },
 }
 
 /// What a connection authenticates with.
@@ -450,6 +459,8 @@ pub enum ServerMessage {
         /// Who sent it (`capsule:<name>` or `client:<id>`), stamped by the kernel.
         source: String,
     },
+    /// Sent to registered elicitors; answer with `ClientMessage::ElicitAnswer`.
+    ElicitRequest(crate::elicit::ElicitRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -238,6 +238,27 @@ host_error! {
     }
 }
 
+host_error! {
+    /// An error from `astrid:elicit` (asking the principal's human). Each one is the
+    /// capsule's to handle: carry on without the answer, or say why it cannot.
+    ElicitError from astrid::elicit::elicit::ErrorCode {
+        /// The manifest does not set `[capabilities] elicit = true`.
+        Denied("denied"),
+        /// An empty or oversized prompt, or choices out of bounds.
+        InvalidArgument("invalid-argument"),
+        /// No frontend of the principal that answers questions is connected.
+        Unavailable("unavailable"),
+        /// Nobody answered in time.
+        Timeout("timeout"),
+        /// The kernel could not record the question; nobody was asked.
+        Failed("failed"),
+    }
+    unit {
+        /// The person chose not to answer.
+        Declined("declined"),
+    }
+}
+
 /// Any failure of a host call, so one `?` works across packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SysError {
@@ -268,6 +289,8 @@ pub enum SysError {
     Uplink(UplinkError),
     /// From `astrid:net`.
     Net(NetError),
+    /// From `astrid:elicit`.
+    Elicit(ElicitError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -288,6 +311,7 @@ impl fmt::Display for SysError {
             Self::Identity(e) => write!(f, "identity: {e}"),
             Self::Uplink(e) => write!(f, "uplink: {e}"),
             Self::Net(e) => write!(f, "net: {e}"),
+            Self::Elicit(e) => write!(f, "elicit: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -307,6 +331,7 @@ impl std::error::Error for SysError {
             Self::Identity(e) => Some(e),
             Self::Uplink(e) => Some(e),
             Self::Net(e) => Some(e),
+            Self::Elicit(e) => Some(e),
             Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -369,6 +394,12 @@ impl From<UplinkError> for SysError {
 impl From<NetError> for SysError {
     fn from(e: NetError) -> Self {
         Self::Net(e)
+    }
+}
+
+impl From<ElicitError> for SysError {
+    fn from(e: ElicitError) -> Self {
+        Self::Elicit(e)
     }
 }
 
@@ -445,7 +476,8 @@ capsule_error_from!(
     ProcessError,
     IdentityError,
     UplinkError,
-    NetError
+    NetError,
+    ElicitError
 );
 
 impl From<serde_json::Error> for CapsuleError {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use astrid_client::{ApprovalStream, Client, ClientError, Subscription};
+use astrid_client::{ApprovalStream, Client, ClientError, ElicitStream, Subscription};
 use astrid_types::wire::AnsweredBy;
 use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use ratatui::crossterm::execute;
@@ -63,6 +63,8 @@ struct App<'a> {
     events: Option<Subscription>,
     /// Capsules' `astrid:uplink` notices for this principal.
     notices: Option<Subscription>,
+    /// Capsules' `astrid:elicit` questions for this principal.
+    questions: Option<ElicitStream>,
     turn: Option<PendingTurn>,
 }
 
@@ -90,6 +92,7 @@ pub async fn run(
         theme: Theme::from_env(),
         events: None,
         notices: None,
+        questions: None,
         turn: None,
     };
     app.state.notice("opening the session…");
@@ -174,6 +177,7 @@ impl App<'_> {
                 .subscribe(astrid_types::uplink::NOTICE_TOPIC)
                 .await?,
         );
+        self.questions = Some(self.client.register_elicitor().await?);
         self.state.transcript.entries.clear();
         self.open(session.map(str::to_string), true).await?;
         self.state.model = self.model().await;
@@ -213,6 +217,13 @@ impl App<'_> {
                     match ev {
                         Some(payload) => self.state.capsule_notice(&payload),
                         None => self.notices = None,
+                    }
+                    Vec::new()
+                }
+                q = next_question(&mut self.questions) => {
+                    match q {
+                        Some(q) => self.state.questions.arrived(q),
+                        None => self.questions = None,
                     }
                     Vec::new()
                 }
@@ -281,6 +292,12 @@ impl App<'_> {
                     .await
                 {
                     self.state.error(format!("answering the approval: {e}"));
+                }
+                Vec::new()
+            }
+            Effect::Elicit(id, answer) => {
+                if let Err(e) = self.client.answer_elicitation(id, answer).await {
+                    self.state.error(format!("answering the question: {e}"));
                 }
                 Vec::new()
             }
@@ -383,6 +400,15 @@ impl App<'_> {
 async fn next_event(sub: &mut Option<Subscription>) -> Option<Vec<u8>> {
     match sub {
         Some(s) => s.next().await.map(|m| m.payload),
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_question(
+    questions: &mut Option<ElicitStream>,
+) -> Option<astrid_types::elicit::ElicitRequest> {
+    match questions {
+        Some(q) => q.next().await,
         None => std::future::pending().await,
     }
 }

@@ -25,6 +25,8 @@ pub enum Effect {
     /// Publish `agent.v1.cancel.<session>`.
     Cancel,
     Answer(u64, ApprovalDecision),
+    /// Answer a capsule's question (`astrid:elicit`).
+    Elicit(u64, astrid_types::elicit::ElicitAnswer),
     /// `session.v1.list`, then [`ChatState::sessions_listed`].
     ListSessions,
     /// `session.v1.open` (and its history), then [`ChatState::session_opened`].
@@ -82,6 +84,8 @@ pub struct ChatState {
     pub phase: Phase,
     /// Requests waiting for the user, oldest first; the first is the open dialog.
     pub approvals: VecDeque<ApprovalRequest>,
+    /// Capsules' questions, shown after any approval.
+    pub questions: super::question::Questions,
     /// Index into [`CHOICES`] of the highlighted button.
     pub choice: usize,
     pub picker: Option<Picker>,
@@ -115,6 +119,7 @@ impl ChatState {
             daemon: Daemon::Connected,
             phase: Phase::Idle,
             approvals: VecDeque::new(),
+            questions: Default::default(),
             choice: DEFAULT_CHOICE,
             picker: None,
             scroll: 0,
@@ -166,6 +171,15 @@ impl ChatState {
         if !self.approvals.is_empty() && !self.auto_yes {
             return self.dialog_key(key);
         }
+        if !self.questions.is_empty() {
+            return match self.questions.key(key) {
+                Some((effect, notice)) => {
+                    self.notice(notice);
+                    vec![effect]
+                }
+                None => Vec::new(),
+            };
+        }
         if self.picker.is_some() {
             return self.picker_key(key);
         }
@@ -215,7 +229,9 @@ impl ChatState {
     }
 
     pub fn on_paste(&mut self, text: &str) {
-        if self.approvals.is_empty() && self.picker.is_none() {
+        if !self.questions.is_empty() && self.approvals.is_empty() {
+            self.questions.paste(text);
+        } else if self.approvals.is_empty() && self.picker.is_none() {
             self.editor.insert_str(text);
         }
     }
@@ -518,6 +534,7 @@ impl ChatState {
         self.daemon = Daemon::Gone(why.to_string());
         self.phase = Phase::Idle;
         self.approvals.clear();
+        self.questions.clear();
         let resume = self
             .session
             .as_ref()

@@ -2,6 +2,7 @@
 //! message editor, and the approval dialog or session picker over them. Reads the state,
 //! never changes it; tested on ratatui's in-memory backend.
 
+use astrid_types::elicit::{ElicitKind, ElicitRequest};
 use astrid_types::uplink::{Notice, NoticeLevel};
 use astrid_types::wire::{AlwaysOffer, ApprovalDecision};
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -52,6 +53,8 @@ pub fn draw(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, now_ms: u64) {
     draw_editor(frame, s, input);
     if let Some(req) = s.approvals.front() {
         draw_dialog(frame, s, theme, req);
+    } else if let Some(q) = s.questions.front() {
+        draw_question(frame, s, theme, q);
     } else if s.picker.is_some() {
         draw_picker(frame, s, theme, now_ms);
     }
@@ -301,6 +304,58 @@ fn draw_dialog(
         .borders(Borders::ALL)
         .title(title)
         .border_style(theme.warning());
+    draw_popup(frame, width, body, block);
+}
+
+/// A capsule's question: its words marked as its own, then the answer being typed or the
+/// options with the highlighted one.
+fn draw_question(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, q: &ElicitRequest) {
+    let width = frame.area().width.saturating_sub(4).min(100);
+    let inner = width.saturating_sub(2);
+    let mut body = vec![Line::styled(
+        format!("{} asks (its own words, not checked):", q.capsule),
+        theme.dim(),
+    )];
+    body.extend(markdown::plain(
+        &q.prompt,
+        inner,
+        Style::default(),
+        "  ",
+        "  ",
+    ));
+    body.push(Line::default());
+    let help = match &q.kind {
+        ElicitKind::Text => {
+            body.push(Line::from(vec![
+                Span::styled("› ", theme.user()),
+                Span::raw(clean(&s.questions.input)),
+                Span::styled("▏", theme.dim()),
+            ]));
+            "Enter answers · Esc declines"
+        }
+        ElicitKind::Choice { options } => {
+            for (i, o) in options.iter().enumerate() {
+                let style = if i == s.questions.selected {
+                    theme.selected()
+                } else {
+                    Style::default()
+                };
+                body.push(Line::styled(format!(" {}. {} ", i + 1, clean(o)), style));
+            }
+            "↑/↓ or a number picks · Enter answers · Esc declines"
+        }
+    };
+    body.push(Line::styled(help, theme.dim()));
+    let waiting = s.questions.queue.len();
+    let title = if waiting > 1 {
+        format!(" Question (1 of {waiting}) ")
+    } else {
+        " Question ".to_string()
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(theme.tool());
     draw_popup(frame, width, body, block);
 }
 

@@ -201,3 +201,42 @@ fn a_capsule_notice_is_drawn_under_the_capsules_name_and_a_malformed_one_is_drop
     let row = text.lines().position(|l| l.contains("◆ indexer")).unwrap();
     assert_eq!(buf[(0, u16::try_from(row).unwrap())].fg, Color::Yellow);
 }
+
+#[test]
+fn a_capsules_question_is_drawn_as_its_own_words_with_its_options() {
+    use astrid_types::elicit::{ElicitKind, ElicitRequest};
+    let mut s = chat_with_a_tool_call();
+    s.questions.arrived(ElicitRequest {
+        id: 9,
+        principal: "default".into(),
+        capsule: "deployer".into(),
+        prompt: "Deploy which branch?".into(),
+        kind: ElicitKind::Choice {
+            options: vec!["main".into(), "release".into()],
+        },
+        timeout_ms: 60_000,
+    });
+    s.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+    let theme = Theme::new(true);
+    let (text, buf) = screen(&s, &theme, 80, 24);
+    assert!(text.contains(" Question "), "{text}");
+    assert!(
+        text.contains("deployer asks (its own words, not checked):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1. main") && text.contains("2. release"),
+        "{text}"
+    );
+    // The highlighted option is the second.
+    let row = text.lines().position(|l| l.contains("2. release")).unwrap();
+    let col = text
+        .lines()
+        .nth(row)
+        .unwrap()
+        .chars()
+        .position(|c| c == '2')
+        .unwrap();
+    let cell = &buf[(u16::try_from(col).unwrap(), u16::try_from(row).unwrap())];
+    assert_eq!(cell.bg, Color::Yellow);
+}

@@ -76,10 +76,12 @@ pub enum Capsule {
     UplinkProbe,
     /// One connection through `astrid:net` (`testdata/net-probe`).
     NetProbe,
+    /// Asks one question through `astrid:elicit` (`testdata/elicit-probe`).
+    ElicitProbe,
 }
 
 // The last variant plus one: adding a capsule above cannot leave the cache short.
-const ALL: usize = Capsule::NetProbe as usize + 1;
+const ALL: usize = Capsule::ElicitProbe as usize + 1;
 
 impl Capsule {
     fn src(self) -> &'static str {
@@ -109,6 +111,7 @@ impl Capsule {
             Capsule::IdentityProbe => "testdata/identity-probe",
             Capsule::UplinkProbe => "testdata/uplink-probe",
             Capsule::NetProbe => "testdata/net-probe",
+            Capsule::ElicitProbe => "testdata/elicit-probe",
         }
     }
 }

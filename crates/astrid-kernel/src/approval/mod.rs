@@ -14,7 +14,6 @@ mod scope;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::Weak;
 use std::time::Duration;
 
 use astrid_audit::Decision;
@@ -25,6 +24,7 @@ use astrid_types::PrincipalId;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::answerers::{Answerers, ForPrincipal};
 use crate::kernel::Inner;
 
 struct Waiting {
@@ -34,8 +34,7 @@ struct Waiting {
 
 #[derive(Default)]
 pub(crate) struct Broker {
-    /// Approver connections by connection id.
-    approvers: Mutex<HashMap<u64, (PrincipalId, UnboundedSender<ServerMessage>)>>,
+    approvers: Answerers,
     waiting: Mutex<HashMap<u64, Waiting>>,
     /// Allow-session answers, forgotten when the daemon stops.
     session: Mutex<HashSet<(PrincipalId, String, String)>>,
@@ -43,11 +42,11 @@ pub(crate) struct Broker {
 
 impl Broker {
     pub fn register(&self, connection: u64, p: PrincipalId, tx: UnboundedSender<ServerMessage>) {
-        self.approvers.lock().insert(connection, (p, tx));
+        self.approvers.register(connection, p, tx);
     }
 
     pub fn unregister(&self, connection: u64) {
-        self.approvers.lock().remove(&connection);
+        self.approvers.unregister(connection);
     }
 
     /// Hands an answer to the waiting request, if it is `from`'s; anything else is dropped so
@@ -79,16 +78,9 @@ impl Broker {
                 answer: tx,
             },
         );
-        let mut sent = 0;
-        for (who, conn) in self.approvers.lock().values() {
-            if who == p
-                && conn
-                    .send(ServerMessage::ApprovalRequest(req.clone()))
-                    .is_ok()
-            {
-                sent += 1;
-            }
-        }
+        let sent = self
+            .approvers
+            .send(p, &ServerMessage::ApprovalRequest(req.clone()));
         let outcome = if sent == 0 {
             (ApprovalDecision::Deny, None, "no approver connected")
         } else {
@@ -102,13 +94,7 @@ impl Broker {
     }
 }
 
-/// What a capsule context asks through.
-pub(crate) struct PrincipalApprover {
-    pub inner: Weak<Inner>,
-    pub principal: PrincipalId,
-}
-
-impl Approver for PrincipalApprover {
+impl Approver for ForPrincipal {
     fn request(&self, ask: ApprovalAsk, timeout: Duration) -> Result<ApprovalDecision, String> {
         let inner = self.inner.upgrade().ok_or("the kernel is shutting down")?;
         inner.approve(&self.principal, ask, timeout)

@@ -2,6 +2,7 @@
 
 mod approval;
 pub(crate) mod ceiling;
+mod elicit;
 mod fs;
 mod http;
 mod identity;

@@ -479,7 +479,7 @@ fn capability_errors() {
         err("[capabilities]\nhttp = true\n"),
         expect(
             "capabilities.http",
-            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`, `identity`, `uplink`"
+            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`, `identity`, `uplink`, `elicit`"
         )
     );
 }

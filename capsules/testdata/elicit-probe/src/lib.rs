@@ -1,0 +1,48 @@
+//! `elicit-probe`: the payload is `<wait ms> <prompt>` (`text`) or
+//! `<wait ms> <prompt>|<option>|<option>…` (`choose`); a wait of 0 is the host's longest.
+//! Replies `ok: <answer>` (the text, or the chosen index) or `error: <error-code>: <message>`.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use astrid_sdk::prelude::*;
+
+#[derive(Default)]
+struct ElicitProbe;
+
+fn parse(event: &Event) -> (Option<Duration>, String) {
+    let payload = String::from_utf8_lossy(&event.payload).into_owned();
+    let (ms, rest) = payload.split_once(' ').unwrap_or(("0", &payload));
+    let wait = ms
+        .parse::<u64>()
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    (wait, rest.to_string())
+}
+
+fn reply(answer: Result<String, ElicitError>) -> Result<Option<Vec<u8>>, CapsuleError> {
+    let text = match answer {
+        Ok(a) => format!("ok: {a}"),
+        Err(e) => format!("error: {e}"),
+    };
+    Ok(Some(text.into_bytes()))
+}
+
+#[capsule]
+impl ElicitProbe {
+    #[astrid::handler]
+    fn text(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let (wait, prompt) = parse(event);
+        reply(elicit::text(&prompt, wait))
+    }
+
+    #[astrid::handler]
+    fn choose(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let (wait, question) = parse(event);
+        let mut parts = question.split('|');
+        let prompt = parts.next().unwrap_or_default().to_string();
+        let options: Vec<&str> = parts.collect();
+        reply(elicit::choose(&prompt, &options, wait).map(|i| i.to_string()))
+    }
+}

@@ -1,0 +1,192 @@
+//! `astrid:elicit` through a real daemon: a capsule's question reaches only its principal's
+//! answering connections, as the capsule's escaped words; the first fitting answer wins
+//! (another principal's answer, or an option not offered, is ignored); nobody connected,
+//! nobody answering and a refusal are errors for the capsule, never answers; the manifest
+//! switch is required. The chain records each question and how it ended, never the answer.
+
+mod common;
+
+use std::time::Duration;
+
+use astrid_audit::Decision;
+use astrid_client::{Client, ElicitStream};
+use astrid_types::elicit::{ElicitAnswer, ElicitKind, ElicitRequest};
+use astrid_types::wire::{ControlCommand, ControlResponse};
+use common::{ask, chain, control, install, new_agent, upload, Capsule, TestHome};
+
+const TEXT: &str = "elicit-probe.v1.text";
+const CHOOSE: &str = "elicit-probe.v1.choose";
+
+async fn next_question(stream: &mut ElicitStream) -> ElicitRequest {
+    tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("no question arrived")
+        .expect("the question stream ended")
+}
+
+/// Asks through the probe on a task of its own; the reply when it comes.
+fn asking(c: &Client, topic: &'static str, payload: &str) -> tokio::task::JoinHandle<String> {
+    let (c, payload) = (c.clone(), payload.to_string());
+    tokio::spawn(async move { ask(&c, topic, payload.as_bytes()).await })
+}
+
+/// The `elicit.*` entries of `p`'s chain, as `(action, decision, outcome)`.
+fn elicit_entries(home: &TestHome, p: &str) -> Vec<(String, Decision, String)> {
+    chain(&home.home, p)
+        .into_iter()
+        .filter(|e| e.action.starts_with("elicit."))
+        .map(|e| (e.action, e.decision, e.outcome))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_answers_and_the_answer_stays_out_of_the_chain() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::ElicitProbe).await;
+
+    // Nobody answers questions yet: the capsule hears so at once.
+    let got = ask(&c, TEXT, b"0 Which branch?").await;
+    assert!(
+        got.starts_with("error: unavailable: ") && got.contains("astrid chat"),
+        "{got}"
+    );
+
+    let person = daemon.client().await;
+    let mut questions = person.register_elicitor().await.unwrap();
+    // Another tenant's answering screen.
+    let bob = new_agent(&home.home, &c, "bob").await;
+    let mut bobs = bob.register_elicitor().await.unwrap();
+
+    let reply = asking(&c, TEXT, "0 Which branch? \u{1b}[2Kfake");
+    let q = next_question(&mut questions).await;
+    assert_eq!(q.capsule, "elicit-probe");
+    assert_eq!(q.principal, "default");
+    assert_eq!(q.kind, ElicitKind::Text);
+    assert!(q.prompt.starts_with("Which branch?"), "{}", q.prompt);
+    assert!(!q.prompt.contains('\u{1b}'), "escaped: {:?}", q.prompt);
+    // Bob guessing the id, and an answer that does not fit, are ignored.
+    bob.answer_elicitation(q.id, ElicitAnswer::Text("bob's branch".into()))
+        .await
+        .unwrap();
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Choice(0))
+        .await
+        .unwrap();
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Text("release-7".into()))
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "ok: release-7");
+
+    let reply = asking(&c, CHOOSE, "0 Deploy now?|yes|no");
+    let q = next_question(&mut questions).await;
+    assert_eq!(
+        q.kind,
+        ElicitKind::Choice {
+            options: vec!["yes".into(), "no".into()]
+        }
+    );
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Choice(5))
+        .await
+        .unwrap();
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Choice(1))
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "ok: 1");
+
+    let reply = asking(&c, TEXT, "0 Your name?");
+    let q = next_question(&mut questions).await;
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Declined)
+        .await
+        .unwrap();
+    assert_eq!(reply.await.unwrap(), "error: declined");
+
+    // Questions that cannot be asked are refused before anyone sees them.
+    for (topic, payload) in [(TEXT, "0  "), (CHOOSE, "0 Pick|only one")] {
+        let got = ask(&c, topic, payload.as_bytes()).await;
+        assert!(
+            got.starts_with("error: invalid-argument: "),
+            "{payload}: {got}"
+        );
+    }
+    // Bob's screen was never asked anything of default's.
+    let leak = tokio::time::timeout(Duration::from_millis(300), bobs.next()).await;
+    assert!(leak.is_err(), "bob was asked default's question: {leak:?}");
+
+    let entries = elicit_entries(&home, "default");
+    let count = |d: Decision| entries.iter().filter(|(_, dd, _)| *dd == d).count();
+    // Three questions asked, plus the one nobody could answer.
+    assert_eq!(count(Decision::Recorded), 4, "{entries:#?}");
+    assert_eq!(count(Decision::Approved), 2, "{entries:#?}");
+    // Nobody connected; declined.
+    assert_eq!(count(Decision::Rejected), 2, "{entries:#?}");
+    // The two malformed questions.
+    assert_eq!(count(Decision::Denied), 2, "{entries:#?}");
+    assert!(entries
+        .iter()
+        .any(|(a, _, o)| a == "elicit.choose" && o.contains("Deploy now?")));
+    for e in chain(&home.home, "default") {
+        assert!(!e.outcome.contains("release-7"), "{e:?}");
+    }
+    assert!(elicit_entries(&home, "bob").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_nobody_answers_times_out_and_the_switch_is_required() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    // First without `elicit = true`: refused, and nobody is asked.
+    let mut up = upload(Capsule::ElicitProbe);
+    let off = up.manifest_toml.replace("elicit = true", "");
+    assert_ne!(off, up.manifest_toml);
+    up.manifest_toml = off;
+    match control(&c, ControlCommand::Install(up)).await {
+        Ok(ControlResponse::Installed(_)) => {}
+        other => panic!("installing: {other:?}"),
+    }
+    let person = daemon.client().await;
+    let mut questions = person.register_elicitor().await.unwrap();
+    let got = ask(&c, TEXT, b"0 Anyone?").await;
+    assert_eq!(
+        got,
+        "error: denied: capsule `elicit-probe` does not set `elicit = true` in [capabilities]"
+    );
+    let asked = tokio::time::timeout(Duration::from_millis(300), questions.next()).await;
+    assert!(asked.is_err(), "a person was asked: {asked:?}");
+
+    // With the switch, a question nobody answers ends at the capsule's wait, as a timeout.
+    match control(&c, ControlCommand::Update(upload(Capsule::ElicitProbe))).await {
+        Ok(ControlResponse::Installed(_)) => {}
+        other => panic!("updating: {other:?}"),
+    }
+    let got = ask(&c, TEXT, b"1500 Anyone there?").await;
+    assert_eq!(got, "error: timeout: nobody answered within 1500 ms");
+    let q = next_question(&mut questions).await;
+    assert_eq!(q.prompt, "Anyone there?");
+    assert_eq!(q.timeout_ms, 1500);
+    // Answering after the capsule gave up changes nothing.
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Text("late".into()))
+        .await
+        .unwrap();
+
+    let entries = elicit_entries(&home, "default");
+    assert_eq!(
+        entries
+            .iter()
+            .map(|(a, d, _)| (a.as_str(), *d))
+            .collect::<Vec<_>>(),
+        [
+            ("elicit.text", Decision::Denied),
+            ("elicit.text", Decision::Recorded),
+            ("elicit.text", Decision::Rejected),
+        ]
+    );
+    assert!(entries[2].2.ends_with("no answer in time"), "{entries:#?}");
+}

@@ -1,0 +1,186 @@
+//! The elicitation broker (`astrid:elicit`): a capsule's question goes to the connections
+//! of its own principal that registered to answer (`astrid chat`), and the first answer
+//! that fits the question wins. Nobody to ask or no answer in time is the capsule's to
+//! handle, never an answer. The question (the capsule's own words) and how it ended are in
+//! the principal's audit chain before the capsule learns the answer; the answer never is.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use astrid_audit::Decision;
+use astrid_sandbox::{ElicitAsk, Elicited, Elicitor};
+use astrid_types::elicit::{ElicitAnswer, ElicitKind, ElicitRequest};
+use astrid_types::text::escape_controls;
+use astrid_types::wire::ServerMessage;
+use astrid_types::PrincipalId;
+use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::answerers::{Answerers, ForPrincipal};
+use crate::kernel::Inner;
+
+struct Waiting {
+    principal: PrincipalId,
+    kind: ElicitKind,
+    answer: mpsc::SyncSender<ElicitAnswer>,
+}
+
+#[derive(Default)]
+pub(crate) struct Elicitations {
+    elicitors: Answerers,
+    waiting: Mutex<HashMap<u64, Waiting>>,
+}
+
+impl Elicitations {
+    pub fn register(&self, connection: u64, p: PrincipalId, tx: UnboundedSender<ServerMessage>) {
+        self.elicitors.register(connection, p, tx);
+    }
+
+    pub fn unregister(&self, connection: u64) {
+        self.elicitors.unregister(connection);
+    }
+
+    /// Hands `answer` to the waiting question if it is `from`'s and fits it; anything else
+    /// is dropped (one principal never answers for another, and a malformed answer never
+    /// reaches the capsule), and the question keeps waiting.
+    pub fn answer(&self, from: &PrincipalId, id: u64, answer: ElicitAnswer) {
+        let mut waiting = self.waiting.lock();
+        let fits = waiting
+            .get(&id)
+            .is_some_and(|w| &w.principal == from && w.kind.accepts(&answer).is_ok());
+        if !fits {
+            tracing::warn!(id, principal = %from, "ignored an elicitation answer");
+            return;
+        }
+        if let Some(w) = waiting.remove(&id) {
+            let _ = w.answer.try_send(answer);
+        }
+    }
+
+    /// Sends the question to the principal's answering connections and waits for the
+    /// first fitting answer.
+    fn ask(&self, req: ElicitRequest, p: &PrincipalId, timeout: Duration) -> Elicited {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = req.id;
+        self.waiting.lock().insert(
+            id,
+            Waiting {
+                principal: p.clone(),
+                kind: req.kind.clone(),
+                answer: tx,
+            },
+        );
+        let sent = self.elicitors.send(p, &ServerMessage::ElicitRequest(req));
+        let outcome = if sent == 0 {
+            Elicited::NobodyToAsk
+        } else {
+            match rx.recv_timeout(timeout) {
+                Ok(answer) => Elicited::Answer(answer),
+                Err(_) => Elicited::TimedOut,
+            }
+        };
+        self.waiting.lock().remove(&id);
+        outcome
+    }
+}
+
+impl Elicitor for ForPrincipal {
+    fn ask(&self, ask: ElicitAsk, timeout: Duration) -> Result<Elicited, String> {
+        let inner = self.inner.upgrade().ok_or("the kernel is shutting down")?;
+        inner.elicit(&self.principal, ask, timeout)
+    }
+}
+
+impl Inner {
+    fn elicit(
+        &self,
+        p: &PrincipalId,
+        ask: ElicitAsk,
+        timeout: Duration,
+    ) -> Result<Elicited, String> {
+        let capsule = ask.actor.to_string();
+        let (action, resource) = match &ask.kind {
+            ElicitKind::Text => ("elicit.text", "elicit:text"),
+            ElicitKind::Choice { .. } => ("elicit.choose", "elicit:choice"),
+        };
+        let audit = |decision, outcome: &str| {
+            self.record(p, &capsule, action, resource, decision, outcome)
+                .map_err(|e| e.to_string())
+        };
+        let id = self.next_id();
+        audit(
+            Decision::Recorded,
+            &format!(
+                "question {id} (the capsule's words): {:?}",
+                escape_controls(&ask.prompt)
+            ),
+        )?;
+        let req = ElicitRequest {
+            id,
+            principal: p.to_string(),
+            capsule: capsule.clone(),
+            prompt: ask.prompt,
+            kind: ask.kind,
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        }
+        .escaped();
+        let outcome = self.elicitations.ask(req, p, timeout);
+        // The answer is the person's words to this capsule: the chain says that they
+        // answered, never what.
+        let (decision, how) = match &outcome {
+            Elicited::Answer(ElicitAnswer::Declined) => {
+                (Decision::Rejected, "declined by a person")
+            }
+            Elicited::Answer(_) => (Decision::Approved, "answered by a person"),
+            Elicited::NobodyToAsk => (Decision::Rejected, "nobody connected answers questions"),
+            Elicited::TimedOut => (Decision::Rejected, "no answer in time"),
+        };
+        audit(decision, &format!("question {id}: {how}"))?;
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_principals_fitting_answer_is_taken() {
+        let e = Elicitations::default();
+        let (alice, bob) = (
+            PrincipalId::new("alice").unwrap(),
+            PrincipalId::new("bob").unwrap(),
+        );
+        let (tx, rx) = mpsc::sync_channel(1);
+        e.waiting.lock().insert(
+            7,
+            Waiting {
+                principal: alice.clone(),
+                kind: ElicitKind::Choice {
+                    options: vec!["a".into(), "b".into()],
+                },
+                answer: tx,
+            },
+        );
+        // Another principal's answer, and an option not offered, are dropped; the question
+        // still waits for its own principal.
+        e.answer(&bob, 7, ElicitAnswer::Choice(0));
+        e.answer(&alice, 7, ElicitAnswer::Choice(2));
+        assert!(rx.try_recv().is_err());
+        e.answer(&alice, 7, ElicitAnswer::Choice(1));
+        assert_eq!(rx.try_recv().unwrap(), ElicitAnswer::Choice(1));
+        assert!(e.waiting.lock().is_empty());
+        let (tx, rx) = mpsc::sync_channel(1);
+        e.waiting.lock().insert(
+            8,
+            Waiting {
+                principal: alice.clone(),
+                kind: ElicitKind::Text,
+                answer: tx,
+            },
+        );
+        e.answer(&alice, 8, ElicitAnswer::Text("main".into()));
+        assert_eq!(rx.try_recv().unwrap(), ElicitAnswer::Text("main".into()));
+    }
+}
