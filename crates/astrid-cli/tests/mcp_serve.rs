@@ -60,6 +60,28 @@ fn audit_entries(home: &Path, principal: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `tests/mcp/elicit_client.py` against `astrid mcp serve` on `home`: `tool` called with
+/// `args` once per answer, each form's `field` answered with it; one round per answer.
+fn elicit_client(home: &Path, tool: &str, args: &str, field: &str, answers: &[&str]) -> Vec<Value> {
+    let script = repo().join("crates/astrid-cli/tests/mcp/elicit_client.py");
+    let stdout = ok(
+        Command::new(python())
+            .arg(&script)
+            .arg(env!("CARGO_BIN_EXE_astrid"))
+            .arg(home)
+            .args([tool, args, field])
+            .args(answers)
+            .env("ASTRID_DAEMON", daemon_exe())
+            .env_remove("ASTRID_DEVICE_TOKEN")
+            .output()
+            .expect("running the MCP client"),
+        "the MCP client",
+    );
+    let rounds: Vec<Value> = serde_json::from_str(stdout.trim()).expect("client output is JSON");
+    assert_eq!(rounds.len(), answers.len(), "{rounds:#?}");
+    rounds
+}
+
 fn check_python() {
     let py = python();
     let probe = Command::new(&py)
@@ -225,7 +247,6 @@ fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
     );
     let _stop = StopDaemon(home.clone());
 
-    let script = repo().join("crates/astrid-cli/tests/mcp/elicit_client.py");
     let answers = [
         "accept:allow-always",
         "decline",
@@ -233,21 +254,8 @@ fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
         "accept:allow-session",
         "accept:allow-session",
     ];
-    let stdout = ok(
-        Command::new(python())
-            .arg(&script)
-            .arg(env!("CARGO_BIN_EXE_astrid"))
-            .arg(&home)
-            .arg(&private)
-            .args(answers)
-            .env("ASTRID_DAEMON", daemon_exe())
-            .env_remove("ASTRID_DEVICE_TOKEN")
-            .output()
-            .expect("running the MCP client"),
-        "the MCP client",
-    );
-    let rounds: Vec<Value> = serde_json::from_str(stdout.trim()).expect("client output is JSON");
-    assert_eq!(rounds.len(), answers.len(), "{rounds:#?}");
+    let args = serde_json::json!({"path": private}).to_string();
+    let rounds = elicit_client(&home, "fs_read", &args, "decision", &answers);
 
     let pattern = format!("fs:read:{}", private.display());
     for (i, round) in rounds.iter().enumerate().take(3) {
@@ -519,4 +527,46 @@ fn a_workspace_grants_nothing() {
     let file = refused.file_name().unwrap().to_str().unwrap();
     let refusal = inspect_read_serving(&home, &["--workspace", workspace], file);
     assert_refused_and_audited(&home, &refusal, &refused, "not granted");
+}
+
+/// A capsule's own question (`astrid:elicit`) asked during an MCP tool call goes to the MCP
+/// host's user as a form with the capsule's options; an accepted option is the answer, and
+/// a decline or an option not offered reaches the capsule as `declined`.
+#[test]
+fn an_elicitation_client_answers_a_capsules_question() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let probe = repo().join("capsules/testdata/elicit-probe");
+    ok(
+        astrid(&home, &["capsule", "install", probe.to_str().unwrap()]),
+        "install elicit-probe",
+    );
+    let _stop = StopDaemon(home.clone());
+    let answers = ["accept:1", "decline", "accept:7"];
+    let args = serde_json::json!({
+        "prompt": "Deploy which branch?",
+        "options": ["main", "release"],
+    })
+    .to_string();
+    let rounds = elicit_client(&home, "elicit_choose", &args, "answer", &answers);
+    for round in &rounds {
+        let forms = round["forms"].as_array().unwrap();
+        assert_eq!(forms.len(), 1, "{round}");
+        let message = forms[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("capsule elicit-probe asks (its own words, not checked)")
+                && message.contains("Deploy which branch?"),
+            "{message}"
+        );
+        assert_eq!(
+            forms[0]["choices"],
+            serde_json::json!(["0", "1"]),
+            "{round}"
+        );
+    }
+    let text = |i: usize| rounds[i]["text"][0].as_str().unwrap().to_string();
+    assert!(text(0).contains("ok: 1"), "{}", rounds[0]);
+    assert!(text(1).contains("error: declined"), "{}", rounds[1]);
+    assert!(text(2).contains("error: declined"), "{}", rounds[2]);
 }

@@ -7,10 +7,16 @@
 //! control, so it is not offered (and the kernel caps an MCP client's answer at
 //! allow-session whatever it says). Declining, cancelling, an error or an answer outside the
 //! choices is a deny; no answer at all lets the kernel's own wait run out, which is a deny too.
+//!
+//! Capsules' own questions (`astrid:elicit`) go the same way: the server also registers to
+//! answer them, and each becomes a form with one field, a line of text or one of the
+//! capsule's options. Anything but an accepted, fitting answer is a refusal to answer.
 
 use std::time::Duration;
 
-use astrid_client::{ApprovalStream, Client};
+use astrid_client::{ApprovalStream, Client, ElicitStream};
+use astrid_types::elicit::{ElicitAnswer, ElicitKind, ElicitRequest, MAX_ANSWER_BYTES};
+use astrid_types::text::escape_controls;
 use astrid_types::wire::{AnsweredBy, ApprovalDecision, ApprovalRequest};
 use rmcp::model::{
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, EnumSchema,
@@ -24,6 +30,8 @@ use rmcp::Peer;
 const FORM_WAIT: Duration = Duration::from_secs(300);
 /// The one field of the form.
 const FIELD: &str = "decision";
+/// The one field of a capsule's question.
+const ANSWER: &str = "answer";
 /// What the form offers, with the title each choice is shown as.
 const CHOICES: [(ApprovalDecision, &str); 3] = [
     (ApprovalDecision::AllowOnce, "Allow once"),
@@ -54,8 +62,85 @@ pub(crate) async fn start(
     peer: Peer<RoleServer>,
 ) -> Result<(), astrid_client::ClientError> {
     let approvals = client.register_approver().await?;
-    tokio::spawn(answer_all(approvals, client, peer));
+    let questions = client.register_elicitor().await?;
+    tokio::spawn(answer_all(approvals, client.clone(), peer.clone()));
+    tokio::spawn(answer_questions(questions, client, peer));
     Ok(())
+}
+
+async fn answer_questions(mut questions: ElicitStream, client: Client, peer: Peer<RoleServer>) {
+    while let Some(q) = questions.next().await {
+        let (client, peer) = (client.clone(), peer.clone());
+        tokio::spawn(async move {
+            let params = ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message: question_message(&q),
+                requested_schema: question_schema(&q.kind),
+            };
+            let wait = Duration::from_millis(u64::from(q.timeout_ms)).min(FORM_WAIT);
+            let answer = match peer
+                .create_elicitation_with_timeout(params, Some(wait))
+                .await
+            {
+                Ok(result) => answer_of(&q.kind, &result),
+                Err(e) => {
+                    // No answer: the capsule hears that nobody answered in time.
+                    tracing::warn!(id = q.id, "the MCP client did not answer the question: {e}");
+                    return;
+                }
+            };
+            let _ = client.answer_elicitation(q.id, answer).await;
+        });
+    }
+}
+
+/// A capsule's question, its words marked as its own.
+fn question_message(q: &ElicitRequest) -> String {
+    let q = q.escaped();
+    format!(
+        "Astrid: capsule {} asks (its own words, not checked):\n{}",
+        q.capsule, q.prompt
+    )
+}
+
+fn question_schema(kind: &ElicitKind) -> ElicitationSchema {
+    let builder = ElicitationSchema::builder();
+    let builder = match kind {
+        ElicitKind::Text => builder.required_string_property(ANSWER, |s| {
+            s.title("Answer").max_length(MAX_ANSWER_BYTES as u32)
+        }),
+        ElicitKind::Choice { options } => {
+            let values = (0..options.len()).map(|i| i.to_string()).collect();
+            let titles = options.iter().map(|o| escape_controls(o)).collect();
+            let choice = EnumSchema::builder(values)
+                .title("Answer")
+                .enum_titles(titles)
+                .expect("one title per option")
+                .build();
+            builder.required_enum_schema(ANSWER, choice)
+        }
+    };
+    builder.build().expect("a one-field object schema is valid")
+}
+
+/// Only an accepted form whose field fits the question answers it; anything else declines.
+fn answer_of(kind: &ElicitKind, result: &ElicitResult) -> ElicitAnswer {
+    if result.action != ElicitationAction::Accept {
+        return ElicitAnswer::Declined;
+    }
+    let field = result.content.as_ref().and_then(|c| c.get(ANSWER));
+    let answer = match (kind, field.and_then(|v| v.as_str())) {
+        (ElicitKind::Text, Some(t)) => ElicitAnswer::Text(t.to_string()),
+        (ElicitKind::Choice { .. }, Some(i)) => match i.parse() {
+            Ok(i) => ElicitAnswer::Choice(i),
+            Err(_) => ElicitAnswer::Declined,
+        },
+        _ => ElicitAnswer::Declined,
+    };
+    match kind.accepts(&answer) {
+        Ok(()) => answer,
+        Err(_) => ElicitAnswer::Declined,
+    }
 }
 
 async fn answer_all(mut approvals: ApprovalStream, client: Client, peer: Peer<RoleServer>) {
@@ -172,6 +257,29 @@ mod tests {
             let r = answered(action, Some(json!({ FIELD: "allow-once" })));
             assert_eq!(decision_of(&r), ApprovalDecision::Deny);
         }
+    }
+
+    #[test]
+    fn a_question_takes_only_an_accepted_fitting_answer() {
+        let choice = ElicitKind::Choice {
+            options: vec!["main".into(), "release".into()],
+        };
+        let accept = |v| answered(ElicitationAction::Accept, Some(json!({ ANSWER: v })));
+        assert_eq!(answer_of(&choice, &accept("1")), ElicitAnswer::Choice(1));
+        assert_eq!(answer_of(&choice, &accept("2")), ElicitAnswer::Declined);
+        assert_eq!(answer_of(&choice, &accept("main")), ElicitAnswer::Declined);
+        assert_eq!(
+            answer_of(&ElicitKind::Text, &accept("release-7")),
+            ElicitAnswer::Text("release-7".into())
+        );
+        assert_eq!(
+            answer_of(&ElicitKind::Text, &accept("two\nlines")),
+            ElicitAnswer::Declined
+        );
+        let declined = answered(ElicitationAction::Decline, Some(json!({ ANSWER: "1" })));
+        assert_eq!(answer_of(&choice, &declined), ElicitAnswer::Declined);
+        let schema = serde_json::to_value(question_schema(&choice)).unwrap();
+        assert_eq!(schema["required"], json!([ANSWER]), "{schema}");
     }
 
     #[test]

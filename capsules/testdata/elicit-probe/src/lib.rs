@@ -1,6 +1,7 @@
 //! `elicit-probe`: the payload is `<wait ms> <prompt>` (`text`) or
 //! `<wait ms> <prompt>|<option>|<option>…` (`choose`); a wait of 0 is the host's longest.
 //! Replies `ok: <answer>` (the text, or the chosen index) or `error: <error-code>: <message>`.
+//! The tool `elicit_choose` asks the same through a tool call (for MCP hosts).
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -9,6 +10,12 @@ use astrid_sdk::prelude::*;
 
 #[derive(Default)]
 struct ElicitProbe;
+
+#[derive(Deserialize)]
+struct ChooseArgs {
+    prompt: String,
+    options: Vec<String>,
+}
 
 fn parse(event: &Event) -> (Option<Duration>, String) {
     let payload = String::from_utf8_lossy(&event.payload).into_owned();
@@ -44,5 +51,16 @@ impl ElicitProbe {
         let prompt = parts.next().unwrap_or_default().to_string();
         let options: Vec<&str> = parts.collect();
         reply(elicit::choose(&prompt, &options, wait).map(|i| i.to_string()))
+    }
+
+    /// The same question as a tool, so an MCP host's user can be the one asked.
+    #[astrid::tool]
+    fn elicit_choose(&self, args: ChooseArgs) -> Result<String, CapsuleError> {
+        let options: Vec<&str> = args.options.iter().map(String::as_str).collect();
+        let answer = elicit::choose(&args.prompt, &options, None).map(|i| i.to_string());
+        Ok(match answer {
+            Ok(i) => format!("ok: {i}"),
+            Err(e) => format!("error: {e}"),
+        })
     }
 }

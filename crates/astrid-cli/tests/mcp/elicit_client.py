@@ -1,12 +1,14 @@
-"""Answers Astrid's approval requests through MCP elicitation, with the official MCP Python SDK
-(the `mcp` package from PyPI) as the client of `astrid mcp serve`.
+"""Answers Astrid's questions through MCP elicitation (approval requests, and capsules' own
+questions), with the official MCP Python SDK (the `mcp` package from PyPI) as the client of
+`astrid mcp serve`.
 
-Usage: elicit_client.py ASTRID_EXE HOME PATH ANSWER...
+Usage: elicit_client.py ASTRID_EXE HOME TOOL ARGS_JSON FIELD ANSWER...
 
-Declares form elicitation, then calls fs_read on PATH once per ANSWER. Each form the server
-sends during that call is answered with ANSWER: `decline`, `cancel`, or `accept:VALUE` (the
-form's `decision` field set to VALUE). Prints one JSON object per call, in a list, with the
-tool result and every form seen (its message and the choices it offered); the Rust test asserts.
+Declares form elicitation, then calls TOOL with ARGS_JSON once per ANSWER. Each form the
+server sends during that call is answered with ANSWER: `decline`, `cancel`, or
+`accept:VALUE` (the form's FIELD set to VALUE). Prints one JSON object per call, in a list,
+with the tool result and every form seen (its message and the values FIELD offered); the
+Rust test asserts.
 """
 
 import asyncio
@@ -22,26 +24,27 @@ def texts(result):
     return [c.text for c in result.content if getattr(c, "type", None) == "text"]
 
 
-def choices(schema):
-    field = schema.get("properties", {}).get("decision", {})
+def choices(schema, name):
+    field = schema.get("properties", {}).get(name, {})
     if "oneOf" in field:
         return [c.get("const") for c in field["oneOf"]]
     return field.get("enum", [])
 
 
 async def main():
-    exe, home, path = sys.argv[1:4]
-    answers = sys.argv[4:]
+    exe, home, tool, args, name = sys.argv[1:6]
+    args = json.loads(args)
+    answers = sys.argv[6:]
     current = {"answer": None, "forms": []}
 
     async def on_elicit(context, params):
         schema = params.requested_schema
         if hasattr(schema, "model_dump"):
             schema = schema.model_dump(by_alias=True, exclude_none=True)
-        current["forms"].append({"message": params.message, "choices": choices(schema)})
+        current["forms"].append({"message": params.message, "choices": choices(schema, name)})
         answer = current["answer"]
         if answer.startswith("accept:"):
-            return types.ElicitResult(action="accept", content={"decision": answer[7:]})
+            return types.ElicitResult(action="accept", content={name: answer[7:]})
         return types.ElicitResult(action=answer)
 
     params = StdioServerParameters(command=exe, args=["--home", home, "mcp", "serve"])
@@ -52,7 +55,7 @@ async def main():
             for answer in answers:
                 current["answer"] = answer
                 current["forms"] = []
-                result = await session.call_tool("fs_read", {"path": path})
+                result = await session.call_tool(tool, args)
                 rounds.append(
                     {
                         "answer": answer,
