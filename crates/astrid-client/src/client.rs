@@ -309,8 +309,12 @@ impl Client {
     }
 
     /// Registers this connection to answer capsules' questions to its principal's human
-    /// (`astrid:elicit`). Returns once the daemon has registered it.
-    pub async fn register_elicitor(&self) -> Result<crate::ElicitStream, ClientError> {
+    /// (`astrid:elicit`); with `secrets`, also requests for credentials to store. Returns
+    /// once the daemon has registered it.
+    pub async fn register_elicitor(
+        &self,
+        secrets: bool,
+    ) -> Result<crate::ElicitStream, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut r = self.inner.shared.routes();
@@ -319,7 +323,8 @@ impl Client {
             }
             r.elicitors.push(tx);
         }
-        self.send(&ClientMessage::RegisterElicitor).await?;
+        self.send(&ClientMessage::RegisterElicitor { secrets })
+            .await?;
         // As for approvers: the reply to a later frame means the registration is in effect.
         self.control(ControlCommand::Status).await?;
         Ok(crate::ElicitStream { rx })

@@ -54,10 +54,10 @@ async fn a_person_answers_and_the_answer_stays_out_of_the_chain() {
     );
 
     let person = daemon.client().await;
-    let mut questions = person.register_elicitor().await.unwrap();
+    let mut questions = person.register_elicitor(true).await.unwrap();
     // Another tenant's answering screen.
     let bob = new_agent(&home.home, &c, "bob").await;
-    let mut bobs = bob.register_elicitor().await.unwrap();
+    let mut bobs = bob.register_elicitor(false).await.unwrap();
 
     let reply = asking(&c, TEXT, "0 Which branch? \u{1b}[2Kfake");
     let q = next_question(&mut questions).await;
@@ -151,7 +151,7 @@ async fn a_question_nobody_answers_times_out_and_the_switch_is_required() {
         other => panic!("installing: {other:?}"),
     }
     let person = daemon.client().await;
-    let mut questions = person.register_elicitor().await.unwrap();
+    let mut questions = person.register_elicitor(false).await.unwrap();
     let got = ask(&c, TEXT, b"0 Anyone?").await;
     assert_eq!(
         got,
@@ -189,4 +189,88 @@ async fn a_question_nobody_answers_times_out_and_the_switch_is_required() {
         ]
     );
     assert!(entries[2].2.ends_with("no answer in time"), "{entries:#?}");
+}
+
+/// A secret asked of a person goes to the secret store bound to the declared host, never to
+/// the capsule, the chain or a frontend that did not register for secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_secret_goes_to_the_store_and_never_to_the_capsule() {
+    const SECRET: &str = "elicit-probe.v1.secret";
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::ElicitProbe).await;
+
+    // Only a frontend that takes no secrets is connected: nobody is asked.
+    let plain = daemon.client().await;
+    let mut plain_qs = plain.register_elicitor(false).await.unwrap();
+    let got = ask(&c, SECRET, b"0 api_key Your API key for api.example.com").await;
+    assert!(got.starts_with("error: unavailable: "), "{got}");
+    // A secret the manifest does not bind to a host, or does not declare, is not asked.
+    for name in ["unbound", "nope"] {
+        let got = ask(&c, SECRET, format!("0 {name} Key?").as_bytes()).await;
+        assert!(
+            got.starts_with("error: invalid-argument: ") && got.contains("with a `host`"),
+            "{name}: {got}"
+        );
+    }
+
+    let person = daemon.client().await;
+    let mut questions = person.register_elicitor(true).await.unwrap();
+    let reply = asking(&c, SECRET, "0 api_key Your API key for api.example.com");
+    let q = next_question(&mut questions).await;
+    assert_eq!(
+        q.kind,
+        ElicitKind::Secret {
+            name: "api_key".into(),
+            origin: "https://api.example.com".into()
+        }
+    );
+    // An empty value does not fit; the question keeps waiting for one that does.
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Text(String::new()))
+        .await
+        .unwrap();
+    person
+        .answer_elicitation(q.id, ElicitAnswer::Text("sk-typed-4711".into()))
+        .await
+        .unwrap();
+    let got = reply.await.unwrap();
+    assert_eq!(got, "ok: stored");
+    assert!(!got.contains("sk-typed"));
+
+    match control(
+        &c,
+        ControlCommand::SecretList {
+            principal: "default".into(),
+        },
+    )
+    .await
+    {
+        Ok(ControlResponse::Secrets(list)) => {
+            assert_eq!(list.len(), 1, "{list:?}");
+            assert_eq!(
+                (list[0].capsule.as_str(), list[0].name.as_str()),
+                ("elicit-probe", "api_key")
+            );
+            assert_eq!(list[0].origin, "https://api.example.com:443");
+        }
+        other => panic!("{other:?}"),
+    }
+    let never = tokio::time::timeout(Duration::from_millis(300), plain_qs.next()).await;
+    assert!(
+        never.is_err(),
+        "a plain frontend was asked for a secret: {never:?}"
+    );
+    for e in chain(&home.home, "default") {
+        assert!(!e.outcome.contains("sk-typed"), "{e:?}");
+        assert!(!e.resource.contains("sk-typed"), "{e:?}");
+    }
+    let entries = elicit_entries(&home, "default");
+    assert!(
+        entries.iter().any(|(a, d, o)| a == "elicit.secret"
+            && *d == Decision::Approved
+            && o.ends_with("a person typed the secret; stored")),
+        "{entries:#?}"
+    );
 }

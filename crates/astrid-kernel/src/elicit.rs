@@ -29,16 +29,29 @@ struct Waiting {
 #[derive(Default)]
 pub(crate) struct Elicitations {
     elicitors: Answerers,
+    /// The subset that also takes secrets.
+    secret_takers: Answerers,
     waiting: Mutex<HashMap<u64, Waiting>>,
 }
 
 impl Elicitations {
-    pub fn register(&self, connection: u64, p: PrincipalId, tx: UnboundedSender<ServerMessage>) {
+    pub fn register(
+        &self,
+        connection: u64,
+        p: PrincipalId,
+        tx: UnboundedSender<ServerMessage>,
+        secrets: bool,
+    ) {
+        if secrets {
+            self.secret_takers
+                .register(connection, p.clone(), tx.clone());
+        }
         self.elicitors.register(connection, p, tx);
     }
 
     pub fn unregister(&self, connection: u64) {
         self.elicitors.unregister(connection);
+        self.secret_takers.unregister(connection);
     }
 
     /// Hands `answer` to the waiting question if it is `from`'s and fits it; anything else
@@ -71,7 +84,11 @@ impl Elicitations {
                 answer: tx,
             },
         );
-        let sent = self.elicitors.send(p, &ServerMessage::ElicitRequest(req));
+        let to = match req.kind {
+            ElicitKind::Secret { .. } => &self.secret_takers,
+            _ => &self.elicitors,
+        };
+        let sent = to.send(p, &ServerMessage::ElicitRequest(req));
         let outcome = if sent == 0 {
             Elicited::NobodyToAsk
         } else {
@@ -100,10 +117,7 @@ impl Inner {
         timeout: Duration,
     ) -> Result<Elicited, String> {
         let capsule = ask.actor.to_string();
-        let (action, resource) = match &ask.kind {
-            ElicitKind::Text => ("elicit.text", "elicit:text"),
-            ElicitKind::Choice { .. } => ("elicit.choose", "elicit:choice"),
-        };
+        let (action, resource) = ask.kind.audit_names();
         let audit = |decision, outcome: &str| {
             self.record(p, &capsule, action, resource, decision, outcome)
                 .map_err(|e| e.to_string())
@@ -125,7 +139,21 @@ impl Inner {
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
         }
         .escaped();
-        let outcome = self.elicitations.ask(req, p, timeout);
+        let secret = match &req.kind {
+            ElicitKind::Secret { name, origin } => Some((name.clone(), origin.clone())),
+            _ => None,
+        };
+        let mut outcome = self.elicitations.ask(req, p, timeout);
+        // A typed secret goes to the store, bound to its declared origin; the capsule
+        // learns only that it is there.
+        if let (Some((name, origin)), Elicited::Answer(ElicitAnswer::Text(value))) =
+            (&secret, &outcome)
+        {
+            let value = zeroize::Zeroizing::new(value.clone());
+            self.secret_set(p, ask.actor.capsule.as_str(), name, &value, origin)
+                .map_err(|e| format!("storing the secret: {e}"))?;
+            outcome = Elicited::SecretStored;
+        }
         // The answer is the person's words to this capsule: the chain says that they
         // answered, never what.
         let (decision, how) = match &outcome {
@@ -133,6 +161,7 @@ impl Inner {
                 (Decision::Rejected, "declined by a person")
             }
             Elicited::Answer(_) => (Decision::Approved, "answered by a person"),
+            Elicited::SecretStored => (Decision::Approved, "a person typed the secret; stored"),
             Elicited::NobodyToAsk => (Decision::Rejected, "nobody connected answers questions"),
             Elicited::TimedOut => (Decision::Rejected, "no answer in time"),
         };

@@ -293,10 +293,13 @@ fn handle(
         ClientMessage::ApprovalAnswer { id, decision, by } => {
             inner.approvals.answer(&peer.principal, id, decision, by);
         }
-        ClientMessage::RegisterElicitor => {
-            inner
-                .elicitations
-                .register(peer.connection, peer.principal.clone(), tx.clone());
+        ClientMessage::RegisterElicitor { secrets } => {
+            inner.elicitations.register(
+                peer.connection,
+                peer.principal.clone(),
+                tx.clone(),
+                secrets,
+            );
         }
         ClientMessage::ElicitAnswer { id, answer } => {
             inner.elicitations.answer(&peer.principal, id, answer);

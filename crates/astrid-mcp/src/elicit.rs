@@ -62,7 +62,9 @@ pub(crate) async fn start(
     peer: Peer<RoleServer>,
 ) -> Result<(), astrid_client::ClientError> {
     let approvals = client.register_approver().await?;
-    let questions = client.register_elicitor().await?;
+    // Not for secrets: the MCP specification forbids asking for sensitive data in a form,
+    // and the host would see the value.
+    let questions = client.register_elicitor(false).await?;
     tokio::spawn(answer_all(approvals, client.clone(), peer.clone()));
     tokio::spawn(answer_questions(questions, client, peer));
     Ok(())
@@ -70,6 +72,13 @@ pub(crate) async fn start(
 
 async fn answer_questions(mut questions: ElicitStream, client: Client, peer: Peer<RoleServer>) {
     while let Some(q) = questions.next().await {
+        if matches!(q.kind, ElicitKind::Secret { .. }) {
+            // Never sent to a connection that did not register for secrets; refused if it is.
+            let _ = client
+                .answer_elicitation(q.id, ElicitAnswer::Declined)
+                .await;
+            continue;
+        }
         let (client, peer) = (client.clone(), peer.clone());
         tokio::spawn(async move {
             let params = ElicitRequestParams::FormElicitationParams {
@@ -106,9 +115,10 @@ fn question_message(q: &ElicitRequest) -> String {
 fn question_schema(kind: &ElicitKind) -> ElicitationSchema {
     let builder = ElicitationSchema::builder();
     let builder = match kind {
-        ElicitKind::Text => builder.required_string_property(ANSWER, |s| {
-            s.title("Answer").max_length(MAX_ANSWER_BYTES as u32)
-        }),
+        ElicitKind::Text | ElicitKind::Secret { .. } => builder
+            .required_string_property(ANSWER, |s| {
+                s.title("Answer").max_length(MAX_ANSWER_BYTES as u32)
+            }),
         ElicitKind::Choice { options } => {
             let values = (0..options.len()).map(|i| i.to_string()).collect();
             let titles = options.iter().map(|o| escape_controls(o)).collect();

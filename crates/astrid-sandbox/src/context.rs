@@ -165,6 +165,8 @@ pub enum Elicited {
     NobodyToAsk,
     /// Nobody answered in time.
     TimedOut,
+    /// A person typed the secret asked for and the kernel stored it; the value stays there.
+    SecretStored,
 }
 
 /// Asks the context's principal's human. Blocks the calling (blocking-pool) thread until an

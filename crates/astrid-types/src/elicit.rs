@@ -17,6 +17,8 @@ pub const MAX_ANSWER_BYTES: usize = 1024;
 pub const MAX_CHOICES: usize = 10;
 /// The longest choice, in bytes.
 pub const MAX_CHOICE_BYTES: usize = 80;
+/// The longest secret a person may type, in bytes.
+pub const MAX_SECRET_BYTES: usize = 4096;
 
 /// What kind of answer is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +27,10 @@ pub enum ElicitKind {
     Text,
     /// One of these (2 to [`MAX_CHOICES`]); the answer is its index.
     Choice { options: Vec<String> },
+    /// A credential the capsule declared (`[[secret]] name`, for `origin`): the person's
+    /// answer goes to the principal's secret store, bound to `origin`, and never to the
+    /// capsule. Sent only to frontends that registered to take secrets.
+    Secret { name: String, origin: String },
 }
 
 /// A capsule's question to its principal's human.
@@ -55,6 +61,10 @@ impl ElicitRequest {
                 ElicitKind::Choice { options } => ElicitKind::Choice {
                     options: options.iter().map(|o| e(o)).collect(),
                 },
+                ElicitKind::Secret { name, origin } => ElicitKind::Secret {
+                    name: e(name),
+                    origin: e(origin),
+                },
             },
             timeout_ms: self.timeout_ms,
         }
@@ -82,13 +92,22 @@ pub enum ElicitError {
 }
 
 impl ElicitKind {
+    /// The audit action and resource of a question of this kind.
+    pub fn audit_names(&self) -> (&'static str, &'static str) {
+        match self {
+            ElicitKind::Text => ("elicit.text", "elicit:text"),
+            ElicitKind::Choice { .. } => ("elicit.choose", "elicit:choice"),
+            ElicitKind::Secret { .. } => ("elicit.secret", "elicit:secret"),
+        }
+    }
+
     /// Whether a question of this kind with `prompt` may be asked.
     pub fn check(&self, prompt: &str) -> Result<(), ElicitError> {
         if prompt.trim().is_empty() || prompt.len() > MAX_PROMPT_BYTES {
             return Err(ElicitError::Prompt);
         }
         match self {
-            ElicitKind::Text => Ok(()),
+            ElicitKind::Text | ElicitKind::Secret { .. } => Ok(()),
             ElicitKind::Choice { options } => {
                 let fits = |o: &String| !o.trim().is_empty() && o.len() <= MAX_CHOICE_BYTES;
                 if (2..=MAX_CHOICES).contains(&options.len()) && options.iter().all(fits) {
@@ -112,6 +131,13 @@ impl ElicitKind {
             }
             (ElicitKind::Choice { options }, ElicitAnswer::Choice(i))
                 if (*i as usize) < options.len() =>
+            {
+                Ok(())
+            }
+            (ElicitKind::Secret { .. }, ElicitAnswer::Text(t))
+                if !t.is_empty()
+                    && t.len() <= MAX_SECRET_BYTES
+                    && !t.chars().any(char::is_control) =>
             {
                 Ok(())
             }

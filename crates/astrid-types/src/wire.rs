@@ -94,8 +94,13 @@ pub enum ClientMessage {
         result: Result<Vec<u8>, String>,
     },
     /// From now on this connection is asked (`ServerMessage::ElicitRequest`) whenever a
-    /// capsule running for its principal asks its human for input (`astrid:elicit`).
-    RegisterElicitor,
+    /// capsule running for its principal asks its human for input (`astrid:elicit`); with
+    /// `secrets`, also for credentials a capsule asks to have stored (the answer goes to the
+    /// secret store, so only a frontend that keeps typed secrets off screens and out of other
+    /// systems should set it).
+    RegisterElicitor {
+        secrets: bool,
+    },
     /// The answer to `ServerMessage::ElicitRequest { id }`. Ignored unless the request
     /// belongs to this connection's principal, is still waiting, and takes this answer.
     ElicitAnswer {

@@ -1,4 +1,5 @@
-//! Asking the principal's human for input: a line of text, or one of a few choices.
+//! Asking the principal's human for input: a line of text, one of a few choices, or a
+//! credential that goes straight to the secret store.
 //!
 //! Needs `[capabilities] elicit = true`. The question goes to the principal's frontends
 //! that answer questions (`astrid chat` shows it as your capsule's own words, under its
@@ -36,6 +37,15 @@ fn millis(wait: Option<Duration>) -> u32 {
 /// One line of free text. `wait` `None` waits as long as the host allows (5 minutes).
 pub fn text(prompt: &str, wait: Option<Duration>) -> Result<String, ElicitError> {
     host::text(prompt, millis(wait)).map_err(Into::into)
+}
+
+/// Asks the person to type the credential the manifest declares as `[[secret]] name` (which
+/// must name its `host`). The value goes to the principal's secret store, bound to
+/// `https://<host>`, and never to the capsule: from the next invocation on, the host adds it
+/// to this capsule's requests to that origin, as it does a secret stored with `astrid
+/// secret set`. Asked only of frontends that take secrets (`astrid chat`).
+pub fn secret(name: &str, prompt: &str, wait: Option<Duration>) -> Result<(), ElicitError> {
+    host::secret(name, prompt, millis(wait)).map_err(Into::into)
 }
 
 /// One of `options`: the index of the one chosen.

@@ -53,6 +53,14 @@ impl ElicitProbe {
         reply(elicit::choose(&prompt, &options, wait).map(|i| i.to_string()))
     }
 
+    /// `<wait ms> <secret name> <prompt>`: asks for the secret; `ok: stored` when it is.
+    #[astrid::handler]
+    fn secret(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let (wait, rest) = parse(event);
+        let (name, prompt) = rest.split_once(' ').unwrap_or((&rest, ""));
+        reply(elicit::secret(name, prompt, wait).map(|()| "stored".to_string()))
+    }
+
     /// The same question as a tool, so an MCP host's user can be the one asked.
     #[astrid::tool]
     fn elicit_choose(&self, args: ChooseArgs) -> Result<String, CapsuleError> {

@@ -177,7 +177,8 @@ impl App<'_> {
                 .subscribe(astrid_types::uplink::NOTICE_TOPIC)
                 .await?,
         );
-        self.questions = Some(self.client.register_elicitor().await?);
+        // A person types here, and a typed secret is drawn masked and sent to the daemon only.
+        self.questions = Some(self.client.register_elicitor(true).await?);
         self.state.transcript.entries.clear();
         self.open(session.map(str::to_string), true).await?;
         self.state.model = self.model().await;

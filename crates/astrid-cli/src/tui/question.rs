@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 
-use astrid_types::elicit::{ElicitAnswer, ElicitKind, ElicitRequest, MAX_ANSWER_BYTES};
+use astrid_types::elicit::{
+    ElicitAnswer, ElicitKind, ElicitRequest, MAX_ANSWER_BYTES, MAX_SECRET_BYTES,
+};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::state::Effect;
@@ -38,17 +40,24 @@ impl Questions {
         self.selected = 0;
     }
 
-    /// Pasted text goes into a free-text answer, up to its first line break.
+    /// Pasted text goes into a typed answer, up to its first line break.
     pub fn paste(&mut self, text: &str) {
-        if matches!(self.front().map(|q| &q.kind), Some(ElicitKind::Text)) {
+        if matches!(
+            self.front().map(|q| &q.kind),
+            Some(ElicitKind::Text | ElicitKind::Secret { .. })
+        ) {
             let line = text.split(['\r', '\n']).next().unwrap_or_default();
             self.push_text(line);
         }
     }
 
     fn push_text(&mut self, text: &str) {
+        let max = match self.front().map(|q| &q.kind) {
+            Some(ElicitKind::Secret { .. }) => MAX_SECRET_BYTES,
+            _ => MAX_ANSWER_BYTES,
+        };
         for c in text.chars().filter(|c| !c.is_control()) {
-            if self.input.len() + c.len_utf8() > MAX_ANSWER_BYTES {
+            if self.input.len() + c.len_utf8() > max {
                 break;
             }
             self.input.push(c);
@@ -60,7 +69,7 @@ impl Questions {
     pub fn key(&mut self, key: KeyEvent) -> Option<(Effect, String)> {
         let q = self.queue.front()?;
         let options = match &q.kind {
-            ElicitKind::Text => 0,
+            ElicitKind::Text | ElicitKind::Secret { .. } => 0,
             ElicitKind::Choice { options } => options.len(),
         };
         let answer = match key.code {
@@ -92,11 +101,14 @@ impl Questions {
         let q = self.queue.pop_front()?;
         self.input.clear();
         self.selected = 0;
-        let said = match &answer {
-            ElicitAnswer::Declined => "declined",
-            _ => "answered",
+        let notice = match (&answer, &q.kind) {
+            (ElicitAnswer::Declined, _) => format!("declined a question from {}", q.capsule),
+            (_, ElicitKind::Secret { name, origin }) => format!(
+                "sent secret `{name}` of {} to Astrid's secret store (for {origin})",
+                q.capsule
+            ),
+            _ => format!("answered a question from {}", q.capsule),
         };
-        let notice = format!("{said} a question from {}", q.capsule);
         Some((Effect::Elicit(q.id, answer), notice))
     }
 }
@@ -142,6 +154,26 @@ mod tests {
         assert_eq!(notice, "declined a question from deployer");
         assert!(q.is_empty());
         assert!(q.key(key(KeyCode::Enter)).is_none());
+    }
+
+    #[test]
+    fn a_secret_is_typed_like_text_and_named_not_shown_in_the_notice() {
+        let mut q = Questions::default();
+        q.arrived(question(
+            5,
+            ElicitKind::Secret {
+                name: "api_key".into(),
+                origin: "https://api.example.com".into(),
+            },
+        ));
+        q.paste("sk-live-1\n");
+        let (effect, notice) = q.key(key(KeyCode::Enter)).unwrap();
+        assert_eq!(
+            effect,
+            Effect::Elicit(5, ElicitAnswer::Text("sk-live-1".into()))
+        );
+        assert!(!notice.contains("sk-live"), "{notice}");
+        assert!(notice.contains("secret `api_key`"), "{notice}");
     }
 
     #[test]

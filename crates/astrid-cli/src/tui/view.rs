@@ -333,6 +333,24 @@ fn draw_question(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, q: &Elicit
             ]));
             "Enter answers · Esc declines"
         }
+        ElicitKind::Secret { name, origin } => {
+            body.push(Line::styled(
+                format!(
+                    "Secret `{}` for {}: it goes to Astrid's secret store, never to the capsule.",
+                    clean(name),
+                    clean(origin)
+                ),
+                theme.warning(),
+            ));
+            // Masked: the value is never drawn, not even its length past a few dots.
+            let dots = "•".repeat(s.questions.input.chars().count().min(12));
+            body.push(Line::from(vec![
+                Span::styled("› ", theme.user()),
+                Span::raw(dots),
+                Span::styled("▏", theme.dim()),
+            ]));
+            "Enter stores it · Esc declines"
+        }
         ElicitKind::Choice { options } => {
             for (i, o) in options.iter().enumerate() {
                 let style = if i == s.questions.selected {

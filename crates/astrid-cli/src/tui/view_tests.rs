@@ -240,3 +240,28 @@ fn a_capsules_question_is_drawn_as_its_own_words_with_its_options() {
     let cell = &buf[(u16::try_from(col).unwrap(), u16::try_from(row).unwrap())];
     assert_eq!(cell.bg, Color::Yellow);
 }
+
+#[test]
+fn a_secret_being_typed_is_never_drawn() {
+    use astrid_types::elicit::{ElicitKind, ElicitRequest};
+    let mut s = chat_with_a_tool_call();
+    s.questions.arrived(ElicitRequest {
+        id: 10,
+        principal: "default".into(),
+        capsule: "weather".into(),
+        prompt: "Your API key".into(),
+        kind: ElicitKind::Secret {
+            name: "api_key".into(),
+            origin: "https://api.example.com".into(),
+        },
+        timeout_ms: 60_000,
+    });
+    s.on_paste("sk-live-777");
+    let (text, _) = screen(&s, &Theme::new(true), 100, 24);
+    assert!(!text.contains("sk-live"), "{text}");
+    assert!(text.contains("›") && text.contains("••••"), "{text}");
+    assert!(
+        text.contains("Secret `api_key` for https://api.example.com"),
+        "{text}"
+    );
+}

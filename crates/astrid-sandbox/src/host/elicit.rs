@@ -19,10 +19,7 @@ impl HostState {
         kind: ElicitKind,
         timeout_ms: u32,
     ) -> Result<ElicitAnswer, ErrorCode> {
-        let (action, resource) = match kind {
-            ElicitKind::Text => ("elicit.text", "elicit:text"),
-            ElicitKind::Choice { .. } => ("elicit.choose", "elicit:choice"),
-        };
+        let (action, resource) = kind.audit_names();
         if !self.ctx.manifest.capabilities.elicit {
             let d = Denial::NotEnabled {
                 capsule: self.ctx.capsule().to_string(),
@@ -51,6 +48,8 @@ impl HostState {
         match outcome {
             Ok(Elicited::Answer(ElicitAnswer::Declined)) => Err(ErrorCode::Declined),
             Ok(Elicited::Answer(answer)) => Ok(answer),
+            // Nothing of the value comes back; an empty text says it was stored.
+            Ok(Elicited::SecretStored) => Ok(ElicitAnswer::Text(String::new())),
             Ok(Elicited::NobodyToAsk) => Err(ErrorCode::Unavailable(format!(
                 "no frontend of principal `{}` answers questions (open `astrid chat`)",
                 self.ctx.origin.principal
@@ -70,6 +69,23 @@ impl Host for HostState {
             ElicitAnswer::Text(t) => Ok(t),
             // The kernel takes only answers that fit the question.
             other => Err(ErrorCode::Failed(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    fn secret(&mut self, name: String, prompt: String, timeout_ms: u32) -> Result<(), ErrorCode> {
+        let decl = self.ctx.manifest.secrets.iter().find(|s| s.name == name);
+        let Some(host) = decl.and_then(|d| d.host.clone()) else {
+            let why = format!(
+                "capsule `{}` declares no [[secret]] `{name}` with a `host` to bind it to",
+                self.ctx.capsule()
+            );
+            self.denied("elicit.secret", "elicit:secret", &why);
+            return Err(ErrorCode::InvalidArgument(why));
+        };
+        let origin = format!("https://{host}");
+        match self.elicit(prompt, ElicitKind::Secret { name, origin }, timeout_ms)? {
+            ElicitAnswer::Text(t) if t.is_empty() => Ok(()),
+            _ => Err(ErrorCode::Failed("the secret was not stored".into())),
         }
     }
 
