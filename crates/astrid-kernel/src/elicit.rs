@@ -147,9 +147,10 @@ impl Inner {
         // A typed secret goes to the store, bound to its declared origin; the capsule
         // learns only that it is there.
         if let (Some((name, origin)), Elicited::Answer(ElicitAnswer::Text(value))) =
-            (&secret, &outcome)
+            (&secret, &mut outcome)
         {
-            let value = zeroize::Zeroizing::new(value.clone());
+            // Moved, not copied, so the only copy is wiped when it is stored.
+            let value = zeroize::Zeroizing::new(std::mem::take(value));
             self.secret_set(p, ask.actor.capsule.as_str(), name, &value, origin)
                 .map_err(|e| format!("storing the secret: {e}"))?;
             outcome = Elicited::SecretStored;

@@ -189,21 +189,6 @@ pub trait Frontends: Send + Sync + 'static {
     fn notify(&self, from: &Origin, level: NoticeLevel, text: &str) -> usize;
 }
 
-/// No frontends at all (tests of the sandbox alone): a notice reaches nobody.
-pub struct NoFrontends;
-
-impl Frontends for NoFrontends {
-    fn list(&self) -> Vec<FrontendInfo> {
-        Vec::new()
-    }
-    fn admit(&self, _: &Origin) -> Result<(), String> {
-        Ok(())
-    }
-    fn notify(&self, _: &Origin, _: NoticeLevel, _: &str) -> usize {
-        0
-    }
-}
-
 /// What `astrid:http` needs for one capsule of one principal.
 pub struct NetAccess {
     /// The daemon's one airlock.

@@ -27,8 +27,8 @@ pub use authorize::{Ceiling, Denial, Effect, Gatekeeper, How, TokenDenial, APPRO
 pub use chain::{Actor, Chain, Requester};
 pub use context::{
     ApprovalAsk, Approver, Asked, AuditDecision, Auditor, Bus, CapsuleContext, ElicitAsk, Elicited,
-    Elicitor, Frontends, Inbox, InboxMessage, NetAccess, NoFrontends, Origin, Quota, StorageMeter,
-    TokenGate, Unmetered,
+    Elicitor, Frontends, Inbox, InboxMessage, NetAccess, Origin, Quota, StorageMeter, TokenGate,
+    Unmetered,
 };
 pub use error::{GuestError, InvokeError, SandboxError};
 pub use host::MAX_EVENT_DEPTH;

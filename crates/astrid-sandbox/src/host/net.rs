@@ -73,7 +73,7 @@ impl Host for HostState {
                 "capsule `{}` declares no [capabilities] net targets",
                 self.ctx.capsule()
             );
-            self.denied(OP, &format!("{host}:{port}"), &reason);
+            self.denied(OP, &format!("net:connect:{host}:{port}"), &reason);
             return Err(ErrorCode::Denied(reason));
         };
         if self.streams.len() >= MAX_STREAMS {
