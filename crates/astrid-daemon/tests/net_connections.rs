@@ -211,3 +211,68 @@ async fn a_connection_needs_the_manifest_and_the_principals_leave() {
         .count();
     assert_eq!(denied, 7, "{entries:#?}");
 }
+
+/// A DNS name that resolves to loopback (this machine's own name, which `/etc/hosts` maps
+/// to a local address on Debian and in containers) passes the manifest and the token, and
+/// is refused after the lookup: the listener on the address it names is never reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_loopback_is_refused_after_the_lookup() {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("reading this machine's host name")
+        .trim()
+        .to_ascii_lowercase();
+    let (port, touched) = echo_server("127.0.0.1:0").await;
+    let resolved: Vec<_> = (name.as_str(), port)
+        .to_socket_addrs()
+        .unwrap_or_else(|e| panic!("this test needs the host name `{name}` to resolve: {e}"))
+        .collect();
+    assert!(
+        resolved
+            .iter()
+            .all(|a| astrid_egress::check_ip(a.ip()).is_err()),
+        "`{name}` resolves to a public address here ({resolved:?}); the test needs a local one"
+    );
+
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    // The probe's manifest, naming this machine's host name as a target.
+    let mut up = common::upload(Capsule::NetProbe);
+    let declared = up
+        .manifest_toml
+        .replace("net = [", &format!("net = [\"{name}:*\", "));
+    assert_ne!(declared, up.manifest_toml);
+    up.manifest_toml = declared;
+    match control(&c, ControlCommand::Install(up)).await {
+        Ok(astrid_types::wire::ControlResponse::Installed(_)) => {}
+        other => panic!("installing: {other:?}"),
+    }
+    grant(&c, "default", &format!("net:connect:{name}:*")).await;
+
+    for mode in ["plain", "tls"] {
+        let got = ask(&c, TALK, format!("{name} {port} {mode} hi").as_bytes()).await;
+        assert!(
+            got.starts_with("error: denied: ")
+                && got.contains(&format!("{name} resolves only to non-public addresses")),
+            "{mode}: {got}"
+        );
+    }
+    assert_eq!(
+        touched.load(Ordering::SeqCst),
+        0,
+        "the loopback listener was reached"
+    );
+    // The host's gate let it through (the token), so it is in the chain as allowed by the
+    // capability layer and then refused by the airlock.
+    let entries = connects(&home);
+    let target = format!("net:connect:{name}:{port}");
+    let (allowed, denied): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .filter(|(_, r, _)| *r == target)
+        .partition(|(d, _, _)| *d == Decision::Allowed);
+    assert_eq!((allowed.len(), denied.len()), (2, 2), "{entries:#?}");
+    assert!(denied
+        .iter()
+        .all(|(_, _, o)| o.starts_with("airlock: ") && o.contains("non-public")));
+}
