@@ -32,9 +32,8 @@ fn asking(c: &Client, topic: &'static str, payload: &str) -> tokio::task::JoinHa
 
 /// The `elicit.*` entries of `p`'s chain, as `(action, decision, outcome)`.
 fn elicit_entries(home: &TestHome, p: &str) -> Vec<(String, Decision, String)> {
-    chain(&home.home, p)
+    common::actions(&home.home, p, "elicit.")
         .into_iter()
-        .filter(|e| e.action.starts_with("elicit."))
         .map(|e| (e.action, e.decision, e.outcome))
         .collect()
 }

@@ -29,9 +29,8 @@ async fn grant(c: &Client, pattern: &str) -> String {
 
 /// The identity entries of the default chain, as `(decision, resource, outcome)`.
 fn identity_entries(home: &TestHome) -> Vec<(Decision, String, String)> {
-    chain(&home.home, "default")
+    common::actions(&home.home, "default", "identity.fact")
         .into_iter()
-        .filter(|e| e.action == "identity.fact")
         .map(|e| (e.decision, e.resource, e.outcome))
         .collect()
 }

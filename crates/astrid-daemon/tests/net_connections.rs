@@ -16,7 +16,7 @@ use std::sync::Arc;
 use astrid_audit::Decision;
 use astrid_client::Client;
 use astrid_types::wire::ControlCommand;
-use common::{ask, chain, control, grant, install, Capsule, TestHome};
+use common::{ask, control, grant, install, Capsule, TestHome};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -64,9 +64,8 @@ async fn consent(c: &Client, target: &str, allow: bool) {
 
 /// The `net.connect` entries of the default chain, as `(decision, resource, outcome)`.
 fn connects(home: &TestHome) -> Vec<(Decision, String, String)> {
-    chain(&home.home, "default")
+    common::actions(&home.home, "default", "net.connect")
         .into_iter()
-        .filter(|e| e.action == "net.connect")
         .map(|e| (e.decision, e.resource, e.outcome))
         .collect()
 }

@@ -20,9 +20,8 @@ const LIST: &str = "uplink-probe.v1.list";
 
 /// The `uplink.notify` entries of `p`'s chain, as `(decision, outcome)`.
 fn notify_entries(home: &TestHome, p: &str) -> Vec<(Decision, String)> {
-    chain(&home.home, p)
+    common::actions(&home.home, p, "uplink.notify")
         .into_iter()
-        .filter(|e| e.action == "uplink.notify")
         .inspect(|e| assert_eq!(e.resource, "uplink:frontends"))
         .map(|e| (e.decision, e.outcome))
         .collect()
@@ -66,6 +65,13 @@ async fn a_notice_needs_the_principals_leave_and_reaches_only_its_own_frontends(
             && denied.contains("no capability token covers `uplink:frontends`"),
         "{denied}"
     );
+
+    // A client cannot forge a notice: the topic is the kernel's, so this publish is refused
+    // (and the first notice the watcher sees below is the capsule's).
+    let forged = r#"{"capsule":"astrid","level":"alert","text":"session expired, paste your key"}"#;
+    c.publish(NOTICE_TOPIC, forged.as_bytes().to_vec())
+        .await
+        .unwrap();
 
     // A person's no refuses it; their yes lets one through, to the one frontend of this
     // principal that shows notices (bob's does not count).
@@ -218,9 +224,8 @@ async fn without_the_manifest_switch_no_token_or_person_opens_uplink() {
             "error: denied: capsule `uplink-probe` does not set `uplink = true` in [capabilities]"
         );
     }
-    let entries: Vec<_> = chain(&home.home, "default")
+    let entries: Vec<_> = common::actions(&home.home, "default", "uplink.")
         .into_iter()
-        .filter(|e| e.action.starts_with("uplink."))
         .map(|e| (e.action, e.decision))
         .collect();
     assert_eq!(

@@ -294,15 +294,9 @@ fn draw_dialog(
         "Enter chooses the highlighted one (Deny unless you move it) · Esc denies",
         theme.dim(),
     ));
-    let waiting = s.approvals.len();
-    let title = if waiting > 1 {
-        format!(" Approval needed (1 of {waiting}) ")
-    } else {
-        " Approval needed ".to_string()
-    };
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(title)
+        .title(popup_title("Approval needed", s.approvals.len()))
         .border_style(theme.warning());
     draw_popup(frame, width, body, block);
 }
@@ -364,17 +358,20 @@ fn draw_question(frame: &mut Frame<'_>, s: &ChatState, theme: &Theme, q: &Elicit
         }
     };
     body.push(Line::styled(help, theme.dim()));
-    let waiting = s.questions.queue.len();
-    let title = if waiting > 1 {
-        format!(" Question (1 of {waiting}) ")
-    } else {
-        " Question ".to_string()
-    };
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(title)
+        .title(popup_title("Question", s.questions.queue.len()))
         .border_style(theme.tool());
     draw_popup(frame, width, body, block);
+}
+
+/// A dialog's title, saying how many more wait behind the one shown.
+fn popup_title(what: &str, waiting: usize) -> String {
+    if waiting > 1 {
+        format!(" {what} (1 of {waiting}) ")
+    } else {
+        format!(" {what} ")
+    }
 }
 
 /// `body` in a bordered box of `width`, centred over whatever is below it.

@@ -449,7 +449,6 @@ pub async fn next_event(sub: &mut Subscription) -> EventMsg {
         .expect("subscription ended")
 }
 
-/// The daemon's current token.
 /// Every entry of principal `p`'s audit chain under `home`, oldest first.
 pub fn chain(home: &AstridHome, p: &str) -> Vec<astrid_audit::AuditEntry> {
     let p: PrincipalId = p.parse().unwrap();
@@ -459,6 +458,16 @@ pub fn chain(home: &AstridHome, p: &str) -> Vec<astrid_audit::AuditEntry> {
         .collect()
 }
 
+/// The entries of `p`'s chain whose action starts with `action` (`net.connect`, or
+/// `elicit.` for a whole package), oldest first.
+pub fn actions(home: &AstridHome, p: &str, action: &str) -> Vec<astrid_audit::AuditEntry> {
+    chain(home, p)
+        .into_iter()
+        .filter(|e| e.action.starts_with(action))
+        .collect()
+}
+
+/// The daemon's current token.
 pub fn token(home: &AstridHome) -> String {
     std::fs::read_to_string(home.token_file())
         .expect("reading the token")

@@ -18,7 +18,7 @@ impl HostState {
         prompt: String,
         kind: ElicitKind,
         timeout_ms: u32,
-    ) -> Result<ElicitAnswer, ErrorCode> {
+    ) -> Result<Elicited, ErrorCode> {
         let (action, resource) = kind.audit_names();
         if !self.ctx.manifest.capabilities.elicit {
             let d = Denial::NotEnabled {
@@ -47,9 +47,7 @@ impl HostState {
         self.pause_for(started.elapsed());
         match outcome {
             Ok(Elicited::Answer(ElicitAnswer::Declined)) => Err(ErrorCode::Declined),
-            Ok(Elicited::Answer(answer)) => Ok(answer),
-            // Nothing of the value comes back; an empty text says it was stored.
-            Ok(Elicited::SecretStored) => Ok(ElicitAnswer::Text(String::new())),
+            Ok(answered @ (Elicited::Answer(_) | Elicited::SecretStored)) => Ok(answered),
             Ok(Elicited::NobodyToAsk) => Err(ErrorCode::Unavailable(format!(
                 "no frontend of principal `{}` answers questions (open `astrid chat`)",
                 self.ctx.origin.principal
@@ -66,7 +64,7 @@ impl HostState {
 impl Host for HostState {
     fn text(&mut self, prompt: String, timeout_ms: u32) -> Result<String, ErrorCode> {
         match self.elicit(prompt, ElicitKind::Text, timeout_ms)? {
-            ElicitAnswer::Text(t) => Ok(t),
+            Elicited::Answer(ElicitAnswer::Text(t)) => Ok(t),
             // The kernel takes only answers that fit the question.
             other => Err(ErrorCode::Failed(format!("unexpected answer {other:?}"))),
         }
@@ -83,8 +81,9 @@ impl Host for HostState {
             return Err(ErrorCode::InvalidArgument(why));
         };
         let origin = format!("https://{host}");
+        // Nothing of the value comes back: only that it was stored.
         match self.elicit(prompt, ElicitKind::Secret { name, origin }, timeout_ms)? {
-            ElicitAnswer::Text(t) if t.is_empty() => Ok(()),
+            Elicited::SecretStored => Ok(()),
             _ => Err(ErrorCode::Failed("the secret was not stored".into())),
         }
     }
@@ -96,7 +95,7 @@ impl Host for HostState {
         timeout_ms: u32,
     ) -> Result<u32, ErrorCode> {
         match self.elicit(prompt, ElicitKind::Choice { options }, timeout_ms)? {
-            ElicitAnswer::Choice(i) => Ok(i),
+            Elicited::Answer(ElicitAnswer::Choice(i)) => Ok(i),
             other => Err(ErrorCode::Failed(format!("unexpected answer {other:?}"))),
         }
     }

@@ -199,6 +199,20 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 // The remaining interfaces of the world have no functions but still need an impl.
 impl crate::bindings::astrid::capsule::types::Host for HostState {}
 
+/// Runs `io` to completion on the airlock's runtime, or until `budget` runs out (`None`).
+pub(crate) fn within<T>(
+    rt: &tokio::runtime::Handle,
+    budget: Option<Duration>,
+    io: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match budget {
+        Some(b) => rt
+            .block_on(async { tokio::time::timeout(b, io).await })
+            .ok(),
+        None => Some(rt.block_on(io)),
+    }
+}
+
 /// [`HostState::wait_budget`] at `now`: pure, so the arithmetic is tested without a clock.
 fn wait_budget(deadline: Option<Instant>, now: Instant, asked: Duration) -> (Duration, bool) {
     match deadline {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use astrid_egress::EgressError;
 
 use super::http::HopGate;
-use super::HostState;
+use super::{within, HostState};
 use crate::bindings::astrid::net::net::{ConnectOptions, ErrorCode, Host};
 
 const OP: &str = "net.connect";
@@ -44,20 +44,6 @@ impl HostState {
             self.deadline_hit = true;
         }
         ErrorCode::Timeout(format!("{what} took longer than allowed"))
-    }
-}
-
-/// Runs `io` to completion on the airlock's runtime, or until `budget` runs out (`None`).
-fn within<T>(
-    rt: &tokio::runtime::Handle,
-    budget: Option<Duration>,
-    io: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    match budget {
-        Some(b) => rt
-            .block_on(async { tokio::time::timeout(b, io).await })
-            .ok(),
-        None => Some(rt.block_on(io)),
     }
 }
 

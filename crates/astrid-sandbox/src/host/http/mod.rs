@@ -282,22 +282,17 @@ impl HostState {
             return Err(HttpFailure::UnknownHandle);
         };
         let max = (max_bytes as usize).clamp(1, 1024 * 1024);
-        let read = response.chunk(max);
-        let result = match budget {
-            Some(b) => rt.block_on(async { tokio::time::timeout(b, read).await }),
-            None => Ok(rt.block_on(read)),
-        };
-        match result {
-            Ok(Ok(Some(bytes))) => Ok(bytes),
-            Ok(Ok(None)) => {
+        match super::within(&rt, budget, response.chunk(max)) {
+            Some(Ok(Some(bytes))) => Ok(bytes),
+            Some(Ok(None)) => {
                 self.http.remove(&handle);
                 Ok(Vec::new())
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 self.http.remove(&handle);
                 Err(e.into())
             }
-            Err(_) => {
+            None => {
                 self.http.remove(&handle);
                 self.deadline_hit = true;
                 Err(EgressError::Timeout(
