@@ -527,7 +527,7 @@ pub enum McpCommand {
         yes: bool,
     },
     /// Add an MCP server as sandboxed tools: it runs under the OS sandbox with only the
-    /// granted directories and no network, and its tool definitions are pinned now (a later
+    /// granted directories and hosts, and its tool definitions are pinned now (a later
     /// change disables the tool until `astrid mcp approve`). Example: `astrid mcp add files
     /// --allow-read ~/notes -- /path/to/mcp-server-filesystem ~/notes`.
     #[command(verbatim_doc_comment)]
@@ -546,6 +546,15 @@ pub enum McpCommand {
         /// in the daemon's encrypted store and is handed over only at each start.
         #[arg(long = "secret", value_name = "ENV=NAME", value_parser = parse_secret_ref)]
         secrets: Vec<astrid_types::mcp::McpSecretRef>,
+        /// A host the server may connect to (repeatable), by name: inside the sandbox the
+        /// name leads to a forwarder, and every connection goes through the airlock, which
+        /// refuses an answer on this machine or the local network. Nothing else is reachable.
+        #[arg(long = "allow-net", value_name = "HOST:PORT", value_parser = parse_public_net)]
+        allow_net: Vec<astrid_types::mcp::NetGrant>,
+        /// As --allow-net, for a target on this machine or the local network (`localhost`,
+        /// `127.0.0.1`, a LAN name): your consent that this one may be local.
+        #[arg(long = "allow-local-net", value_name = "HOST:PORT", value_parser = parse_local_net)]
+        allow_local_net: Vec<astrid_types::mcp::NetGrant>,
         /// The server's program (a path) and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -571,6 +580,14 @@ pub enum McpCommand {
 
 fn parse_secret_ref(s: &str) -> Result<astrid_types::mcp::McpSecretRef, String> {
     astrid_types::mcp::McpSecretRef::parse(s)
+}
+
+fn parse_public_net(s: &str) -> Result<astrid_types::mcp::NetGrant, String> {
+    astrid_types::mcp::NetGrant::parse(s, false)
+}
+
+fn parse_local_net(s: &str) -> Result<astrid_types::mcp::NetGrant, String> {
+    astrid_types::mcp::NetGrant::parse(s, true)
 }
 
 #[derive(Debug, Subcommand)]

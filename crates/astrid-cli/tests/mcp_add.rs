@@ -273,3 +273,58 @@ fn a_distro_adds_its_mcp_servers_and_keeps_ones_already_added() {
     assert!(stdout.contains("kept      MCP server files"), "{stdout}");
     assert_eq!(std::fs::read(&record).unwrap(), before);
 }
+
+#[test]
+fn network_grants_are_checked_recorded_and_shown() {
+    let w = World::new();
+    let every = servers().join(".bin/mcp-server-everything");
+    let refused = |args: &[&str], why: &str| {
+        let mut all = vec!["mcp", "add", "web"];
+        all.extend_from_slice(args);
+        all.extend(["--", s(&every)]);
+        let out = w.astrid(&all);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    // An address elsewhere has no route inside the sandbox; this machine needs consent.
+    refused(&["--allow-net", "10.0.0.5:80"], "by its name");
+    refused(&["--allow-net", "127.0.0.1:80"], "--allow-local-net");
+    refused(&["--allow-net", "localhost:80"], "--allow-local-net");
+    refused(&["--allow-net", "example.com"], "HOST:PORT");
+    refused(
+        &[
+            "--allow-net",
+            "example.com:443",
+            "--allow-local-net",
+            "example.com:443",
+        ],
+        "granted twice",
+    );
+    assert_eq!(w.json(&["mcp", "list", "--json"]), serde_json::json!([]));
+
+    w.ok(&[
+        "mcp",
+        "add",
+        "web",
+        "--allow-net",
+        "API.example.com:443",
+        "--allow-local-net",
+        "localhost:8080",
+        "--",
+        s(&every),
+    ]);
+    let listed = w.json(&["mcp", "list", "--json"]);
+    assert_eq!(
+        listed[0]["network"],
+        serde_json::json!(["api.example.com:443", "local:localhost:8080"]),
+        "{listed}"
+    );
+    // `show` starts the server again with the forwarder in front of it.
+    let shown = w.ok(&["mcp", "show", "web"]);
+    assert!(
+        shown.contains("network: api.example.com:443, local:localhost:8080"),
+        "{shown}"
+    );
+    assert!(shown.contains("web.echo"), "{shown}");
+}

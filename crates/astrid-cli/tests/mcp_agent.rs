@@ -5,7 +5,9 @@
 //! token and nobody to approve is a refusal that never reaches the server; a
 //! `tool:files.read_text_file` token lets it through; the sandbox (not the server) keeps a
 //! file outside the granted directory out of reach. Each call is in the audit chain with a
-//! digest of its arguments, and its outcome.
+//! digest of its arguments, and its outcome. The everything server, added with a secret and
+//! `--allow-local-net`, gets the secret from the daemon at each start and fetches from the
+//! one granted host through the forwarder and the airlock.
 #![allow(
     clippy::disallowed_methods,
     reason = "tests drive real processes and sockets"
@@ -68,6 +70,12 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
     let secret = private.join("key.txt");
     std::fs::write(&secret, SECRET).unwrap();
 
+    // The one host the everything server is granted (`--allow-local-net`): a listener
+    // here, answering once.
+    let page = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_port = page.local_addr().unwrap().port();
+    let page_url = format!("http://localhost:{page_port}/page");
+
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fixture = rt.block_on(async {
         Fixture::start(
@@ -88,6 +96,12 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
                 // Turn 4: the everything server, given a secret, reports its environment.
                 Step::tool_call("every__get-env", json!({})),
                 Step::text("It has its key."),
+                // Turn 5: it fetches from the one host it was granted.
+                Step::tool_call(
+                    "every__gzip-file-as-resource",
+                    json!({"name": "page.gz", "data": page_url, "outputType": "resource"}),
+                ),
+                Step::text("Fetched and compressed."),
             ],
         )
         .await
@@ -253,6 +267,8 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
                 "every",
                 "--secret",
                 "API_KEY=every-key",
+                "--allow-local-net",
+                &format!("localhost:{page_port}"),
                 "--",
                 every.to_str().unwrap(),
             ],
@@ -277,7 +293,10 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
     let entries = audit(&home);
     assert!(
         entries.iter().any(|e| e["action"] == "control.mcp-launch"
-            && e["resource"] == "mcp:every secrets:[API_KEY=every-key]"
+            && e["resource"]
+                == format!(
+                    "mcp:every secrets:[API_KEY=every-key] net:[local:localhost:{page_port}]"
+                )
             && e["decision"] == "allowed"),
         "each start's grant is on the record"
     );
@@ -285,5 +304,38 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
         entries.iter().all(|e| !e.to_string().contains(API_KEY)),
         "the value is not"
     );
+
+    // Turn 5: the server's own fetch leaves its sandbox only through the forwarder and the
+    // airlock, to the granted host and port.
+    let answered = std::thread::spawn(move || {
+        use std::io::{BufRead as _, BufReader};
+        let (mut conn, _) = page.accept().unwrap();
+        let mut head = String::new();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        while reader.read_line(&mut head).unwrap() > 0 && !head.ends_with("\r\n\r\n") {}
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npage")
+            .unwrap();
+        head
+    });
+    ok(
+        astrid(
+            &home,
+            &[
+                "caps",
+                "grant",
+                "default",
+                "tool:every.gzip-file-as-resource",
+            ],
+        ),
+        "caps grant",
+    );
+    ok(prompt("Fetch the page."), "turn 5");
+    let head = answered.join().unwrap();
+    assert!(head.starts_with("GET /page HTTP/1.1\r\n"), "{head}");
+    let reqs = completions(&fixture);
+    let fetched = tool_result(&reqs[9]);
+    // The compressed page comes back as an embedded resource (named, not inlined, for the
+    // model); a failed fetch would be the server's error text.
+    assert_eq!(fetched, "[resource]");
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
 }

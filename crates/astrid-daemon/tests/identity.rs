@@ -146,6 +146,7 @@ fn commands_against(target: &str) -> Vec<ControlCommand> {
             principal: p(),
             server: "files".into(),
             secrets: vec![],
+            net: vec![],
         },
         ControlCommand::AgentCreate { name: p() },
         ControlCommand::ProfileSet {

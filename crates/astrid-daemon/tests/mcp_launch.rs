@@ -8,7 +8,7 @@ mod common;
 
 use astrid_audit::Decision;
 use astrid_client::ClientError;
-use astrid_types::mcp::{McpSecretRef, SecretText};
+use astrid_types::mcp::{McpSecretRef, NetGrant, SecretText};
 use astrid_types::wire::{ControlCommand, ControlResponse, Credential, DeviceScope, QuotaSpec};
 use common::{chain, control, TestHome};
 
@@ -25,6 +25,10 @@ fn launch(secrets: &[(&str, &str)]) -> ControlCommand {
                 name: name.to_string(),
             })
             .collect(),
+        net: vec![
+            NetGrant::parse("api.github.com:443", false).unwrap(),
+            NetGrant::parse("127.0.0.1:8080", true).unwrap(),
+        ],
     }
 }
 
@@ -150,7 +154,8 @@ async fn a_launch_grant_carries_the_secrets_and_quota_to_the_operator_only() {
         .collect();
     assert!(
         launches.iter().any(|e| e.decision == Decision::Allowed
-            && e.resource == "mcp:gh secrets:[GITHUB_TOKEN=github]"),
+            && e.resource
+                == "mcp:gh secrets:[GITHUB_TOKEN=github] net:[api.github.com:443,local:127.0.0.1:8080]"),
         "{launches:#?}"
     );
     assert!(

@@ -212,6 +212,8 @@ async fn execute(
             principal,
             server,
             secrets,
+            // Recorded by the admission; the bridge applies it (the kernel routes nothing).
+            net: _,
         } => {
             let p = principal_id(&principal)?;
             blocking(inner, move |k| k.mcp_launch(&p, &server, &secrets))

@@ -261,14 +261,19 @@ fn reach(cmd: &ControlCommand) -> Reach {
             principal,
             server,
             secrets,
+            net,
         } => r(
             "mcp-launch",
             principal,
             format!(
-                "mcp:{server} secrets:[{}]",
+                "mcp:{server} secrets:[{}] net:[{}]",
                 secrets
                     .iter()
                     .map(|s| format!("{}={}", s.env, s.name))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                net.iter()
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(",")
             ),

@@ -29,6 +29,7 @@ impl Launcher {
                         principal: principal.clone(),
                         server: config.name.clone(),
                         secrets: config.secrets.clone(),
+                        net: config.allow_net.clone(),
                     })
                     .await?;
                 match reply {

@@ -10,7 +10,8 @@
 
 //!
 //! The other direction, `astrid mcp add`: [`RemoteServer`] runs a native MCP server under the
-//! OS sandbox (only its granted directories, no network) and talks to it as an MCP client;
+//! OS sandbox (only its granted directories, and only its granted hosts through the
+//! airlock) and talks to it as an MCP client;
 //! [`pin`] treats its tool definitions as untrusted input, bounded and pinned by hash;
 //! [`Supervised`] restarts a server that died, with backoff; [`Bridge`] serves the usable
 //! tools of a principal's added servers to its agent through the daemon, which checks and
@@ -20,6 +21,7 @@ mod bridge;
 mod elicit;
 mod error;
 mod launch;
+mod net;
 pub mod pin;
 mod remote;
 mod server;

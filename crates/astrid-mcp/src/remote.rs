@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use astrid_process::{SandboxPolicy, Service, ServiceSpec};
-use astrid_types::mcp::{McpLaunchGrant, McpSecretRef};
+use astrid_types::mcp::{McpLaunchGrant, McpSecretRef, NetGrant};
 use rmcp::model::{CallToolRequestParams, ContentBlock};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::ServiceExt;
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::net::unix::pipe;
 
+use crate::net::ServerNet;
 use crate::pin::{bound, Pinned, ToolDefinition};
 use crate::McpError;
 
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     /// Environment variables set from the principal's MCP secrets at each start.
     #[serde(default)]
     pub secrets: Vec<McpSecretRef>,
+    /// The hosts the server may reach (`--allow-net`, `--allow-local-net`); none when empty.
+    #[serde(default)]
+    pub allow_net: Vec<NetGrant>,
 }
 
 impl ServerConfig {
@@ -82,6 +86,7 @@ impl ServerConfig {
                 .map(|(k, v)| (k.clone(), v.0.clone()))
                 .collect(),
             limits: Some(grant.limits.into()),
+            net: None,
         }
     }
 }
@@ -91,8 +96,10 @@ impl ServerConfig {
 pub struct RemoteServer {
     client: RunningService<RoleClient, ()>,
     stderr: Arc<Mutex<VecDeque<String>>>,
-    // Last: dropped after the session, so the sandbox is killed once nothing talks to it.
+    // Dropped after the session, so the sandbox is killed once nothing talks to it.
     service: Mutex<Service>,
+    // Last: the sockets the sandbox's forwarder reaches go once the sandbox is gone.
+    _net: Option<ServerNet>,
 }
 
 /// One `tools/call`'s result as text for the model.
@@ -111,7 +118,15 @@ impl RemoteServer {
         config: &ServerConfig,
         grant: &McpLaunchGrant,
     ) -> Result<Self, McpError> {
-        let mut service = astrid_process::spawn_service(policy, &config.spec(grant))?;
+        let mut spec = config.spec(grant);
+        let net = if config.allow_net.is_empty() {
+            None
+        } else {
+            let (net, routes) = crate::net::open(&config.name, &config.allow_net)?;
+            spec.net = Some(routes);
+            Some(net)
+        };
+        let mut service = astrid_process::spawn_service(policy, &spec)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (
             service.stdin.take(),
             service.stdout.take(),
@@ -165,6 +180,7 @@ impl RemoteServer {
             client,
             stderr: tail,
             service: Mutex::new(service),
+            _net: net,
         })
     }
 
@@ -268,6 +284,7 @@ mod tests {
             allow_write: vec![],
             pinned: vec![],
             secrets: vec![],
+            allow_net: vec![],
         }
     }
 

@@ -99,6 +99,7 @@ mod tests {
             allow_write: vec![],
             pinned: vec![],
             secrets: vec![],
+            allow_net: vec![],
         };
         store.put(&c).unwrap();
         assert_eq!(store.get("fs").unwrap(), Some(c.clone()));

@@ -13,6 +13,7 @@ fn policy(masked: Vec<PathBuf>) -> SandboxPolicy {
         limits: crate::Limits::default(),
         prlimit: "/usr/bin/prlimit".into(),
         cgroups: crate::Cgroups::default(),
+        netfwd: None,
         runtime_dir: "/nonexistent/run".into(),
         launchers: Default::default(),
     }

@@ -18,6 +18,7 @@ mod args;
 mod cgroup;
 mod exec;
 mod limits;
+mod net;
 mod policy;
 mod service;
 mod warm;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use cgroup::{Cgroups, Enforcement, Mechanism};
 pub use limits::{LimitKind, Limits};
+pub use net::{NetRoute, SandboxNet, MAX_ROUTES, NETFWD};
 pub use policy::{SandboxPolicy, CREDENTIAL_PATHS, SYSTEM_MASKS};
 pub use service::{spawn_service, Service, ServiceSpec};
 pub use warm::{end_stale_launchers, LaunchCounts};

@@ -42,6 +42,10 @@ pub struct SandboxPolicy {
     pub prlimit: PathBuf,
     /// Where per-run cgroups can be made on this machine (found once, at detection).
     pub cgroups: Cgroups,
+    /// The in-sandbox network forwarder (`astrid-netfwd`), for a service granted hosts
+    /// ([`crate::SandboxNet`]). Found beside the running executable; `None` when it is not
+    /// there, and then such a service is refused (every other one runs as before).
+    pub netfwd: Option<PathBuf>,
     /// Where the launchers' FIFOs live: the Astrid home's `run/`, masked in every sandbox.
     pub(crate) runtime_dir: PathBuf,
     /// The next run's launcher, prepared while the current one runs (shared by clones).
@@ -132,6 +136,7 @@ impl SandboxPolicy {
             limits: Limits::default(),
             prlimit,
             cgroups: Cgroups::detect(),
+            netfwd: netfwd_beside_exe(),
             runtime_dir: astrid_home.join("run"),
             launchers: crate::warm::Launchers::default(),
         })
@@ -281,6 +286,18 @@ fn operator_home() -> Result<PathBuf, ProcessError> {
     }
 }
 
+/// `astrid-netfwd` in the running executable's directory (where `cargo build` and an
+/// install put every binary of the workspace side by side).
+fn netfwd_beside_exe() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.join(crate::net::NETFWD);
+    std::fs::metadata(&candidate)
+        .ok()
+        .filter(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .map(|_| candidate)
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
@@ -310,6 +327,7 @@ mod tests {
             limits: Limits::default(),
             prlimit: "/usr/bin/prlimit".into(),
             cgroups: Cgroups::default(),
+            netfwd: None,
             runtime_dir: "/nonexistent/run".into(),
             launchers: Default::default(),
         }

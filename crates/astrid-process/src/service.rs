@@ -58,6 +58,9 @@ pub struct ServiceSpec {
     pub env: Vec<(String, String)>,
     /// Resource limits of this sandbox (the policy's when `None`).
     pub limits: Option<Limits>,
+    /// The hosts the program may reach, through the forwarder (none when `None`: its
+    /// namespace has only `lo`).
+    pub net: Option<crate::SandboxNet>,
 }
 
 /// A running service. Dropping it kills the sandbox (the whole process group and, where there
@@ -206,7 +209,20 @@ pub(crate) fn service_argv(
         .find(|(_, w)| *w)
         .map_or_else(|| PathBuf::from("/tmp"), |(d, _)| d.clone());
     argv.extend([os("--chdir"), cwd.into()]);
-    crate::args::push_env_and_program(&mut argv, policy, &spec.env, &spec.program, &spec.args);
+    match &spec.net {
+        None => crate::args::push_env_and_program(
+            &mut argv,
+            policy,
+            &spec.env,
+            &spec.program,
+            &spec.args,
+        ),
+        Some(net) => {
+            let (program, args) =
+                crate::net::wrap(&mut argv, policy, net, &spec.program, &spec.args)?;
+            crate::args::push_env_and_program(&mut argv, policy, &spec.env, &program, &args);
+        }
+    }
     Ok(argv)
 }
 
@@ -240,6 +256,7 @@ mod tests {
             limits: Limits::default(),
             prlimit: "/usr/bin/prlimit".into(),
             cgroups: Default::default(),
+            netfwd: None,
             runtime_dir: "/nonexistent/run".into(),
             launchers: Default::default(),
         }
@@ -275,6 +292,59 @@ mod tests {
         assert!(joined.contains(&format!("--chdir {}", data.display())));
         assert!(!joined.contains("/nonexistent/mask"));
         assert_eq!(argv.last().unwrap(), "/");
+    }
+
+    #[test]
+    fn a_granted_network_starts_the_forwarder_in_front_of_the_program() {
+        let spec = ServiceSpec {
+            program: "node".into(),
+            args: vec!["server.js".into()],
+            net: Some(crate::SandboxNet {
+                socket_dir: "/tmp/astrid-net-x".into(),
+                hosts_file: "/tmp/astrid-net-x/hosts".into(),
+                routes: vec![crate::NetRoute {
+                    listen: "127.0.100.1:443".parse().unwrap(),
+                    socket: "0.sock".into(),
+                }],
+            }),
+            ..Default::default()
+        };
+        // Without the forwarder, a service granted hosts is refused (never run unrouted).
+        let err = service_argv(&policy(vec![]), &spec, &Limits::default()).unwrap_err();
+        assert!(matches!(err, ProcessError::Unavailable(_)), "{err}");
+
+        let mut p = policy(vec![]);
+        p.netfwd = Some("/opt/astrid/astrid-netfwd".into());
+        let argv = strings(&service_argv(&p, &spec, &Limits::default()).unwrap());
+        let joined = argv.join(" ");
+        assert!(joined.contains("--ro-bind /opt/astrid/astrid-netfwd /.astrid/netfwd"));
+        assert!(joined.contains("--ro-bind /tmp/astrid-net-x /.astrid/net"));
+        assert!(joined.contains("--ro-bind /tmp/astrid-net-x/hosts /etc/hosts"));
+        assert!(
+            joined.contains("--unshare-all"),
+            "the namespace stays private"
+        );
+        // The forwarder's one capability, which it drops before the program starts.
+        assert!(
+            joined.contains("--cap-add CAP_NET_BIND_SERVICE"),
+            "{joined}"
+        );
+        assert!(
+            joined.ends_with(
+                "-- /.astrid/netfwd --route 127.0.100.1:443=/.astrid/net/0.sock -- node server.js"
+            ),
+            "{joined}"
+        );
+
+        for (listen, socket) in [("10.0.0.1:443", "0.sock"), ("127.0.0.1:443", "../x")] {
+            let mut bad = spec.clone();
+            bad.net.as_mut().unwrap().routes[0] = crate::NetRoute {
+                listen: listen.parse().unwrap(),
+                socket: socket.into(),
+            };
+            let err = service_argv(&p, &bad, &Limits::default()).unwrap_err();
+            assert!(matches!(err, ProcessError::InvalidArgument(_)), "{err}");
+        }
     }
 
     #[test]

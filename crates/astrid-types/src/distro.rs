@@ -63,6 +63,25 @@ pub struct McpServerEntry {
     /// `ENV=NAME`, as `--secret`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// `HOST:PORT`, as `--allow-net`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_net: Vec<String>,
+    /// `HOST:PORT`, as `--allow-local-net`: a distro asking for the user's local network
+    /// says so in its own field, which `astrid distro install` prints as it adds the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_local_net: Vec<String>,
+}
+
+impl McpServerEntry {
+    /// The network grants, parsed (checked when the distro was read).
+    pub fn net_grants(&self) -> Result<Vec<crate::mcp::NetGrant>, String> {
+        let public = self.allow_net.iter().map(|s| (s, false));
+        let local = self.allow_local_net.iter().map(|s| (s, true));
+        public
+            .chain(local)
+            .map(|(s, local)| crate::mcp::NetGrant::parse(s, local))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +141,8 @@ impl DistroManifest {
                 crate::mcp::McpSecretRef::parse(s)
                     .map_err(|why| invalid(format!("{at}: secrets: {why}")))?;
             }
+            e.net_grants()
+                .map_err(|why| invalid(format!("{at}: network: {why}")))?;
         }
         unique("[[mcp]]", m.mcp_servers.iter().map(|e| &e.name)).map_err(invalid)?;
         for p in &m.providers {
@@ -274,6 +295,35 @@ version = ">=0.1, <0.3"
 kind = "openai"
 base_url = "http://127.0.0.1:8091"
 "#;
+
+    #[test]
+    fn an_mcp_entrys_network_grants_are_parsed_and_a_bad_one_refuses_the_distro() {
+        let file = Path::new("Distro.toml");
+        let with = |net: &str| {
+            format!("{MANIFEST}\n[[mcp]]\nname = \"web\"\ncommand = [\"/usr/bin/true\"]\n{net}\n")
+        };
+        let m = DistroManifest::parse(
+            &with("allow_net = [\"api.example.com:443\"]\nallow_local_net = [\"localhost:8080\"]"),
+            file,
+        )
+        .unwrap();
+        let grants: Vec<String> = m.mcp_servers[0]
+            .net_grants()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(grants, ["api.example.com:443", "local:localhost:8080"]);
+        for bad in [
+            "allow_net = [\"localhost:8080\"]",
+            "allow_net = [\"10.0.0.1:80\"]",
+        ] {
+            let err = DistroManifest::parse(&with(bad), file)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("[[mcp]] `web`: network:"), "{bad}: {err}");
+        }
+    }
 
     fn lock() -> DistroLock {
         DistroLock {

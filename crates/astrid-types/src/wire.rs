@@ -250,11 +250,13 @@ pub enum ControlCommand {
     },
     /// What one start of an added MCP server gets: the principal's sandbox limits and the
     /// values of the secrets its record names. Operator only (the daemon's own bridge, or
-    /// `astrid mcp add`); recorded with the server and the secret names, never the values.
+    /// `astrid mcp add`); recorded with the server, the secret names (never the values)
+    /// and the hosts the start may reach.
     McpLaunch {
         principal: String,
         server: String,
         secrets: Vec<crate::mcp::McpSecretRef>,
+        net: Vec<crate::mcp::NetGrant>,
     },
     /// Local-network egress consent: this capsule, for this principal, may reach `target`
     /// (`host:port`, loopback or LAN), and only that. Recorded in the audit chain.

@@ -20,12 +20,15 @@ pub async fn run(ctx: &Ctx, cmd: McpCommand) -> anyhow::Result<ExitCode> {
             allow_read,
             allow_write,
             secrets,
+            allow_net,
+            allow_local_net,
             command,
         } => {
             let grants = super::mcp_servers::Grants {
                 allow_read,
                 allow_write,
                 secrets,
+                allow_net: allow_net.into_iter().chain(allow_local_net).collect(),
             };
             super::mcp_servers::add(ctx, name, grants, command).await
         }

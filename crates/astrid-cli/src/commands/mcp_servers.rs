@@ -14,7 +14,7 @@ use astrid_mcp::pin::{compare, pin, Change, ToolDefinition};
 use astrid_mcp::{Launcher, RemoteServer, ServerConfig, Store};
 use astrid_process::{Limits, SandboxPolicy};
 use astrid_types::distro::McpServerEntry;
-use astrid_types::mcp::{McpSecretRef, SecretText};
+use astrid_types::mcp::{McpSecretRef, NetGrant, SecretText, MAX_NET_GRANTS};
 use astrid_types::wire::{ControlCommand, ControlResponse};
 use serde::Serialize;
 
@@ -105,6 +105,7 @@ pub struct Grants {
     pub allow_read: Vec<PathBuf>,
     pub allow_write: Vec<PathBuf>,
     pub secrets: Vec<McpSecretRef>,
+    pub allow_net: Vec<NetGrant>,
 }
 
 pub async fn add(
@@ -140,6 +141,18 @@ async fn add_server(
     if let Some(w) = envs.windows(2).find(|w| w[0] == w[1]) {
         bail!("--secret sets `{}` twice", w[0]);
     }
+    let mut targets: Vec<(&str, u16)> = grants
+        .allow_net
+        .iter()
+        .map(|g| (g.host.as_str(), g.port))
+        .collect();
+    targets.sort_unstable();
+    if let Some(w) = targets.windows(2).find(|w| w[0] == w[1]) {
+        bail!("{}:{} is granted twice", w[0].0, w[0].1);
+    }
+    if grants.allow_net.len() > MAX_NET_GRANTS {
+        bail!("at most {MAX_NET_GRANTS} network grants");
+    }
     let store = store(ctx);
     if store.get(name)?.is_some() {
         bail!("an MCP server named `{name}` exists; `astrid mcp remove {name}` first");
@@ -155,6 +168,7 @@ async fn add_server(
         allow_write: canonical_dirs(&grants.allow_write, "--allow-write")?,
         pinned: Vec::new(),
         secrets: grants.secrets,
+        allow_net: grants.allow_net,
     };
     let (tools, left_out) = current_tools(ctx, &config).await?;
     config.pinned = pin(&tools);
@@ -190,16 +204,18 @@ pub async fn add_from_distro(ctx: &Ctx, entries: &[McpServerEntry]) -> usize {
                 .iter()
                 .filter_map(|s| McpSecretRef::parse(s).ok())
                 .collect(),
+            allow_net: e.net_grants().unwrap_or_default(),
         };
         let command: Vec<String> = e.command.iter().map(|c| expand(c)).collect();
         match add_server(ctx, &e.name, grants, &command).await {
             Ok((config, tools, left_out)) => {
                 // What the distro granted, said once here: the publisher chose it.
                 let grants = format!(
-                    "; read: {}; write: {}; secrets: {}",
+                    "; read: {}; write: {}; secrets: {}; network: {}",
                     dirs_text(&config.allow_read),
                     dirs_text(&config.allow_write),
-                    crate::output::list_or_dash(&listed(&config).secrets)
+                    crate::output::list_or_dash(&listed(&config).secrets),
+                    crate::output::list_or_dash(&listed(&config).network)
                 );
                 outln!(
                     "  added     MCP server {} ({} tool(s), definitions pinned{grants})",
@@ -231,6 +247,8 @@ struct Listed<'a> {
     allow_write: &'a [PathBuf],
     /// `ENV=NAME`: names only, never values.
     secrets: Vec<String>,
+    /// `host:port`, `local:host:port` for a target consented to be local.
+    network: Vec<String>,
     tools: Vec<String>,
 }
 
@@ -246,6 +264,7 @@ fn listed(c: &ServerConfig) -> Listed<'_> {
             .iter()
             .map(|s| format!("{}={}", s.env, s.name))
             .collect(),
+        network: c.allow_net.iter().map(ToString::to_string).collect(),
         tools: c
             .pinned
             .iter()
@@ -274,12 +293,13 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let mut s = String::new();
         for r in rows {
             s.push_str(&format!(
-                "{}  {} tool(s)  read: {}  write: {}  secrets: {}  {}\n",
+                "{}  {} tool(s)  read: {}  write: {}  secrets: {}  network: {}  {}\n",
                 r.name,
                 r.tools.len(),
                 dirs_text(r.allow_read),
                 dirs_text(r.allow_write),
                 crate::output::list_or_dash(&r.secrets),
+                crate::output::list_or_dash(&r.network),
                 r.program.display()
             ));
         }
@@ -320,13 +340,18 @@ pub async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
     };
     crate::out::show(ctx.json, &shown, |s| {
         let mut t = format!(
-            "{}\n  program: {} {}\n  read: {}\n  write: {}\n  secrets: {}\n  network: none\n  tools:\n",
+            "{}\n  program: {} {}\n  read: {}\n  write: {}\n  secrets: {}\n  network: {}\n  tools:\n",
             s.server.name,
             s.server.program.display(),
             s.server.args.join(" "),
             dirs_text(s.server.allow_read),
             dirs_text(s.server.allow_write),
             crate::output::list_or_dash(&s.server.secrets),
+            if s.server.network.is_empty() {
+                "none".to_string()
+            } else {
+                s.server.network.join(", ")
+            },
         );
         for u in &s.usable {
             t.push_str(&format!("    {u}\n"));
