@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,9 +78,43 @@ pub(crate) fn plan(grants: &[NetGrant]) -> (Vec<SocketAddr>, String) {
     (listen, hosts)
 }
 
+/// Where the socket directories live, under the Astrid home's `run/` (masked in every
+/// sandbox): `mcp-net/<pid>-<random>/`, private to the operator.
+const SOCKETS_DIR: &str = "mcp-net";
+
+/// A private directory for one server's sockets. A process killed before it could remove
+/// its own (a bridge stopped by SIGKILL) leaves one behind: the next one made here removes
+/// those whose process is gone.
+fn socket_dir(runtime: &Path) -> std::io::Result<tempfile::TempDir> {
+    let base = runtime.join(SOCKETS_DIR);
+    std::fs::create_dir_all(&base)?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(&base)?.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&base)
+}
+
 /// Opens the sockets for `grants` and starts carrying their connections; the returned
-/// [`SandboxNet`] is what the sandbox is started with.
-pub(crate) fn open(server: &str, grants: &[NetGrant]) -> Result<(ServerNet, SandboxNet), McpError> {
+/// [`SandboxNet`] is what the sandbox is started with. The sockets live under `runtime`
+/// (the Astrid home's `run/`).
+pub(crate) fn open(
+    runtime: &Path,
+    server: &str,
+    grants: &[NetGrant],
+) -> Result<(ServerNet, SandboxNet), McpError> {
     if grants.len() > MAX_NET_GRANTS {
         return Err(McpError::Server(format!(
             "`{server}` has {} network grants; at most {MAX_NET_GRANTS}",
@@ -90,10 +126,12 @@ pub(crate) fn open(server: &str, grants: &[NetGrant]) -> Result<(ServerNet, Sand
     }
     let io = |what: &str, e: std::io::Error| McpError::Server(format!("{what}: {e}"));
     // Private (0700), outside anything the sandbox sees but the one bind of it.
-    let dir = tempfile::Builder::new()
-        .prefix("astrid-net-")
-        .tempdir()
-        .map_err(|e| io("the server's socket directory", e))?;
+    let dir = socket_dir(runtime).map_err(|e| {
+        io(
+            &format!("the server's socket directory in {}", runtime.display()),
+            e,
+        )
+    })?;
     let airlock = Arc::new(
         Airlock::new(AirlockConfig::default())
             .map_err(|e| McpError::Server(format!("the airlock: {e}")))?,
@@ -105,8 +143,9 @@ pub(crate) fn open(server: &str, grants: &[NetGrant]) -> Result<(ServerNet, Sand
     let mut tasks = Vec::with_capacity(grants.len());
     for (i, (grant, listen)) in grants.iter().zip(listen).enumerate() {
         let socket = format!("{i}.sock");
-        let listener = UnixListener::bind(dir.path().join(&socket))
-            .map_err(|e| io("the server's network socket", e))?;
+        let path = dir.path().join(&socket);
+        let listener = UnixListener::bind(&path)
+            .map_err(|e| io(&format!("the network socket {}", path.display()), e))?;
         tasks.push(tokio::spawn(serve(
             listener,
             server.to_string(),
@@ -187,6 +226,24 @@ async fn carry(mut conn: UnixStream, server: &str, grant: &NetGrant, airlock: &A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_dirs_are_private_and_a_dead_processs_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join(SOCKETS_DIR);
+        // A dead process's (no pid is this large) and an unrelated name.
+        std::fs::create_dir_all(base.join("4294967295-abc")).unwrap();
+        std::fs::create_dir_all(base.join("kept")).unwrap();
+        let mine = socket_dir(tmp.path()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(mine.path()), 0o700);
+        assert_eq!(mode(&base), 0o700);
+        assert!(!base.join("4294967295-abc").exists());
+        assert!(base.join("kept").exists());
+        // A live process's stays (this one's, from another server).
+        let other = socket_dir(tmp.path()).unwrap();
+        assert!(mine.path().exists() && other.path().exists());
+    }
 
     #[test]
     fn names_get_aliases_of_their_own_and_literals_listen_on_themselves() {

@@ -122,7 +122,8 @@ impl RemoteServer {
         let net = if config.allow_net.is_empty() {
             None
         } else {
-            let (net, routes) = crate::net::open(&config.name, &config.allow_net)?;
+            let (net, routes) =
+                crate::net::open(policy.runtime_dir(), &config.name, &config.allow_net)?;
             spec.net = Some(routes);
             Some(net)
         };

@@ -142,6 +142,12 @@ impl SandboxPolicy {
         })
     }
 
+    /// The Astrid home's `run/`: masked in every sandbox, so what a caller keeps there for
+    /// a sandbox (a service's network sockets) is out of every other sandbox's reach.
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime_dir
+    }
+
     /// What the process count and memory limits rest on with this policy.
     pub fn enforcement(&self) -> Enforcement {
         self.cgroups.enforcement()
