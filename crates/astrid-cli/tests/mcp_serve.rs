@@ -60,13 +60,28 @@ fn audit_entries(home: &Path, principal: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Runs `tests/mcp/elicit_client.py` against `astrid mcp serve` on `home`: `tool` called with
-/// `args` once per answer, each form's `field` answered with it; one round per answer.
-fn elicit_client(home: &Path, tool: &str, args: &str, field: &str, answers: &[&str]) -> Vec<Value> {
+/// The protocol 2026-07-28, where forms come back inside the tool call as input rounds.
+const MODERN: Option<&str> = Some("2026-07-28");
+/// The initialize handshake, where forms are server-to-client requests.
+const HANDSHAKE: Option<&str> = None;
+
+/// Runs `tests/mcp/elicit_client.py` against `astrid mcp serve` on `home` (pinned to
+/// `protocol`, or with the handshake): `tool` called with `args` once per answer, each
+/// form's `field` answered with it; one round per answer.
+fn elicit_client(
+    home: &Path,
+    protocol: Option<&str>,
+    tool: &str,
+    args: &str,
+    field: &str,
+    answers: &[&str],
+) -> Vec<Value> {
     let script = repo().join("crates/astrid-cli/tests/mcp/elicit_client.py");
+    let pin: Vec<&str> = protocol.map_or(vec![], |v| vec!["--protocol", v]);
     let stdout = ok(
         Command::new(python())
             .arg(&script)
+            .args(&pin)
             .arg(env!("CARGO_BIN_EXE_astrid"))
             .arg(home)
             .args([tool, args, field])
@@ -221,11 +236,21 @@ fn python_sdk_lists_calls_is_denied_with_an_audit_entry_and_sees_the_list_change
 /// remembered, and every answer is in the chain as the MCP client's.
 #[test]
 fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
-    check_python();
-    let dir = tempfile::tempdir().unwrap();
-    // A file in the user's home: inside tool-fs's manifest ceiling (`$user_home`), so a
-    // person may be asked, and covered by no token, so one is.
-    let (home, user) = (dir.path().join("home"), dir.path().join("user"));
+    approvals_answered_through_forms(HANDSHAKE);
+}
+
+/// The same on protocol 2026-07-28: each form comes back inside the call as an
+/// `InputRequiredResult`, and the SDK's client retries the call with the answer.
+#[test]
+fn on_2026_07_28_approvals_come_back_inside_the_call() {
+    approvals_answered_through_forms(MODERN);
+}
+
+/// An Astrid home under `dir` with tool-fs installed (which starts its daemon), and a file in
+/// the user's home: inside tool-fs's manifest ceiling (`$user_home`), so a person may be
+/// asked, and covered by no token, so one is. Returns the home and the file.
+fn home_with_tool_fs(dir: &Path) -> (PathBuf, PathBuf) {
+    let (home, user) = (dir.join("home"), dir.join("user"));
     std::fs::create_dir_all(user.join("notes")).unwrap();
     let private = user.join("notes/key.txt");
     std::fs::write(&private, "asked for\n").unwrap();
@@ -245,6 +270,13 @@ fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
             .expect("running astrid"),
         "install tool-fs",
     );
+    (home, private)
+}
+
+fn approvals_answered_through_forms(protocol: Option<&str>) {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, private) = home_with_tool_fs(dir.path());
     let _stop = StopDaemon(home.clone());
 
     let answers = [
@@ -255,7 +287,7 @@ fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
         "accept:allow-session",
     ];
     let args = serde_json::json!({"path": private}).to_string();
-    let rounds = elicit_client(&home, "fs_read", &args, "decision", &answers);
+    let rounds = elicit_client(&home, protocol, "fs_read", &args, "decision", &answers);
 
     let pattern = format!("fs:read:{}", private.display());
     for (i, round) in rounds.iter().enumerate().take(3) {
@@ -325,6 +357,74 @@ fn an_elicitation_client_answers_approvals_and_its_answers_are_audited() {
         "{entries:#?}"
     );
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
+}
+
+/// On 2026-07-28 the `requestState` of an input round is a handle to one waiting call, not a
+/// credential: a made-up one approves nothing, the real one under another tool answers
+/// nothing, and once used it cannot be replayed. Only the real answer, once, reads the file.
+#[test]
+fn an_input_rounds_state_opens_only_its_own_call_once() {
+    check_python();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, private) = home_with_tool_fs(dir.path());
+    let _stop = StopDaemon(home.clone());
+    let args = serde_json::json!({"path": private}).to_string();
+    let stdout = ok(
+        Command::new(python())
+            .arg(repo().join("crates/astrid-cli/tests/mcp/rounds_client.py"))
+            .arg(env!("CARGO_BIN_EXE_astrid"))
+            .arg(&home)
+            .args(["fs_read", &args, "fs_list"])
+            .env("ASTRID_DAEMON", daemon_exe())
+            .env_remove("ASTRID_DEVICE_TOKEN")
+            .output()
+            .expect("running the MCP client"),
+        "the MCP client",
+    );
+    let steps: Value = serde_json::from_str(stdout.trim()).expect("client output is JSON");
+    assert_eq!(
+        steps["first"]["input_required"],
+        serde_json::json!(["astrid"]),
+        "{steps}"
+    );
+    let refused = |step: &Value, why: &str| {
+        assert_eq!(step["is_error"], true, "{step}: {steps}");
+        let text = step["text"][0].as_str().unwrap();
+        assert!(text.contains(why), "{text}");
+        assert!(!text.contains("asked for"), "{text}");
+    };
+    refused(&steps["forged"], "no longer waiting");
+    refused(&steps["other_tool"], "belongs to a call of `fs_read`");
+    assert_eq!(steps["answered"]["is_error"], false, "{steps}");
+    assert_eq!(
+        steps["answered"]["text"],
+        serde_json::json!(["asked for\n"])
+    );
+    let rounds = steps["rounds"].as_u64().unwrap();
+    let replayed = steps["replayed"].as_array().unwrap();
+    assert_eq!(replayed.len() as u64, rounds);
+    for r in replayed {
+        refused(r, "no longer waiting");
+    }
+    assert_eq!(steps["callback"], serde_json::json!([]), "{steps}");
+
+    // One approval per round answered, each by the MCP client; none from the forged state,
+    // the other tool's or a replay.
+    let pattern = format!("fs:read:{}", private.display());
+    let approved: Vec<Value> = audit_entries(&home, "default")
+        .into_iter()
+        .filter(|e| e["resource"] == pattern.as_str() && e["decision"] == "approved")
+        .collect();
+    assert_eq!(approved.len() as u64, rounds, "{approved:#?}");
+    for e in &approved {
+        assert!(
+            e["outcome"]
+                .as_str()
+                .unwrap()
+                .contains("through the MCP client's elicitation form"),
+            "{approved:#?}"
+        );
+    }
 }
 
 /// A device token binds the server to the device's principal: a path the operator's
@@ -534,6 +634,16 @@ fn a_workspace_grants_nothing() {
 /// a decline or an option not offered reaches the capsule as `declined`.
 #[test]
 fn an_elicitation_client_answers_a_capsules_question() {
+    a_capsules_question_answered_through_forms(HANDSHAKE);
+}
+
+/// The same on protocol 2026-07-28, as input rounds within the call.
+#[test]
+fn on_2026_07_28_a_capsules_question_comes_back_inside_the_call() {
+    a_capsules_question_answered_through_forms(MODERN);
+}
+
+fn a_capsules_question_answered_through_forms(protocol: Option<&str>) {
     check_python();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
@@ -549,7 +659,7 @@ fn an_elicitation_client_answers_a_capsules_question() {
         "options": ["main", "release"],
     })
     .to_string();
-    let rounds = elicit_client(&home, "elicit_choose", &args, "answer", &answers);
+    let rounds = elicit_client(&home, protocol, "elicit_choose", &args, "answer", &answers);
     for round in &rounds {
         let forms = round["forms"].as_array().unwrap();
         assert_eq!(forms.len(), 1, "{round}");

@@ -11,6 +11,8 @@
 //! Capsules' own questions (`astrid:elicit`) go the same way: the server also registers to
 //! answer them, and each becomes a form with one field, a line of text or one of the
 //! capsule's options. Anything but an accepted, fitting answer is a refusal to answer.
+//!
+//! On protocol 2026-07-28 the same forms travel inside the tool call instead (`rounds`).
 
 use std::time::Duration;
 
@@ -22,12 +24,12 @@ use rmcp::model::{
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, EnumSchema,
     ProtocolVersion,
 };
-use rmcp::service::{ElicitationMode, RoleServer};
+use rmcp::service::{RequestContext, RoleServer};
 use rmcp::Peer;
 
 /// The kernel waits this long for a person (`astrid_sandbox::APPROVAL_WAIT`); a form still
 /// open after that would answer a question nobody is waiting on.
-const FORM_WAIT: Duration = Duration::from_secs(300);
+pub(crate) const FORM_WAIT: Duration = Duration::from_secs(300);
 /// The one field of the form.
 const FIELD: &str = "decision";
 /// The one field of a capsule's question.
@@ -42,17 +44,32 @@ const CHOICES: [(ApprovalDecision, &str); 3] = [
     (ApprovalDecision::Deny, "Deny"),
 ];
 
-/// Whether approvals can be put to this client: it declared form elicitation, and its
-/// protocol still has server-to-client requests (2026-07-28 replaced them with
-/// `InputRequiredResult` round trips, which this server does not speak yet).
-pub(crate) fn can_ask(peer: &Peer<RoleServer>) -> bool {
-    let Some(info) = peer.peer_info() else {
-        return false;
-    };
-    info.protocol_version < ProtocolVersion::V_2026_07_28
-        && peer
-            .supported_elicitation_modes()
-            .contains(&ElicitationMode::Form)
+/// How approvals can be put to the client of this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asking {
+    /// It did not declare form elicitation: nobody is asked here.
+    No,
+    /// Server-to-client `elicitation/create` requests (protocols before 2026-07-28).
+    Requests,
+    /// `InputRequiredResult` rounds within the call (2026-07-28, which has no
+    /// server-to-client requests; see `rounds`).
+    Rounds,
+}
+
+/// How this request's client can be asked: from the request's own metadata on 2026-07-28,
+/// from the handshake before it.
+pub(crate) fn asking(context: &RequestContext<RoleServer>) -> Asking {
+    let form = context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        // A capability naming neither mode means form (the older spelling).
+        .is_some_and(|e| e.form.is_some() || e.url.is_none());
+    match context.protocol_version() {
+        _ if !form => Asking::No,
+        Some(v) if v >= ProtocolVersion::V_2026_07_28 => Asking::Rounds,
+        Some(_) => Asking::Requests,
+        None => Asking::No,
+    }
 }
 
 /// Registers `client` as an approver and answers each request through `peer`'s user until
@@ -81,11 +98,7 @@ async fn answer_questions(mut questions: ElicitStream, client: Client, peer: Pee
         }
         let (client, peer) = (client.clone(), peer.clone());
         tokio::spawn(async move {
-            let params = ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message: question_message(&q),
-                requested_schema: question_schema(&q.kind),
-            };
+            let params = question_form(&q);
             let wait = Duration::from_millis(u64::from(q.timeout_ms)).min(FORM_WAIT);
             let answer = match peer
                 .create_elicitation_with_timeout(params, Some(wait))
@@ -100,6 +113,15 @@ async fn answer_questions(mut questions: ElicitStream, client: Client, peer: Pee
             };
             let _ = client.answer_elicitation(q.id, answer).await;
         });
+    }
+}
+
+/// The form a capsule's question is put as.
+pub(crate) fn question_form(q: &ElicitRequest) -> ElicitRequestParams {
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: question_message(q),
+        requested_schema: question_schema(&q.kind),
     }
 }
 
@@ -134,7 +156,7 @@ fn question_schema(kind: &ElicitKind) -> ElicitationSchema {
 }
 
 /// Only an accepted form whose field fits the question answers it; anything else declines.
-fn answer_of(kind: &ElicitKind, result: &ElicitResult) -> ElicitAnswer {
+pub(crate) fn answer_of(kind: &ElicitKind, result: &ElicitResult) -> ElicitAnswer {
     if result.action != ElicitationAction::Accept {
         return ElicitAnswer::Declined;
     }
@@ -171,12 +193,17 @@ async fn answer_all(mut approvals: ApprovalStream, client: Client, peer: Peer<Ro
     }
 }
 
-async fn ask(peer: &Peer<RoleServer>, req: &ApprovalRequest) -> ApprovalDecision {
-    let params = ElicitRequestParams::FormElicitationParams {
+/// The form an approval request is put as.
+pub(crate) fn approval_form(req: &ApprovalRequest) -> ElicitRequestParams {
+    ElicitRequestParams::FormElicitationParams {
         meta: None,
         message: message(req),
         requested_schema: schema(),
-    };
+    }
+}
+
+async fn ask(peer: &Peer<RoleServer>, req: &ApprovalRequest) -> ApprovalDecision {
+    let params = approval_form(req);
     match peer
         .create_elicitation_with_timeout(params, Some(FORM_WAIT))
         .await
@@ -218,7 +245,7 @@ fn schema() -> ElicitationSchema {
 }
 
 /// Only an accepted form naming one of the offered choices allows anything.
-fn decision_of(result: &ElicitResult) -> ApprovalDecision {
+pub(crate) fn decision_of(result: &ElicitResult) -> ApprovalDecision {
     if result.action != ElicitationAction::Accept {
         return ApprovalDecision::Deny;
     }

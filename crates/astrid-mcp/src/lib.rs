@@ -24,6 +24,7 @@ mod launch;
 mod net;
 pub mod pin;
 mod remote;
+mod rounds;
 mod server;
 mod store;
 mod supervise;

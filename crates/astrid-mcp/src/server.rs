@@ -15,11 +15,12 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, Peer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use tokio::sync::{OnceCell, RwLock};
 
 use crate::elicit;
+use crate::rounds::{Round, Rounds};
 use crate::tools::{parse_describe, ToolDef};
 use crate::McpError;
 
@@ -57,26 +58,40 @@ pub struct CapsuleTools {
     /// principal, and lists are gathered per request.
     tools: Arc<RwLock<Option<Arc<Vec<ToolDef>>>>>,
     /// Set once the stdio client's approvals are settled: asked through its elicitation
-    /// forms, or not at all. Settled before the first call is sent, so no approval of that
-    /// call can arrive before the server listens for it. `None` over HTTP (no back channel)
-    /// and with `--yes`.
-    elicit: Option<Arc<OnceCell<()>>>,
+    /// forms (server-to-client requests, or input rounds within the call on 2026-07-28,
+    /// which hold the `Rounds`), or not at all. Settled before the first call is sent, so
+    /// no approval of that call can arrive before the server listens for it. `None` over
+    /// HTTP (no back channel) and with `--yes`.
+    elicit: Option<Arc<OnceCell<Option<Arc<Rounds>>>>>,
 }
 
 impl CapsuleTools {
-    /// Starts answering approvals through `peer`'s forms if it can fill them; once.
-    async fn settle_approvals(&self, client: &Client, peer: &Peer<RoleServer>) {
-        let Some(cell) = &self.elicit else { return };
+    /// Starts answering approvals through the client's forms if it can fill them; once.
+    /// Returns the rounds when they are how the client is asked.
+    async fn settle_approvals(
+        &self,
+        client: &Client,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Arc<Rounds>> {
+        let cell = self.elicit.as_ref()?;
         cell.get_or_init(|| async {
-            if !elicit::can_ask(peer) {
-                return;
-            }
-            if let Err(e) = elicit::start(client.clone(), peer.clone()).await {
+            let started = match elicit::asking(context) {
+                elicit::Asking::No => return None,
+                elicit::Asking::Requests => elicit::start(client.clone(), context.peer.clone())
+                    .await
+                    .map(|()| None),
+                elicit::Asking::Rounds => Rounds::start(client.clone(), elicit::FORM_WAIT)
+                    .await
+                    .map(|r| Some(Arc::new(r))),
+            };
+            started.unwrap_or_else(|e| {
                 // Without the registration nobody is asked here: calls are denied as before.
                 tracing::warn!("cannot answer approvals through MCP elicitation: {e}");
-            }
+                None
+            })
         })
-        .await;
+        .await
+        .clone()
     }
 
     /// The connection that acts for this request.
@@ -227,9 +242,28 @@ impl ServerHandler for CapsuleTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let client = self.client(&context)?;
-        self.settle_approvals(&client, &context.peer).await;
+        let rounds = self.settle_approvals(&client, &context).await;
         let args = Value::Object(request.arguments.unwrap_or_default());
-        Ok(self.call(&client, &request.name, args).await?.into())
+        let Some(rounds) = rounds else {
+            return Ok(self.call(&client, &request.name, args).await?.into());
+        };
+        let round = match request.request_state.as_deref() {
+            Some(state) => {
+                rounds
+                    .resume(&request.name, state, request.input_responses.as_ref())
+                    .await
+            }
+            None => {
+                // On a task: a call that needs an answer outlives this round.
+                let (this, name) = (self.clone(), request.name.to_string());
+                let call = tokio::spawn(async move { this.call(&client, &name, args).await });
+                rounds.begin(&request.name, call).await
+            }
+        };
+        match round {
+            Round::Done(result) => Ok(result?.into()),
+            Round::Ask(input) => Ok(input.into()),
+        }
     }
 }
 

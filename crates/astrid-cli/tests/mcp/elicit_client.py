@@ -2,9 +2,13 @@
 questions), with the official MCP Python SDK (the `mcp` package from PyPI) as the client of
 `astrid mcp serve`.
 
-Usage: elicit_client.py ASTRID_EXE HOME TOOL ARGS_JSON FIELD ANSWER...
+Usage: elicit_client.py [--protocol VERSION] ASTRID_EXE HOME TOOL ARGS_JSON FIELD ANSWER...
 
-Declares form elicitation, then calls TOOL with ARGS_JSON once per ANSWER. Each form the
+Declares form elicitation, then calls TOOL with ARGS_JSON once per ANSWER. Without
+--protocol the client uses the initialize handshake (`ClientSession`), where forms are
+server-to-client requests; with `--protocol 2026-07-28` it is the SDK's `Client` pinned to
+that version, where forms come back inside the call (`InputRequiredResult`) and the SDK
+retries the call with the answer. Each form the
 server sends during that call is answered with ANSWER: `decline`, `cancel`, or
 `accept:VALUE` (the form's FIELD set to VALUE). Prints one JSON object per call, in a list,
 with the tool result and every form seen (its message and the values FIELD offered); the
@@ -16,7 +20,7 @@ import json
 import sys
 
 import mcp.types as types
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 
@@ -32,9 +36,13 @@ def choices(schema, name):
 
 
 async def main():
-    exe, home, tool, args, name = sys.argv[1:6]
+    argv = sys.argv[1:]
+    protocol = None
+    if argv[0] == "--protocol":
+        protocol, argv = argv[1], argv[2:]
+    exe, home, tool, args, name = argv[:5]
     args = json.loads(args)
-    answers = sys.argv[6:]
+    answers = argv[5:]
     current = {"answer": None, "forms": []}
 
     async def on_elicit(context, params):
@@ -49,21 +57,33 @@ async def main():
 
     params = StdioServerParameters(command=exe, args=["--home", home, "mcp", "serve"])
     rounds = []
+
+    def record(answer, result):
+        rounds.append(
+            {
+                "answer": answer,
+                "is_error": bool(result.is_error),
+                "text": texts(result),
+                "forms": current["forms"],
+            }
+        )
+
+    if protocol is not None:
+        async with Client(params, mode=protocol, elicitation_callback=on_elicit) as client:
+            assert client.protocol_version == protocol, client.protocol_version
+            for answer in answers:
+                current["answer"] = answer
+                current["forms"] = []
+                record(answer, await client.call_tool(tool, args))
+        print(json.dumps(rounds))
+        return
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, elicitation_callback=on_elicit) as session:
             await session.initialize()
             for answer in answers:
                 current["answer"] = answer
                 current["forms"] = []
-                result = await session.call_tool(tool, args)
-                rounds.append(
-                    {
-                        "answer": answer,
-                        "is_error": bool(result.is_error),
-                        "text": texts(result),
-                        "forms": current["forms"],
-                    }
-                )
+                record(answer, await session.call_tool(tool, args))
     print(json.dumps(rounds))
 
 
