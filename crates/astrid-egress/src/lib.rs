@@ -9,7 +9,8 @@
 //! Size and time caps come from [`AirlockConfig`]; a request may only narrow them
 //! ([`Redirects`], a smaller body cap, https only) and may name the body's digest
 //! ([`Integrity`]), checked before any of the body is handed on. [`Airlock::connect`] opens
-//! a plain or TLS byte stream ([`NetStream`], for `astrid:net`) through the same checks.
+//! a plain or TLS byte stream ([`NetStream`], for `astrid:net`) through the same checks;
+//! [`relay`] carries a sandbox's connections to its granted hosts through it.
 //! See `docs/EGRESS.md`.
 
 mod airlock;
@@ -19,6 +20,7 @@ mod error;
 mod integrity;
 mod ip;
 mod policy;
+pub mod relay;
 mod request;
 mod resolve;
 mod response;

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::net::unix::pipe;
 
-use crate::net::ServerNet;
 use crate::pin::{bound, Pinned, ToolDefinition};
 use crate::McpError;
 
@@ -99,7 +98,7 @@ pub struct RemoteServer {
     // Dropped after the session, so the sandbox is killed once nothing talks to it.
     service: Mutex<Service>,
     // Last: the sockets the sandbox's forwarder reaches go once the sandbox is gone.
-    _net: Option<ServerNet>,
+    _net: Option<astrid_egress::relay::Relay>,
 }
 
 /// One `tools/call`'s result as text for the model.

@@ -69,7 +69,14 @@ pub(crate) fn bwrap_argv(
     // After /tmp and the masks, so a workspace under /tmp is mounted on top of the fresh tmpfs.
     argv.extend([os("--bind"), cwd.clone().into(), cwd.clone().into()]);
     argv.extend([os("--chdir"), cwd.into()]);
-    push_env_and_program(&mut argv, policy, &cmd.env, &cmd.program, &cmd.args);
+    match &cmd.net {
+        None => push_env_and_program(&mut argv, policy, &cmd.env, &cmd.program, &cmd.args),
+        Some(net) => {
+            let (program, args) =
+                crate::net::wrap(&mut argv, policy, net, &cmd.program, &cmd.args)?;
+            push_env_and_program(&mut argv, policy, &cmd.env, &program, &args);
+        }
+    }
     Ok(argv)
 }
 
@@ -122,6 +129,18 @@ pub(crate) fn classify_failure(
     if matches!(exit_code, Some(1 | 125 | 126 | 127))
         && (line.starts_with("prlimit: ") || line.starts_with("astrid-sandbox: "))
     {
+        return Some(ProcessError::Unavailable(line.to_string()));
+    }
+    // The network forwarder in front of the program (a run granted hosts) says the same in
+    // its own words.
+    if let Some(reason) = line.strip_prefix(&format!("astrid-netfwd: cannot start {program}: ")) {
+        if exit_code == Some(127) {
+            return Some(ProcessError::NotFound(format!(
+                "{program}: no such program inside the sandbox ({reason})"
+            )));
+        }
+    }
+    if exit_code == Some(125) && line.starts_with("astrid-netfwd: ") {
         return Some(ProcessError::Unavailable(line.to_string()));
     }
     if exit_code != Some(1) || !line.starts_with("bwrap: ") {

@@ -208,4 +208,27 @@ fn bwrap_failures_are_recognised_and_program_output_is_not() {
         None
     );
     assert_eq!(classify_failure("ls", None, b"", b"bwrap: x\n"), None);
+    // Behind the network forwarder (a run granted hosts), its words for the same failures.
+    let nf = classify_failure(
+        "nope",
+        Some(127),
+        b"",
+        b"astrid-netfwd: cannot start nope: No such file or directory (os error 2)\n",
+    );
+    assert!(matches!(nf, Some(ProcessError::NotFound(_))), "{nf:?}");
+    let setup = classify_failure(
+        "ls",
+        Some(125),
+        b"",
+        b"astrid-netfwd: cannot listen on 127.0.100.1:443: Permission denied (os error 13)\n",
+    );
+    assert!(
+        matches!(setup, Some(ProcessError::Unavailable(_))),
+        "{setup:?}"
+    );
+    // The program's own exit 125 or 127 with its own words stays output.
+    assert_eq!(
+        classify_failure("ls", Some(127), b"", b"ls: not found\n"),
+        None
+    );
 }

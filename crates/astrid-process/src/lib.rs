@@ -1,8 +1,8 @@
 //! Native subprocesses under the OS sandbox: the host side of `astrid:process`.
 //!
 //! Every [`run`] goes through bubblewrap: a read-only view of the host root, the working
-//! directory as the only persistent writable place, fresh namespaces (no network but `lo`, its
-//! own PIDs), the operator's credential directories and the Astrid home masked, a clean
+//! directory as the only persistent writable place, fresh namespaces (no network but `lo` and
+//! the routes a caller grants, [`SandboxNet`]; its own PIDs), the operator's credential directories and the Astrid home masked, a clean
 //! environment, a time limit, per-stream output caps, and resource [`Limits`] (processes,
 //! memory, CPU time, open files, file size, `/tmp` size). Nothing here decides *whether* a
 //! program may run; the capability and approval gates do that before calling in.
@@ -56,6 +56,9 @@ pub struct Command {
     pub timeout: Option<Duration>,
     /// Per stream. `None` means the policy default; always capped by the policy maximum.
     pub max_output: Option<usize>,
+    /// The hosts the program may reach, through the forwarder (none when `None`: its
+    /// namespace has only `lo`).
+    pub net: Option<SandboxNet>,
 }
 
 /// What a finished (or killed) program left behind.

@@ -18,10 +18,12 @@ use crate::{ProcessError, SandboxPolicy};
 
 /// The forwarder's file name, beside the other binaries of the workspace.
 pub const NETFWD: &str = "astrid-netfwd";
-/// Where the forwarder appears inside the sandbox.
-const NETFWD_INSIDE: &str = "/.astrid/netfwd";
+/// Where the forwarder appears inside the sandbox: under the sandbox's own `/tmp` (a fresh
+/// tmpfs in every sandbox), since a run's root is the host's, read-only, where no mount
+/// point can be made. Read-only binds: the program cannot change either.
+const NETFWD_INSIDE: &str = "/tmp/.astrid/netfwd";
 /// Where the socket directory appears inside the sandbox.
-const SOCKETS_INSIDE: &str = "/.astrid/net";
+const SOCKETS_INSIDE: &str = "/tmp/.astrid/net";
 /// Most routes one sandbox may have.
 pub const MAX_ROUTES: usize = 64;
 

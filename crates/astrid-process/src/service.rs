@@ -317,8 +317,8 @@ mod tests {
         p.netfwd = Some("/opt/astrid/astrid-netfwd".into());
         let argv = strings(&service_argv(&p, &spec, &Limits::default()).unwrap());
         let joined = argv.join(" ");
-        assert!(joined.contains("--ro-bind /opt/astrid/astrid-netfwd /.astrid/netfwd"));
-        assert!(joined.contains("--ro-bind /tmp/astrid-net-x /.astrid/net"));
+        assert!(joined.contains("--ro-bind /opt/astrid/astrid-netfwd /tmp/.astrid/netfwd"));
+        assert!(joined.contains("--ro-bind /tmp/astrid-net-x /tmp/.astrid/net"));
         assert!(joined.contains("--ro-bind /tmp/astrid-net-x/hosts /etc/hosts"));
         assert!(
             joined.contains("--unshare-all"),
@@ -331,7 +331,7 @@ mod tests {
         );
         assert!(
             joined.ends_with(
-                "-- /.astrid/netfwd --route 127.0.100.1:443=/.astrid/net/0.sock -- node server.js"
+                "-- /tmp/.astrid/netfwd --route 127.0.100.1:443=/tmp/.astrid/net/0.sock -- node server.js"
             ),
             "{joined}"
         );

@@ -215,6 +215,12 @@ pub struct Capabilities {
     pub net: Vec<String>,
     /// Program names (or absolute paths) the capsule may spawn.
     pub process: Vec<String>,
+    /// `host:port` targets the capsule's subprocesses may connect to (each by name, or a
+    /// loopback address); empty means they have no network. Each connection goes through
+    /// the airlock like an `astrid:net` connect: it must also be within `net`, and needs a
+    /// `net:connect` token, the operator's local-egress consent or a person's yes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub process_net: Vec<String>,
     /// Profile facts the capsule may ask to read through `astrid:identity`; each read still
     /// needs an `identity:<fact>` token or a person's approval.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -211,9 +211,9 @@ mod tests {
     fn routes_and_the_program_are_parsed_and_anything_else_refused() {
         let (routes, command) = parse(&strings(&[
             "--route",
-            "127.0.100.1:443=/.astrid/net/0.sock",
+            "127.0.100.1:443=/tmp/.astrid/net/0.sock",
             "--route",
-            "[::1]:80=/.astrid/net/1.sock",
+            "[::1]:80=/tmp/.astrid/net/1.sock",
             "--",
             "node",
             "--route",
@@ -222,7 +222,7 @@ mod tests {
         .unwrap();
         assert_eq!(routes.len(), 2);
         assert_eq!(routes[0].listen, "127.0.100.1:443".parse().unwrap());
-        assert_eq!(routes[1].socket, PathBuf::from("/.astrid/net/1.sock"));
+        assert_eq!(routes[1].socket, PathBuf::from("/tmp/.astrid/net/1.sock"));
         // After `--` everything is the program's, even what looks like an option.
         assert_eq!(command, strings(&["node", "--route", "x"]));
 

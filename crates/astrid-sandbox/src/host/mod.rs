@@ -10,6 +10,7 @@ mod ipc;
 mod kv;
 mod net;
 mod process;
+mod process_net;
 mod sys;
 mod uplink;
 

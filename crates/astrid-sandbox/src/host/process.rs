@@ -1,6 +1,8 @@
 //! `astrid:process`: native subprocesses, only ever inside the OS sandbox. The program must
 //! be in the manifest; running it needs a `process:exec:<program>` token or a human's yes,
-//! and the working directory (the only writable mount) an `fs:write` token or a yes.
+//! and the working directory (the only writable mount) an `fs:write` token or a yes. A
+//! capsule that declares `process_net` gets those hosts routed into the sandbox, each
+//! connection gated like an `astrid:net` connect (`process_net`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -109,6 +111,8 @@ impl Host for HostState {
 
         let asked = (cmd.timeout_ms > 0).then(|| Duration::from_millis(u64::from(cmd.timeout_ms)));
         let timeout = self.budget(asked);
+        // Held until the run ends: dropping it stops carrying and removes the sockets.
+        let routes = self.process_routes(policy, &line)?;
         let command = astrid_process::Command {
             program: cmd.program,
             args: cmd.args,
@@ -117,8 +121,11 @@ impl Host for HostState {
             stdin: cmd.stdin,
             timeout,
             max_output: (cmd.max_output_bytes > 0).then_some(cmd.max_output_bytes as usize),
+            net: routes.as_ref().map(|(_, net)| net.clone()),
         };
-        let out = astrid_process::run(policy, &command).map_err(map)?;
+        let out = astrid_process::run(policy, &command).map_err(map);
+        drop(routes);
+        let out = out?;
         let mut stderr = out.stderr;
         if let Some(kind) = out.limit {
             if !stderr.is_empty() && !stderr.ends_with(b"\n") {

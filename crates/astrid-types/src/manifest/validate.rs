@@ -416,6 +416,21 @@ fn net_target(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A target a subprocess is given a route to: one port, and a name (or a loopback address),
+/// since inside the sandbox only a name can be pointed at the forwarder.
+fn routed_target(s: &str) -> Result<(), &'static str> {
+    net_target(s)?;
+    if s.ends_with(":*") {
+        return Err("must name one port: the subprocess's route listens on it");
+    }
+    crate::mcp::NetGrant::parse(s, true)
+        .map(|_| ())
+        .map_err(|_| {
+            "must be a host name (labels of a-z, 0-9 and `-`) or a loopback address: an address \
+         elsewhere cannot be routed into the sandbox"
+        })
+}
+
 fn program(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("must not be empty");
@@ -443,11 +458,12 @@ fn fact(s: &str) -> Result<(), &'static str> {
 
 fn capabilities(c: &Capabilities) -> Check {
     type Rule = fn(&str) -> Result<(), &'static str>;
-    let lists: [(&str, &Vec<String>, Rule); 5] = [
+    let lists: [(&str, &Vec<String>, Rule); 6] = [
         ("fs_read", &c.fs_read, fs_root),
         ("fs_write", &c.fs_write, fs_root),
         ("net", &c.net, net_target),
         ("process", &c.process, program),
+        ("process_net", &c.process_net, routed_target),
         ("identity", &c.identity, fact),
     ];
     for (field, items, rule) in lists {

@@ -468,6 +468,30 @@ fn capability_errors() {
             expect("capabilities.process[0]", &format!("`{value}` {reason}")),
         );
     }
+    assert!(super::parse(&format!(
+        "{BASE}[capabilities]\nnet = [\"api.example.com:443\"]\n\
+         process_net = [\"api.example.com:443\", \"localhost:8080\", \"[::1]:5432\"]\n"
+    ))
+    .is_ok());
+    let elsewhere = "must be a host name (labels of a-z, 0-9 and `-`) or a loopback address: \
+                     an address elsewhere cannot be routed into the sandbox";
+    for (value, reason) in [
+        ("api.example.com", "must be `host:port`"),
+        (
+            "api.example.com:*",
+            "must name one port: the subprocess's route listens on it",
+        ),
+        ("10.0.0.5:80", elsewhere),
+        ("x_y.example.com:443", elsewhere),
+    ] {
+        assert_eq!(
+            cap_err("process_net", value),
+            expect(
+                "capabilities.process_net[0]",
+                &format!("`{value}` {reason}")
+            ),
+        );
+    }
     assert_eq!(
         err("[capabilities]\nkv = \"yes\"\n"),
         expect(
@@ -479,7 +503,7 @@ fn capability_errors() {
         err("[capabilities]\nhttp = true\n"),
         expect(
             "capabilities.http",
-            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`, `identity`, `uplink`, `elicit`"
+            "unknown field `http`, expected one of `fs_read`, `fs_write`, `kv`, `net`, `process`, `process_net`, `identity`, `uplink`, `elicit`"
         )
     );
 }
