@@ -22,6 +22,13 @@ pub fn describe_approval(req: &ApprovalRequest) -> String {
         AlwaysOffer::NotOffered { why } => {
             let _ = write!(out, "\n  always: not offered (counts as once): {why}");
         }
+        AlwaysOffer::Consent { target, capsule } => {
+            let _ = write!(
+                out,
+                "\n  always: remembers your consent for {capsule} to reach {target} \
+                 (`astrid egress revoke` undoes it)"
+            );
+        }
     }
     out
 }

@@ -88,6 +88,7 @@ fn text_fields(req: &ApprovalRequest) -> Vec<String> {
     match &req.always {
         AlwaysOffer::Token { pattern, capsule } => out.extend([pattern.clone(), capsule.clone()]),
         AlwaysOffer::NotOffered { why } => out.push(why.clone()),
+        AlwaysOffer::Consent { target, capsule } => out.extend([target.clone(), capsule.clone()]),
     }
     out
 }

@@ -10,39 +10,15 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use astrid_audit::Decision;
 use astrid_client::Client;
 use astrid_types::wire::ControlCommand;
+use common::servers::echo_server;
 use common::{ask, control, grant, install, Capsule, TestHome};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 const TALK: &str = "net-probe.v1.talk";
-
-/// A server on `addr` answering each connection's first line with `echo: <line>`; its
-/// port and how many connections it accepted.
-async fn echo_server(addr: &str) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let (rd, mut wr) = s.into_split();
-                let mut line = String::new();
-                if BufReader::new(rd).read_line(&mut line).await.is_ok() {
-                    let _ = wr.write_all(format!("echo: {line}").as_bytes()).await;
-                }
-            });
-        }
-    });
-    (port, accepted)
-}
 
 async fn consent(c: &Client, target: &str, allow: bool) {
     let (principal, capsule, target) = ("default".into(), "net-probe".into(), target.into());

@@ -172,9 +172,9 @@ impl Airlock {
                 "the request is https-only and {url} is not https"
             )));
         }
-        let hop = policy::check_url(url, consent)?;
+        let hop = policy::check_url(url, consent, auth)?;
         auth.authorize(url).map_err(EgressError::Denied)?;
-        let addrs = self.addresses(url, &hop, deadline).await?;
+        let addrs = self.addresses(url, &hop, auth, deadline).await?;
         let (sender, conn) = connect::open(&addrs, url, &self.tls, &self.cfg, deadline).await?;
         let request = build_request(url, method, headers, creds, body)?;
         exchange(sender, conn, request, url, deadline).await
@@ -186,6 +186,7 @@ impl Airlock {
         &self,
         url: &Url,
         hop: &Hop,
+        auth: &dyn Authorize,
         deadline: Instant,
     ) -> Result<Vec<SocketAddr>, EgressError> {
         if let Some(ip) = hop.literal {
@@ -198,23 +199,28 @@ impl Airlock {
             .await
             .map_err(|_| EgressError::Timeout(format!("resolving {name} ran past the deadline")))?
             .map_err(|e| EgressError::Connection(format!("resolving {name}: {e}")))?;
-        filter_addresses(name, hop.port, found, hop.consented)
+        filter_addresses(name, hop.port, found, hop.consented, &|why| {
+            auth.consent_local(url, why)
+        })
     }
 }
 
-/// Keeps the public addresses (all of them for a consented target), pinned to `port`.
+/// Keeps the public addresses (all of them for a consented target), pinned to `port`. A
+/// name that answered only with loopback or private addresses is put to `ask` (the caller's
+/// [`Authorize::consent_local`]); a yes keeps them, this once.
 pub(crate) fn filter_addresses(
     name: &str,
     port: u16,
     found: Vec<SocketAddr>,
     consented: bool,
+    ask: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<SocketAddr>, EgressError> {
     if found.is_empty() {
         return Err(EgressError::Connection(format!("{name} has no addresses")));
     }
     let mut kept = Vec::new();
     let mut refused = Vec::new();
-    for addr in found {
+    for addr in &found {
         let ip = addr.ip();
         match check_ip(ip) {
             Ok(()) => kept.push(SocketAddr::new(ip, port)),
@@ -223,10 +229,17 @@ pub(crate) fn filter_addresses(
         }
     }
     if kept.is_empty() {
-        return Err(EgressError::Denied(format!(
+        let why = format!(
             "{name} resolves only to non-public addresses: {}",
             refused.join("; ")
-        )));
+        );
+        if found.iter().all(|a| crate::policy::askable(a.ip())) && ask(&why) {
+            return Ok(found
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), port))
+                .collect());
+        }
+        return Err(EgressError::Denied(why));
     }
     Ok(kept)
 }
@@ -376,6 +389,7 @@ mod tests {
             443,
             vec![sa("10.0.0.1:1"), sa("8.8.8.8:1"), sa("[fd00::1]:1")],
             false,
+            &|_| panic!("a public address remains: nobody is asked"),
         )
         .unwrap();
         assert_eq!(kept, vec![sa("8.8.8.8:443")]);
@@ -388,6 +402,8 @@ mod tests {
             80,
             vec![sa("169.254.169.254:80")],
             false,
+            // Link-local (the metadata service) is never put to anyone.
+            &|_| panic!("asked about the metadata address"),
         )
         .unwrap_err();
         let EgressError::Denied(why) = err else {
@@ -398,8 +414,41 @@ mod tests {
 
     #[test]
     fn filter_keeps_private_when_consented() {
-        let kept = filter_addresses("nas.lan", 8080, vec![sa("192.168.1.5:0")], true).unwrap();
+        let never = |_: &str| panic!("consented: nobody is asked");
+        let kept =
+            filter_addresses("nas.lan", 8080, vec![sa("192.168.1.5:0")], true, &never).unwrap();
         assert_eq!(kept, vec![sa("192.168.1.5:8080")]);
-        assert!(filter_addresses("x", 1, vec![], true).is_err());
+        assert!(filter_addresses("x", 1, vec![], true, &never).is_err());
+    }
+
+    #[test]
+    fn a_local_answer_is_kept_only_when_the_person_says_yes() {
+        let asked = std::cell::Cell::new(0);
+        let ask = |answer: bool| {
+            move |why: &str| {
+                assert!(why.contains("nas.lan resolves only to non-public"), "{why}");
+                answer
+            }
+        };
+        let yes = ask(true);
+        let counted = |why: &str| {
+            asked.set(asked.get() + 1);
+            yes(why)
+        };
+        let kept =
+            filter_addresses("nas.lan", 80, vec![sa("192.168.1.5:0")], false, &counted).unwrap();
+        assert_eq!(kept, vec![sa("192.168.1.5:80")]);
+        assert_eq!(asked.get(), 1);
+        let no = ask(false);
+        assert!(filter_addresses("nas.lan", 80, vec![sa("192.168.1.5:0")], false, &no).is_err());
+        // A mix with link-local is not put to anyone.
+        let err = filter_addresses(
+            "mixed.lan",
+            80,
+            vec![sa("192.168.1.5:0"), sa("169.254.1.1:0")],
+            false,
+            &|_| panic!("asked about a link-local answer"),
+        );
+        assert!(err.is_err());
     }
 }

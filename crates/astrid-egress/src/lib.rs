@@ -31,7 +31,7 @@ pub use config::AirlockConfig;
 pub use error::EgressError;
 pub use integrity::Integrity;
 pub use ip::check_ip;
-pub use policy::{preflight, Authorize, Consent, LocalTarget};
+pub use policy::{askable, preflight, Authorize, Consent, LocalTarget};
 pub use request::{Credential, EgressRequest, Redirects};
 pub use resolve::{Resolve, ResolveFuture, SystemResolver};
 pub use response::EgressResponse;

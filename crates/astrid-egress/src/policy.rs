@@ -15,6 +15,30 @@ use crate::{ip::check_ip, EgressError};
 pub trait Authorize: Send + Sync {
     /// `Ok(())` lets the hop proceed to the airlock's address policy.
     fn authorize(&self, url: &Url) -> Result<(), String>;
+
+    /// The hop's target is on this machine or the local network (`why` says how: a
+    /// `localhost` name, a loopback or private address, or a name that answered only with
+    /// such addresses) and the operator has not consented to it: may it go on, as consented,
+    /// this once? Asked before [`authorize`](Self::authorize) for a `localhost` name or a
+    /// literal, after the lookup for a name. Only loopback and private targets are put
+    /// ([`askable`]); link-local (the cloud metadata service), multicast, reserved and the
+    /// rest are refused without asking. Default: no.
+    fn consent_local(&self, _url: &Url, _why: &str) -> bool {
+        false
+    }
+}
+
+/// Whether a non-public address may be consented to at run time: loopback or a private
+/// range (RFC 1918, IPv6 unique local). Never link-local, which holds the cloud metadata
+/// service, nor anything else `check_ip` refuses.
+pub fn askable(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_loopback() || v4.is_private(),
+            None => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        },
+    }
 }
 
 impl<F> Authorize for F
@@ -130,12 +154,17 @@ pub(crate) struct Hop {
 /// `localhost` name and a non-public IP literal, each unless consented. A name that resolves
 /// to a non-public address is refused later, after the lookup.
 pub fn preflight(url: &Url, consent: &Consent) -> Result<(), EgressError> {
-    check_url(url, consent).map(|_| ())
+    check_url(url, consent, &|_: &Url| Ok(())).map(|_| ())
 }
 
 /// Scheme rule, local consent, `localhost` names and IP literals. Runs before the host's
-/// [`Authorize`] so a person is never asked to approve something the airlock refuses.
-pub(crate) fn check_url(url: &Url, consent: &Consent) -> Result<Hop, EgressError> {
+/// [`Authorize`] so a person is never asked to approve something the airlock refuses; a
+/// local target not consented is put to `auth` ([`Authorize::consent_local`]) first.
+pub(crate) fn check_url(
+    url: &Url,
+    consent: &Consent,
+    auth: &dyn Authorize,
+) -> Result<Hop, EgressError> {
     let scheme = url.scheme();
     if scheme != "https" && scheme != "http" {
         return Err(EgressError::Denied(format!(
@@ -153,7 +182,21 @@ pub(crate) fn check_url(url: &Url, consent: &Consent) -> Result<Hop, EgressError
     let port = url
         .port_or_known_default()
         .ok_or_else(|| EgressError::InvalidArgument(format!("`{url}` has no port")))?;
-    let consented = consent.covers(&host, port);
+    let mut consented = consent.covers(&host, port);
+    if !consented {
+        let local = match &host {
+            Host::Domain(name) => {
+                let name = name.trim_end_matches('.');
+                (name == "localhost" || name.ends_with(".localhost"))
+                    .then(|| format!("`{name}` names this machine"))
+            }
+            Host::Ipv4(ip) => local_literal((*ip).into()),
+            Host::Ipv6(ip) => local_literal((*ip).into()),
+        };
+        if let Some(why) = local {
+            consented = auth.consent_local(url, &why);
+        }
+    }
     if scheme == "http" && !consented {
         return Err(EgressError::Denied(format!(
             "plain http to {host}:{port} is not allowed: https only, unless the operator \
@@ -181,6 +224,12 @@ pub(crate) fn check_url(url: &Url, consent: &Consent) -> Result<Hop, EgressError
         consented,
         literal,
     })
+}
+
+/// Why a non-public literal may be asked about, or `None` when it is public or never asked.
+fn local_literal(ip: std::net::IpAddr) -> Option<String> {
+    let refused = check_ip(ip).err()?;
+    askable(ip).then_some(refused)
 }
 
 /// Headers the airlock sets itself or that would change how the connection is framed.

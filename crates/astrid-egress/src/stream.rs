@@ -78,9 +78,9 @@ impl Airlock {
             .min(self.cfg.max_timeout);
         let deadline = Instant::now() + limit;
         let url = stream_target(host, port)?;
-        let hop = policy::check_url(&url, consent)?;
+        let hop = policy::check_url(&url, consent, auth)?;
         auth.authorize(&url).map_err(EgressError::Denied)?;
-        let addrs = self.addresses(&url, &hop, deadline).await?;
+        let addrs = self.addresses(&url, &hop, auth, deadline).await?;
         let name = url.host_str().unwrap_or_default().to_string();
         let tcp = connect::tcp(&addrs, &name, self.cfg.connect_timeout, deadline).await?;
         let peer = tcp

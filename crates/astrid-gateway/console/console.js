@@ -146,6 +146,7 @@ function showApproval(a) {
   if (a.detail) box.append(el("p", "", a.detail));
   if (a.capsule_says) box.append(el("p", "capsule-says", `The capsule says: “${a.capsule_says.reason}”`));
   if (a.allow_always && !a.allow_always.offered) box.append(el("p", "", `Allow always is not offered: ${a.allow_always.why}`));
+  if (a.allow_always && a.allow_always.consent) box.append(el("p", "", `Allow always remembers your consent for ${a.allow_always.capsule} to reach ${a.allow_always.consent}.`));
   for (const [decision, label] of [["allow_once", "Allow once"], ["allow_session", "Allow for session"],
                                     ["allow_always", "Allow always"], ["deny", "Deny"]]) {
     const b = el("button", "", label);

@@ -57,6 +57,9 @@ pub fn ask_json(req: &ApprovalRequest) -> Value {
             json!({"offered": true, "pattern": pattern, "capsule": capsule})
         }
         AlwaysOffer::NotOffered { why } => json!({"offered": false, "why": why}),
+        AlwaysOffer::Consent { target, capsule } => {
+            json!({"offered": true, "consent": target, "capsule": capsule})
+        }
     };
     json!({
         "id": req.id,

@@ -303,14 +303,44 @@ impl Gatekeeper<'_> {
         }
     }
 
-    fn ask_person(&self, effect: &Effect, missing: Box<TokenDenial>) -> Result<How, Denial> {
-        let (timeout, capped) = match self.deadline {
+    /// How long a person may take: the approval wait, or what is left of the deadline; and
+    /// whether the deadline is what cut it.
+    fn wait(&self) -> (Duration, bool) {
+        match self.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 (left.min(APPROVAL_WAIT), left < APPROVAL_WAIT)
             }
             None => (APPROVAL_WAIT, false),
-        };
+        }
+    }
+
+    /// Asks the principal's approvers whether the capsule may reach `resource` (a
+    /// `net:connect` target on this machine or the local network the operator has not
+    /// consented to); `detail` says why it is local. The kernel records the question and
+    /// the answer, and remembers an allow-session or allow-always one (the latter as the
+    /// operator's consent). Only for a target within the manifest's `net`.
+    pub fn ask_local(&self, resource: Resource, detail: String) -> bool {
+        if !self.may_ask {
+            return false;
+        }
+        let (timeout, _) = self.wait();
+        let decision = self.ctx.approver.request(
+            ApprovalAsk {
+                actor: self.actor.clone(),
+                action: astrid_types::approval::LOCAL_EGRESS.to_string(),
+                asked: Asked::Effect(resource),
+                detail,
+                capsule_says: None,
+                outside_manifest: None,
+            },
+            timeout,
+        );
+        matches!(decision, Ok(d) if d != ApprovalDecision::Deny)
+    }
+
+    fn ask_person(&self, effect: &Effect, missing: Box<TokenDenial>) -> Result<How, Denial> {
+        let (timeout, capped) = self.wait();
         let started = Instant::now();
         let decision = self.ctx.approver.request(
             ApprovalAsk {

@@ -144,7 +144,14 @@ pub enum AlwaysOffer {
     /// Allow-always is not offered (an allow-always answer counts as allow-once); `why`
     /// says why and how to grant deliberately.
     NotOffered { why: String },
+    /// Remembers the local-egress consent for `target` (`host:port` on this machine or the
+    /// local network) for `capsule` only, as `astrid egress allow` would; no token.
+    Consent { target: String, capsule: String },
 }
+
+/// The action of a run-time local-egress question: a capsule's connection to a target on
+/// this machine or the local network that the operator has not consented to (EGRESS.md).
+pub const LOCAL_EGRESS: &str = "net.local";
 
 /// What a capsule asks a principal's approvers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +221,10 @@ impl ApprovalRequest {
                     capsule: e(capsule),
                 },
                 AlwaysOffer::NotOffered { why } => AlwaysOffer::NotOffered { why: e(why) },
+                AlwaysOffer::Consent { target, capsule } => AlwaysOffer::Consent {
+                    target: e(target),
+                    capsule: e(capsule),
+                },
             },
         }
     }

@@ -366,6 +366,9 @@ impl ChatState {
             (ApprovalDecision::AllowOnce, _) => "allowed once",
             (ApprovalDecision::AllowSession, _) => "allowed for this session",
             (ApprovalDecision::AllowAlways, AlwaysOffer::Token { .. }) => "allowed always",
+            (ApprovalDecision::AllowAlways, AlwaysOffer::Consent { .. }) => {
+                "allowed always (consent remembered)"
+            }
             (ApprovalDecision::AllowAlways, AlwaysOffer::NotOffered { .. }) => {
                 "allowed once (always is not offered for this)"
             }

@@ -276,6 +276,7 @@ fn draw_dialog(
             (ApprovalDecision::AllowOnce, _) => "[o] Allow once",
             (ApprovalDecision::AllowSession, _) => "[s] This session",
             (ApprovalDecision::AllowAlways, AlwaysOffer::Token { .. }) => "[a] Always",
+            (ApprovalDecision::AllowAlways, AlwaysOffer::Consent { .. }) => "[a] Always (remember)",
             (ApprovalDecision::AllowAlways, AlwaysOffer::NotOffered { .. }) => {
                 "[a] Always (= once)"
             }

@@ -1,12 +1,14 @@
 //! Loopback servers the agent tests aim tools at: an HTTP server that records every request
 //! head it receives and answers from a closure, and a bare listener that must never be
-//! connected to. Everything binds 127.0.0.1 or [::1] on a free port.
+//! connected to, and a line echo server that counts its connections. Everything binds
+//! 127.0.0.1 or [::1] on a free port.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -192,4 +194,30 @@ impl SilentListener {
             Err(e) => panic!("{what}: accept failed: {e}"),
         }
     }
+}
+
+/// A server on `addr` answering each connection's first line with `echo: <line>`; its
+/// port and how many connections it accepted.
+pub async fn echo_server(addr: &str) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (rd, mut wr) = s.into_split();
+                let mut line = String::new();
+                if tokio::io::BufReader::new(rd)
+                    .read_line(&mut line)
+                    .await
+                    .is_ok()
+                {
+                    let _ = wr.write_all(format!("echo: {line}").as_bytes()).await;
+                }
+            });
+        }
+    });
+    (port, accepted)
 }

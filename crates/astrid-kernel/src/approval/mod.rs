@@ -176,20 +176,30 @@ impl Inner {
             note.push_str(", an MCP client's answer lasts the session at most");
         }
         match decision {
-            ApprovalDecision::AllowAlways => match mintable {
-                Some(pattern) => {
-                    let token = self
-                        .grant_pattern(p, pattern, Some(ask.actor.capsule.clone()), None)
-                        .map_err(|e| format!("minting the approved token: {e}"))?;
+            ApprovalDecision::AllowAlways => match (scope::local_egress_target(&ask), mintable) {
+                (Some(target), _) => {
+                    self.egress_allow(p, ask.actor.capsule.as_ref(), &target, true)
+                        .map_err(|e| format!("remembering the consent: {e}"))?;
                     note.push_str(&format!(
-                        ", token {} bound to {}",
-                        token.id, ask.actor.capsule
+                        ", local-egress consent for {} remembered",
+                        ask.actor.capsule
                     ));
                 }
-                None => {
-                    decision = ApprovalDecision::AllowOnce;
-                    note.push_str(", allow-always not offered: allowed once");
-                }
+                (None, mintable) => match mintable {
+                    Some(pattern) => {
+                        let token = self
+                            .grant_pattern(p, pattern, Some(ask.actor.capsule.clone()), None)
+                            .map_err(|e| format!("minting the approved token: {e}"))?;
+                        note.push_str(&format!(
+                            ", token {} bound to {}",
+                            token.id, ask.actor.capsule
+                        ));
+                    }
+                    None => {
+                        decision = ApprovalDecision::AllowOnce;
+                        note.push_str(", allow-always not offered: allowed once");
+                    }
+                },
             },
             ApprovalDecision::AllowSession => {
                 self.approvals.session.lock().insert(key);

@@ -77,6 +77,16 @@ pub(crate) fn always_offer(
     if let Some(why) = &ask.outside_manifest {
         return not(format!("{why}: no token is minted past the manifest"));
     }
+    if let Some(target) = local_egress_target(ask) {
+        // Not a token (a token never opens a local target): the consent itself, remembered.
+        return (
+            AlwaysOffer::Consent {
+                target,
+                capsule: ask.actor.capsule.to_string(),
+            },
+            None,
+        );
+    }
     let pattern = match &ask.asked {
         Asked::Pattern(p) => p.clone(),
         Asked::Effect(r) => match ResourcePattern::exact(r) {
@@ -96,6 +106,19 @@ pub(crate) fn always_offer(
         },
         Some(pattern),
     )
+}
+
+/// The `host:port` of a run-time local-egress question, or `None` for any other question.
+pub(crate) fn local_egress_target(ask: &ApprovalAsk) -> Option<String> {
+    match (
+        &ask.asked,
+        ask.action == astrid_types::approval::LOCAL_EGRESS,
+    ) {
+        (Asked::Effect(r @ Resource::NetConnect { .. }), true) => {
+            Some(r.to_string().trim_start_matches("net:connect:").to_string())
+        }
+        _ => None,
+    }
 }
 
 /// Why `pattern` is too wide for an allow-always answer, if it is. The rule:

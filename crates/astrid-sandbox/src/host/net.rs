@@ -87,6 +87,7 @@ impl Host for HostState {
             deadline: self.deadline,
             deadline_hit: AtomicBool::new(false),
             refused: AtomicBool::new(false),
+            local_consent: Default::default(),
         };
         let budget = self.io_budget(options.timeout_ms);
         let result =

@@ -55,6 +55,7 @@ impl Gate for RunGate {
             deadline: self.deadline,
             deadline_hit: AtomicBool::new(false),
             refused: AtomicBool::new(false),
+            local_consent: Default::default(),
         }
         .authorize(url)
     }

@@ -102,6 +102,9 @@ pub(crate) struct HopGate {
     pub deadline_hit: AtomicBool,
     /// Set when this gate refused a hop (and so already audited the refusal).
     pub refused: AtomicBool,
+    /// The local targets (`host`, `port`) a person let this request reach at run time
+    /// (`consent_local`); a redirect elsewhere is checked afresh.
+    pub local_consent: std::sync::Mutex<Vec<(String, u16)>>,
 }
 
 impl HopGate {
@@ -125,6 +128,39 @@ impl Authorize for HopGate {
         }
         verdict
     }
+
+    /// A target on this machine or the local network, not consented: the person is asked
+    /// (the kernel's question `net.local`, remembered as they choose), and only for a
+    /// target the manifest's `net` covers, so a capsule cannot make anyone answer about a
+    /// host it may not reach anyway.
+    fn consent_local(&self, url: &Url, why: &str) -> bool {
+        let Some((host, port)) = host_port(url) else {
+            return false;
+        };
+        let resource = Resource::NetConnect {
+            host: host.clone(),
+            port,
+        };
+        let effect = Effect::new(self.op, resource.clone(), Ceiling::Manifest, String::new());
+        let gate = self.gatekeeper();
+        if gate.within_ceiling(&effect).is_err() {
+            return false;
+        }
+        let what = (self.describe)(url);
+        let detail = format!(
+            "capsule `{}` wants to {} {what}, which is on this machine or your local network \
+             ({why}); you have not consented to it with `astrid egress allow`",
+            self.actor, self.verb
+        );
+        let yes = gate.ask_local(resource, detail);
+        if yes {
+            self.local_consent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((host, port));
+        }
+        yes
+    }
 }
 
 impl HopGate {
@@ -136,15 +172,22 @@ impl HopGate {
             return Err(reason);
         };
         let what = (self.describe)(url);
+        let asked_now = self
+            .local_consent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(h, p)| *h == host && *p == port);
         let mut effect = Effect::new(
             self.op,
             Resource::NetConnect { host, port },
             Ceiling::Manifest,
             format!("capsule `{}` wants to {} {what}", self.actor, self.verb),
         );
-        effect.consented = url
-            .host()
-            .is_some_and(|h| self.net.consent.covers(&h, port));
+        effect.consented = asked_now
+            || url
+                .host()
+                .is_some_and(|h| self.net.consent.covers(&h, port));
         let how = gate.authorize(&effect).map_err(|denial| {
             if denial.deadline_hit() {
                 self.deadline_hit.store(true, Ordering::Relaxed);
@@ -218,6 +261,7 @@ impl HostState {
             deadline: self.deadline,
             deadline_hit: AtomicBool::new(false),
             refused: AtomicBool::new(false),
+            local_consent: Default::default(),
         };
         let request = EgressRequest {
             method: req.method,
