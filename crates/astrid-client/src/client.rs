@@ -366,6 +366,18 @@ impl Client {
             .await
     }
 
+    /// Says this connection will not answer approval request `id` (it was not its to
+    /// carry): once every approver asked has passed, the daemon denies it at once rather
+    /// than waiting out its time. Another approver may still answer before then.
+    pub async fn pass_approval(&self, id: u64) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ApprovalPass { id }).await
+    }
+
+    /// The same for a capsule's question `id`.
+    pub async fn pass_elicitation(&self, id: u64) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ElicitPass { id }).await
+    }
+
     /// Runs a control command. Daemon-side failures come back as `ClientError::Control`,
     /// refusals of the connection's credential as `ClientError::Denied`.
     pub async fn control(&self, command: ControlCommand) -> Result<ControlResponse, ClientError> {

@@ -264,3 +264,44 @@ async fn a_person_may_take_longer_than_the_capsules_deadline() {
         .unwrap();
     assert_eq!(reply.await.unwrap(), "allow-once");
 }
+
+/// An approver that will not answer a request passes it; once every approver asked has
+/// passed (or closed its connection) the request is denied at once, not after the wait. A
+/// pass from another principal's connection counts for nothing.
+#[tokio::test]
+async fn when_every_approver_passes_or_leaves_the_request_is_denied_at_once() {
+    let (home, daemon, c) = fixture().await;
+    let first = daemon.client().await;
+    let second = daemon.client().await;
+    let mut first_stream = first.register_approver().await.unwrap();
+    let mut second_stream = second.register_approver().await.unwrap();
+    let pattern = "fs:read:/tmp/astrid-approval/passed";
+    let reply = start_ask(&c, pattern);
+    let req = next_request(&mut first_stream).await;
+    assert_eq!(next_request(&mut second_stream).await.id, req.id);
+    first.pass_approval(req.id).await.unwrap();
+    // Still waiting: the second approver has not passed yet (a pass of bob's is ignored).
+    let bob = common::new_agent(&home.home, &c, "bob").await;
+    bob.pass_approval(req.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!reply.is_finished(), "denied before every approver passed");
+    // The second leaves: that is its pass, and the last.
+    drop(second_stream);
+    drop(second);
+    let got = tokio::time::timeout(Duration::from_secs(30), reply)
+        .await
+        .expect("the request still waits after every approver passed")
+        .unwrap();
+    assert_eq!(got, "deny");
+    let rejected: Vec<_> = entries(&home.home)
+        .into_iter()
+        .filter(|e| e.decision == Decision::Rejected && e.resource == pattern)
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]
+            .outcome
+            .contains("every approver asked passed or left"),
+        "{rejected:?}"
+    );
+}

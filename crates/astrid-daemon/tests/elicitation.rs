@@ -273,3 +273,24 @@ async fn a_typed_secret_goes_to_the_store_and_never_to_the_capsule() {
         "{entries:#?}"
     );
 }
+
+/// A frontend that will not answer a question passes it; once everyone asked has passed, the
+/// capsule hears at once that nobody could answer, rather than waiting out its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_everyone_asked_passes_the_capsule_hears_so_at_once() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install(&c, Capsule::ElicitProbe).await;
+    let person = daemon.client().await;
+    let mut questions = person.register_elicitor(false).await.unwrap();
+    // The capsule would wait up to 60 s for an answer.
+    let reply = asking(&c, TEXT, "60000 Which branch?");
+    let q = next_question(&mut questions).await;
+    person.pass_elicitation(q.id).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), reply)
+        .await
+        .expect("the question still waits after everyone passed")
+        .unwrap();
+    assert!(got.starts_with("error: unavailable: "), "{got}");
+}

@@ -190,11 +190,16 @@ pub fn open(
     let hosts_file = dir.path().join("hosts");
     std::fs::write(&hosts_file, hosts).map_err(|e| io("the sandbox's hosts file".into(), e))?;
     let mut routes = Vec::with_capacity(targets.len());
-    let mut tasks = Vec::with_capacity(targets.len());
+    let socket_dir = dir.path().to_path_buf();
+    // Built first, so a failure part-way stops the routes already serving (its drop).
+    let mut relay = Relay {
+        tasks: Vec::with_capacity(targets.len()),
+        _dir: dir,
+    };
     let _entered = rt.enter();
     for (i, (target, listen)) in targets.iter().zip(listen).enumerate() {
         let socket = format!("{i}.sock");
-        let path = dir.path().join(&socket);
+        let path = socket_dir.join(&socket);
         let listener = UnixListener::bind(&path)
             .map_err(|e| io(format!("the network socket {}", path.display()), e))?;
         let route = Route {
@@ -204,15 +209,15 @@ pub fn open(
             gate: gate.clone(),
             rt: rt.clone(),
         };
-        tasks.push(rt.spawn(serve(listener, Arc::new(route))));
+        relay.tasks.push(rt.spawn(serve(listener, Arc::new(route))));
         routes.push((listen, socket));
     }
     let plan = RelayPlan {
-        socket_dir: dir.path().to_path_buf(),
+        socket_dir,
         hosts_file,
         routes,
     };
-    Ok((Relay { tasks, _dir: dir }, plan))
+    Ok((relay, plan))
 }
 
 struct Route {

@@ -17,13 +17,27 @@ use astrid_types::PrincipalId;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::answerers::{Answerers, ForPrincipal};
+use crate::answerers::{Answerers, Asked, ForPrincipal};
 use crate::kernel::Inner;
 
 struct Waiting {
     principal: PrincipalId,
     kind: ElicitKind,
-    answer: mpsc::SyncSender<ElicitAnswer>,
+    /// An answer, or `None` once everyone asked has passed.
+    answer: mpsc::SyncSender<Option<ElicitAnswer>>,
+    asked: Asked,
+}
+
+impl crate::answerers::Pending for Waiting {
+    fn principal(&self) -> &PrincipalId {
+        &self.principal
+    }
+    fn asked(&mut self) -> &mut Asked {
+        &mut self.asked
+    }
+    fn nobody(self) {
+        let _ = self.answer.try_send(None);
+    }
 }
 
 #[derive(Default)]
@@ -52,11 +66,14 @@ impl Elicitations {
     pub fn unregister(&self, connection: u64) {
         self.elicitors.unregister(connection);
         self.secret_takers.unregister(connection);
+        crate::answerers::pass_all(&self.waiting, connection);
     }
 
-    /// Hands `answer` to the waiting question if it is `from`'s and fits it; anything else
-    /// is dropped (one principal never answers for another, and a malformed answer never
-    /// reaches the capsule), and the question keeps waiting.
+    /// `from`'s connection will not answer question `id`; the last pass ends the wait.
+    pub fn pass(&self, from: &PrincipalId, connection: u64, id: u64) {
+        crate::answerers::pass(&self.waiting, from, connection, id);
+    }
+
     pub fn answer(&self, from: &PrincipalId, id: u64, answer: ElicitAnswer) {
         let mut waiting = self.waiting.lock();
         let fits = waiting
@@ -67,7 +84,7 @@ impl Elicitations {
             return;
         }
         if let Some(w) = waiting.remove(&id) {
-            let _ = w.answer.try_send(answer);
+            let _ = w.answer.try_send(Some(answer));
         }
     }
 
@@ -76,24 +93,34 @@ impl Elicitations {
     fn ask(&self, req: ElicitRequest, p: &PrincipalId, timeout: Duration) -> Elicited {
         let (tx, rx) = mpsc::sync_channel(1);
         let id = req.id;
-        self.waiting.lock().insert(
-            id,
-            Waiting {
-                principal: p.clone(),
-                kind: req.kind.clone(),
-                answer: tx,
-            },
-        );
         let to = match req.kind {
             ElicitKind::Secret { .. } => &self.secret_takers,
             _ => &self.elicitors,
         };
-        let sent = to.send(p, &ServerMessage::ElicitRequest(req));
-        let outcome = if sent == 0 {
+        let nobody = {
+            // Sent under the lock, so a pass cannot arrive before its asking is on record.
+            let mut waiting = self.waiting.lock();
+            let kind = req.kind.clone();
+            let asked = to.send(p, &ServerMessage::ElicitRequest(req));
+            let nobody = asked.is_empty();
+            waiting.insert(
+                id,
+                Waiting {
+                    principal: p.clone(),
+                    kind,
+                    answer: tx,
+                    asked,
+                },
+            );
+            nobody
+        };
+        let outcome = if nobody {
             Elicited::NobodyToAsk
         } else {
             match rx.recv_timeout(timeout) {
-                Ok(answer) => Elicited::Answer(answer),
+                Ok(Some(answer)) => Elicited::Answer(answer),
+                // Everyone asked passed or left: nobody would answer it.
+                Ok(None) => Elicited::NobodyToAsk,
                 Err(_) => Elicited::TimedOut,
             }
         };
@@ -191,6 +218,7 @@ mod tests {
                     options: vec!["a".into(), "b".into()],
                 },
                 answer: tx,
+                asked: Asked::default(),
             },
         );
         // Another principal's answer, and an option not offered, are dropped; the question
@@ -199,7 +227,7 @@ mod tests {
         e.answer(&alice, 7, ElicitAnswer::Choice(2));
         assert!(rx.try_recv().is_err());
         e.answer(&alice, 7, ElicitAnswer::Choice(1));
-        assert_eq!(rx.try_recv().unwrap(), ElicitAnswer::Choice(1));
+        assert_eq!(rx.try_recv().unwrap(), Some(ElicitAnswer::Choice(1)));
         assert!(e.waiting.lock().is_empty());
         let (tx, rx) = mpsc::sync_channel(1);
         e.waiting.lock().insert(
@@ -208,9 +236,13 @@ mod tests {
                 principal: alice.clone(),
                 kind: ElicitKind::Text,
                 answer: tx,
+                asked: Asked::default(),
             },
         );
         e.answer(&alice, 8, ElicitAnswer::Text("main".into()));
-        assert_eq!(rx.try_recv().unwrap(), ElicitAnswer::Text("main".into()));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Some(ElicitAnswer::Text("main".into()))
+        );
     }
 }

@@ -301,6 +301,14 @@ fn handle(
                 secrets,
             );
         }
+        ClientMessage::ApprovalPass { id } => {
+            inner.approvals.pass(&peer.principal, peer.connection, id);
+        }
+        ClientMessage::ElicitPass { id } => {
+            inner
+                .elicitations
+                .pass(&peer.principal, peer.connection, id);
+        }
         ClientMessage::ElicitAnswer { id, answer } => {
             inner.elicitations.answer(&peer.principal, id, answer);
         }

@@ -12,13 +12,15 @@
 //! so the kernel's wait does not hold a capsule for nothing.
 //!
 //! Which call a request belongs to: the kernel's approval requests name the effect, not the
-//! MCP call that led to it. A request is given to the call waiting when it arrives (one that
-//! arrived while no call was waiting is left to the principal's other approvers), which is
-//! exact for a host that makes one call at a time; with several at once a form may come back
-//! on another of them, and the form always says what exactly is being approved.
+//! MCP call that led to it. A request is given to a call that is waiting when it arrives,
+//! which is exact for a host that makes one call at a time; with several at once a form may
+//! come back on another of them, and the form always says what exactly is being approved.
+//! One that arrives while no call waits is not this server's to carry (the principal's agent
+//! in `astrid chat`, say): it is passed (`ApprovalPass`, `ElicitPass`), so the kernel does
+//! not wait on this server for an answer that cannot come.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use astrid_client::Client;
@@ -29,7 +31,7 @@ use rmcp::model::{
     InputResponses,
 };
 use rmcp::ErrorData;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::elicit;
@@ -46,17 +48,17 @@ pub(crate) enum Asked {
     Question(ElicitRequest),
 }
 
-struct Arrival {
-    at: Instant,
-    asked: Asked,
-}
+/// A call's daemon-side task.
+pub(crate) type Call = JoinHandle<Result<CallToolResult, ErrorData>>;
+
+/// A call listening for what the kernel asks on its behalf.
+pub(crate) struct Listening(oneshot::Receiver<Asked>);
 
 /// A call between rounds: its daemon-side task and what its client was asked.
 struct Waiting {
     tool: String,
-    call: JoinHandle<Result<CallToolResult, ErrorData>>,
+    call: Call,
     asked: Asked,
-    started: Instant,
     since: Instant,
 }
 
@@ -66,71 +68,58 @@ pub(crate) enum Round {
     Ask(InputRequiredResult),
 }
 
-/// The server's side of the rounds: what the kernel asked, and the calls waiting for answers.
+/// The server's side of the rounds: the calls listening for the kernel's questions, and the
+/// calls waiting for their client's answers.
 pub(crate) struct Rounds {
     client: Client,
-    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arrival>>,
+    listening: Mutex<VecDeque<oneshot::Sender<Asked>>>,
     waiting: Mutex<HashMap<String, Waiting>>,
     /// How long a call may wait for its client to come back (the kernel's own wait).
     expire: Duration,
 }
 
 impl Rounds {
-    /// Registers `client` to answer its principal's approvals and (non-secret) questions,
-    /// which from now on wait for a call to carry them to the MCP client.
+    /// Registers `client` to answer its principal's approvals and (non-secret) questions;
+    /// each is handed to a listening call, or passed.
     pub(crate) async fn start(
         client: Client,
         expire: Duration,
-    ) -> Result<Rounds, astrid_client::ClientError> {
+    ) -> Result<Arc<Rounds>, astrid_client::ClientError> {
         let mut approvals = client.register_approver().await?;
         // Not for secrets, as over the older protocol: the host would see the value.
         let mut questions = client.register_elicitor(false).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let to_inbox = tx.clone();
-        tokio::spawn(async move {
-            while let Some(req) = approvals.next().await {
-                let arrival = Arrival {
-                    at: Instant::now(),
-                    asked: Asked::Approval(req),
-                };
-                if to_inbox.send(arrival).is_err() {
-                    break;
-                }
-            }
-        });
-        let declines = client.clone();
-        tokio::spawn(async move {
-            while let Some(q) = questions.next().await {
-                if matches!(q.kind, ElicitKind::Secret { .. }) {
-                    let _ = declines
-                        .answer_elicitation(q.id, ElicitAnswer::Declined)
-                        .await;
-                    continue;
-                }
-                let arrival = Arrival {
-                    at: Instant::now(),
-                    asked: Asked::Question(q),
-                };
-                if tx.send(arrival).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Rounds {
+        let rounds = Arc::new(Rounds {
             client,
-            inbox: tokio::sync::Mutex::new(rx),
+            listening: Mutex::new(VecDeque::new()),
             waiting: Mutex::new(HashMap::new()),
             expire,
-        })
+        });
+        let to = rounds.clone();
+        tokio::spawn(async move {
+            while let Some(req) = approvals.next().await {
+                to.dispatch(Asked::Approval(req)).await;
+            }
+        });
+        let to = rounds.clone();
+        tokio::spawn(async move {
+            while let Some(q) = questions.next().await {
+                to.dispatch(Asked::Question(q)).await;
+            }
+        });
+        Ok(rounds)
     }
 
-    /// The first round of a call: `call` runs on a task from now on.
-    pub(crate) async fn begin(
-        &self,
-        tool: &str,
-        call: JoinHandle<Result<CallToolResult, ErrorData>>,
-    ) -> Round {
-        self.wait(tool, call, Instant::now()).await
+    /// Starts listening for what the kernel asks on behalf of a call; before the call is
+    /// sent, so nothing it causes can arrive unheard.
+    pub(crate) fn listen(&self) -> Listening {
+        let (tx, rx) = oneshot::channel();
+        self.lock_listening().push_back(tx);
+        Listening(rx)
+    }
+
+    /// The first round of a call, listening since before it was sent.
+    pub(crate) async fn begin(&self, tool: &str, call: Call, listening: Listening) -> Round {
+        self.wait(tool, call, listening).await
     }
 
     /// A later round: the answer in `responses` goes to the kernel, and the call goes on.
@@ -141,11 +130,7 @@ impl Rounds {
         responses: Option<&InputResponses>,
     ) -> Round {
         self.expire_old().await;
-        let found = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(state);
+        let found = self.lock_waiting().remove(state);
         let Some(w) = found else {
             return Round::Done(Ok(CallToolResult::error(vec![ContentBlock::text(
                 "this call's approval is no longer waiting (answered already, expired, or from \
@@ -159,61 +144,83 @@ impl Rounds {
                 "the request state belongs to a call of `{}`, not `{tool}`",
                 w.tool
             );
-            self.waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(state.to_string(), w);
+            self.lock_waiting().insert(state.to_string(), w);
             return Round::Done(Ok(CallToolResult::error(vec![ContentBlock::text(msg)])));
         }
         let result = responses
             .and_then(|r| r.get(INPUT_KEY))
             .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+        // Listening before answering: the call's next question may follow at once.
+        let listening = self.listen();
         self.answer(&w.asked, result.as_ref()).await;
-        self.wait(tool, w.call, w.started).await
+        self.wait(tool, w.call, listening).await
+    }
+
+    /// Hands what the kernel asked to a listening call, or passes it.
+    async fn dispatch(&self, mut asked: Asked) {
+        if let Asked::Question(q) = &asked {
+            if matches!(q.kind, ElicitKind::Secret { .. }) {
+                // Never sent to a connection that did not register for secrets.
+                let _ = self
+                    .client
+                    .answer_elicitation(q.id, ElicitAnswer::Declined)
+                    .await;
+                return;
+            }
+        }
+        loop {
+            let next = self.lock_listening().pop_front();
+            match next {
+                Some(tx) => match tx.send(asked) {
+                    Ok(()) => return,
+                    // That call ended meanwhile: the next one.
+                    Err(back) => asked = back,
+                },
+                None => return self.pass(&asked).await,
+            }
+        }
+    }
+
+    async fn pass(&self, asked: &Asked) {
+        let _ = match asked {
+            Asked::Approval(r) => self.client.pass_approval(r.id).await,
+            Asked::Question(q) => self.client.pass_elicitation(q.id).await,
+        };
     }
 
     /// Waits for the call to end or for the kernel to ask something on its behalf.
-    async fn wait(
-        &self,
-        tool: &str,
-        mut call: JoinHandle<Result<CallToolResult, ErrorData>>,
-        started: Instant,
-    ) -> Round {
-        let mut inbox = self.inbox.lock().await;
+    async fn wait(&self, tool: &str, mut call: Call, listening: Listening) -> Round {
+        let mut rx = listening.0;
         loop {
             tokio::select! {
-                done = &mut call => return Round::Done(joined(done)),
-                arrived = inbox.recv() => {
-                    let Some(a) = arrived else {
-                        drop(inbox);
-                        return Round::Done(joined(call.await));
-                    };
-                    if a.at < started {
-                        // Asked before this call began: not this call's to carry.
-                        continue;
+                done = &mut call => {
+                    rx.close();
+                    // Handed over just as the call ended: not its to carry.
+                    if let Ok(asked) = rx.try_recv() {
+                        self.pass(&asked).await;
                     }
-                    drop(inbox);
-                    return self.hand_out(tool, call, a.asked, started).await;
+                    return Round::Done(joined(done));
                 }
+                asked = &mut rx => match asked {
+                    Ok(asked) => {
+                        self.expire_old().await;
+                        if self.lock_waiting().len() < MAX_WAITING {
+                            return self.hand_out(tool, call, asked);
+                        }
+                        // Too many calls wait already: denied, and the call goes on.
+                        rx = self.listen().0;
+                        self.answer(&asked, None).await;
+                    }
+                    // The dispatcher is gone (the daemon connection closed): the call ends
+                    // too.
+                    Err(_) => return Round::Done(joined(call.await)),
+                },
             }
         }
     }
 
     /// Keeps the call waiting under a fresh handle and returns the form for its client.
-    async fn hand_out(
-        &self,
-        tool: &str,
-        call: JoinHandle<Result<CallToolResult, ErrorData>>,
-        asked: Asked,
-        started: Instant,
-    ) -> Round {
-        self.expire_old().await;
-        let full = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_WAITING;
-        if full {
-            self.answer(&asked, None).await;
-            // Denied: the call goes on to its (refused) end.
-            return Round::Done(joined(call.await));
-        }
+    fn hand_out(&self, tool: &str, call: Call, asked: Asked) -> Round {
         let params = match &asked {
             Asked::Approval(req) => elicit::approval_form(req),
             Asked::Question(q) => elicit::question_form(q),
@@ -224,19 +231,15 @@ impl Rounds {
             INPUT_KEY.to_string(),
             InputRequest::Elicitation(rmcp::model::ElicitRequest::new(params)),
         );
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                state.clone(),
-                Waiting {
-                    tool: tool.to_string(),
-                    call,
-                    asked,
-                    started,
-                    since: Instant::now(),
-                },
-            );
+        self.lock_waiting().insert(
+            state.clone(),
+            Waiting {
+                tool: tool.to_string(),
+                call,
+                asked,
+                since: Instant::now(),
+            },
+        );
         Round::Ask(InputRequiredResult::new(Some(requests), Some(state)))
     }
 
@@ -267,7 +270,7 @@ impl Rounds {
     /// Denies what calls nobody came back for were waiting on; their tasks end refused.
     async fn expire_old(&self) {
         let old: Vec<Waiting> = {
-            let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w = self.lock_waiting();
             let keys: Vec<String> = w
                 .iter()
                 .filter(|(_, v)| v.since.elapsed() >= self.expire)
@@ -278,6 +281,14 @@ impl Rounds {
         for w in old {
             self.answer(&w.asked, None).await;
         }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_listening(&self) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<Asked>>> {
+        self.listening.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -82,7 +82,7 @@ impl CapsuleTools {
                     .map(|()| None),
                 elicit::Asking::Rounds => Rounds::start(client.clone(), elicit::FORM_WAIT)
                     .await
-                    .map(|r| Some(Arc::new(r))),
+                    .map(Some),
             };
             started.unwrap_or_else(|e| {
                 // Without the registration nobody is asked here: calls are denied as before.
@@ -254,10 +254,11 @@ impl ServerHandler for CapsuleTools {
                     .await
             }
             None => {
+                let listening = rounds.listen();
                 // On a task: a call that needs an answer outlives this round.
                 let (this, name) = (self.clone(), request.name.to_string());
                 let call = tokio::spawn(async move { this.call(&client, &name, args).await });
-                rounds.begin(&request.name, call).await
+                rounds.begin(&request.name, call, listening).await
             }
         };
         match round {

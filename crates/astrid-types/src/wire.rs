@@ -107,6 +107,18 @@ pub enum ClientMessage {
         id: u64,
         answer: crate::elicit::ElicitAnswer,
     },
+    /// This connection will not answer `ServerMessage::ApprovalRequest { id }` (it was not
+    /// its to carry). Once every connection asked has passed (or closed), the request is
+    /// denied at once instead of waiting out its time; any other approver may still answer
+    /// before that.
+    ApprovalPass {
+        id: u64,
+    },
+    /// The same for `ServerMessage::ElicitRequest { id }`: once everyone asked passed, the
+    /// capsule hears that nobody could answer.
+    ElicitPass {
+        id: u64,
+    },
 }
 
 /// What a connection authenticates with.

@@ -24,12 +24,26 @@ use astrid_types::PrincipalId;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::answerers::{Answerers, ForPrincipal};
+use crate::answerers::{Answerers, Asked, ForPrincipal};
 use crate::kernel::Inner;
 
 struct Waiting {
     principal: PrincipalId,
-    answer: mpsc::SyncSender<(ApprovalDecision, AnsweredBy)>,
+    /// An answer, or `None` once every connection asked has passed.
+    answer: mpsc::SyncSender<Option<(ApprovalDecision, AnsweredBy)>>,
+    asked: Asked,
+}
+
+impl crate::answerers::Pending for Waiting {
+    fn principal(&self) -> &PrincipalId {
+        &self.principal
+    }
+    fn asked(&mut self) -> &mut Asked {
+        &mut self.asked
+    }
+    fn nobody(self) {
+        let _ = self.answer.try_send(None);
+    }
 }
 
 #[derive(Default)]
@@ -47,6 +61,12 @@ impl Broker {
 
     pub fn unregister(&self, connection: u64) {
         self.approvers.unregister(connection);
+        crate::answerers::pass_all(&self.waiting, connection);
+    }
+
+    /// `from`'s connection will not answer request `id`; the last pass denies it at once.
+    pub fn pass(&self, from: &PrincipalId, connection: u64, id: u64) {
+        crate::answerers::pass(&self.waiting, from, connection, id);
     }
 
     /// Hands an answer to the waiting request, if it is `from`'s; anything else is dropped so
@@ -55,7 +75,7 @@ impl Broker {
         let mut waiting = self.waiting.lock();
         if waiting.get(&id).is_some_and(|w| &w.principal == from) {
             if let Some(w) = waiting.remove(&id) {
-                let _ = w.answer.try_send((decision, by));
+                let _ = w.answer.try_send(Some((decision, by)));
             }
         } else {
             tracing::warn!(id, principal = %from, "ignored an approval answer");
@@ -71,21 +91,33 @@ impl Broker {
     ) -> (ApprovalDecision, Option<AnsweredBy>, &'static str) {
         let (tx, rx) = mpsc::sync_channel(1);
         let id = req.id;
-        self.waiting.lock().insert(
-            id,
-            Waiting {
-                principal: p.clone(),
-                answer: tx,
-            },
-        );
-        let sent = self
-            .approvers
-            .send(p, &ServerMessage::ApprovalRequest(req.clone()));
-        let outcome = if sent == 0 {
+        let nobody = {
+            // Sent under the lock, so a pass cannot arrive before its asking is on record.
+            let mut waiting = self.waiting.lock();
+            let asked = self
+                .approvers
+                .send(p, &ServerMessage::ApprovalRequest(req.clone()));
+            let nobody = asked.is_empty();
+            waiting.insert(
+                id,
+                Waiting {
+                    principal: p.clone(),
+                    answer: tx,
+                    asked,
+                },
+            );
+            nobody
+        };
+        let outcome = if nobody {
             (ApprovalDecision::Deny, None, "no approver connected")
         } else {
             match rx.recv_timeout(timeout) {
-                Ok((d, by)) => (d, Some(by), "answered"),
+                Ok(Some((d, by))) => (d, Some(by), "answered"),
+                Ok(None) => (
+                    ApprovalDecision::Deny,
+                    None,
+                    "every approver asked passed or left",
+                ),
                 Err(_) => (ApprovalDecision::Deny, None, "no answer in time"),
             }
         };
@@ -124,7 +156,13 @@ impl Inner {
             self.record(p, &capsule, &ask.action, &shown, decision, outcome)
                 .map_err(|e| e.to_string())
         };
-        let key = (p.clone(), capsule.clone(), resource.pattern());
+        // A run-time local-egress answer is remembered apart from a capability answer for the
+        // same target: allowing "connect to nas.lan:80" is not knowing it is on your LAN.
+        let remembered = match scope::local_egress_target(&ask) {
+            Some(_) => format!("{} {}", ask.action, resource.pattern()),
+            None => resource.pattern(),
+        };
+        let key = (p.clone(), capsule.clone(), remembered);
         if self.approvals.session.lock().contains(&key) {
             audit(Decision::Approved, "allow-session (remembered)")?;
             return Ok(ApprovalDecision::AllowSession);

@@ -158,7 +158,11 @@ fn exit_code(status: ExitStatus) -> u8 {
 
 fn accept(listener: TcpListener, socket: PathBuf, open: Arc<AtomicUsize>) {
     for conn in listener.incoming() {
-        let Ok(tcp) = conn else { continue };
+        let Ok(tcp) = conn else {
+            // Out of descriptors, say: wait rather than spin.
+            thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        };
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN {
             open.fetch_sub(1, Ordering::SeqCst);
             drop(tcp);

@@ -466,6 +466,14 @@ fn capabilities(c: &Capabilities) -> Check {
         ("process_net", &c.process_net, routed_target),
         ("identity", &c.identity, fact),
     ];
+    if !c.process_net.is_empty() && c.net.is_empty() {
+        // Each routed connection is checked against `net` too; without it every one fails.
+        return fail(
+            "capabilities.process_net".to_string(),
+            "needs its targets in `net` as well (each connection is checked against `net`)"
+                .to_string(),
+        );
+    }
     for (field, items, rule) in lists {
         for (i, item) in items.iter().enumerate() {
             if let Err(reason) = rule(item) {

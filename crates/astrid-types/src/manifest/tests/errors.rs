@@ -485,13 +485,22 @@ fn capability_errors() {
         ("x_y.example.com:443", elsewhere),
     ] {
         assert_eq!(
-            cap_err("process_net", value),
+            err(&format!(
+                "[capabilities]\nnet = [\"api.example.com:443\"]\nprocess_net = [\"{value}\"]\n"
+            )),
             expect(
                 "capabilities.process_net[0]",
                 &format!("`{value}` {reason}")
             ),
         );
     }
+    assert_eq!(
+        cap_err("process_net", "api.example.com:443"),
+        expect(
+            "capabilities.process_net",
+            "needs its targets in `net` as well (each connection is checked against `net`)"
+        ),
+    );
     assert_eq!(
         err("[capabilities]\nkv = \"yes\"\n"),
         expect(
