@@ -1,8 +1,8 @@
 //! A capsule's subprocess reaches the network only through `[capabilities] process_net`,
 //! through a real daemon: `tool-shell` (its manifest given `process_net`) runs `curl` in
 //! the sandbox. Each connection goes through the same gate as an `astrid:net` connect and is
-//! audited as `process.connect`: refused without a token, consent or person; allowed by the
-//! operator's local-egress consent, and the bytes arrive; a port not routed, and a routed
+//! audited as `process.connect`: refused without a token, consent or person; allowed by a
+//! person asked at run time, or by the operator's local-egress consent, and the bytes arrive; a port not routed, and a routed
 //! target outside the `net` ceiling, are not reached; a routed name that resolves to this
 //! machine is refused by the airlock after the lookup even with a token. No refused
 //! listener is ever touched.
@@ -139,7 +139,36 @@ async fn a_subprocess_reaches_only_its_routed_targets_through_the_gate_and_the_a
         "{entries:#?}"
     );
 
-    // The operator's local-egress consent for tool-shell: the bytes arrive.
+    // A person connected: asked at run time (the kernel's `net.local` question, naming the
+    // command line), and allowed once: the bytes arrive.
+    let person = daemon.client().await;
+    let mut asks = person.register_approver().await.expect("an approver");
+    let call = {
+        let (c, ws, command) = (c.clone(), ws_str.to_string(), curl(port, "localhost"));
+        tokio::spawn(async move { shell(&c, &ws, &command).await })
+    };
+    let req = common::next_request(&mut asks).await;
+    assert_eq!(req.action, astrid_types::approval::LOCAL_EGRESS);
+    assert_eq!(
+        req.resource.pattern(),
+        format!("net:connect:localhost:{port}")
+    );
+    assert!(
+        req.detail.contains("for its subprocess `sh -c"),
+        "{}",
+        req.detail
+    );
+    person
+        .answer_approval(req.id, astrid_types::wire::ApprovalDecision::AllowOnce)
+        .await
+        .unwrap();
+    let out = call.await.unwrap();
+    assert!(out.contains("from the routed host"), "{out}");
+    assert_eq!(reached.load(Ordering::SeqCst), 1);
+    drop(asks);
+    drop(person);
+
+    // The operator's local-egress consent for tool-shell: the bytes arrive, nobody asked.
     let allow = ControlCommand::EgressAllow {
         principal: "default".into(),
         capsule: "tool-shell".into(),
@@ -148,7 +177,7 @@ async fn a_subprocess_reaches_only_its_routed_targets_through_the_gate_and_the_a
     control(&c, allow).await.expect("egress consent");
     let out = shell(&c, ws_str, &curl(port, "localhost")).await;
     assert!(out.contains("from the routed host"), "{out}");
-    assert_eq!(reached.load(Ordering::SeqCst), 1);
+    assert_eq!(reached.load(Ordering::SeqCst), 2);
     let entries = connects(&home);
     assert!(
         entries.iter().any(|(d, r, o)| *d == Decision::Allowed

@@ -33,6 +33,11 @@ pub trait Gate: Send + Sync + 'static {
     /// The airlock refused (or could not make) a connection the gate allowed: a name that
     /// resolved to a non-public address, a lookup or connect that failed.
     fn failed(&self, _target: &RelayTarget, _error: &EgressError) {}
+    /// As [`Authorize::consent_local`]: may this local target, not consented, be reached?
+    /// Default: no.
+    fn consent_local(&self, _url: &url::Url, _why: &str) -> bool {
+        false
+    }
 }
 
 /// The gate's verdict, remembered so a refusal is not reported twice.
@@ -49,6 +54,10 @@ impl Authorize for Verdict<'_> {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         v
+    }
+
+    fn consent_local(&self, url: &url::Url, why: &str) -> bool {
+        self.gate.consent_local(url, why)
     }
 }
 

@@ -5,7 +5,7 @@
 //! connection are not gated again (the connection is the grant) and are bounded by the
 //! invocation's deadline.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use astrid_egress::EgressError;
@@ -68,13 +68,12 @@ impl Host for HostState {
             )));
         }
         let tls = options.tls;
-        let gate = HopGate {
-            ctx: self.ctx.clone(),
-            actor: self.actor.clone(),
-            net: net.clone(),
-            op: OP,
-            verb: "open",
-            describe: Box::new(move |url| {
+        let gate = HopGate::new(
+            self,
+            net.clone(),
+            OP,
+            "open",
+            Box::new(move |url| {
                 let kind = if tls {
                     "a TLS connection"
                 } else {
@@ -84,11 +83,7 @@ impl Host for HostState {
                 let port = url.port_or_known_default().unwrap_or_default();
                 format!("{kind} to {host}:{port}")
             }),
-            deadline: self.deadline,
-            deadline_hit: AtomicBool::new(false),
-            refused: AtomicBool::new(false),
-            local_consent: Default::default(),
-        };
+        );
         let budget = self.io_budget(options.timeout_ms);
         let result =
             net.rt.block_on(

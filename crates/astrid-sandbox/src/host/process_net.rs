@@ -4,12 +4,11 @@
 //! program opens is one hop through the same gate as an `astrid:net` connect (`HopGate`:
 //! the manifest's `net` ceiling, then the operator's local-egress consent or a
 //! `net:connect` token or a person), audited as `process.connect`, then the airlock's
-//! address rules, whose refusals are audited too. A run without `process_net` gets no
-//! route, as before.
+//! address rules, whose refusals are audited too. A local target not consented is asked
+//! about at run time as for `astrid:net` (`net.local`); a yes holds for the rest of the run.
+//! A run without `process_net` gets no route, as before.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use astrid_egress::relay::{self, Gate, Relay, RelayTarget};
 use astrid_egress::{Authorize, EgressError};
@@ -21,43 +20,27 @@ use super::http::HopGate;
 use super::HostState;
 use crate::authorize::Gatekeeper;
 use crate::bindings::astrid::process::process::ErrorCode;
-use crate::chain::Actor;
-use crate::context::{CapsuleContext, NetAccess};
 
 const OP: &str = "process.connect";
 /// The runs' socket directories, under the Astrid home's `run/` (masked in every sandbox).
 const SOCKETS_DIR: &str = "process-net";
 
-/// The capsule's gate for the connections of one run.
+/// The capsule's gate for the connections of one run: one `HopGate` for the whole run, so a
+/// local target a person allowed once stays allowed for the rest of that run (one use of
+/// the program), and nothing outlives it.
 struct RunGate {
-    ctx: Arc<CapsuleContext>,
-    actor: Actor,
-    net: Arc<NetAccess>,
-    /// The command line, for the person asked and the audit entry.
+    hop: HopGate,
+    /// The command line, for the audit entry of an airlock refusal.
     line: String,
-    deadline: Option<Instant>,
 }
 
 impl Gate for RunGate {
     fn authorize(&self, url: &Url) -> Result<(), String> {
-        let line = self.line.clone();
-        HopGate {
-            ctx: self.ctx.clone(),
-            actor: self.actor.clone(),
-            net: self.net.clone(),
-            op: OP,
-            verb: "open",
-            describe: Box::new(move |url| {
-                let host = url.host_str().unwrap_or_default();
-                let port = url.port_or_known_default().unwrap_or_default();
-                format!("a connection to {host}:{port} for its subprocess `{line}`")
-            }),
-            deadline: self.deadline,
-            deadline_hit: AtomicBool::new(false),
-            refused: AtomicBool::new(false),
-            local_consent: Default::default(),
-        }
-        .authorize(url)
+        self.hop.authorize(url)
+    }
+
+    fn consent_local(&self, url: &Url, why: &str) -> bool {
+        self.hop.consent_local(url, why)
     }
 
     fn failed(&self, target: &RelayTarget, error: &EgressError) {
@@ -65,9 +48,9 @@ impl Gate for RunGate {
         // which is not a refusal and is the program's to see).
         if let EgressError::Denied(reason) = error {
             Gatekeeper {
-                ctx: &self.ctx,
-                actor: &self.actor,
-                deadline: self.deadline,
+                ctx: &self.hop.ctx,
+                actor: &self.hop.actor,
+                deadline: self.hop.deadline,
                 may_ask: false,
             }
             .record_denial(
@@ -109,12 +92,20 @@ impl HostState {
                 consent: net.consent.clone(),
             });
         }
+        let shown = line.to_string();
         let gate = RunGate {
-            ctx: self.ctx.clone(),
-            actor: self.actor.clone(),
-            net: net.clone(),
+            hop: HopGate::new(
+                self,
+                net.clone(),
+                OP,
+                "open",
+                Box::new(move |url| {
+                    let host = url.host_str().unwrap_or_default();
+                    let port = url.port_or_known_default().unwrap_or_default();
+                    format!("a connection to {host}:{port} for its subprocess `{shown}`")
+                }),
+            ),
             line: line.to_string(),
-            deadline: self.deadline,
         };
         let (relay, plan) = relay::open(
             &net.rt,

@@ -108,6 +108,29 @@ pub(crate) struct HopGate {
 }
 
 impl HopGate {
+    /// The gate of one request, connection or run of `state`'s invocation: `op` is the audit
+    /// action, `verb` and `describe` word the question a person is asked.
+    pub(crate) fn new(
+        state: &HostState,
+        net: Arc<NetAccess>,
+        op: &'static str,
+        verb: &'static str,
+        describe: Describe,
+    ) -> HopGate {
+        HopGate {
+            ctx: state.ctx.clone(),
+            actor: state.actor.clone(),
+            net,
+            op,
+            verb,
+            describe,
+            deadline: state.deadline,
+            deadline_hit: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+            local_consent: Default::default(),
+        }
+    }
+
     fn gatekeeper(&self) -> Gatekeeper<'_> {
         Gatekeeper {
             ctx: &self.ctx,
@@ -251,18 +274,13 @@ impl HostState {
         let asked = (req.timeout_ms > 0).then(|| Duration::from_millis(u64::from(req.timeout_ms)));
         let budget = self.budget(asked);
         let method = req.method.to_ascii_uppercase();
-        let gate = HopGate {
-            ctx: self.ctx.clone(),
-            actor: self.actor.clone(),
-            net: net.clone(),
-            op: OP,
-            verb: "send",
-            describe: Box::new(move |url| format!("{method} {}", short(url))),
-            deadline: self.deadline,
-            deadline_hit: AtomicBool::new(false),
-            refused: AtomicBool::new(false),
-            local_consent: Default::default(),
-        };
+        let gate = HopGate::new(
+            self,
+            net.clone(),
+            OP,
+            "send",
+            Box::new(move |url| format!("{method} {}", short(url))),
+        );
         let request = EgressRequest {
             method: req.method,
             url: req.url.clone(),
