@@ -59,7 +59,7 @@ NEXT_VERSION="$(echo "$THIS_VERSION" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 
 export ASTRID_TEST_NEXT_RELEASE="$CARGO_TARGET_DIR/next-release"
 ASTRID_RELEASE_VERSION="$NEXT_VERSION" cargo build --release --workspace --bins
 mkdir -p "$ASTRID_TEST_NEXT_RELEASE"
-for bin in astrid astrid-daemon astrid-gateway astrid-emit; do
+for bin in astrid astrid-daemon astrid-gateway astrid-emit astrid-netfwd; do
   cp "$CARGO_TARGET_DIR/release/$bin" "$ASTRID_TEST_NEXT_RELEASE/$bin"
 done
 "$ASTRID_TEST_NEXT_RELEASE/astrid" --version | grep -qx "astrid $NEXT_VERSION"

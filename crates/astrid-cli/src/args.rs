@@ -142,7 +142,7 @@ pub enum Command {
     /// Registries: publish capsules and distros into one, search one.
     #[command(subcommand)]
     Registry(RegistryCommand),
-    /// Update Astrid itself from a signed release channel: verify, stage, swap the four
+    /// Update Astrid itself from a signed release channel: verify, stage, swap the five
     /// binaries at once, restart the daemon, roll back if the new one does not come up.
     Update(UpdateArgs),
     /// Publish Astrid's own binaries into a release channel (for `astrid update`).
@@ -467,7 +467,7 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
-    /// Pack this platform's four binaries into a channel directory (any static file server
+    /// Pack this platform's five binaries into a channel directory (any static file server
     /// can then host it) and re-sign channel.toml with KEY. A published release never
     /// changes.
     Publish {
@@ -480,8 +480,8 @@ pub enum ReleaseCommand {
         /// The version to publish them as (default: this astrid's version).
         #[arg(long, value_name = "VERSION")]
         version: Option<semver::Version>,
-        /// The directory holding astrid, astrid-daemon, astrid-gateway and astrid-emit
-        /// (default: the one this astrid runs from).
+        /// The directory holding astrid, astrid-daemon, astrid-gateway, astrid-emit and
+        /// astrid-netfwd (default: the one this astrid runs from).
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
         /// The platform they are for (default: this one, e.g. x86_64-linux).

@@ -40,10 +40,10 @@ fn next_release() -> PathBuf {
     let dir = std::env::var_os("ASTRID_TEST_NEXT_RELEASE")
         .map(PathBuf::from)
         .expect(
-            "ASTRID_TEST_NEXT_RELEASE must name a directory with the four binaries built with \
+            "ASTRID_TEST_NEXT_RELEASE must name a directory with the five binaries built with \
          another ASTRID_RELEASE_VERSION (scripts/test.sh builds it)",
         );
-    for bin in ["astrid", "astrid-daemon", "astrid-gateway", "astrid-emit"] {
+    for bin in astrid_registry::channel::BINARIES {
         assert!(
             dir.join(bin).is_file(),
             "{} is missing",
@@ -208,6 +208,7 @@ fn installed_v1(root: &Path) -> (Install, StaticServer, PathBuf, PathBuf, String
     assert!(out.contains(&format!("astrid {v1} installed in")), "{out}");
     assert_eq!(install.current(), v1);
     assert_eq!(version_of(&install.root.join("bin/astrid")), v1);
+    assert_eq!(version_of(&install.root.join("current/astrid-netfwd")), v1);
     ok(install.run(&["start"]), "start");
     let (_, running) = install.daemon().expect("the daemon runs");
     assert_eq!(running, v1);
@@ -365,6 +366,8 @@ fn updates_verify_survive_kill_9_at_every_step_and_refuse_every_forgery() {
     );
     assert_eq!(install.current(), v2);
     assert_eq!(version_of(&install.root.join("bin/astrid")), v2);
+    // The sandbox forwarder came with it, beside the daemon that looks for it there.
+    assert_eq!(version_of(&install.root.join("current/astrid-netfwd")), v2);
     let (pid2, running) = install.daemon().unwrap();
     assert_eq!(running, v2);
     assert_ne!(pid2, pid1b);
@@ -401,7 +404,7 @@ fn a_release_whose_daemon_does_not_come_up_is_rolled_back() {
     let v2 = version_of(&next.join("astrid"));
     let broken = root.join("broken");
     std::fs::create_dir_all(&broken).unwrap();
-    for bin in ["astrid", "astrid-gateway", "astrid-emit"] {
+    for bin in ["astrid", "astrid-gateway", "astrid-emit", "astrid-netfwd"] {
         std::fs::copy(next.join(bin), broken.join(bin)).unwrap();
     }
     let script = format!(

@@ -1,6 +1,6 @@
 //! A release channel: `channel.toml`, signed like a registry index (with its own signing
 //! context, so neither can pass for the other), listing Astrid's releases and, per platform,
-//! an archive of the four binaries with its size and BLAKE3 hash. `astrid update` reads it
+//! an archive of the release's executables ([`BINARIES`]) with its size and BLAKE3 hash. `astrid update` reads it
 //! through a [`crate::Fetcher`].
 
 use std::path::{Path, PathBuf};
@@ -18,11 +18,21 @@ use crate::{signed, Fetcher, Location, Purpose, RegistryError, SignedFile};
 
 /// The channel file at the channel's root.
 pub const CHANNEL_FILE: &str = "channel.toml";
-pub const CHANNEL_FORMAT: &str = "astrid-release 1";
+/// Format 2 added `astrid-netfwd` to the archive. A client of format 1 refuses a format-2
+/// channel by its format line, before it downloads an archive it would refuse anyway.
+pub const CHANNEL_FORMAT: &str = "astrid-release 2";
 /// Largest channel file read.
 pub const MAX_CHANNEL_BYTES: u64 = 1 << 20;
-/// What a release archive holds: exactly these executables, nothing else.
-pub const BINARIES: [&str; 4] = ["astrid", "astrid-daemon", "astrid-gateway", "astrid-emit"];
+/// What a release archive holds: exactly these executables, nothing else. `astrid-netfwd`
+/// is not run by a person: it is the forwarder that sandboxes granted hosts start first
+/// (`astrid mcp add --allow-net`, a capsule's `process_net`), found beside the others.
+pub const BINARIES: [&str; 5] = [
+    "astrid",
+    "astrid-daemon",
+    "astrid-gateway",
+    "astrid-emit",
+    "astrid-netfwd",
+];
 
 /// This machine's platform as a channel names it, e.g. `x86_64-linux`.
 pub fn this_platform() -> String {

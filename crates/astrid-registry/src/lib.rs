@@ -7,7 +7,7 @@
 //!
 //! A release channel (`channel.toml`, [`channel`]) is signed the same way and lists Astrid's
 //! own releases per platform, for `astrid update`; [`release_archive`] packs and unpacks one
-//! platform's four binaries.
+//! platform's binaries.
 
 #![forbid(unsafe_code)]
 

@@ -1,8 +1,8 @@
-//! One platform's release archive: a plain tar holding exactly the four executables
+//! One platform's release archive: a plain tar holding exactly the release's executables
 //! ([`BINARIES`]), nothing else. Packing is deterministic (fixed order, mode, owner and
 //! time), so the same binaries always make the same archive and the same hash. Unpacking
 //! reads an archive whose hash the signed channel already vouched for, and still refuses
-//! anything but the four regular files: a wrong archive must not write outside the staging
+//! anything but those regular files: a wrong archive must not write outside the staging
 //! directory or leave a half-filled one looking complete.
 
 use std::io::{Read, Write};
@@ -21,7 +21,7 @@ fn bad(what: &Path, reason: impl Into<String>) -> RegistryError {
     }
 }
 
-/// The archive of the four executables in `bin_dir`.
+/// The archive of the [`BINARIES`] in `bin_dir`.
 pub fn pack(bin_dir: &Path) -> Result<Vec<u8>, RegistryError> {
     let mut builder = tar::Builder::new(Vec::new());
     for name in BINARIES {
@@ -52,7 +52,7 @@ pub fn pack(bin_dir: &Path) -> Result<Vec<u8>, RegistryError> {
         .map_err(|e| bad(bin_dir, e.to_string()))
 }
 
-/// Writes the four executables of `archive` into the existing, empty directory `into`
+/// Writes the [`BINARIES`] of `archive` into the existing, empty directory `into`
 /// (mode 0755, synced to disk). `what` names the archive in errors.
 pub fn unpack(archive: &[u8], into: &Path, what: &Path) -> Result<(), RegistryError> {
     let mut seen = [false; BINARIES.len()];
@@ -123,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn packs_deterministically_and_unpacks_the_four_binaries() {
+    fn packs_deterministically_and_unpacks_every_binary() {
         let src = tempfile::tempdir().unwrap();
         bins(src.path());
         let a = pack(src.path()).unwrap();
@@ -167,11 +167,15 @@ mod tests {
     }
 
     #[test]
-    fn anything_but_the_four_regular_files_is_refused() {
+    fn anything_but_the_release_regular_files_is_refused() {
         use tar::EntryType::{Regular, Symlink};
         let all: Vec<Member<'_>> = BINARIES.iter().map(|b| (*b, &b"x"[..], Regular)).collect();
         let cases: Vec<(Vec<Member<'_>>, &str)> = vec![
-            (all[..3].to_vec(), "`astrid-emit` is missing"),
+            (all[..4].to_vec(), "`astrid-netfwd` is missing"),
+            (
+                [all[..3].to_vec(), all[4..].to_vec()].concat(),
+                "`astrid-emit` is missing",
+            ),
             (
                 [all.clone(), vec![("../escape", &b"x"[..], Regular)]].concat(),
                 "a release holds only",
@@ -181,7 +185,11 @@ mod tests {
                 "twice",
             ),
             (
-                [all[..3].to_vec(), vec![("astrid-emit", &b""[..], Symlink)]].concat(),
+                [
+                    all[..4].to_vec(),
+                    vec![("astrid-netfwd", &b""[..], Symlink)],
+                ]
+                .concat(),
                 "not a regular file",
             ),
         ];

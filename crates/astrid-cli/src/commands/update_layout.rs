@@ -1,17 +1,17 @@
 //! The release install on disk, and the moves `astrid update` makes in it:
 //!
 //! ```text
-//! ROOT/versions/0.2.0/{astrid, astrid-daemon, astrid-gateway, astrid-emit}
+//! ROOT/versions/0.2.0/{astrid, astrid-daemon, astrid-gateway, astrid-emit, astrid-netfwd}
 //! ROOT/current -> versions/0.2.0          the release in use: one symlink
-//! ROOT/bin/astrid -> ../current/astrid    (each of the four; what goes on PATH)
+//! ROOT/bin/astrid -> ../current/astrid    (each of them; what goes on PATH)
 //! ROOT/update.toml                        only while an update is between swap and done
 //! ```
 //!
-//! Why a symlink swap: replacing four files one by one is four moments in which the
+//! Why a symlink swap: replacing five files one by one is five moments in which the
 //! binaries disagree; renaming one symlink over another is a single atomic step that swaps
-//! all four, and swapping back is the same step. A new release is unpacked and tried in a
+//! all five, and swapping back is the same step. A new release is unpacked and tried in a
 //! staging directory first and appears under `versions/` by one rename, so `versions/V`
-//! either holds all four checked binaries or does not exist.
+//! either holds all five checked binaries or does not exist.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -9,7 +9,8 @@
 //! A binary of `astrid-mcp` because MCP servers are the sandboxes granted hosts today;
 //! `astrid_process` finds it beside the running executable.
 //!
-//! Usage: `astrid-netfwd [--route ADDR:PORT=SOCKET]... -- PROGRAM [ARGS]...`
+//! Usage: `astrid-netfwd [--route ADDR:PORT=SOCKET]... -- PROGRAM [ARGS]...`, or
+//! `astrid-netfwd --version` (what `astrid update` runs to check a staged release).
 #![forbid(unsafe_code)]
 #![allow(
     clippy::disallowed_methods,
@@ -31,6 +32,12 @@ use std::thread;
 const MAX_OPEN: usize = 32;
 /// The exit status for "the forwarder could not start", as the cgroup trampoline uses.
 const SETUP_FAILED: u8 = 125;
+/// The version this binary reports, as the other release binaries do: `ASTRID_RELEASE_VERSION`
+/// at build time, else the crate's.
+const VERSION: &str = match option_env!("ASTRID_RELEASE_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 struct Route {
     listen: SocketAddr,
@@ -39,6 +46,13 @@ struct Route {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Only alone: a program's own `--version` comes after `--` and is never taken here.
+    if args == ["--version"] {
+        return match writeln!(io::stdout(), "astrid-netfwd {VERSION}") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(SETUP_FAILED),
+        };
+    }
     let (routes, command) = match parse(&args) {
         Ok(parsed) => parsed,
         Err(why) => {
