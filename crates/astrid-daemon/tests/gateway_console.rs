@@ -30,19 +30,9 @@ fn python() -> String {
     std::env::var("ASTRID_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn chromium() -> String {
-    let path = std::env::var("ASTRID_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "no Chromium at {path}: run scripts/test.sh (it installs Debian's `chromium`) or set \
-         ASTRID_TEST_CHROMIUM"
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_uses_the_console_in_a_real_browser() {
-    let browser = chromium();
+    let browser = gateway_rig::chromium();
     let gw = GwRig::start(vec![]).await;
     let (_, token) = gw.device("default").await;
     let file = gw.script_a_read_needing_approval(ANSWER);

@@ -7,6 +7,7 @@ let token = sessionStorage.getItem("astrid-token") || "";
 let current = null;        // the selected thread {id, name}
 let turnRunning = false;   // this tab is streaming a turn
 const asked = new Set();   // approval ids already on screen
+const questioned = new Set(); // question ids already on screen (a turn's stream and the feed both carry them)
 const ownTurns = new Map(); // thread id → turns this tab sent whose `end` the feed has not shown
 
 function el(tag, cls, text) {
@@ -163,6 +164,74 @@ function showApproval(a) {
   box.querySelector("button").focus();
 }
 
+// A capsule's question (astrid:elicit): its own words, under the name the kernel stamped. A
+// secret goes to the principal's secret store, never to the capsule, and is never shown again.
+function showQuestion(q) {
+  if (questioned.has(q.id)) return;
+  questioned.add(q.id);
+  const box = el("form", "question");
+  box.setAttribute("aria-label", `Question from ${q.capsule}`);
+  box.append(el("p", "", `${q.capsule} asks:`));
+  box.append(el("p", "capsule-says", `“${q.prompt}”`));
+  let input = null;
+  if (q.kind === "choice") {
+    const group = el("div", "choices");
+    q.options.forEach((option, i) => {
+      const label = el("label", "");
+      const radio = el("input");
+      radio.type = "radio";
+      radio.name = `question-${q.id}`;
+      radio.value = String(i);
+      label.append(radio, document.createTextNode(` ${option}`));
+      group.append(label);
+    });
+    box.append(group);
+  } else {
+    if (q.kind === "secret") {
+      box.append(el("p", "", `It asks for the credential “${q.secret.name}” for ${q.secret.origin}. ` +
+        `What you type goes to your secret store, bound to that origin, and never to ${q.capsule}.`));
+    }
+    input = el("input");
+    input.type = q.kind === "secret" ? "password" : "text";
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", "Your answer");
+    box.append(input);
+  }
+  const submit = el("button", "", q.kind === "secret" ? "Store" : "Answer");
+  submit.type = "submit";
+  const decline = el("button", "", "Decline");
+  decline.type = "button";
+  let done = false;
+  const reply = async (body, shown) => {
+    try {
+      await api(`/v1/questions/${q.id}`, { method: "POST", body });
+      done = true;
+      box.replaceChildren(el("p", "", `${q.capsule}: ${shown}`));
+    } catch (e) { status(e.message, true); }
+  };
+  box.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (q.kind === "choice") {
+      const picked = box.querySelector("input[type=radio]:checked");
+      if (!picked) { status("choose one of the options first", true); return; }
+      const i = Number(picked.value);
+      reply({ kind: "choice", index: i }, `answered “${q.options[i]}”`);
+    } else if (q.kind === "secret") {
+      reply({ kind: "text", text: input.value }, "the credential went to your secret store");
+    } else {
+      reply({ kind: "text", text: input.value }, `answered “${input.value}”`);
+    }
+  });
+  decline.addEventListener("click", () => reply({ kind: "decline" }, "declined"));
+  box.append(submit, decline);
+  $("approvals").append(box);
+  // The capsule stops waiting after its timeout; an answer after that would change nothing.
+  setTimeout(() => {
+    if (!done) box.replaceChildren(el("p", "", `${q.capsule} stopped waiting for an answer.`));
+  }, q.timeout_ms);
+  (input || box.querySelector("input")).focus();
+}
+
 async function send(text) {
   if (!current) {
     const t = await (await api("/v1/threads", { method: "POST", body: {} })).json();
@@ -191,6 +260,7 @@ async function send(text) {
       } else if (name === "tool_call") $("messages").append(el("li", "tool", `→ ${ev.name} ${JSON.stringify(ev.arguments)}`));
       else if (name === "tool_result") $("messages").append(el("li", "tool", `${ev.ok ? "✓" : "✗"} ${ev.name}: ${ev.output}`));
       else if (name === "approval") showApproval(ev);
+      else if (name === "question") showQuestion(ev);
       else if (name === "done") { answer.textContent = ev.answer; status(`done (${ev.steps} steps)`); }
       else if (name === "error") status(ev.detail, true);
     });
@@ -238,6 +308,7 @@ async function liveFeed() {
       if (turnRunning && current) ownTurns.set(current.id, 1);
       await readEvents(resp, (name, ev) => {
         if (name === "approval") showApproval(ev);
+        else if (name === "question") showQuestion(ev);
         else if (name === "notice") showNotice(ev);
         else if (name === "agent") feedEvent(ev.thread, ev.event);
         else if (name === "error") status(ev.detail, true);

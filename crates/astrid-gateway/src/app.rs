@@ -95,6 +95,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/threads/{id}/turns", post(routes::turns::post_turn))
         .route("/v1/threads/{id}/cancel", post(routes::turns::cancel))
         .route("/v1/approvals/{id}", post(crate::approvals::answer))
+        .route("/v1/questions/{id}", post(crate::questions::answer))
         .route("/v1/events", get(routes::feed::live))
         .route("/v1/search", get(routes::threads::search))
         .route("/v1/capsules", get(routes::grants::capsules))

@@ -11,6 +11,7 @@ mod limits;
 mod listcache;
 mod metrics;
 mod openapi;
+mod questions;
 mod routes;
 mod search;
 mod sse;

@@ -127,6 +127,7 @@ impl Modify for CommonAnswers {
         routes::turns::cancel,
         routes::feed::live,
         crate::approvals::answer,
+        crate::questions::answer,
         routes::grants::capsules,
         routes::grants::tools,
         routes::grants::current_model,
@@ -177,6 +178,7 @@ mod tests {
             "/v1/threads/{id}/cancel",
             "/v1/events",
             "/v1/approvals/{id}",
+            "/v1/questions/{id}",
             "/v1/capsules",
             "/v1/tools",
             "/v1/model",
@@ -212,6 +214,7 @@ mod tests {
             ("/v1/threads/{id}/turns", "post"),
             ("/v1/chat/completions", "post"),
             ("/v1/approvals/{id}", "post"),
+            ("/v1/questions/{id}", "post"),
         ] {
             let responses = &doc["paths"][path][method]["responses"];
             for status in ["401", "429", "503"] {

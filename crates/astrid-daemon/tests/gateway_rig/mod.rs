@@ -281,6 +281,18 @@ impl SseReader {
     }
 }
 
+/// Debian's Chromium for the console's browser tests (scripts/test.sh installs it and sets
+/// ASTRID_TEST_CHROMIUM); a test without it fails rather than skips.
+pub fn chromium() -> String {
+    let path = std::env::var("ASTRID_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "no Chromium at {path}: run scripts/test.sh (it installs Debian's `chromium`) or set \
+         ASTRID_TEST_CHROMIUM"
+    );
+    path
+}
+
 /// Runs `crates/astrid-gateway/tests/python/SCRIPT` with the test venv's Python (scripts/test.sh
 /// provides it as ASTRID_TEST_PYTHON, with the pinned official clients; plain python3
 /// otherwise); asserts it succeeded and returns its stdout.

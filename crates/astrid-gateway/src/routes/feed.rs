@@ -1,10 +1,11 @@
 //! The live feed: every thread's agent events for the token's principal, as server-sent
 //! events, so a second tab sees a turn that the CLI started. The subscription is made on a
 //! connection that is the principal's own, and the kernel delivers only that principal's
-//! events to it. The connection is registered as an approver: approval requests appear as
-//! `approval` events, and capsules' `astrid:uplink` notices to the principal as `notice`
-//! events (`{"capsule", "level", "text"}`, the capsule stamped by the kernel). Ends with an `error` event when the device is revoked or the daemon
-//! goes away.
+//! events to it. The connection is registered as an approver and answerer: approval requests
+//! appear as `approval` events, capsules' questions (`astrid:elicit`) as `question` events,
+//! and capsules' `astrid:uplink` notices to the principal as `notice` events
+//! (`{"capsule", "level", "text"}`, the capsule stamped by the kernel). Ends with an `error`
+//! event when the device is revoked or the daemon goes away.
 
 use std::time::Duration;
 
@@ -15,15 +16,16 @@ use serde_json::json;
 use crate::app::{Shared, Token};
 use crate::approvals::ask_json;
 use crate::error::{ApiError, Problem};
+use crate::questions::ask_json as question_json;
 use crate::routes::turns::ended;
 use crate::sse::{self, Closed};
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
 const TOPIC_PREFIX: &str = "agent.v1.event.";
 
-/// The principal's live feed (`agent`, `approval` and `notice` events).
+/// The principal's live feed (`agent`, `approval`, `question` and `notice` events).
 #[utoipa::path(get, path = "/v1/events", tag = "threads", security(("device_token" = [])),
-    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `notice` {capsule, level, text}, `error`", content_type = "text/event-stream", body = crate::sse::SseEvent),
+    responses((status = 200, description = "an event stream: `agent` {thread, event}, `approval`, `question`, `notice` {capsule, level, text}, `error`", content_type = "text/event-stream", body = crate::sse::SseEvent),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Response, ApiError> {
     let client = st.upstream.connect(&dev).await?;
@@ -39,6 +41,10 @@ pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Respons
         .register_approver()
         .await
         .map_err(ApiError::from_client)?;
+    let mut questions = client
+        .register_elicitor(true)
+        .await
+        .map_err(ApiError::from_client)?;
     let (tx, resp) = sse::channel(st.config.stream_queue);
     tokio::spawn(async move {
         let _open = st.metrics.stream();
@@ -47,6 +53,7 @@ pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Respons
         let mut keepalive = tokio::time::interval(KEEPALIVE);
         keepalive.tick().await;
         let mut approvals_open = true;
+        let mut questions_open = true;
         let mut r = tx.comment("astrid live feed");
         while r.is_ok() {
             r = tokio::select! {
@@ -59,6 +66,10 @@ pub async fn live(State(st): State<Shared>, Token(dev): Token) -> Result<Respons
                 req = approvals.next(), if approvals_open => match req {
                     Some(req) => tx.event(Some("approval"), &ask_json(&req).to_string()),
                     None => { approvals_open = false; Ok(()) }
+                },
+                q = questions.next(), if questions_open => match q {
+                    Some(q) => tx.event(Some("question"), &question_json(&q).to_string()),
+                    None => { questions_open = false; Ok(()) }
                 },
                 // Only the kernel publishes notices; a payload that is not one is dropped.
                 Some(n) = notices.next() => match serde_json::from_slice::<astrid_types::uplink::Notice>(&n.payload) {

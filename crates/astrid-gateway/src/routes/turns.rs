@@ -1,12 +1,13 @@
 //! A turn on a thread, streamed as server-sent events: `thread`, then the agent's events
 //! (`delta`, `tool_call`, `tool_result`, `step`), `approval` requests (answer them with
-//! `POST /v1/approvals/{id}`), and finally `done` (the agent's reply) or `error` (a problem
-//! document). The turn runs on a daemon connection of its own that is registered as an
-//! approver for the principal and closes with the stream.
+//! `POST /v1/approvals/{id}`), capsules' `question`s (answer with `POST /v1/questions/{id}`),
+//! and finally `done` (the agent's reply) or `error` (a problem document). The turn runs on a
+//! daemon connection of its own that is registered as an approver and answerer for the
+//! principal and closes with the stream (which passes whatever it was asked and left open).
 
 use std::time::Duration;
 
-use astrid_client::{ApprovalStream, Client};
+use astrid_client::{ApprovalStream, Client, ElicitStream};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -19,10 +20,17 @@ use crate::agent::{self, Thread, TurnItem, TurnRun};
 use crate::app::{Authed, Body, PathParam, Shared, Token};
 use crate::approvals::ask_json;
 use crate::error::{ApiError, Problem};
+use crate::questions::ask_json as question_json;
 use crate::sse::{self, Closed, SseSender};
 use crate::upstream::DeviceToken;
 
 const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// What the turn's connection is asked: approvals and capsules' questions.
+struct Asks {
+    approvals: ApprovalStream,
+    questions: ElicitStream,
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewThread {
@@ -72,9 +80,17 @@ pub async fn post_turn(
         .register_approver()
         .await
         .map_err(ApiError::from_client)?;
+    let questions = client
+        .register_elicitor(true)
+        .await
+        .map_err(ApiError::from_client)?;
     let run = TurnRun::start(&client, &thread.id, &b.input, st.config.turn_timeout).await?;
     let (tx, resp) = sse::channel(st.config.stream_queue);
-    tokio::spawn(stream(st, dev, client, thread, run, approvals, tx));
+    let asks = Asks {
+        approvals,
+        questions,
+    };
+    tokio::spawn(stream(st, dev, client, thread, run, asks, tx));
     Ok(resp)
 }
 
@@ -84,14 +100,19 @@ async fn stream(
     client: Client,
     thread: Thread,
     mut run: TurnRun,
-    mut approvals: ApprovalStream,
+    asks: Asks,
     tx: SseSender,
 ) {
+    let Asks {
+        mut approvals,
+        mut questions,
+    } = asks;
     let _open = st.metrics.stream();
     let mut stopping = st.stopping.clone();
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     let mut approvals_open = true;
+    let mut questions_open = true;
     let mut finished = false;
     let mut r = tx.event(Some("thread"), &json!(thread).to_string());
     while r.is_ok() {
@@ -105,6 +126,10 @@ async fn stream(
             req = approvals.next(), if approvals_open => match req {
                 Some(req) => tx.event(Some("approval"), &ask_json(&req).to_string()),
                 None => { approvals_open = false; Ok(()) }
+            },
+            q = questions.next(), if questions_open => match q {
+                Some(q) => tx.event(Some("question"), &question_json(&q).to_string()),
+                None => { questions_open = false; Ok(()) }
             },
             item = run.next() => match item {
                 Some(TurnItem::Event(ev)) => {

@@ -14,6 +14,8 @@ import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
 
+from console_page import open_console
+
 BASE = os.environ["BASE_URL"]
 TOKEN = os.environ["TOKEN"]
 ELSEWHERE = os.environ["ELSEWHERE"]
@@ -36,19 +38,7 @@ def api(path: str, body=None):
 def main() -> None:
     seen = {"console_errors": [], "dialogs": []}
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=os.environ["CHROMIUM"],
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None,
-        )
-        # An injected script would most likely announce itself with a dialog.
-        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
-        page.goto(BASE + "/")
+        browser, page = open_console(p, seen, BASE, TIMEOUT_MS)
 
         # A wrong token is refused where the person typed it.
         page.fill("#token", "astrid-device.default.0000.not-a-secret")
