@@ -111,3 +111,76 @@ async fn the_official_mcp_client_calls_the_principals_tools_over_http() {
         .unwrap_or_default();
     assert!(refused.contains("unknown tool `fs_read`"), "{hers}");
 }
+
+/// A client on protocol 2026-07-28 that fills forms is asked within its calls over HTTP too:
+/// the approval comes back as an input round, is answered by the device that made the call
+/// and by no other (even of the same principal), and lets the read through once; a declined
+/// form is a tool error. The chain records the person's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_2026_07_28_a_devices_approvals_come_back_inside_its_calls_over_http() {
+    let gw = GwRig::start(vec![]).await;
+    // In the user's home: inside tool-fs's ceiling, outside the workspace tokens cover.
+    let file = gw.rig.user_home.path().join("heron.txt");
+    std::fs::write(&file, "the heron lands at dawn").unwrap();
+    let (_, token) = gw.device("default").await;
+    let (_, other) = gw.device("default").await;
+
+    let args = vec![
+        gw.url("/mcp"),
+        "fs_read".into(),
+        json!({"path": file}).to_string(),
+    ];
+    let env = vec![
+        ("ASTRID_DEVICE_TOKEN", token),
+        ("OTHER_DEVICE_TOKEN", other),
+    ];
+    let stdout = gateway_rig::run_python("mcp_http_rounds.py", args, env).await;
+    let seen: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    assert_eq!(
+        seen["first"],
+        json!({"input_required": ["astrid"]}),
+        "{seen}"
+    );
+    assert_eq!(seen["other_device"]["is_error"], true, "{seen}");
+    assert!(
+        seen["other_device"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("no longer waiting"),
+        "{seen}"
+    );
+    // tool-fs asks twice (a stat, then the read), each answered within the same call.
+    assert_eq!(seen["answered"]["is_error"], false, "{seen}");
+    assert_eq!(
+        seen["answered"]["text"],
+        json!(["the heron lands at dawn"]),
+        "{seen}"
+    );
+    assert!(seen["rounds"].as_u64().unwrap() >= 2, "{seen}");
+    assert_eq!(seen["declined"]["is_error"], true, "{seen}");
+    let forms = seen["declined_forms"].to_string();
+    assert!(
+        forms.contains("approval requested by tool-fs") && forms.contains("heron.txt"),
+        "{seen}"
+    );
+
+    let file_s = file.display().to_string();
+    let reads: Vec<_> = gw
+        .rig
+        .audit()
+        .into_iter()
+        .filter(|e| e.capsule == "tool-fs" && e.resource.contains(&file_s))
+        .collect();
+    assert!(
+        reads.iter().any(|e| e.decision == Decision::Approved),
+        "{reads:#?}"
+    );
+    assert!(
+        reads
+            .iter()
+            .any(|e| matches!(e.decision, Decision::Denied | Decision::Rejected)),
+        "{reads:#?}"
+    );
+}

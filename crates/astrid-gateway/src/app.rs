@@ -219,6 +219,8 @@ pub struct Authed {
     pub client: Client,
     /// The token's pool key (a hash), for what the gateway keeps per token.
     pub key: [u8; 32],
+    /// The token, to open another connection acting for it.
+    pub device: DeviceToken,
 }
 
 impl FromRequestParts<Shared> for Authed {
@@ -231,6 +233,7 @@ impl FromRequestParts<Shared> for Authed {
             principal: dev.principal.clone(),
             client,
             key: dev.key(),
+            device: dev,
         })
     }
 }

@@ -18,6 +18,7 @@
 //! records every call.
 
 mod bridge;
+mod device_rounds;
 mod elicit;
 mod error;
 mod launch;
@@ -31,6 +32,7 @@ mod supervise;
 mod tools;
 
 pub use bridge::Bridge;
+pub use device_rounds::{AnsweringDevice, Connect};
 pub use error::McpError;
 pub use launch::{default_grant, Launcher};
 pub use remote::{CallOutcome, RemoteServer, ServerConfig};

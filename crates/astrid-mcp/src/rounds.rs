@@ -76,6 +76,8 @@ pub(crate) struct Rounds {
     waiting: Mutex<HashMap<String, Waiting>>,
     /// How long a call may wait for its client to come back (the kernel's own wait).
     expire: Duration,
+    /// The two dispatchers; each holds this, so [`Rounds::stop`] ends them to let it go.
+    dispatchers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Rounds {
@@ -93,20 +95,50 @@ impl Rounds {
             listening: Mutex::new(VecDeque::new()),
             waiting: Mutex::new(HashMap::new()),
             expire,
+            dispatchers: Mutex::new(Vec::with_capacity(2)),
         });
         let to = rounds.clone();
-        tokio::spawn(async move {
+        let approving = tokio::spawn(async move {
             while let Some(req) = approvals.next().await {
                 to.dispatch(Asked::Approval(req)).await;
             }
         });
         let to = rounds.clone();
-        tokio::spawn(async move {
+        let answering = tokio::spawn(async move {
             while let Some(q) = questions.next().await {
                 to.dispatch(Asked::Question(q)).await;
             }
         });
+        rounds
+            .dispatchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend([approving, answering]);
         Ok(rounds)
+    }
+
+    /// Stops answering: the dispatchers end, and with the last handle to this the connection
+    /// closes, which passes whatever it was still asked.
+    pub(crate) fn stop(&self) {
+        let tasks = std::mem::take(
+            &mut *self
+                .dispatchers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    /// No call is waiting for its client to come back.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.lock_waiting().is_empty()
+    }
+
+    /// The connection it answers on is still up.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.client.is_connected()
     }
 
     /// Starts listening for what the kernel asks on behalf of a call; before the call is

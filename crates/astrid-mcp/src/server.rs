@@ -2,6 +2,11 @@
 //! that acts for the caller. Over stdio that is the one connection `astrid mcp serve` opened;
 //! over streamable HTTP (the gateway's `/mcp`) it is the connection of the request's device
 //! token, which the gateway puts in the request's extensions after the kernel accepted it.
+//!
+//! Approvals (and capsules' questions) are asked through the client's elicitation forms when
+//! it declared them: over stdio as server-to-client requests before protocol 2026-07-28 and
+//! as input rounds on it; over HTTP only as input rounds (a stateless server has no way to
+//! send a request), per device (`device_rounds`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +24,7 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use tokio::sync::{OnceCell, RwLock};
 
+use crate::device_rounds::{AnsweringDevice, DeviceRounds};
 use crate::elicit;
 use crate::rounds::{Round, Rounds};
 use crate::tools::{parse_describe, ToolDef};
@@ -61,8 +67,10 @@ pub struct CapsuleTools {
     /// forms (server-to-client requests, or input rounds within the call on 2026-07-28,
     /// which hold the `Rounds`), or not at all. Settled before the first call is sent, so
     /// no approval of that call can arrive before the server listens for it. `None` over
-    /// HTTP (no back channel) and with `--yes`.
+    /// HTTP and with `--yes`.
     elicit: Option<Arc<OnceCell<Option<Arc<Rounds>>>>>,
+    /// Over HTTP: each device's input rounds, for clients on 2026-07-28 that fill forms.
+    devices: Option<Arc<DeviceRounds>>,
 }
 
 impl CapsuleTools {
@@ -92,6 +100,20 @@ impl CapsuleTools {
         })
         .await
         .clone()
+    }
+
+    /// Over HTTP: the rounds of the request's device, if its client fills forms within a
+    /// call (2026-07-28); the gateway put the device in the request's extensions.
+    async fn device_rounds(&self, context: &RequestContext<RoleServer>) -> Option<Arc<Rounds>> {
+        let devices = self.devices.as_ref()?;
+        if !matches!(elicit::asking(context), elicit::Asking::Rounds) {
+            return None;
+        }
+        let device = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AnsweringDevice>())?;
+        devices.get(device, elicit::FORM_WAIT).await
     }
 
     /// The connection that acts for this request.
@@ -242,7 +264,11 @@ impl ServerHandler for CapsuleTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let client = self.client(&context)?;
-        let rounds = self.settle_approvals(&client, &context).await;
+        let rounds = if self.devices.is_some() {
+            self.device_rounds(&context).await
+        } else {
+            self.settle_approvals(&client, &context).await
+        };
         let args = Value::Object(request.arguments.unwrap_or_default());
         let Some(rounds) = rounds else {
             return Ok(self.call(&client, &request.name, args).await?.into());
@@ -293,6 +319,7 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
         opts: Arc::new(opts),
         tools: Arc::new(RwLock::new(None)),
         elicit,
+        devices: None,
     };
     let running = bridge
         .clone()
@@ -316,7 +343,9 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
 /// The MCP streamable HTTP service the gateway mounts at `/mcp`: stateless (protocol
 /// 2026-07-28 has no sessions, and a stateless server has no per-session state to bind to one
 /// token), answering with JSON. Every request must carry, in its extensions, the daemon
-/// connection of the device token it was authenticated with; the caller does that. The
+/// connection of the device token it was authenticated with, and may carry an
+/// [`AnsweringDevice`] so that a client on 2026-07-28 that fills forms is asked for approvals
+/// within its calls; the caller does that. The
 /// `Host` check against DNS rebinding is left off because every request is authenticated
 /// by a bearer token first, which a rebinding page cannot send; `stop` ends it.
 pub fn streamable_http_service(
@@ -328,6 +357,7 @@ pub fn streamable_http_service(
         opts: Arc::new(opts),
         tools: Arc::new(RwLock::new(None)),
         elicit: None,
+        devices: Some(Arc::new(DeviceRounds::default())),
     };
     let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
