@@ -337,5 +337,21 @@ fn the_agent_calls_an_added_mcp_server_through_the_daemons_gate() {
     // The compressed page comes back as an embedded resource (named, not inlined, for the
     // model); a failed fetch would be the server's error text.
     assert_eq!(fetched, "[resource]");
+    // The bridge reported the connection; the daemon put it in the principal's chain.
+    let target = format!("net:connect:localhost:{page_port}");
+    let reported = |entries: &[Value]| {
+        entries.iter().any(|e| {
+            e["action"] == "mcp.connect"
+                && e["capsule"] == "mcp:every"
+                && e["resource"] == target.as_str()
+                && e["decision"] == "allowed"
+        })
+    };
+    // Sent by the bridge as the connection is carried, so it may trail the turn's answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reported(&audit(&home)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reported(&audit(&home)), "{:#?}", audit(&home));
     ok(astrid(&home, &["audit", "verify"]), "audit verify");
 }

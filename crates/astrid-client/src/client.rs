@@ -378,6 +378,23 @@ impl Client {
         self.send(&ClientMessage::ElicitPass { id }).await
     }
 
+    /// Reports one connection that the MCP server `server` (served by this connection's
+    /// bridge) made through a granted route, for the principal's audit chain. Needs the
+    /// operator's credential; the daemon records a device's report as refused.
+    pub async fn report_connection(
+        &self,
+        server: &str,
+        target: &str,
+        outcome: astrid_types::mcp::ConnectOutcome,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::ServedConnect {
+            server: server.into(),
+            target: target.into(),
+            outcome,
+        })
+        .await
+    }
+
     /// Runs a control command. Daemon-side failures come back as `ClientError::Control`,
     /// refusals of the connection's credential as `ClientError::Denied`.
     pub async fn control(&self, command: ControlCommand) -> Result<ControlResponse, ClientError> {

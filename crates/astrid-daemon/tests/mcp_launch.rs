@@ -179,3 +179,92 @@ async fn a_launch_grant_carries_the_secrets_and_quota_to_the_operator_only() {
         );
     }
 }
+
+/// A bridge's reports of its server's connections through granted routes land in the
+/// principal's chain as `mcp.connect` (carried: allowed, with the address; refused: denied,
+/// with the airlock's reason). A device token cannot put a connection in the chain: its
+/// report is recorded as refused. A report naming no server or no `host:port` is dropped.
+#[tokio::test]
+async fn connection_reports_are_recorded_from_the_operator_only() {
+    use astrid_types::mcp::ConnectOutcome;
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let op = daemon.client().await;
+    op.report_connection(
+        "gh",
+        "api.github.com:443",
+        ConnectOutcome::Connected {
+            address: "140.82.112.5:443".into(),
+        },
+    )
+    .await
+    .unwrap();
+    op.report_connection(
+        "gh",
+        "intranet.example:443",
+        ConnectOutcome::Refused {
+            reason: "airlock: intranet.example resolved to 10.0.0.7, a private address".into(),
+        },
+    )
+    .await
+    .unwrap();
+    for (server, target) in [("../x", "a.example:1"), ("gh", "no-port"), ("gh", "[x]:1")] {
+        let outcome = ConnectOutcome::Connected {
+            address: "192.0.2.1:1".into(),
+        };
+        op.report_connection(server, target, outcome).await.unwrap();
+    }
+    let issued = control(
+        &op,
+        ControlCommand::DeviceIssue {
+            principal: "default".into(),
+            label: "phone".into(),
+            scope: DeviceScope::UseOnly,
+            ttl_ms: None,
+        },
+    )
+    .await;
+    let Ok(ControlResponse::DeviceIssued { token, .. }) = issued else {
+        panic!("{issued:?}")
+    };
+    let dev = astrid_client::Client::connect_with(
+        &home.home,
+        Credential::Device(token),
+        "default",
+        "phone",
+    )
+    .await
+    .unwrap();
+    let forged = ConnectOutcome::Connected {
+        address: "203.0.113.9:22".into(),
+    };
+    dev.report_connection("gh", "evil.example:22", forged)
+        .await
+        .unwrap();
+    // Frames of one connection are handled in order: once a later reply is back, the
+    // reports before it are recorded.
+    for c in [&op, &dev] {
+        c.control(ControlCommand::Status).await.unwrap();
+    }
+
+    let connects: Vec<_> = chain(&home.home, "default")
+        .into_iter()
+        .filter(|e| e.action == "mcp.connect")
+        .collect();
+    assert_eq!(connects.len(), 3, "{connects:#?}");
+    assert!(connects.iter().any(|e| e.capsule == "mcp:gh"
+        && e.resource == "net:connect:api.github.com:443"
+        && e.decision == Decision::Allowed
+        && e.outcome.contains("140.82.112.5:443")));
+    assert!(connects
+        .iter()
+        .any(|e| e.resource == "net:connect:intranet.example:443"
+            && e.decision == Decision::Denied
+            && e.outcome.contains("a private address")));
+    assert!(connects
+        .iter()
+        .any(|e| e.resource == "net:connect:evil.example:22"
+            && e.decision == Decision::Denied
+            && e.outcome.contains("operator's credential")
+            && !e.outcome.contains("203.0.113.9")));
+}

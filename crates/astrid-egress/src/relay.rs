@@ -33,6 +33,9 @@ pub trait Gate: Send + Sync + 'static {
     /// The airlock refused (or could not make) a connection the gate allowed: a name that
     /// resolved to a non-public address, a lookup or connect that failed.
     fn failed(&self, _target: &RelayTarget, _error: &EgressError) {}
+    /// The connection was made, to `peer` (an address the airlock's rules let through), and
+    /// is being carried.
+    fn connected(&self, _target: &RelayTarget, _peer: std::net::SocketAddr) {}
     /// As [`Authorize::consent_local`]: may this local target, not consented, be reached?
     /// Default: no.
     fn consent_local(&self, _url: &url::Url, _why: &str) -> bool {
@@ -291,6 +294,7 @@ async fn carry(mut conn: UnixStream, route: &Arc<Route>) {
     };
     match connecting.await {
         Ok(Ok(mut remote)) => {
+            route.gate.connected(t, remote.peer());
             tracing::debug!(who = route.name, host = t.host, port = t.port, peer = %remote.peer(), "carrying");
             let _ = tokio::io::copy_bidirectional(&mut conn, &mut remote).await;
         }

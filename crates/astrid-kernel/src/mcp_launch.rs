@@ -11,7 +11,8 @@
 use astrid_audit::Decision;
 use astrid_crypto::now_ms;
 use astrid_types::mcp::{
-    valid_secret_name, McpLaunchGrant, McpSecretRef, SandboxLimits, SecretText,
+    valid_secret_name, valid_server_name, ConnectOutcome, McpLaunchGrant, McpSecretRef, NetGrant,
+    SandboxLimits, SecretText, MAX_CONNECT_REPORT,
 };
 use astrid_types::PrincipalId;
 
@@ -85,6 +86,64 @@ impl Inner {
             Decision::Recorded,
             "removed",
         )
+    }
+
+    /// Records a bridge's report of one connection of the principal's server `server`
+    /// (`ClientMessage::ServedConnect`). `from_operator` is whether the reporting connection
+    /// holds the operator's credential; a device's report is refused and recorded as such.
+    pub fn mcp_connect(
+        &self,
+        p: &PrincipalId,
+        from_operator: bool,
+        server: &str,
+        target: &str,
+        outcome: &ConnectOutcome,
+    ) -> Result<(), KernelError> {
+        let shown = |s: &str| {
+            let mut s = s.escape_debug().to_string();
+            if s.len() > MAX_CONNECT_REPORT {
+                let mut cut = MAX_CONNECT_REPORT;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                s.push('…');
+            }
+            s
+        };
+        let actor = format!("mcp:{}", shown(server));
+        let resource = format!("net:connect:{}", shown(target));
+        if !from_operator {
+            return self.record(
+                p,
+                &actor,
+                "mcp.connect",
+                &resource,
+                Decision::Denied,
+                "a connection report needs the operator's credential (as serving tools does),                  not a device token: not recorded as a connection",
+            );
+        }
+        if !valid_server_name(server) || NetGrant::parse(target, true).is_err() {
+            return Err(mcp_err(format!(
+                "a connection report names server `{}` and target `{}`: not an MCP server                  name and a granted HOST:PORT",
+                shown(server),
+                shown(target)
+            )));
+        }
+        let (decision, outcome) = match outcome {
+            ConnectOutcome::Connected { address } => (
+                Decision::Allowed,
+                format!(
+                    "the bridge carried it to {} (granted; the airlock's rules passed)",
+                    shown(address)
+                ),
+            ),
+            ConnectOutcome::Refused { reason } => (
+                Decision::Denied,
+                format!("the bridge refused it: {}", shown(reason)),
+            ),
+        };
+        self.record(p, &actor, "mcp.connect", &resource, decision, &outcome)
     }
 
     /// The grant for one start of the principal's server `server`. A secret that is not

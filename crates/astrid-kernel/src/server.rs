@@ -309,6 +309,18 @@ fn handle(
                 .elicitations
                 .pass(&peer.principal, peer.connection, id);
         }
+        ClientMessage::ServedConnect {
+            server,
+            target,
+            outcome,
+        } => {
+            let from_operator = matches!(peer.authority, crate::identity::Authority::Operator);
+            if let Err(e) =
+                inner.mcp_connect(&peer.principal, from_operator, &server, &target, &outcome)
+            {
+                tracing::warn!(connection = peer.connection, "a connection report: {e}");
+            }
+        }
         ClientMessage::ElicitAnswer { id, answer } => {
             inner.elicitations.answer(&peer.principal, id, answer);
         }

@@ -35,6 +35,7 @@ pub use bridge::Bridge;
 pub use device_rounds::{AnsweringDevice, Connect};
 pub use error::McpError;
 pub use launch::{default_grant, Launcher};
+pub use net::ConnectReport;
 pub use remote::{CallOutcome, RemoteServer, ServerConfig};
 pub use server::{serve_stdio, streamable_http_service, CapsuleTools, ServeOptions};
 pub use store::{valid_server_name, Store, MAX_SERVER_NAME};

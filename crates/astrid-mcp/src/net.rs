@@ -2,13 +2,14 @@
 //! relay (`astrid_egress::relay`): each grant a route, authorized by being granted (nothing
 //! else can arrive on its socket), a local grant with the exact consent for its `host:port`.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use astrid_egress::relay::{self, Relay, RelayTarget};
-use astrid_egress::{Airlock, AirlockConfig, Consent, LocalTarget, Url};
+use astrid_egress::{Airlock, AirlockConfig, Consent, EgressError, LocalTarget, Url};
 use astrid_process::{NetRoute, SandboxNet};
-use astrid_types::mcp::{NetGrant, MAX_NET_GRANTS};
+use astrid_types::mcp::{ConnectOutcome, NetGrant, MAX_NET_GRANTS};
 
 use crate::McpError;
 
@@ -16,13 +17,47 @@ use crate::McpError;
 /// every sandbox).
 const SOCKETS_DIR: &str = "mcp-net";
 
-/// The route is the grant: nothing else can arrive on its socket. A connection the airlock
-/// stops is logged by the relay (the bridge cannot append to the audit chain).
-struct Granted;
+/// Where each connection through a granted route is reported: `(target, outcome)`, the
+/// target as granted (`host:port`). The bridge sends them to the daemon for the principal's
+/// audit chain (`Launcher::reporter`).
+pub type ConnectReport = Arc<dyn Fn(&str, ConnectOutcome) + Send + Sync>;
+
+/// The route is the grant: nothing else can arrive on its socket. Each connection made or
+/// refused is reported (and logged by the relay).
+struct Granted {
+    report: Option<ConnectReport>,
+}
+
+impl Granted {
+    fn tell(&self, t: &RelayTarget, outcome: ConnectOutcome) {
+        if let Some(report) = &self.report {
+            report(&target_of(t), outcome);
+        }
+    }
+}
+
+/// `host:port` as a grant is written (`[::1]:80` for an IPv6 literal).
+fn target_of(t: &RelayTarget) -> String {
+    if t.host.contains(':') && !t.host.starts_with('[') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
+}
 
 impl relay::Gate for Granted {
     fn authorize(&self, _: &Url) -> Result<(), String> {
         Ok(())
+    }
+
+    fn connected(&self, t: &RelayTarget, peer: SocketAddr) {
+        let address = peer.to_string();
+        self.tell(t, ConnectOutcome::Connected { address });
+    }
+
+    fn failed(&self, t: &RelayTarget, e: &EgressError) {
+        let reason = e.to_string();
+        self.tell(t, ConnectOutcome::Refused { reason });
     }
 }
 
@@ -33,6 +68,7 @@ pub(crate) fn open(
     runtime: &Path,
     server: &str,
     grants: &[NetGrant],
+    report: Option<ConnectReport>,
 ) -> Result<(Relay, SandboxNet), McpError> {
     if grants.len() > MAX_NET_GRANTS {
         return Err(McpError::Server(format!(
@@ -62,7 +98,7 @@ pub(crate) fn open(
     let (relay, plan) = relay::open(
         &tokio::runtime::Handle::current(),
         airlock,
-        Arc::new(Granted),
+        Arc::new(Granted { report }),
         &runtime.join(SOCKETS_DIR),
         &format!("mcp:{server}"),
         &targets,

@@ -117,12 +117,26 @@ impl RemoteServer {
         config: &ServerConfig,
         grant: &McpLaunchGrant,
     ) -> Result<Self, McpError> {
+        Self::start_reporting(policy, config, grant, None).await
+    }
+
+    /// [`start`](Self::start), reporting each connection through a granted route to `report`.
+    pub async fn start_reporting(
+        policy: &SandboxPolicy,
+        config: &ServerConfig,
+        grant: &McpLaunchGrant,
+        report: Option<crate::net::ConnectReport>,
+    ) -> Result<Self, McpError> {
         let mut spec = config.spec(grant);
         let net = if config.allow_net.is_empty() {
             None
         } else {
-            let (net, routes) =
-                crate::net::open(policy.runtime_dir(), &config.name, &config.allow_net)?;
+            let (net, routes) = crate::net::open(
+                policy.runtime_dir(),
+                &config.name,
+                &config.allow_net,
+                report,
+            )?;
             spec.net = Some(routes);
             Some(net)
         };

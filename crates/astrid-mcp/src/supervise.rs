@@ -92,10 +92,7 @@ impl Supervised {
         }
         // Granted afresh for every start: a quota or secret changed since applies now. A
         // refused grant (a secret removed) counts as a failed start, with its backoff.
-        let started = match self.launcher.grant(&self.config).await {
-            Ok(grant) => RemoteServer::start(&self.policy, &self.config, &grant).await,
-            Err(e) => Err(e),
-        };
+        let started = self.launcher.start(&self.policy, &self.config).await;
         match started {
             Ok(s) => {
                 let s = Arc::new(s);

@@ -13,10 +13,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use astrid_mcp::{default_grant, CallOutcome, RemoteServer};
-use astrid_types::mcp::NetGrant;
+use astrid_types::mcp::{ConnectOutcome, NetGrant};
 use common::{args, config, probe_config, program, world};
 use serde_json::{json, Map, Value};
 
@@ -107,7 +108,13 @@ async fn a_server_reaches_exactly_its_granted_hosts_through_the_airlock() {
         // Granted by name but not as local: the airlock refuses its loopback answer.
         NetGrant::parse(&format!("{name}:{named_port}"), false).unwrap(),
     ];
-    let server = RemoteServer::start(&w.policy, &cfg, &default_grant())
+    // Every connection through a route is reported (the bridge sends these to the daemon).
+    let reports = Arc::new(Mutex::new(Vec::<(String, ConnectOutcome)>::new()));
+    let sink = reports.clone();
+    let report: astrid_mcp::ConnectReport = Arc::new(move |target: &str, outcome| {
+        sink.lock().unwrap().push((target.to_string(), outcome));
+    });
+    let server = RemoteServer::start_reporting(&w.policy, &cfg, &default_grant(), Some(report))
         .await
         .unwrap();
 
@@ -141,6 +148,22 @@ async fn a_server_reaches_exactly_its_granted_hosts_through_the_airlock() {
     let url = format!("http://{name}:{named_port}/x");
     failed(fetch(&server, &url).await, &url);
     untouched(&named, "a granted name resolving to this machine");
+
+    // Reported: the granted connection, carried to this machine's loopback, and the
+    // refusal with the airlock's reason. Nothing stopped inside the sandbox reached a route.
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0].0, format!("localhost:{granted_port}"));
+    assert!(
+        matches!(&reports[0].1, ConnectOutcome::Connected { address }
+            if address.ends_with(&format!(":{granted_port}"))),
+        "{reports:?}"
+    );
+    assert_eq!(reports[1].0, format!("{name}:{named_port}"));
+    assert!(
+        matches!(&reports[1].1, ConnectOutcome::Refused { reason } if !reason.is_empty()),
+        "{reports:?}"
+    );
 
     // The server still works afterwards (a refused connection is not a crash).
     let echo = server

@@ -93,6 +93,19 @@ pub fn valid_secret_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// One connection an added server made through a granted route, as its bridge reports it
+/// (`ClientMessage::ServedConnect`) for the principal's audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectOutcome {
+    /// Carried to this address, which passed the airlock's rules.
+    Connected { address: String },
+    /// The airlock refused it (an address its grant does not allow) or it could not be made.
+    Refused { reason: String },
+}
+
+/// Longest reason or address a report carries; more is cut.
+pub const MAX_CONNECT_REPORT: usize = 512;
+
 /// Most network grants one server may hold.
 pub const MAX_NET_GRANTS: usize = 32;
 

@@ -119,6 +119,17 @@ pub enum ClientMessage {
     ElicitPass {
         id: u64,
     },
+    /// An MCP bridge's report of one connection its server `server` made through a granted
+    /// route (`astrid mcp add --allow-net`): recorded in the connection's principal's audit
+    /// chain as `mcp.connect` by `mcp:<server>`, as the bridge's report. Only the operator's
+    /// credential may report, as only it may serve tools; a device's report is refused and
+    /// that is recorded instead. No reply.
+    ServedConnect {
+        server: String,
+        /// `host:port` as granted.
+        target: String,
+        outcome: crate::mcp::ConnectOutcome,
+    },
 }
 
 /// What a connection authenticates with.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _};
 use astrid_mcp::pin::{compare, pin, Change, ToolDefinition};
-use astrid_mcp::{Launcher, RemoteServer, ServerConfig, Store};
+use astrid_mcp::{Launcher, ServerConfig, Store};
 use astrid_process::{Limits, SandboxPolicy};
 use astrid_types::distro::McpServerEntry;
 use astrid_types::mcp::{McpSecretRef, NetGrant, SecretText, MAX_NET_GRANTS};
@@ -76,11 +76,10 @@ async fn current_tools(
         client: ctx.connect(true).await?,
         principal: ctx.principal.clone(),
     };
-    let grant = launcher
-        .grant(config)
+    let server = launcher
+        .start(&policy, config)
         .await
         .with_context(|| format!("starting MCP server `{}`", config.name))?;
-    let server = RemoteServer::start(&policy, config, &grant).await?;
     Ok(server.tools().await?)
 }
 
