@@ -99,18 +99,7 @@ impl Inner {
         target: &str,
         outcome: &ConnectOutcome,
     ) -> Result<(), KernelError> {
-        let shown = |s: &str| {
-            let mut s = s.escape_debug().to_string();
-            if s.len() > MAX_CONNECT_REPORT {
-                let mut cut = MAX_CONNECT_REPORT;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                s.truncate(cut);
-                s.push('…');
-            }
-            s
-        };
+        let shown = |s: &str| astrid_types::text::escape_capped(s, MAX_CONNECT_REPORT);
         let actor = format!("mcp:{}", shown(server));
         let resource = format!("net:connect:{}", shown(target));
         if !from_operator {
