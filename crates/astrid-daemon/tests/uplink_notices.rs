@@ -236,3 +236,47 @@ async fn without_the_manifest_switch_no_token_or_person_opens_uplink() {
         ]
     );
 }
+
+/// A hook from outside (`hook.v1.<name>`, what `astrid-emit` publishes for a git hook or a CI
+/// job) reaches the capsule's `#[astrid::hook]` handler as a parsed `Hook`: its name, its
+/// JSON payload and who sent it. A payload of the wrong shape is the handler's error, and the
+/// capsule goes on serving the next hook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_from_outside_reaches_the_capsules_hook_handler() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    install_probe(&c, |m| m).await;
+    grant(&c, "default", "uplink:frontends").await;
+    let watcher = Client::connect(&home.home, "default", "watcher-ui")
+        .await
+        .unwrap();
+    let mut shown = watcher.subscribe(NOTICE_TOPIC).await.unwrap();
+
+    let producer = Client::connect(&home.home, "default", "post-commit")
+        .await
+        .unwrap();
+    producer
+        .publish("hook.v1.probe.ping", b"not the expected shape".to_vec())
+        .await
+        .unwrap();
+    producer
+        .publish(
+            "hook.v1.probe.ping",
+            br#"{"msg": "4f2a9c1 landed"}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    let n = next_event(&mut shown).await;
+    let notice: Notice = serde_json::from_slice(&n.payload).unwrap();
+    assert_eq!(notice.capsule.as_str(), "uplink-probe");
+    assert_eq!(notice.level, NoticeLevel::Info);
+    assert!(
+        notice.text.starts_with("hook probe.ping from client:")
+            && notice.text.ends_with(": 4f2a9c1 landed"),
+        "{}",
+        notice.text
+    );
+    // The malformed one produced no notice: the first one seen is the good hook's.
+    assert!(holds_nothing(&mut shown).await);
+}

@@ -1,12 +1,13 @@
 //! `#[capsule]`: turns an inherent `impl` block into a capsule's guest export.
 //!
-//! Methods marked `#[astrid::tool]`, `#[astrid::handler]`, `#[astrid::install]`,
-//! `#[astrid::upgrade]` or `#[astrid::run]` become the dispatch table of
+//! Methods marked `#[astrid::tool]`, `#[astrid::handler]`, `#[astrid::hook]`,
+//! `#[astrid::install]`, `#[astrid::upgrade]` or `#[astrid::run]` become the dispatch table of
 //! `astrid_sdk::Capsule`; the marker attributes are removed and the impl is kept as written.
 //!
 //! When the crate has a `Capsule.toml` next to its `Cargo.toml`, its `[[tool]]` entries are
 //! read at compile time and a handler `astrid.describe-tools` is generated that answers
-//! `tool.v1.describe` with them.
+//! `tool.v1.describe` with them, and each `#[astrid::hook]` must be the handler of one of its
+//! `hook.v1.*` subscriptions.
 #![forbid(unsafe_code)]
 
 mod manifest;
@@ -31,6 +32,9 @@ use syn::{parse_macro_input, Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, L
 /// ```
 ///
 /// The handler name is the method name unless given: `#[astrid::handler(name = "x")]`.
+/// A hook handler (`astrid_sdk::hooks`) takes the parsed hook:
+/// `#[astrid::hook] fn on_commit(&self, hook: &Hook) -> Result<(), E>`, and `Capsule.toml`
+/// must route a `hook.v1.*` topic to it (checked here when the manifest is found).
 /// A tool may also take the call's context: `fn t(&self, args: A, ctx: &ToolContext)`.
 ///
 /// `#[capsule(manifest = "path/Capsule.toml")]` reads the manifest from another path
@@ -79,6 +83,7 @@ fn parse_capsule_attr(attr: TokenStream2) -> syn::Result<Option<LitStr>> {
 enum Kind {
     Tool,
     Handler,
+    Hook,
     Install,
     Upgrade,
     Run,
@@ -98,6 +103,7 @@ impl Kind {
         Some(match segs[1].as_str() {
             "tool" => Kind::Tool,
             "handler" => Kind::Handler,
+            "hook" => Kind::Hook,
             "install" => Kind::Install,
             "upgrade" => Kind::Upgrade,
             "run" => Kind::Run,
@@ -109,6 +115,7 @@ impl Kind {
         match self {
             Kind::Tool => "tool",
             Kind::Handler => "handler",
+            Kind::Hook => "hook",
             Kind::Install => "install",
             Kind::Upgrade => "upgrade",
             Kind::Run => "run",
@@ -149,12 +156,15 @@ fn expand(mut item: ItemImpl, found: Option<manifest::Found>) -> syn::Result<Tok
         }
     }
     check_unique(&marked)?;
+    if let Some(found) = &found {
+        check_hooks_routed(&marked, &found.routes)?;
+    }
     let describe = describe_arm(&marked, found)?;
 
     let self_ty = &item.self_ty;
     let arms = marked
         .iter()
-        .filter(|m| matches!(m.kind, Kind::Tool | Kind::Handler))
+        .filter(|m| matches!(m.kind, Kind::Tool | Kind::Handler | Kind::Hook))
         .map(dispatch_arm);
     let lifecycle = |kind: Kind, args: TokenStream2| -> Option<TokenStream2> {
         marked.iter().find(|m| m.kind == kind).map(|m| {
@@ -227,6 +237,12 @@ fn dispatch_arm(m: &Marked) -> TokenStream2 {
             #name => {
                 let (args, ctx) = ::astrid_sdk::__private::tool_call(&event.payload)?;
                 ::astrid_sdk::__private::tool_reply(self.#ident(args, &ctx))
+            }
+        },
+        (Kind::Hook, _) => quote! {
+            #name => {
+                let hook = ::astrid_sdk::hooks::Hook::from_event(event)?;
+                ::astrid_sdk::__private::reply(self.#ident(&hook))
             }
         },
         (_, 0) => quote! {
@@ -306,16 +322,17 @@ fn take_marker(f: &mut ImplItemFn) -> syn::Result<Option<Marked>> {
     let arity = sig.inputs.len() - 1;
     let max = match kind {
         Kind::Tool => 2,
-        Kind::Handler | Kind::Upgrade => 1,
+        Kind::Handler | Kind::Upgrade | Kind::Hook => 1,
         Kind::Install | Kind::Run => 0,
     };
-    if arity > max || (kind == Kind::Upgrade && arity != 1) {
+    if arity > max || (matches!(kind, Kind::Upgrade | Kind::Hook) && arity != 1) {
         let expected = match kind {
             Kind::Tool => {
                 "`fn name(&self, args: A) -> Result<R, E>` or \
                  `fn name(&self, args: A, ctx: &ToolContext) -> Result<R, E>`"
             }
             Kind::Handler => "`fn name(&self, event: &Event) -> Result<Option<Vec<u8>>, E>`",
+            Kind::Hook => "`fn name(&self, hook: &Hook) -> Result<R, E>`",
             Kind::Upgrade => "`fn name(&self, previous: &str) -> Result<(), E>`",
             Kind::Install | Kind::Run => "`fn name(&self) -> Result<(), E>`",
         };
@@ -344,7 +361,7 @@ fn parse_name(attr: &Attribute, kind: Kind) -> syn::Result<Option<String>> {
     if matches!(attr.meta, syn::Meta::Path(_)) {
         return Ok(None);
     }
-    if !matches!(kind, Kind::Tool | Kind::Handler) {
+    if !matches!(kind, Kind::Tool | Kind::Handler | Kind::Hook) {
         return Err(syn::Error::new(
             attr.span(),
             format!("#[astrid::{}] takes no arguments", kind.label()),
@@ -369,13 +386,17 @@ fn parse_name(attr: &Attribute, kind: Kind) -> syn::Result<Option<String>> {
 fn check_unique(marked: &[Marked]) -> syn::Result<()> {
     for (i, m) in marked.iter().enumerate() {
         for earlier in &marked[..i] {
-            let clash = match (m.kind, earlier.kind) {
-                (Kind::Tool | Kind::Handler, Kind::Tool | Kind::Handler) => m.name == earlier.name,
-                (a, b) => a == b,
+            let named = |k: Kind| matches!(k, Kind::Tool | Kind::Handler | Kind::Hook);
+            let clash = if named(m.kind) && named(earlier.kind) {
+                m.name == earlier.name
+            } else {
+                m.kind == earlier.kind
             };
             if clash {
                 let what = match m.kind {
-                    Kind::Tool | Kind::Handler => format!("handler name `{}`", m.name),
+                    Kind::Tool | Kind::Handler | Kind::Hook => {
+                        format!("handler name `{}`", m.name)
+                    }
                     other => format!("#[astrid::{}] method", other.label()),
                 };
                 return Err(syn::Error::new(
@@ -383,6 +404,26 @@ fn check_unique(marked: &[Marked]) -> syn::Result<()> {
                     format!("duplicate {what} in this #[capsule] impl"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every `#[astrid::hook]` is the handler of a `hook.v1.*` subscription in the manifest: a
+/// hook method nothing routes to would never run, which is a mistake to catch at build time.
+fn check_hooks_routed(marked: &[Marked], routes: &[(String, String)]) -> syn::Result<()> {
+    for m in marked.iter().filter(|m| m.kind == Kind::Hook) {
+        let routed = routes
+            .iter()
+            .any(|(topic, handler)| *handler == m.name && topic.starts_with("hook.v1."));
+        if !routed {
+            return Err(syn::Error::new(
+                m.span,
+                format!(
+                    "#[astrid::hook] `{0}`: Capsule.toml routes no `hook.v1.*` topic to it;                      add `[subscribe] \"hook.v1.<name>\" = {{ handler = \"{0}\" }}`",
+                    m.name
+                ),
+            ));
         }
     }
     Ok(())
@@ -454,11 +495,60 @@ mod tests {
         assert!(e.contains("takes no arguments"), "{e}");
     }
 
-    fn found(tools: &str) -> Option<manifest::Found> {
+    fn found(text: &str) -> Option<manifest::Found> {
         Some(manifest::Found {
             path: "/abs/Capsule.toml".into(),
-            tools: manifest::parse(tools).unwrap(),
+            tools: manifest::parse(text).unwrap(),
+            routes: manifest::routes(text).unwrap(),
         })
+    }
+
+    #[test]
+    fn hooks_get_the_parsed_hook_and_must_be_routed_from_a_hook_topic() {
+        let item = || -> ItemImpl {
+            syn::parse_quote! {
+                impl C {
+                    #[astrid::hook]
+                    fn on_commit(&self, hook: &Hook) -> Result<(), E> { unreachable!() }
+                }
+            }
+        };
+        let routed = "[subscribe]\n\"hook.v1.git.post-commit\" = { handler = \"on_commit\" }\n";
+        let out = expand(item(), found(routed)).unwrap().to_string();
+        assert!(out.contains("\"on_commit\" =>"), "{out}");
+        assert!(out.contains("hooks :: Hook :: from_event (event)"), "{out}");
+        // Without a manifest nothing can be checked; with one, the route must exist and come
+        // from a hook topic.
+        assert!(expand(item(), None).is_ok());
+        for text in [
+            "[package]\nname = \"x\"\n",
+            "[subscribe]\n\"ci.v1.done\" = { handler = \"on_commit\" }\n",
+            "[subscribe]\n\"hook.v1.git.post-commit\" = { handler = \"other\" }\n",
+        ] {
+            let e = expand(item(), found(text)).err().unwrap().to_string();
+            assert!(
+                e.contains("routes no `hook.v1.*` topic to it"),
+                "{text}: {e}"
+            );
+        }
+        // A hook takes exactly the hook, and its name may be given.
+        let e = error_of(syn::parse_quote! {
+            impl C { #[astrid::hook] fn h(&self) -> Result<(), E> { unreachable!() } }
+        });
+        assert!(e.contains("hook: &Hook"), "{e}");
+        let named: ItemImpl = syn::parse_quote! {
+            impl C { #[astrid::hook(name = "on-commit")] fn h(&self, h: &Hook) -> Result<(), E> { unreachable!() } }
+        };
+        let out = expand(named, None).unwrap().to_string();
+        assert!(out.contains("\"on-commit\" =>"), "{out}");
+        // A hook's name clashes with a handler's like any two handler names.
+        let e = error_of(syn::parse_quote! {
+            impl C {
+                #[astrid::hook(name = "x")] fn h(&self, h: &Hook) -> Result<(), E> { unreachable!() }
+                #[astrid::handler(name = "x")] fn g(&self, e: &Event) -> Result<(), E> { unreachable!() }
+            }
+        });
+        assert!(e.contains("duplicate handler name `x`"), "{e}");
     }
 
     const ONE_TOOL: &str = r#"

@@ -22,6 +22,15 @@ pub struct ToolEntry {
 struct Partial {
     #[serde(default)]
     tool: Vec<ToolEntry>,
+    #[serde(default)]
+    subscribe: std::collections::BTreeMap<String, Subscription>,
+}
+
+/// A `[subscribe]` entry: only where it routes matters here.
+#[derive(Deserialize)]
+struct Subscription {
+    #[serde(default)]
+    handler: Option<String>,
 }
 
 /// A manifest found for the crate being compiled.
@@ -29,6 +38,8 @@ pub struct Found {
     /// Absolute path, so the generated `include_bytes!` makes cargo rebuild when it changes.
     pub path: PathBuf,
     pub tools: Vec<ToolEntry>,
+    /// `[subscribe]` entries with a handler, as (topic pattern, handler).
+    pub routes: Vec<(String, String)>,
 }
 
 /// Where to look: an explicit path (relative to the crate root) must exist; the default
@@ -50,7 +61,12 @@ pub fn locate(explicit: Option<&str>) -> Result<Option<Found>, String> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let tools = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(Found { path, tools }))
+    let routes = routes(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(Found {
+        path,
+        tools,
+        routes,
+    }))
 }
 
 /// The `[[tool]]` entries of a manifest.
@@ -65,6 +81,16 @@ pub fn parse(text: &str) -> Result<Vec<ToolEntry>, String> {
         }
     }
     Ok(partial.tool)
+}
+
+/// The `[subscribe]` entries that route to a handler, as (topic pattern, handler).
+pub fn routes(text: &str) -> Result<Vec<(String, String)>, String> {
+    let partial: Partial = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+    Ok(partial
+        .subscribe
+        .into_iter()
+        .filter_map(|(topic, s)| s.handler.map(|h| (topic, h)))
+        .collect())
 }
 
 /// The reply to `tool.v1.describe`.
@@ -107,6 +133,25 @@ mod tests {
         assert_eq!(
             describe_json(&tools[1..]),
             r#"[{"name":"b","description":"does b","input_schema":{"type":"object"}}]"#
+        );
+    }
+
+    #[test]
+    fn routes_are_the_subscriptions_with_a_handler() {
+        let routes = routes(
+            r#"
+            [subscribe]
+            "hook.v1.git.post-commit" = { handler = "on_commit" }
+            "hello.v1.feed.*" = {}
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            routes,
+            vec![(
+                "hook.v1.git.post-commit".to_string(),
+                "on_commit".to_string()
+            )]
         );
     }
 

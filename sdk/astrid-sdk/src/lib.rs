@@ -3,8 +3,10 @@
 //! A capsule is a `cdylib` built for `wasm32-unknown-unknown` and turned into a WebAssembly
 //! component by `astrid-build`. It has no WASI: every effect goes through the `astrid:*` host
 //! packages, wrapped here as std-like modules ([`fs`], [`kv`], [`ipc`], [`http`], [`process`],
-//! [`log`], [`time`], [`env`], [`random`], [`approval`], [`identity`], [`uplink`], [`net`], [`elicit`]). Each package's WIT `error-code` is a typed Rust error, and all of them
-//! convert into [`SysError`] and [`CapsuleError`] so `?` works in handlers.
+//! [`log`], [`time`], [`mod@env`], [`random`], [`approval`], [`identity`], [`uplink`], [`net`],
+//! [`elicit`]); [`hooks`] is the shape of events from outside (`hook.v1.*`) over [`ipc`].
+//! Each package's WIT `error-code` is a typed Rust error, and all of them convert into
+//! [`SysError`] and [`CapsuleError`] so `?` works in handlers.
 //!
 //! ```no_run
 //! use astrid_sdk::prelude::*;
@@ -54,6 +56,7 @@ pub mod error;
 pub mod event;
 pub mod fs;
 mod guest;
+pub mod hooks;
 pub mod http;
 pub mod identity;
 pub mod ipc;
@@ -87,8 +90,8 @@ pub mod prelude {
     pub use crate::guest::{Capsule, IntoReply};
     pub use crate::tool::ToolContext;
     pub use crate::{
-        approval, capsule, elicit, env, fs, http, identity, ipc, kv, log, net, process, random,
-        time, tool, uplink,
+        approval, capsule, elicit, env, fs, hooks, http, identity, ipc, kv, log, net, process,
+        random, time, tool, uplink,
     };
     pub use serde::{Deserialize, Serialize};
     pub use serde_json;

@@ -1,10 +1,18 @@
 //! `uplink-probe`: `notify` sends the payload (`<level> <text>`) as a notice through
 //! `astrid:uplink` and replies `ok: <frontends reached>` or `error: <error-code>: <message>`;
 //! `list` replies one line per frontend (`<client> <credential> <shows-notices>`) or the
-//! error.
+//! error. The hook `probe.ping` (`{"msg": …}`) becomes an info notice naming the hook, who
+//! sent it and the message.
 #![forbid(unsafe_code)]
 
+use astrid_sdk::hooks::Hook;
 use astrid_sdk::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(crate = "astrid_sdk::serde")]
+struct Ping {
+    msg: String,
+}
 
 #[derive(Default)]
 struct UplinkProbe;
@@ -25,6 +33,14 @@ impl UplinkProbe {
             Err(e) => format!("error: {e}"),
         };
         Ok(Some(answer.into_bytes()))
+    }
+
+    #[astrid::hook]
+    fn on_ping(&self, hook: &Hook) -> Result<(), CapsuleError> {
+        let ping: Ping = hook.payload_as()?;
+        let text = format!("hook {} from {}: {}", hook.name, hook.source, ping.msg);
+        uplink::notify(uplink::Level::Info, &text)?;
+        Ok(())
     }
 
     #[astrid::handler]
