@@ -226,9 +226,11 @@ function showQuestion(q) {
   box.append(submit, decline);
   $("approvals").append(box);
   // The capsule stops waiting after its timeout; an answer after that would change nothing.
-  setTimeout(() => {
-    if (!done) box.replaceChildren(el("p", "", `${q.capsule} stopped waiting for an answer.`));
-  }, q.timeout_ms);
+  if (q.timeout_ms > 0) {
+    setTimeout(() => {
+      if (!done) box.replaceChildren(el("p", "", `${q.capsule} stopped waiting for an answer.`));
+    }, q.timeout_ms);
+  }
   (input || box.querySelector("input")).focus();
 }
 
