@@ -109,12 +109,14 @@ impl Inner {
                 "mcp.connect",
                 &resource,
                 Decision::Denied,
-                "a connection report needs the operator's credential (as serving tools does),                  not a device token: not recorded as a connection",
+                "a connection report needs the operator's credential (as serving tools does), \
+                 not a device token: not recorded as a connection",
             );
         }
         if !valid_server_name(server) || NetGrant::parse(target, true).is_err() {
             return Err(mcp_err(format!(
-                "a connection report names server `{}` and target `{}`: not an MCP server                  name and a granted HOST:PORT",
+                "a connection report names server `{}` and target `{}`: not an MCP server \
+                 name and a granted HOST:PORT",
                 shown(server),
                 shown(target)
             )));

@@ -420,7 +420,8 @@ fn check_hooks_routed(marked: &[Marked], routes: &[(String, String)]) -> syn::Re
             return Err(syn::Error::new(
                 m.span,
                 format!(
-                    "#[astrid::hook] `{0}`: Capsule.toml routes no `hook.v1.*` topic to it;                      add `[subscribe] \"hook.v1.<name>\" = {{ handler = \"{0}\" }}`",
+                    "#[astrid::hook] `{0}`: Capsule.toml routes no `hook.v1.*` topic to it; \
+                     add `[subscribe] \"hook.v1.<name>\" = {{ handler = \"{0}\" }}`",
                     m.name
                 ),
             ));
