@@ -9,7 +9,7 @@ mod common;
 use astrid_audit::Decision;
 use astrid_client::ClientError;
 use astrid_types::mcp::{McpSecretRef, NetGrant, SecretText};
-use astrid_types::wire::{ControlCommand, ControlResponse, Credential, DeviceScope, QuotaSpec};
+use astrid_types::wire::{ControlCommand, ControlResponse, QuotaSpec};
 use common::{chain, control, TestHome};
 
 const VALUE: &str = "ghp-value-never-logged-9931";
@@ -99,27 +99,7 @@ async fn a_launch_grant_carries_the_secrets_and_quota_to_the_operator_only() {
     assert!(reserved.is_err(), "{reserved:?}");
 
     // A device token of alice herself gets no grant: the values are the operator's.
-    let issued = control(
-        &op,
-        ControlCommand::DeviceIssue {
-            principal: "alice".into(),
-            label: "laptop".into(),
-            scope: DeviceScope::UseOnly,
-            ttl_ms: None,
-        },
-    )
-    .await;
-    let Ok(ControlResponse::DeviceIssued { device, token }) = issued else {
-        panic!("{issued:?}")
-    };
-    let dev = astrid_client::Client::connect_with(
-        &home.home,
-        Credential::Device(token),
-        "alice",
-        "laptop",
-    )
-    .await
-    .unwrap();
+    let (device, dev) = common::device(&home.home, &op, "alice", "laptop").await;
     match dev.control(launch(&[("GITHUB_TOKEN", "github")])).await {
         Err(ClientError::Denied(why)) => assert!(why.contains("needs the operator"), "{why}"),
         other => panic!("a device got a launch grant: {other:?}"),
@@ -214,27 +194,7 @@ async fn connection_reports_are_recorded_from_the_operator_only() {
         };
         op.report_connection(server, target, outcome).await.unwrap();
     }
-    let issued = control(
-        &op,
-        ControlCommand::DeviceIssue {
-            principal: "default".into(),
-            label: "phone".into(),
-            scope: DeviceScope::UseOnly,
-            ttl_ms: None,
-        },
-    )
-    .await;
-    let Ok(ControlResponse::DeviceIssued { token, .. }) = issued else {
-        panic!("{issued:?}")
-    };
-    let dev = astrid_client::Client::connect_with(
-        &home.home,
-        Credential::Device(token),
-        "default",
-        "phone",
-    )
-    .await
-    .unwrap();
+    let (_, dev) = common::device(&home.home, &op, "default", "phone").await;
     let forged = ConnectOutcome::Connected {
         address: "203.0.113.9:22".into(),
     };

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use astrid_audit::Decision;
 use astrid_client::{Client, ClientError, Invocation};
-use astrid_types::wire::{
-    ApprovalDecision, ControlCommand, ControlResponse, Credential, DeviceScope, RequestError,
-};
+use astrid_types::wire::{ApprovalDecision, ControlCommand, RequestError};
 use common::{chain, control, grant, new_agent, TestHome, REQUEST_TIMEOUT};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -233,22 +231,7 @@ async fn served_tools_are_the_principals_own_and_only_the_operator_may_serve() {
     assert!(theirs.is_empty(), "{theirs:?}");
 
     // A device token may not serve tools, and the attempt is recorded.
-    let issued = control(
-        &op,
-        ControlCommand::DeviceIssue {
-            principal: "default".into(),
-            label: "phone".into(),
-            scope: DeviceScope::UseOnly,
-            ttl_ms: None,
-        },
-    )
-    .await;
-    let Ok(ControlResponse::DeviceIssued { token, .. }) = issued else {
-        panic!("expected a device, got {issued:?}")
-    };
-    let phone = Client::connect_with(&home.home, Credential::Device(token), "default", "phone")
-        .await
-        .unwrap();
+    let (_, phone) = common::device(&home.home, &op, "default", "phone").await;
     match phone.serve_tools("evil", vec!["ping".into()]).await {
         Err(ClientError::Request(RequestError::Denied(m))) => {
             assert!(m.contains("operator"), "{m}")

@@ -375,6 +375,33 @@ pub async fn new_agent(home: &AstridHome, op: &Client, name: &str) -> Client {
         .unwrap_or_else(|e| panic!("connecting as {name}: {e}"))
 }
 
+/// Pairs a use-only device of `principal` (labelled `label`) through the operator's `op` and
+/// connects with its token; returns the device's record and the connection.
+pub async fn device(
+    home: &AstridHome,
+    op: &Client,
+    principal: &str,
+    label: &str,
+) -> (wire::DeviceInfo, Client) {
+    let issued = control(
+        op,
+        ControlCommand::DeviceIssue {
+            principal: principal.into(),
+            label: label.into(),
+            scope: wire::DeviceScope::UseOnly,
+            ttl_ms: None,
+        },
+    )
+    .await;
+    let Ok(ControlResponse::DeviceIssued { device, token }) = issued else {
+        panic!("expected a device, got {issued:?}")
+    };
+    let client = Client::connect_with(home, Credential::Device(token), principal, label)
+        .await
+        .unwrap_or_else(|e| panic!("connecting as {principal}'s {label}: {e}"));
+    (device, client)
+}
+
 pub async fn install(c: &Client, capsule: Capsule) -> CapsuleInfo {
     try_install(c, capsule, false)
         .await
