@@ -184,3 +184,215 @@ async fn on_2026_07_28_a_devices_approvals_come_back_inside_its_calls_over_http(
         "{reads:#?}"
     );
 }
+
+/// A client on a protocol before 2026-07-28 (every MCP host today) that fills forms is asked
+/// too: the gateway gives it a session, and the approval arrives as an `elicitation/create`
+/// request within the call. Allowing once lets the read through; declining is a tool error;
+/// the chain records both. The session also hears that its principal's capsules changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_era_clients_approvals_are_asked_on_its_session_over_http() {
+    let gw = GwRig::start(vec![]).await;
+    // In the user's home: inside tool-fs's ceiling, outside the workspace tokens cover.
+    let first = gw.rig.user_home.path().join("heron.txt");
+    std::fs::write(&first, "the heron lands at dawn").unwrap();
+    let second = gw.rig.user_home.path().join("crane.txt");
+    std::fs::write(&second, "not for a declined form").unwrap();
+    let (_, token) = gw.device("default").await;
+
+    let ready = gw.rig.home.outside().join("session-ready");
+    let args = vec![
+        gw.url("/mcp"),
+        first.display().to_string(),
+        second.display().to_string(),
+        ready.display().to_string(),
+    ];
+    let env = vec![("ASTRID_DEVICE_TOKEN", token)];
+    let client =
+        tokio::spawn(
+            async move { gateway_rig::run_python("mcp_http_session.py", args, env).await },
+        );
+    // Once the client has made its calls, the principal loses a capsule: the session is told.
+    let waited = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            !client.is_finished() && waited.elapsed() < std::time::Duration::from_secs(180),
+            "the client ended or stalled before its calls were done"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    gw.rig
+        .ctl(ControlCommand::AgentModify {
+            name: "default".into(),
+            add_capsules: vec![],
+            remove_capsules: vec!["tool-fs".into()],
+        })
+        .await;
+    let stdout = client.await.unwrap();
+    let seen: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(seen["list_changed_capability"], true, "{seen}");
+    assert!(seen["tools"].to_string().contains("fs_read"), "{seen}");
+    assert_eq!(seen["list_changed_seen"], true, "{seen}");
+    assert!(
+        !seen["tools_after"].to_string().contains("fs_read"),
+        "{seen}"
+    );
+
+    assert!(
+        seen["protocol"].as_str().unwrap() < "2026-07-28",
+        "the SDK's ClientSession negotiates a handshake-era protocol: {seen}"
+    );
+    assert_eq!(seen["allowed"]["is_error"], false, "{seen}");
+    assert_eq!(
+        seen["allowed"]["text"],
+        json!(["the heron lands at dawn"]),
+        "{seen}"
+    );
+    let allowed_forms = seen["forms"]["allowed"].to_string();
+    assert!(
+        allowed_forms.contains("approval requested by tool-fs")
+            && allowed_forms.contains("heron.txt"),
+        "{seen}"
+    );
+    assert_eq!(seen["declined"]["is_error"], true, "{seen}");
+    assert!(
+        !seen["declined"]
+            .to_string()
+            .contains("not for a declined form"),
+        "{seen}"
+    );
+    assert!(
+        seen["forms"]["declined"].to_string().contains("crane.txt"),
+        "{seen}"
+    );
+
+    let chain = gw.rig.audit();
+    let entries = |f: &std::path::Path| -> Vec<_> {
+        let f = f.display().to_string();
+        chain
+            .iter()
+            .filter(|e| e.capsule == "tool-fs" && e.resource.contains(&f))
+            .cloned()
+            .collect()
+    };
+    let heron = entries(&first);
+    assert!(
+        heron.iter().any(|e| e.decision == Decision::Approved),
+        "{heron:#?}"
+    );
+    let crane = entries(&second);
+    assert!(
+        crane
+            .iter()
+            .any(|e| matches!(e.decision, Decision::Denied | Decision::Rejected)),
+        "{crane:#?}"
+    );
+    assert!(
+        !crane.iter().any(|e| e.decision == Decision::Approved),
+        "{crane:#?}"
+    );
+}
+
+/// A session belongs to the device token that opened it: another token, even of the same
+/// principal, naming it gets 404 as for no session at all, cannot end it, and its owner goes
+/// on using it; ended by its owner, it is gone. A device holds a bounded number of sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_session_answers_only_the_token_that_opened_it() {
+    let gw = GwRig::start(vec![]).await;
+    let (_, owner) = gw.device("default").await;
+    let (_, other) = gw.device("default").await;
+    let init = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "session-test", "version": "1"}
+        }
+    });
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let send =
+        |method: reqwest::Method, token: &str, session: Option<&str>, body: Option<&Value>| {
+            let mut r = gw
+                .http
+                .request(method, gw.url("/mcp"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-06-18");
+            if let Some(s) = session {
+                r = r.header("mcp-session-id", s);
+            }
+            if let Some(b) = body {
+                r = r.json(b);
+            }
+            r.send()
+        };
+    let opened = send(reqwest::Method::POST, &owner, None, Some(&init))
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let reply = opened.text().await.unwrap();
+    assert!(reply.contains("\"serverInfo\""), "{reply}");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let done = send(
+        reqwest::Method::POST,
+        &owner,
+        Some(&session),
+        Some(&initialized),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status(), 202);
+
+    // Another device of the same principal: as if there were no such session.
+    for method in [reqwest::Method::POST, reqwest::Method::GET] {
+        let body = (method == reqwest::Method::POST).then_some(&list);
+        let r = send(method.clone(), &other, Some(&session), body)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method} with another token");
+    }
+    let ended = send(reqwest::Method::DELETE, &other, Some(&session), None)
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 404);
+
+    // The owner's session is still there.
+    let listed = send(reqwest::Method::POST, &owner, Some(&session), Some(&list))
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let tools = listed.text().await.unwrap();
+    assert!(tools.contains("fs_read"), "{tools}");
+
+    // Ended by its owner, it is gone for everyone.
+    let ended = send(reqwest::Method::DELETE, &owner, Some(&session), None)
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let after = send(reqwest::Method::POST, &owner, Some(&session), Some(&list))
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404);
+
+    // A device holds at most MAX_SESSIONS_PER_DEVICE; another device is not affected.
+    for _ in 0..astrid_mcp::MAX_SESSIONS_PER_DEVICE {
+        let r = send(reqwest::Method::POST, &other, None, Some(&init))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let refused = send(reqwest::Method::POST, &other, None, Some(&init))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("sessions"), "{why}");
+    let r = send(reqwest::Method::POST, &owner, None, Some(&init))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use astrid_client::Client;
-use astrid_mcp::CapsuleTools;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -15,8 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::streamable_http_server::StreamableHttpService;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +36,7 @@ pub struct AppState {
     /// Becomes true when the gateway starts shutting down; streams end on it.
     pub stopping: watch::Receiver<bool>,
     /// MCP over streamable HTTP at `/mcp` (see `routes::mcp`).
-    pub mcp: StreamableHttpService<CapsuleTools, NeverSessionManager>,
+    pub mcp: astrid_mcp::McpHttp,
 }
 
 pub type Shared = Arc<AppState>;
@@ -55,7 +52,7 @@ impl AppState {
             stopping,
             // No `--yes` over HTTP: an effect no capability token covers is refused unless
             // another approver of the principal (a chat, the console) allows it.
-            mcp: astrid_mcp::streamable_http_service(
+            mcp: astrid_mcp::McpHttp::new(
                 astrid_mcp::ServeOptions::default(),
                 CancellationToken::new(),
             ),
@@ -110,8 +107,8 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/mcp",
             post(routes::mcp::serve)
-                .get(routes::mcp::not_served)
-                .delete(routes::mcp::not_served),
+                .get(routes::mcp::serve)
+                .delete(routes::mcp::serve),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -76,28 +76,121 @@ impl DeviceRounds {
             entry.used = Instant::now();
             entry.rounds.clone()
         };
-        cell.get_or_init(|| async {
-            let conn = match (device.connect)().await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("cannot open a connection to answer approvals on: {e}");
-                    return None;
-                }
-            };
-            Rounds::start(conn, expire)
-                .await
-                .map_err(|e| {
-                    tracing::warn!("cannot answer approvals through MCP input rounds: {e}")
-                })
-                .ok()
-        })
-        .await
-        .clone()
+        cell.get_or_init(|| start(device, expire)).await.clone()
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.by_device.lock().unwrap().len()
+    }
+}
+
+/// Opens a connection acting for `device` and answers its principal's approvals there.
+/// `None` when that fails: the call goes on without anyone to ask here.
+async fn start(device: &AnsweringDevice, expire: Duration) -> Option<Arc<Rounds>> {
+    let conn = match (device.connect)().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("cannot open a connection to answer approvals on: {e}");
+            return None;
+        }
+    };
+    Rounds::start(conn, expire)
+        .await
+        .map_err(|e| tracing::warn!("cannot answer approvals through MCP elicitation: {e}"))
+        .ok()
+}
+
+/// One MCP session over HTTP (a client on a protocol before 2026-07-28, which the gateway
+/// binds to the device that opened it): a connection of its own acting for that device,
+/// opened when first needed, on which the session's calls are asked (the forms go to the
+/// client as server-to-client requests within the call, `Rounds::ask_within`) and its
+/// principal's capsule changes are watched (`notifications/tools/list_changed` on the
+/// session's stream). Everything stops when the session ends: its handler, the only holder,
+/// is dropped.
+#[derive(Default)]
+pub(crate) struct Session {
+    conn: tokio::sync::Mutex<Option<Client>>,
+    rounds: tokio::sync::Mutex<Option<Arc<Rounds>>>,
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Session {
+    /// The session's connection; opened again if it is gone (the daemon restarted).
+    async fn connection(&self, device: &AnsweringDevice) -> Option<Client> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref().filter(|c| c.is_connected()) {
+            return Some(c.clone());
+        }
+        *conn = (device.connect)()
+            .await
+            .map_err(|e| tracing::warn!("cannot open a connection for an MCP session: {e}"))
+            .ok();
+        conn.clone()
+    }
+
+    /// The session's rounds; started again if their connection is gone.
+    pub(crate) async fn rounds(&self, device: &AnsweringDevice) -> Option<Arc<Rounds>> {
+        let mut rounds = self.rounds.lock().await;
+        if let Some(r) = rounds.as_ref() {
+            if r.is_connected() {
+                return Some(r.clone());
+            }
+            r.stop();
+        }
+        let conn = self.connection(device).await?;
+        *rounds = Rounds::start(conn, crate::elicit::FORM_WAIT)
+            .await
+            .map_err(|e| tracing::warn!("cannot answer approvals through MCP elicitation: {e}"))
+            .ok();
+        rounds.clone()
+    }
+
+    /// Tells the client each time its principal's capsules change, until the session ends;
+    /// once per session.
+    pub(crate) async fn watch(
+        &self,
+        device: &AnsweringDevice,
+        peer: rmcp::Peer<rmcp::service::RoleServer>,
+    ) {
+        if self.lock_watcher().is_some() {
+            return;
+        }
+        let Some(conn) = self.connection(device).await else {
+            return;
+        };
+        let mut changes = match conn.subscribe(crate::server::CAPSULE_CHANGED).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot watch capsule changes for an MCP session: {e}");
+                return;
+            }
+        };
+        let task = tokio::spawn(async move {
+            while changes.next().await.is_some() {
+                if peer.notify_tool_list_changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        if let Some(old) = self.lock_watcher().replace(task) {
+            old.abort();
+        }
+    }
+
+    fn lock_watcher(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        self.watcher.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(w) = self.lock_watcher().take() {
+            w.abort();
+        }
+        if let Some(r) = self.rounds.get_mut().take() {
+            r.stop();
+        }
     }
 }
 

@@ -30,7 +30,8 @@ use rmcp::model::{
     CallToolResult, ContentBlock, ElicitResult, InputRequest, InputRequests, InputRequiredResult,
     InputResponses,
 };
-use rmcp::ErrorData;
+use rmcp::service::RoleServer;
+use rmcp::{ErrorData, Peer};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -226,11 +227,7 @@ impl Rounds {
         loop {
             tokio::select! {
                 done = &mut call => {
-                    rx.close();
-                    // Handed over just as the call ended: not its to carry.
-                    if let Ok(asked) = rx.try_recv() {
-                        self.pass(&asked).await;
-                    }
+                    self.stop_listening(rx).await;
                     return Round::Done(joined(done));
                 }
                 asked = &mut rx => match asked {
@@ -248,6 +245,67 @@ impl Rounds {
                     Err(_) => return Round::Done(joined(call.await)),
                 },
             }
+        }
+    }
+
+    /// Over a session (protocols before 2026-07-28 on HTTP): waits for the call, putting
+    /// what the kernel asks on its behalf to the client as `elicitation/create` requests.
+    /// They are sent from this task, the call's own handler, so the SDK sends them on the
+    /// call's response stream; a spawned task would send them on the session's GET stream,
+    /// which a client may not have opened yet (and which the specification keeps for
+    /// messages unrelated to a running request).
+    pub(crate) async fn ask_within(
+        &self,
+        mut call: Call,
+        listening: Listening,
+        peer: &Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut rx = listening.0;
+        loop {
+            tokio::select! {
+                done = &mut call => {
+                    self.stop_listening(rx).await;
+                    return joined(done);
+                }
+                asked = &mut rx => {
+                    let Ok(asked) = asked else {
+                        // The dispatcher is gone (the daemon connection closed).
+                        return joined(call.await);
+                    };
+                    // Listening before answering: the call's next question may follow at once.
+                    rx = self.listen().0;
+                    let (form, wait) = match &asked {
+                        Asked::Approval(req) => (elicit::approval_form(req), elicit::FORM_WAIT),
+                        Asked::Question(q) => (
+                            elicit::question_form(q),
+                            Duration::from_millis(u64::from(q.timeout_ms)).min(elicit::FORM_WAIT),
+                        ),
+                    };
+                    tokio::select! {
+                        form = peer.create_elicitation_with_timeout(form, Some(wait)) => {
+                            let result = form
+                                .inspect_err(|e| tracing::warn!("the MCP client did not answer the form: {e}"))
+                                .ok();
+                            self.answer(&asked, result.as_ref()).await;
+                        }
+                        // The kernel stopped waiting (its own timeout) and the call ended: the
+                        // form's answer would go nowhere.
+                        done = &mut call => {
+                            self.answer(&asked, None).await;
+                            self.stop_listening(rx).await;
+                            return joined(done);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The call ended: what was handed to it just then is not its to carry.
+    async fn stop_listening(&self, mut rx: oneshot::Receiver<Asked>) {
+        rx.close();
+        if let Ok(asked) = rx.try_recv() {
+            self.pass(&asked).await;
         }
     }
 

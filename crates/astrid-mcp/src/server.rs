@@ -4,9 +4,9 @@
 //! token, which the gateway puts in the request's extensions after the kernel accepted it.
 //!
 //! Approvals (and capsules' questions) are asked through the client's elicitation forms when
-//! it declared them: over stdio as server-to-client requests before protocol 2026-07-28 and
-//! as input rounds on it; over HTTP only as input rounds (a stateless server has no way to
-//! send a request), per device (`device_rounds`).
+//! it declared them: as server-to-client requests before protocol 2026-07-28 (over HTTP
+//! within the call, on a session the gateway binds to one device token) and as input rounds
+//! on it (over HTTP per device, `device_rounds`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,16 +15,15 @@ use astrid_client::{Client, ClientError};
 use astrid_types::wire::{AnsweredBy, ApprovalDecision, RequestError};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 use tokio::sync::{OnceCell, RwLock};
 
-use crate::device_rounds::{AnsweringDevice, DeviceRounds};
+use crate::device_rounds::{AnsweringDevice, DeviceRounds, Session};
 use crate::elicit;
 use crate::rounds::{Round, Rounds};
 use crate::tools::{parse_describe, ToolDef};
@@ -37,7 +36,7 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// each capsule's own deadline within it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(610);
 /// Kernel topic on which installs, updates and removals are announced.
-const CAPSULE_CHANGED: &str = "astrid.v1.capsule.changed";
+pub(crate) const CAPSULE_CHANGED: &str = "astrid.v1.capsule.changed";
 
 /// What the operator chose when starting the server.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +70,18 @@ pub struct CapsuleTools {
     elicit: Option<Arc<OnceCell<Option<Arc<Rounds>>>>>,
     /// Over HTTP: each device's input rounds, for clients on 2026-07-28 that fill forms.
     devices: Option<Arc<DeviceRounds>>,
+    /// Over HTTP, for a client on an older protocol: its session's own connection, asking
+    /// and list watching. Each session gets a handler of its own (`for_session`), so this
+    /// is never shared between sessions.
+    session: Option<Arc<Session>>,
+}
+
+/// How the kernel's questions during a call reach its client.
+enum Asker {
+    /// As input rounds: the call returns a form and is resumed (2026-07-28).
+    Rounds(Arc<Rounds>),
+    /// As server-to-client requests within the call (an older protocol over HTTP).
+    Within(Arc<Rounds>),
 }
 
 impl CapsuleTools {
@@ -102,18 +113,56 @@ impl CapsuleTools {
         .clone()
     }
 
-    /// Over HTTP: the rounds of the request's device, if its client fills forms within a
-    /// call (2026-07-28); the gateway put the device in the request's extensions.
-    async fn device_rounds(&self, context: &RequestContext<RoleServer>) -> Option<Arc<Rounds>> {
-        let devices = self.devices.as_ref()?;
-        if !matches!(elicit::asking(context), elicit::Asking::Rounds) {
-            return None;
-        }
+    /// How this request's client is asked during its call, if at all: over stdio as
+    /// settled at the first call; over HTTP by the request's device (which the gateway put in
+    /// the request's extensions), as input rounds on 2026-07-28 and within the call on its
+    /// session before it.
+    async fn asker(&self, client: &Client, context: &RequestContext<RoleServer>) -> Option<Asker> {
+        let Some(devices) = self.devices.as_ref() else {
+            return self
+                .settle_approvals(client, context)
+                .await
+                .map(Asker::Rounds);
+        };
         let device = context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<AnsweringDevice>())?;
-        devices.get(device, elicit::FORM_WAIT).await
+        match elicit::asking(context) {
+            elicit::Asking::No => None,
+            elicit::Asking::Rounds => devices
+                .get(device, elicit::FORM_WAIT)
+                .await
+                .map(Asker::Rounds),
+            elicit::Asking::Requests => self
+                .session
+                .as_ref()?
+                .rounds(device)
+                .await
+                .map(Asker::Within),
+        }
+    }
+
+    /// The handler of the gateway's `/mcp`: no connection of its own (each request brings
+    /// its device token's), and answering per device and per session.
+    pub(crate) fn for_http(opts: ServeOptions) -> CapsuleTools {
+        CapsuleTools {
+            client: None,
+            opts: Arc::new(opts),
+            tools: Arc::new(RwLock::new(None)),
+            elicit: None,
+            devices: Some(Arc::new(DeviceRounds::default())),
+            session: None,
+        }
+    }
+
+    /// A handler for one new HTTP session (or stateless request): the same tools, with
+    /// answering of its own.
+    pub(crate) fn for_session(&self) -> CapsuleTools {
+        CapsuleTools {
+            session: Some(Arc::default()),
+            ..self.clone()
+        }
     }
 
     /// The connection that acts for this request.
@@ -237,6 +286,39 @@ impl ServerHandler for CapsuleTools {
             )
     }
 
+    /// Over HTTP an `initialize` opens a session (2026-07-28 has no `initialize`), which has
+    /// a stream to announce changes on: the capability says so there too.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        if self.session.is_some() {
+            result
+                .capabilities
+                .tools
+                .get_or_insert_with(Default::default)
+                .list_changed = Some(true);
+        }
+        Ok(result)
+    }
+
+    /// A session's client is ready: from now on it hears of its principal's capsule changes.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let device = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AnsweringDevice>());
+        if let Some(device) = device {
+            session.watch(device, context.peer.clone()).await;
+        }
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -264,14 +346,21 @@ impl ServerHandler for CapsuleTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let client = self.client(&context)?;
-        let rounds = if self.devices.is_some() {
-            self.device_rounds(&context).await
-        } else {
-            self.settle_approvals(&client, &context).await
-        };
+        let asker = self.asker(&client, &context).await;
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let Some(rounds) = rounds else {
-            return Ok(self.call(&client, &request.name, args).await?.into());
+        let rounds = match asker {
+            None => return Ok(self.call(&client, &request.name, args).await?.into()),
+            Some(Asker::Within(rounds)) => {
+                let listening = rounds.listen();
+                // On a task, so the kernel's questions can be put while it waits.
+                let (this, name) = (self.clone(), request.name.to_string());
+                let call = tokio::spawn(async move { this.call(&client, &name, args).await });
+                return Ok(rounds
+                    .ask_within(call, listening, &context.peer)
+                    .await?
+                    .into());
+            }
+            Some(Asker::Rounds(rounds)) => rounds,
         };
         let round = match request.request_state.as_deref() {
             Some(state) => {
@@ -320,6 +409,7 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
         tools: Arc::new(RwLock::new(None)),
         elicit,
         devices: None,
+        session: None,
     };
     let running = bridge
         .clone()
@@ -338,37 +428,6 @@ pub async fn serve_stdio(client: Client, opts: ServeOptions) -> Result<(), McpEr
     let quit = running.waiting().await;
     watcher.abort();
     quit.map(|_| ()).map_err(McpError::Serve)
-}
-
-/// The MCP streamable HTTP service the gateway mounts at `/mcp`: stateless (protocol
-/// 2026-07-28 has no sessions, and a stateless server has no per-session state to bind to one
-/// token), answering with JSON. Every request must carry, in its extensions, the daemon
-/// connection of the device token it was authenticated with, and may carry an
-/// [`AnsweringDevice`] so that a client on 2026-07-28 that fills forms is asked for approvals
-/// within its calls; the caller does that. The
-/// `Host` check against DNS rebinding is left off because every request is authenticated
-/// by a bearer token first, which a rebinding page cannot send; `stop` ends it.
-pub fn streamable_http_service(
-    opts: ServeOptions,
-    stop: tokio_util::sync::CancellationToken,
-) -> StreamableHttpService<CapsuleTools, NeverSessionManager> {
-    let tools = CapsuleTools {
-        client: None,
-        opts: Arc::new(opts),
-        tools: Arc::new(RwLock::new(None)),
-        elicit: None,
-        devices: Some(Arc::new(DeviceRounds::default())),
-    };
-    let mut config = StreamableHttpServerConfig::default()
-        .disable_allowed_hosts()
-        .with_cancellation_token(stop);
-    config.legacy_session_mode = false;
-    config.json_response = true;
-    StreamableHttpService::new(
-        move || Ok(tools.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    )
 }
 
 #[cfg(test)]
