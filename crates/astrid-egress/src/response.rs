@@ -82,16 +82,33 @@ impl EgressResponse {
     /// Cancel-safe: dropping the future (e.g. under an outer timeout) loses no bytes.
     pub async fn chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, EgressError> {
         let max = max.max(1);
+        self.fill().await?;
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let n = max.min(self.pending.len());
+        Ok(Some(self.pending.split_to(n).to_vec()))
+    }
+
+    /// Waits until a [`chunk`](Self::chunk) would not wait: data, the end or a failure has
+    /// arrived. Cancel-safe, so a caller can wait on several bodies (and streams) at once.
+    pub async fn wait_readable(&mut self) {
+        let _ = self.fill().await;
+    }
+
+    /// A [`chunk`](Self::chunk) would not wait.
+    pub fn is_readable(&self) -> bool {
+        !self.pending.is_empty() || self.ended || self.failed.is_some()
+    }
+
+    /// Receives until some data is pending or the body ended; the error, again, after one.
+    async fn fill(&mut self) -> Result<(), EgressError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         loop {
-            if !self.pending.is_empty() {
-                let n = max.min(self.pending.len());
-                return Ok(Some(self.pending.split_to(n).to_vec()));
-            }
-            if self.ended {
-                return Ok(None);
+            if !self.pending.is_empty() || self.ended {
+                return Ok(());
             }
             let (conn, body) = (&mut self.conn, &mut self.body);
             let next = timeout_at(self.deadline, poll_fn(|cx| poll_body(conn, body, cx))).await;

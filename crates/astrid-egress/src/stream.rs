@@ -16,9 +16,15 @@ use crate::policy;
 use crate::{Airlock, Authorize, Consent, EgressError};
 
 /// A connection the airlock opened for `astrid:net`.
+/// The most [`NetStream::wait_readable`] takes from the connection ahead of a read.
+const READ_AHEAD: usize = 64 * 1024;
+
 pub struct NetStream {
     io: Box<dyn Io>,
     peer: SocketAddr,
+    /// What [`NetStream::wait_readable`] took from the connection and nobody read yet: data,
+    /// an empty piece for the peer's end, or the read's failure.
+    ahead: Option<Result<Vec<u8>, EgressError>>,
 }
 
 impl std::fmt::Debug for NetStream {
@@ -98,7 +104,11 @@ impl Airlock {
         } else {
             Box::new(tcp)
         };
-        Ok(NetStream { io, peer })
+        Ok(NetStream {
+            io,
+            peer,
+            ahead: None,
+        })
     }
 }
 
@@ -109,7 +119,18 @@ impl tokio::io::AsyncRead for NetStream {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+        match self.ahead.take() {
+            Some(Ok(mut data)) => {
+                let n = data.len().min(buf.remaining());
+                buf.put_slice(&data[..n]);
+                if n < data.len() {
+                    self.ahead = Some(Ok(data.split_off(n)));
+                }
+                std::task::Poll::Ready(Ok(()))
+            }
+            Some(Err(e)) => std::task::Poll::Ready(Err(std::io::Error::other(e))),
+            None => std::pin::Pin::new(&mut self.io).poll_read(cx, buf),
+        }
     }
 }
 
@@ -156,8 +177,17 @@ impl NetStream {
     }
 
     /// Up to `max` bytes as soon as some arrive; empty once the peer has closed its side.
+    /// Cancel-safe: dropping the future loses no bytes.
     pub async fn read(&mut self, max: usize) -> Result<Vec<u8>, EgressError> {
-        let mut buf = vec![0; max.max(1)];
+        let max = max.max(1);
+        if let Some(ahead) = self.ahead.take() {
+            let mut data = ahead?;
+            if data.len() > max {
+                self.ahead = Some(Ok(data.split_off(max)));
+            }
+            return Ok(data);
+        }
+        let mut buf = vec![0; max];
         let n = self
             .io
             .read(&mut buf)
@@ -165,6 +195,32 @@ impl NetStream {
             .map_err(|e| EgressError::Connection(format!("reading from {}: {e}", self.peer)))?;
         buf.truncate(n);
         Ok(buf)
+    }
+
+    /// Waits until a read would not wait: data, the peer's end or a failure has arrived (and
+    /// is kept for the next read). Cancel-safe, so a caller can wait on several streams at
+    /// once and drop the waits that lost.
+    pub async fn wait_readable(&mut self) {
+        if self.ahead.is_some() {
+            return;
+        }
+        let mut buf = vec![0; READ_AHEAD];
+        let got = self.io.read(&mut buf).await;
+        self.ahead = Some(match got {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(e) => Err(EgressError::Connection(format!(
+                "reading from {}: {e}",
+                self.peer
+            ))),
+        });
+    }
+
+    /// A read would not wait (see [`NetStream::wait_readable`]).
+    pub fn is_readable(&self) -> bool {
+        self.ahead.is_some()
     }
 
     /// Closes the writing side (TLS close-notify, then FIN).

@@ -173,3 +173,48 @@ async fn a_consented_local_target_is_reached_and_carries_bytes_both_ways() {
         .unwrap_err();
     assert!(matches!(other, EgressError::Denied(_)), "{other:?}");
 }
+
+/// `wait_readable` (what `astrid:io`'s `ready` waits on) takes data ahead of a read without
+/// losing any: a wait cut short loses nothing, what it took comes back from the next reads in
+/// pieces no larger than asked, and the peer's end is seen as readable and then as empty.
+#[tokio::test]
+async fn waiting_for_a_stream_to_be_readable_loses_no_bytes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let _ = went.await;
+        s.write_all(b"0123456789").await.unwrap();
+    });
+    let consent = consent(&[LocalTarget {
+        host: "127.0.0.1".into(),
+        port,
+    }]);
+    let mut stream = airlock()
+        .connect("127.0.0.1", port, false, &consent, &allow_all, WAIT)
+        .await
+        .unwrap();
+    // Nothing sent yet: the wait runs out, and is dropped mid-way.
+    let quiet = tokio::time::timeout(Duration::from_millis(100), stream.wait_readable()).await;
+    assert!(quiet.is_err());
+    assert!(!stream.is_readable());
+    go.send(()).unwrap();
+    stream.wait_readable().await;
+    assert!(stream.is_readable());
+    let mut got = Vec::new();
+    loop {
+        let piece = stream.read(4).await.unwrap();
+        if piece.is_empty() {
+            break;
+        }
+        assert!(piece.len() <= 4, "{piece:?}");
+        got.extend(piece);
+    }
+    assert_eq!(got, b"0123456789");
+    server.await.unwrap();
+    // The end, once more, through the read-ahead: readable, then empty.
+    stream.wait_readable().await;
+    assert!(stream.is_readable());
+    assert!(stream.read(4).await.unwrap().is_empty());
+}

@@ -24,6 +24,7 @@ pub const HOST_PACKAGES: &[(&str, &[Version])] = &[
     ("astrid:uplink", &[V1_0]),
     ("astrid:net", &[V1_0]),
     ("astrid:elicit", &[V1_0]),
+    ("astrid:io", &[V1_0]),
 ];
 
 /// Whether the kernel serves a version of host package `package` matching `req`.

@@ -239,6 +239,23 @@ host_error! {
 }
 
 host_error! {
+    /// An error from `astrid:io` (reading, writing and waiting on streams).
+    IoError from astrid::io::streams::StreamError {
+        /// The stream cannot do that (writing to a response body).
+        Unsupported("unsupported"),
+        /// Nothing arrived within the time asked (the stream stays open), or the
+        /// invocation's deadline passed.
+        Timeout("timeout"),
+        /// The connection failed, or a body broke its limits; the stream is closed.
+        Failed("failed"),
+    }
+    unit {
+        /// No open stream of this invocation has this handle.
+        UnknownHandle("unknown-handle"),
+    }
+}
+
+host_error! {
     /// An error from `astrid:elicit` (asking the principal's human). Each one is the
     /// capsule's to handle: carry on without the answer, or say why it cannot.
     ElicitError from astrid::elicit::elicit::ErrorCode {
@@ -291,6 +308,8 @@ pub enum SysError {
     Net(NetError),
     /// From `astrid:elicit`.
     Elicit(ElicitError),
+    /// From `astrid:io`.
+    Io(IoError),
     /// A configuration value the manifest's `[env]` table does not provide.
     NotPresent(String),
     /// A value could not be encoded to or decoded from JSON.
@@ -312,6 +331,7 @@ impl fmt::Display for SysError {
             Self::Uplink(e) => write!(f, "uplink: {e}"),
             Self::Net(e) => write!(f, "net: {e}"),
             Self::Elicit(e) => write!(f, "elicit: {e}"),
+            Self::Io(e) => write!(f, "io: {e}"),
             Self::NotPresent(key) => write!(f, "env: {key} is not set"),
             Self::Json(e) => write!(f, "json: {e}"),
         }
@@ -332,6 +352,7 @@ impl std::error::Error for SysError {
             Self::Uplink(e) => Some(e),
             Self::Net(e) => Some(e),
             Self::Elicit(e) => Some(e),
+            Self::Io(e) => Some(e),
             Self::HttpStatus { .. } | Self::NotPresent(_) | Self::Json(_) => None,
         }
     }
@@ -394,6 +415,12 @@ impl From<UplinkError> for SysError {
 impl From<NetError> for SysError {
     fn from(e: NetError) -> Self {
         Self::Net(e)
+    }
+}
+
+impl From<IoError> for SysError {
+    fn from(e: IoError) -> Self {
+        Self::Io(e)
     }
 }
 

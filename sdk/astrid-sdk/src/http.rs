@@ -206,6 +206,11 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body's handle, for [`crate::io`].
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
+    }
+
     /// True for a 2xx status.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -244,6 +249,23 @@ impl Response {
     pub fn json<T: DeserializeOwned>(self) -> Result<T, SysError> {
         let body = self.body()?;
         Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// The body through `std::io`, as [`read_chunk`](Response::read_chunk) gives it.
+impl std::io::Read for Response {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let max = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        match self.read_chunk(max).map_err(std::io::Error::other)? {
+            Some(chunk) => {
+                buf[..chunk.len()].copy_from_slice(&chunk);
+                Ok(chunk.len())
+            }
+            None => Ok(0),
+        }
     }
 }
 

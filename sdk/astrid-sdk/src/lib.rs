@@ -59,6 +59,7 @@ mod guest;
 pub mod hooks;
 pub mod http;
 pub mod identity;
+pub mod io;
 pub mod ipc;
 pub mod kv;
 pub mod log;
@@ -71,8 +72,8 @@ pub mod uplink;
 
 pub use astrid_sdk_macros::capsule;
 pub use error::{
-    ApprovalError, CapsuleError, ElicitError, FsError, HttpError, IdentityError, IpcError, KvError,
-    NetError, ProcessError, SysCallError, SysError, UplinkError,
+    ApprovalError, CapsuleError, ElicitError, FsError, HttpError, IdentityError, IoError, IpcError,
+    KvError, NetError, ProcessError, SysCallError, SysError, UplinkError,
 };
 pub use event::Event;
 pub use guest::{Capsule, IntoReply};
@@ -83,14 +84,14 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::env::Caller;
     pub use crate::error::{
-        ApprovalError, CapsuleError, ElicitError, FsError, HttpError, IdentityError, IpcError,
-        KvError, NetError, ProcessError, SysCallError, SysError, UplinkError,
+        ApprovalError, CapsuleError, ElicitError, FsError, HttpError, IdentityError, IoError,
+        IpcError, KvError, NetError, ProcessError, SysCallError, SysError, UplinkError,
     };
     pub use crate::event::Event;
     pub use crate::guest::{Capsule, IntoReply};
     pub use crate::tool::ToolContext;
     pub use crate::{
-        approval, capsule, elicit, env, fs, hooks, http, identity, ipc, kv, log, net, process,
+        approval, capsule, elicit, env, fs, hooks, http, identity, io, ipc, kv, log, net, process,
         random, time, tool, uplink,
     };
     pub use serde::{Deserialize, Serialize};

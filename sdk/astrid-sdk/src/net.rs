@@ -81,6 +81,11 @@ impl TcpStream {
         })
     }
 
+    /// The connection's handle, for [`crate::io`].
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
+    }
+
     /// How long a read waits for data; `None` (the default) waits as long as the
     /// invocation may run.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {

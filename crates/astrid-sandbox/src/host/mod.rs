@@ -6,6 +6,7 @@ mod elicit;
 mod fs;
 mod http;
 mod identity;
+mod io;
 mod ipc;
 mod kv;
 mod net;
@@ -51,10 +52,11 @@ pub struct HostState {
     pub(crate) deadline_hit: bool,
     /// Open HTTP responses of this invocation, by handle.
     pub(crate) http: std::collections::HashMap<u64, astrid_egress::EgressResponse>,
-    pub(crate) next_http: u64,
     /// Open `astrid:net` connections of this invocation, by handle.
     pub(crate) streams: std::collections::HashMap<u64, astrid_egress::NetStream>,
-    pub(crate) next_stream: u64,
+    /// The next handle of a response or a connection: one sequence for both, so that an
+    /// `astrid:io` handle names one stream whichever package opened it.
+    pub(crate) next_handle: u64,
 }
 
 impl HostState {
@@ -80,9 +82,8 @@ impl HostState {
             deadline,
             deadline_hit: false,
             http: std::collections::HashMap::new(),
-            next_http: 1,
             streams: std::collections::HashMap::new(),
-            next_stream: 1,
+            next_handle: 1,
         }
     }
 

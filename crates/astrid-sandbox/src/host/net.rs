@@ -117,8 +117,8 @@ impl Host for HostState {
             }
             code(e)
         })?;
-        let handle = self.next_stream;
-        self.next_stream += 1;
+        let handle = self.next_handle;
+        self.next_handle += 1;
         self.streams.insert(handle, stream);
         Ok(handle)
     }

@@ -324,8 +324,8 @@ impl HostState {
             headers: response.headers.clone(),
             final_url: response.final_url.clone(),
         };
-        let handle = self.next_http;
-        self.next_http += 1;
+        let handle = self.next_handle;
+        self.next_handle += 1;
         self.http.insert(handle, response);
         Ok((handle, head))
     }
@@ -335,11 +335,23 @@ impl HostState {
         handle: u64,
         max_bytes: u32,
     ) -> Result<Vec<u8>, HttpFailure> {
+        self.http_read_within(handle, max_bytes, None)
+    }
+
+    /// As [`HostState::http_read`], waiting at most `asked` (`None`: as long as the
+    /// invocation may). A wait that ran out before the invocation's deadline leaves the
+    /// response open: reading is cancel-safe, so nothing of the body is lost.
+    pub(crate) fn http_read_within(
+        &mut self,
+        handle: u64,
+        max_bytes: u32,
+        asked: Option<std::time::Duration>,
+    ) -> Result<Vec<u8>, HttpFailure> {
         let rt = match &self.ctx.net {
             Some(net) => net.rt.clone(),
             None => return Err(HttpFailure::UnknownHandle),
         };
-        let budget = self.budget(None);
+        let budget = self.budget(asked);
         let Some(response) = self.http.get_mut(&handle) else {
             return Err(HttpFailure::UnknownHandle);
         };
@@ -354,6 +366,10 @@ impl HostState {
                 self.http.remove(&handle);
                 Err(e.into())
             }
+            None if asked.is_some() && self.budget(None).is_none_or(|d| !d.is_zero()) => Err(
+                EgressError::Timeout("no part of the body arrived within the time asked".into())
+                    .into(),
+            ),
             None => {
                 self.http.remove(&handle);
                 self.deadline_hit = true;
