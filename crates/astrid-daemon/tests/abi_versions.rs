@@ -1,7 +1,7 @@
 //! The host ABI's versions side by side, through a real daemon. A capsule built against the
 //! first release (every package at `@1.0.0`, kept as built in `tests/data`) installs and runs
-//! unchanged next to one built with today's SDK (`astrid:http@1.1.0`); each reports which
-//! versions it imports. `@1.1.0`'s request options are tried as the guest sees them: an
+//! unchanged next to one built with today's SDK (`astrid:http@1.2.0`); each reports which
+//! versions it imports. The request options (since `@1.1.0`) are tried as the guest sees them: an
 //! integrity mismatch, https only, no redirects, a smaller body cap, a malformed digest; and
 //! the operator's `[http]` settings bound what a request may ask.
 
@@ -81,7 +81,7 @@ fn sha256(body: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_capsule_built_against_1_0_runs_unchanged_beside_one_built_against_1_1() {
+async fn a_capsule_built_against_1_0_runs_unchanged_beside_one_built_with_todays_sdk() {
     let home = TestHome::new();
     let daemon = home.start().await;
     let c = daemon.client().await;
@@ -101,7 +101,7 @@ async fn a_capsule_built_against_1_0_runs_unchanged_beside_one_built_against_1_1
     assert!(
         probe
             .host_abi
-            .contains(&"astrid:http/http@1.1.0".to_string())
+            .contains(&"astrid:http/http@1.2.0".to_string())
             && !probe
                 .host_abi
                 .contains(&"astrid:http/http@1.0.0".to_string()),
@@ -141,7 +141,7 @@ async fn a_capsule_built_against_1_0_runs_unchanged_beside_one_built_against_1_1
         "200 hello from loopback"
     );
 
-    // And a 1.1 capsule beside it, in the same daemon.
+    // And a capsule built with today's SDK beside it, in the same daemon.
     egress_allow(&c, "http-probe", &server).await;
     let probe_fetch = |payload: String| {
         let c = &c;

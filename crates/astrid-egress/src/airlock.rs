@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
@@ -19,6 +18,7 @@ use crate::connect::{self, Conn, Sender};
 use crate::policy::{self, Hop, ORIGIN_BOUND};
 use crate::resolve::{Resolve, SystemResolver};
 use crate::response::{drive, EgressResponse};
+use crate::upload::{EgressUpload, ReqBody, Started};
 use crate::{check_ip, AirlockConfig, Authorize, Consent, EgressError, EgressRequest, Redirects};
 
 /// The network airlock. Cheap to share (`Arc` it); each request opens its own connection.
@@ -146,6 +146,65 @@ impl Airlock {
         }
     }
 
+    /// Starts `req` with a body written as it goes: the one hop is checked, authorized and
+    /// connected exactly as [`Airlock::send`]'s first, then `req.body` is the body's first
+    /// piece and [`EgressUpload::write`] adds the rest. Redirects are never followed (a
+    /// streamed body cannot be sent twice): a 3xx is the answer.
+    pub async fn start(
+        &self,
+        req: EgressRequest,
+        consent: &Consent,
+        auth: &dyn Authorize,
+    ) -> Result<EgressUpload, EgressError> {
+        let limit = req
+            .timeout
+            .unwrap_or(self.cfg.default_timeout)
+            .min(self.cfg.max_timeout);
+        let deadline = Instant::now() + limit;
+        let method = policy::method(&req.method)?;
+        if matches!(method, Method::GET | Method::HEAD) {
+            return Err(EgressError::InvalidArgument(format!(
+                "a {method} request has no body to stream"
+            )));
+        }
+        let headers = policy::capsule_headers(&req.headers)?;
+        let creds = prepare_credentials(&req.credentials)?;
+        let mut url = Url::parse(&req.url)
+            .map_err(|e| EgressError::InvalidArgument(format!("URL `{}`: {e}", req.url)))?;
+        url.set_fragment(None);
+        let max_body = req
+            .max_body
+            .map_or(self.cfg.max_body, |m| m.min(self.cfg.max_body));
+        if Instant::now() >= deadline {
+            return Err(EgressError::Timeout(format!(
+                "no time left to request {url}"
+            )));
+        }
+        if req.https_only && url.scheme() != "https" {
+            return Err(EgressError::Denied(format!(
+                "the request is https-only and {url} is not https"
+            )));
+        }
+        let hop = policy::check_url(&url, consent, auth)?;
+        auth.authorize(&url).map_err(EgressError::Denied)?;
+        let addrs = self.addresses(&url, &hop, auth, deadline).await?;
+        let (sender, conn) = connect::open(&addrs, &url, &self.tls, &self.cfg, deadline).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::upload::QUEUED_PIECES);
+        let request = build_request(&url, &method, &headers, &creds, ReqBody::Streamed(rx))?;
+        let mut upload = EgressUpload::new(Started {
+            sender,
+            conn,
+            request,
+            body: tx,
+            url,
+            deadline,
+            max_body,
+            integrity: req.integrity,
+        });
+        upload.queue_first(Bytes::from(req.body));
+        Ok(upload)
+    }
+
     /// One hop: policy, authorization, resolution, connection, request head.
     #[allow(clippy::too_many_arguments)]
     async fn hop(
@@ -176,7 +235,7 @@ impl Airlock {
         auth.authorize(url).map_err(EgressError::Denied)?;
         let addrs = self.addresses(url, &hop, auth, deadline).await?;
         let (sender, conn) = connect::open(&addrs, url, &self.tls, &self.cfg, deadline).await?;
-        let request = build_request(url, method, headers, creds, body)?;
+        let request = build_request(url, method, headers, creds, ReqBody::full(body.clone()))?;
         exchange(sender, conn, request, url, deadline).await
     }
 
@@ -273,8 +332,8 @@ fn build_request(
     method: &Method,
     headers: &HeaderMap,
     creds: &[PreparedCredential<'_>],
-    body: &Bytes,
-) -> Result<Request<Full<Bytes>>, EgressError> {
+    body: ReqBody,
+) -> Result<Request<ReqBody>, EgressError> {
     let target = &url[Position::BeforePath..Position::AfterQuery];
     let uri: http::Uri = target
         .parse()
@@ -300,7 +359,7 @@ fn build_request(
             HeaderValue::from_static(concat!("astrid-egress/", env!("CARGO_PKG_VERSION"))),
         );
     }
-    let mut request = Request::new(Full::new(body.clone()));
+    let mut request = Request::new(body);
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
@@ -311,7 +370,7 @@ fn build_request(
 async fn exchange(
     mut sender: Sender,
     conn: Conn,
-    request: Request<Full<Bytes>>,
+    request: Request<ReqBody>,
     url: &Url,
     deadline: Instant,
 ) -> Result<

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -21,14 +19,15 @@ use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
+use crate::upload::ReqBody;
 use crate::{AirlockConfig, EgressError};
 
 /// A plain or TLS byte stream.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-pub(crate) type Conn = http1::Connection<TokioIo<Box<dyn Io>>, Full<Bytes>>;
-pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
+pub(crate) type Conn = http1::Connection<TokioIo<Box<dyn Io>>, ReqBody>;
+pub(crate) type Sender = http1::SendRequest<ReqBody>;
 
 /// Web PKI roots plus the configured extras, `ring` provider, the given ALPN protocols.
 pub(crate) fn tls_connector(

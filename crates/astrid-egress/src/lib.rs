@@ -10,6 +10,7 @@
 //! ([`Redirects`], a smaller body cap, https only) and may name the body's digest
 //! ([`Integrity`]), checked before any of the body is handed on. [`Airlock::connect`] opens
 //! a plain or TLS byte stream ([`NetStream`], for `astrid:net`) through the same checks;
+//! [`Airlock::start`] a request whose body is written as it goes ([`EgressUpload`]);
 //! [`relay`] carries a sandbox's connections to its granted hosts through it.
 //! See `docs/EGRESS.md`.
 
@@ -25,6 +26,7 @@ mod request;
 mod resolve;
 mod response;
 mod stream;
+mod upload;
 
 pub use airlock::Airlock;
 pub use config::AirlockConfig;
@@ -36,5 +38,6 @@ pub use request::{Credential, EgressRequest, Redirects};
 pub use resolve::{Resolve, ResolveFuture, SystemResolver};
 pub use response::EgressResponse;
 pub use stream::{stream_target, NetStream};
+pub use upload::EgressUpload;
 /// Re-exported so callers implement [`Authorize`] against the same `url` version.
 pub use url::Url;

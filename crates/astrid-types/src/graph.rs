@@ -9,6 +9,7 @@ use crate::manifest::{Manifest, HOST_NAMESPACE};
 
 const V1_0: Version = Version::new(1, 0, 0);
 const V1_1: Version = Version::new(1, 1, 0);
+const V1_2: Version = Version::new(1, 2, 0);
 
 /// Every version of every `astrid:` host package the kernel serves, side by side (the WIT
 /// is in `wit/`; a released version is never changed or dropped, a new one is added).
@@ -18,7 +19,7 @@ pub const HOST_PACKAGES: &[(&str, &[Version])] = &[
     ("astrid:kv", &[V1_0]),
     ("astrid:fs", &[V1_0]),
     ("astrid:approval", &[V1_0]),
-    ("astrid:http", &[V1_0, V1_1]),
+    ("astrid:http", &[V1_0, V1_1, V1_2]),
     ("astrid:process", &[V1_0]),
     ("astrid:identity", &[V1_0]),
     ("astrid:uplink", &[V1_0]),

@@ -150,7 +150,7 @@ host_error! {
 
 host_error! {
     /// An error from `astrid:http` (outbound requests through the kernel's network airlock).
-    HttpError from astrid::http1_1_0::http::ErrorCode {
+    HttpError from astrid::http1_2_0::http::ErrorCode {
         /// Refused by the manifest, the capability gate, the human or the airlock; the message
         /// says which layer and why.
         Denied("denied"),

@@ -7,7 +7,9 @@
 //!
 //! A request may narrow what the operator allows (a shorter time, fewer redirects, a smaller
 //! body, https only) and may pin the body's digest ([`Request::integrity`]), which the host
-//! checks before any of the body reaches the capsule. This is `astrid:http@1.1.0`.
+//! checks before any of the body reaches the capsule. A body too large to hold, or made while
+//! it is sent, is written as it goes: [`Request::start`] gives a [`BodyWriter`]
+//! (`std::io::Write`), and [`BodyWriter::finish`] the response. This is `astrid:http@1.2.0`.
 //!
 //! ```no_run
 //! # fn f() -> Result<(), astrid_sdk::SysError> {
@@ -24,14 +26,22 @@
 //!     .integrity("sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC")
 //!     .send()?
 //!     .body()?;
-//! # let _ = (status, body, script); Ok(()) }
+//!
+//! // A large upload, written as it is produced.
+//! let mut upload = Request::new("PUT", "https://store.example.com/backup.tar").start()?;
+//! for piece in [b"first part".as_slice(), b"second part"] {
+//!     upload.write(piece)?;
+//! }
+//! let stored = upload.finish()?.status;
+//! # let _ = (status, body, script, stored); Ok(()) }
 //! ```
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::bindings::astrid::http1_1_0::http;
-use crate::error::{HttpError, SysError};
+use crate::bindings::astrid::http1_2_0::http;
+use crate::bindings::astrid::io::streams;
+use crate::error::{HttpError, IoError, SysError};
 
 /// How much [`Response::body`] asks the host for per call.
 const BODY_CHUNK: u32 = 64 * 1024;
@@ -147,7 +157,26 @@ impl Request {
     /// [`integrity`](Self::integrity), once the whole body arrived and matched). A 4xx or 5xx
     /// status is a response, not an error.
     pub fn send(self) -> Result<Response, HttpError> {
-        let req = http::Request {
+        let (handle, head) = http::send(&self.into_wit())?;
+        Ok(Response::new(handle, head))
+    }
+
+    /// Starts the request with a body written as it goes: the request is checked and
+    /// connected as [`send`](Self::send) would, the body set so far is its first piece, and
+    /// the returned [`BodyWriter`] sends the rest (chunked) until
+    /// [`finish`](BodyWriter::finish). Redirects are not followed (a streamed body cannot
+    /// be sent twice): a 3xx is the answer, and [`Redirects::Follow`] is an
+    /// `invalid-argument` error. `GET` and `HEAD` cannot stream a body.
+    pub fn start(self) -> Result<BodyWriter, HttpError> {
+        let handle = http::start(&self.into_wit())?;
+        Ok(BodyWriter {
+            handle,
+            finished: false,
+        })
+    }
+
+    fn into_wit(self) -> http::Request {
+        http::Request {
             method: self.method,
             url: self.url,
             headers: self
@@ -167,19 +196,55 @@ impl Request {
                 https_only: self.https_only,
                 integrity: self.integrity,
             },
-        };
-        let (handle, head) = http::send(&req)?;
-        Ok(Response {
-            status: head.status,
-            headers: head
-                .headers
-                .into_iter()
-                .map(|h| (h.name, h.value))
-                .collect(),
-            final_url: head.final_url,
-            handle,
-            finished: false,
-        })
+        }
+    }
+}
+
+/// The body of a request started with [`Request::start`], sent as it is written. Dropping
+/// it without [`finish`](Self::finish) abandons the request: the server never receives a
+/// complete body.
+#[derive(Debug)]
+pub struct BodyWriter {
+    handle: u64,
+    finished: bool,
+}
+
+impl BodyWriter {
+    /// Sends `data` as the next part of the body, waiting while the connection is behind.
+    /// An error (the server answered or closed early, the deadline) abandons the request.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), IoError> {
+        streams::write(self.handle, data).map_err(Into::into)
+    }
+
+    /// Ends the body and waits for the response head.
+    pub fn finish(mut self) -> Result<Response, HttpError> {
+        self.finished = true;
+        let (handle, head) = http::finish(self.handle)?;
+        Ok(Response::new(handle, head))
+    }
+
+    /// The body's handle, for [`crate::io`].
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
+    }
+}
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        BodyWriter::write(self, buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            streams::close(self.handle);
+        }
     }
 }
 
@@ -198,6 +263,20 @@ pub struct Response {
 }
 
 impl Response {
+    fn new(handle: u64, head: http::ResponseHead) -> Response {
+        Response {
+            status: head.status,
+            headers: head
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            final_url: head.final_url,
+            handle,
+            finished: false,
+        }
+    }
+
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -1,7 +1,8 @@
-//! Streams: what `astrid:net` connections and `astrid:http` response bodies have in common,
-//! and waiting on several at once. Shaped like `std::io`: [`net::TcpStream`](crate::net::TcpStream)
-//! implements [`Read`] and [`Write`], [`http::Response`](crate::http::Response) implements
-//! [`Read`]; [`ready`] is the one thing std has no word for, a `poll` over streams.
+//! Streams: what `astrid:net` connections and `astrid:http` bodies have in common, and
+//! waiting on several at once. Shaped like `std::io`: [`net::TcpStream`](crate::net::TcpStream)
+//! implements [`Read`] and [`Write`], [`http::Response`](crate::http::Response) [`Read`] and
+//! [`http::BodyWriter`](crate::http::BodyWriter) (a request body sent as it is written)
+//! [`Write`]; [`ready`] is the one thing std has no word for, a `poll` over streams.
 //!
 //! Opening a stream was the checked and audited effect; reading, writing and waiting here are
 //! not checked again. Streams live as long as the invocation.
@@ -50,6 +51,12 @@ impl AsStream for crate::http::Response {
     }
 }
 
+impl AsStream for crate::http::BodyWriter {
+    fn stream_handle(&self) -> u64 {
+        self.handle()
+    }
+}
+
 /// Waits until at least one of `streams` can be read without waiting (data, its end or its
 /// failure is there), at most `timeout` (`None`: as long as the invocation may). Returns the
 /// positions in `streams` of every one that can, in order; empty if the time ran out.
@@ -71,7 +78,7 @@ pub fn read(
     streams::read(stream.stream_handle(), max, timeout.map_or(0, millis)).map_err(Into::into)
 }
 
-/// Writes all of `data` to `stream` (a connection; a response body is
+/// Writes all of `data` to `stream` (a connection or a request body; a response body is
 /// [`IoError::Unsupported`]).
 pub fn write(stream: &dyn AsStream, data: &[u8]) -> Result<(), IoError> {
     streams::write(stream.stream_handle(), data).map_err(Into::into)

@@ -1,4 +1,4 @@
-//! `http-probe`: one request through `astrid:http@1.1.0` with the options its payload names,
+//! `http-probe`: one request through `astrid:http` (today's SDK: `@1.2.0`) with the options its payload names,
 //! replying with exactly what the guest got, so the daemon's tests see the SDK's view.
 //!
 //! Payload: the URL on the first line, then one option per line: `integrity=<sri>`,
@@ -6,6 +6,12 @@
 //! (first send the same request n times and keep those responses open, unread). Reply:
 //! `ok: <status> <location or -> <body>` or `error: <error-code>: <message>` (for a held
 //! request that failed, `error: held #<i>: …`).
+//!
+//! `upload` (`astrid:http@1.2.0`'s streamed body): the URL on the first line, then each
+//! line is one piece of a `POST` body, the first given with the request and the rest written
+//! one by one before `finish`; a line `follow` instead asks for redirects to be followed, and
+//! `abandon` drops the body unfinished. Reply: `ok: <status> <location or -> <body>`,
+//! `abandoned`, or `error: …`.
 #![forbid(unsafe_code)]
 
 use astrid_sdk::http::{Redirects, Request};
@@ -40,8 +46,51 @@ fn build(payload: &str) -> Result<(Request, u32), String> {
     Ok((req, hold))
 }
 
+fn upload(payload: &str) -> Result<String, SysError> {
+    let mut lines = payload.lines();
+    let url = lines.next().unwrap_or_default();
+    let mut pieces: Vec<&str> = lines.collect();
+    let mut req = Request::new("POST", url).header("content-type", "text/plain");
+    if pieces.first() == Some(&"follow") {
+        req = req.redirects(Redirects::Follow(2));
+        pieces.remove(0);
+    }
+    let abandon = pieces.last() == Some(&"abandon");
+    if abandon {
+        pieces.pop();
+    }
+    let mut rest = pieces.into_iter();
+    if let Some(first) = rest.next() {
+        req = req.body(first.as_bytes().to_vec());
+    }
+    let mut body = req.start()?;
+    for piece in rest {
+        body.write(piece.as_bytes())?;
+    }
+    if abandon {
+        drop(body);
+        return Ok("abandoned".into());
+    }
+    let resp = body.finish()?;
+    let (status, location) = (resp.status, resp.header("location").map(str::to_owned));
+    let text = resp.text()?;
+    Ok(format!(
+        "ok: {status} {} {text}",
+        location.as_deref().unwrap_or("-")
+    ))
+}
+
 #[capsule]
 impl HttpProbe {
+    #[astrid::handler]
+    fn upload(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
+        let answer = match upload(&String::from_utf8_lossy(&event.payload)) {
+            Ok(text) => text,
+            Err(e) => format!("error: {e}"),
+        };
+        Ok(Some(answer.into_bytes()))
+    }
+
     #[astrid::handler]
     fn fetch(&self, event: &Event) -> Result<Option<Vec<u8>>, CapsuleError> {
         let payload = String::from_utf8_lossy(&event.payload);

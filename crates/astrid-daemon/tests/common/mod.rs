@@ -68,7 +68,7 @@ pub enum Capsule {
     KeyThief,
     /// No capabilities; asks the tools to act for it (`testdata/borrower`).
     Borrower,
-    /// One request with `astrid:http@1.1.0`'s options (`testdata/http-probe`).
+    /// One request with `astrid:http`'s options, or a streamed body (`testdata/http-probe`).
     HttpProbe,
     /// Reads one profile fact through `astrid:identity` (`testdata/identity-probe`).
     IdentityProbe,

@@ -1,6 +1,6 @@
 //! `astrid:io`: the streams `astrid:net` and `astrid:http` open, read, written and waited on
 //! through one package. Handles come from one sequence per invocation (`next_handle`), so a
-//! handle is a connection or a response body, never both. Nothing here is gated or audited:
+//! handle is a connection, a response body or a request body being written, never two. Nothing here is gated or audited:
 //! opening the stream was the checked, recorded effect, and this only moves its bytes (the
 //! same rule as `astrid:net`'s reads and writes).
 
@@ -52,6 +52,11 @@ impl StreamsHost for HostState {
         if self.streams.contains_key(&stream) {
             return NetHost::receive(self, stream, max_bytes, timeout_ms).map_err(from_net);
         }
+        if self.uploads.contains_key(&stream) {
+            return Err(StreamError::Unsupported(
+                "a request body is written, not read".into(),
+            ));
+        }
         let asked = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
         self.http_read_within(stream, max_bytes, asked)
             .map_err(from_http)
@@ -60,6 +65,9 @@ impl StreamsHost for HostState {
     fn write(&mut self, stream: u64, data: Vec<u8>) -> Result<(), StreamError> {
         if self.streams.contains_key(&stream) {
             return NetHost::send(self, stream, data).map_err(from_net);
+        }
+        if self.uploads.contains_key(&stream) {
+            return self.http_upload_write(stream, data).map_err(from_http);
         }
         if self.http.contains_key(&stream) {
             return Err(StreamError::Unsupported(
@@ -72,7 +80,8 @@ impl StreamsHost for HostState {
     fn close(&mut self, stream: u64) {
         if self.streams.contains_key(&stream) {
             NetHost::close(self, stream);
-        } else {
+        } else if self.uploads.remove(&stream).is_none() {
+            // An unfinished body is abandoned: dropping it closes its connection.
             self.http_close(stream);
         }
     }
@@ -84,6 +93,11 @@ impl PollHost for HostState {
         // at every position it holds.
         let mut first: HashMap<u64, usize> = HashMap::new();
         for (i, h) in handles.iter().enumerate() {
+            if self.uploads.contains_key(h) {
+                return Err(StreamError::Unsupported(
+                    "a request body is written, not waited on".into(),
+                ));
+            }
             if !self.streams.contains_key(h) && !self.http.contains_key(h) {
                 return Err(StreamError::UnknownHandle);
             }

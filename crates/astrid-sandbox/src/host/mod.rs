@@ -52,6 +52,9 @@ pub struct HostState {
     pub(crate) deadline_hit: bool,
     /// Open HTTP responses of this invocation, by handle.
     pub(crate) http: std::collections::HashMap<u64, astrid_egress::EgressResponse>,
+    /// Request bodies of this invocation still being written (`astrid:http@1.2.0` `start`),
+    /// by handle.
+    pub(crate) uploads: std::collections::HashMap<u64, astrid_egress::EgressUpload>,
     /// Open `astrid:net` connections of this invocation, by handle.
     pub(crate) streams: std::collections::HashMap<u64, astrid_egress::NetStream>,
     /// The next handle of a response or a connection: one sequence for both, so that an
@@ -83,6 +86,7 @@ impl HostState {
             deadline_hit: false,
             http: std::collections::HashMap::new(),
             streams: std::collections::HashMap::new(),
+            uploads: std::collections::HashMap::new(),
             next_handle: 1,
         }
     }

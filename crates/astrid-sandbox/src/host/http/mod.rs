@@ -7,8 +7,10 @@
 //! turn each WIT version's types into [`SendArgs`] and [`HttpFailure`] back into its
 //! `error-code`. A capsule built against either version gets the same checks.
 
+mod upload;
 mod v1_0;
 mod v1_1;
+mod v1_2;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -236,6 +238,35 @@ fn audit_how(how: How) -> &'static str {
 
 impl HostState {
     pub(crate) fn http_send(&mut self, req: SendArgs) -> Result<(u64, Head), HttpFailure> {
+        let url = req.url.clone();
+        let (net, request, gate) = self.prepare(req)?;
+        let result = net
+            .rt
+            .block_on(net.airlock.send(request, &net.consent, &gate));
+        let response = self.settle(&url, &gate, result)?;
+        Ok(self.hold(response))
+    }
+
+    /// A response's head, and the response kept under a new handle.
+    pub(crate) fn hold(&mut self, response: astrid_egress::EgressResponse) -> (u64, Head) {
+        let head = Head {
+            status: response.status,
+            headers: response.headers.clone(),
+            final_url: response.final_url.clone(),
+        };
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.http.insert(handle, response);
+        (handle, head)
+    }
+
+    /// Everything before a request goes to the airlock: net access (a capsule with none is
+    /// refused and audited here), the open-handle bound, the integrity and body caps, the
+    /// time budget and the hop gate.
+    pub(crate) fn prepare(
+        &mut self,
+        req: SendArgs,
+    ) -> Result<(Arc<NetAccess>, EgressRequest, HopGate), HttpFailure> {
         let Some(net) = self.ctx.net.clone() else {
             let reason = format!(
                 "capsule `{}` declares no [capabilities] net targets",
@@ -245,9 +276,10 @@ impl HostState {
             return Err(EgressError::Denied(reason).into());
         };
         let max_open = net.airlock.config().max_open_responses;
-        if self.http.len() >= max_open {
+        if self.http.len() + self.uploads.len() >= max_open {
             return Err(EgressError::InvalidArgument(format!(
-                "at most {max_open} open responses per invocation; close some first"
+                "at most {max_open} open responses and request bodies per invocation; close \
+                 some first"
             ))
             .into());
         }
@@ -283,7 +315,7 @@ impl HostState {
         );
         let request = EgressRequest {
             method: req.method,
-            url: req.url.clone(),
+            url: req.url,
             headers: req.headers,
             body: req.body,
             timeout: budget,
@@ -293,22 +325,29 @@ impl HostState {
             https_only: req.https_only,
             integrity,
         };
-        let result = net
-            .rt
-            .block_on(net.airlock.send(request, &net.consent, &gate));
+        Ok((net, request, gate))
+    }
+
+    /// What the airlock answered, with its refusals audited (the gate records its own) and a
+    /// spent deadline noted.
+    pub(crate) fn settle<T>(
+        &mut self,
+        url: &str,
+        gate: &HopGate,
+        result: Result<T, EgressError>,
+    ) -> Result<T, HttpFailure> {
         if gate.deadline_hit.load(Ordering::Relaxed) {
             self.deadline_hit = true;
         }
-        let response = result.map_err(|e| {
+        result.map_err(|e| {
             match &e {
-                // The gate records its own refusals; this records the airlock's.
                 EgressError::Denied(reason) if !gate.refused.load(Ordering::Relaxed) => {
-                    self.denied(OP, &req.url, &format!("airlock: {reason}"));
+                    self.denied(OP, url, &format!("airlock: {reason}"));
                 }
                 // The hop was allowed (and audited); what came back was not what the capsule
                 // pinned, and that is recorded too.
                 EgressError::Integrity(reason) => {
-                    self.denied(OP, &req.url, &format!("integrity: {reason}"));
+                    self.denied(OP, url, &format!("integrity: {reason}"));
                 }
                 _ => {}
             }
@@ -317,17 +356,8 @@ impl HostState {
             {
                 self.deadline_hit = true;
             }
-            e
-        })?;
-        let head = Head {
-            status: response.status,
-            headers: response.headers.clone(),
-            final_url: response.final_url.clone(),
-        };
-        let handle = self.next_handle;
-        self.next_handle += 1;
-        self.http.insert(handle, response);
-        Ok((handle, head))
+            e.into()
+        })
     }
 
     pub(crate) fn http_read(
