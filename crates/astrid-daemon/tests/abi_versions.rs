@@ -18,12 +18,19 @@ use base64::Engine as _;
 use common::servers::{Answer, HttpServer};
 use common::{ask, chain, control, install, Capsule, TestHome};
 
-/// The kept package: built from `capsules/testdata/kept-v1-0` against
+/// The kept 1.0 package: built from `capsules/testdata/kept-v1-0` against
 /// `astrid:capsule/capsule@1.0.0` and never rebuilt.
 fn kept_upload() -> PackageUpload {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kept-v1-0.capsule");
+    kept_package("kept-v1-0.capsule")
+}
+
+/// A package kept as built in `tests/data`.
+fn kept_package(file: &str) -> PackageUpload {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
     let p = astrid_build::load_package(&path)
-        .unwrap_or_else(|e| panic!("the kept 1.0 package {}: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("the kept package {}: {e}", path.display()));
     PackageUpload {
         manifest_toml: p.manifest_text,
         components: vec![ComponentUpload {
@@ -151,6 +158,70 @@ async fn a_capsule_built_against_1_0_runs_unchanged_beside_one_built_with_todays
         probe_fetch(server.url("/hello")).await,
         "ok: 200 - hello from loopback"
     );
+}
+
+/// `http-probe` as the SDK built it against `astrid:http@1.1.0` (commit 150d239, its name and
+/// topic changed to `kept-http-v1-1` so it installs beside today's), kept as built in
+/// `tests/data/kept-http-v1-1.capsule`: once `@1.2.0` became the SDK's version, no capsule
+/// built from this tree imports 1.1.0 any more, and these bytes keep its adapter tested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capsule_built_against_1_1_keeps_its_options_unchanged() {
+    let home = TestHome::new();
+    let daemon = home.start().await;
+    let c = daemon.client().await;
+    let kept = match control(
+        &c,
+        ControlCommand::Install(kept_package("kept-http-v1-1.capsule")),
+    )
+    .await
+    {
+        Ok(ControlResponse::Installed(info)) => info,
+        other => panic!("installing the kept 1.1 capsule: {other:?}"),
+    };
+    assert!(
+        kept.host_abi
+            .contains(&"astrid:http/http@1.1.0".to_string())
+            && !kept
+                .host_abi
+                .iter()
+                .any(|i| i.starts_with("astrid:http/http@1.2")),
+        "{:?}",
+        kept.host_abi
+    );
+    let server = HttpServer::start(site()).await;
+    let fetch = |path: &str, options: &[&str]| {
+        let mut payload = server.url(path);
+        for o in options {
+            payload.push('\n');
+            payload.push_str(o);
+        }
+        let c = &c;
+        async move { ask(c, "kept-http.v1.fetch", payload.as_bytes()).await }
+    };
+    // The same gate: refused and audited until the operator consents.
+    let refused = fetch("/hello", &[]).await;
+    assert!(refused.starts_with("error: denied: "), "{refused}");
+    assert!(server.requests().is_empty());
+    assert!(chain(&home.home, "default")
+        .iter()
+        .any(|e| e.capsule == "kept-http-v1-1"
+            && e.action == "http.request"
+            && e.decision == Decision::Denied));
+    egress_allow(&c, "kept-http-v1-1", &server).await;
+    assert_eq!(fetch("/hello", &[]).await, "ok: 200 - hello from loopback");
+    // 1.1's options, as its guest sees them.
+    assert_eq!(
+        fetch("/moved", &["redirects=none"]).await,
+        "ok: 302 /hello "
+    );
+    let pin = format!("integrity={}", sha256(b"hello from loopback"));
+    let swapped = fetch("/lib.js", &[&pin]).await;
+    assert!(
+        swapped.starts_with("error: integrity-mismatch: ") && !swapped.contains("console.log"),
+        "{swapped}"
+    );
+    let big = fetch("/big", &["max_body=1000"]).await;
+    assert!(big.starts_with("error: too-large: "), "{big}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
