@@ -70,7 +70,12 @@ fn one_run(astrid: &Path, home: &Path, workspace: &str, timings: &Path, i: u64) 
     let deadline = Instant::now() + RUN_TIMEOUT;
     let line = loop {
         let text = std::fs::read_to_string(timings).unwrap_or_default();
-        if let Some(line) = text.lines().nth(before) {
+        // Only a whole line: the TUI may be halfway through writing it when this reads.
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .nth(before)
+            .and_then(|l| l.strip_suffix('\n'))
+        {
             break line.to_string();
         }
         if Instant::now() >= deadline {

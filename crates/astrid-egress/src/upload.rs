@@ -122,7 +122,8 @@ impl EgressUpload {
         }
     }
 
-    /// The pieces queued for the body the first time, by [`Airlock::start`](crate::Airlock::start).
+    /// Queues the body's first piece (the request's own `body`), for
+    /// [`Airlock::start`](crate::Airlock::start).
     pub(crate) fn queue_first(&mut self, first: Bytes) {
         if first.is_empty() {
             return;

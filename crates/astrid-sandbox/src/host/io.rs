@@ -4,7 +4,7 @@
 //! opening the stream was the checked, recorded effect, and this only moves its bytes (the
 //! same rule as `astrid:net`'s reads and writes).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
@@ -89,10 +89,9 @@ impl StreamsHost for HostState {
 
 impl PollHost for HostState {
     fn ready(&mut self, handles: Vec<u64>, timeout_ms: u32) -> Result<Vec<u32>, StreamError> {
-        // Each handle's first position: a handle listed twice is waited on once and reported
-        // at every position it holds.
-        let mut first: HashMap<u64, usize> = HashMap::new();
-        for (i, h) in handles.iter().enumerate() {
+        // A handle listed twice is waited on once and reported at every position it holds.
+        let mut wanted: HashSet<u64> = HashSet::new();
+        for h in &handles {
             if self.uploads.contains_key(h) {
                 return Err(StreamError::Unsupported(
                     "a request body is written, not waited on".into(),
@@ -101,7 +100,7 @@ impl PollHost for HostState {
             if !self.streams.contains_key(h) && !self.http.contains_key(h) {
                 return Err(StreamError::UnknownHandle);
             }
-            first.entry(*h).or_insert(i);
+            wanted.insert(*h);
         }
         if handles.is_empty() {
             return Ok(Vec::new());
@@ -115,10 +114,10 @@ impl PollHost for HostState {
         let (streams, http) = (&mut self.streams, &mut self.http);
         let readable: Vec<u64> = net.rt.block_on(async {
             let mut waits = FuturesUnordered::new();
-            for (_, s) in streams.iter_mut().filter(|(h, _)| first.contains_key(h)) {
+            for (_, s) in streams.iter_mut().filter(|(h, _)| wanted.contains(h)) {
                 waits.push(async move { s.wait_readable().await }.boxed());
             }
-            for (_, r) in http.iter_mut().filter(|(h, _)| first.contains_key(h)) {
+            for (_, r) in http.iter_mut().filter(|(h, _)| wanted.contains(h)) {
                 waits.push(async move { r.wait_readable().await }.boxed());
             }
             let _ = match budget {
@@ -128,13 +127,13 @@ impl PollHost for HostState {
             drop(waits);
             // Whatever else is ready now, without waiting: one poll each.
             let mut ready = Vec::new();
-            for (h, s) in streams.iter_mut().filter(|(h, _)| first.contains_key(h)) {
+            for (h, s) in streams.iter_mut().filter(|(h, _)| wanted.contains(h)) {
                 let _ = s.wait_readable().now_or_never();
                 if s.is_readable() {
                     ready.push(*h);
                 }
             }
-            for (h, r) in http.iter_mut().filter(|(h, _)| first.contains_key(h)) {
+            for (h, r) in http.iter_mut().filter(|(h, _)| wanted.contains(h)) {
                 let _ = r.wait_readable().now_or_never();
                 if r.is_readable() {
                     ready.push(*h);
