@@ -1,8 +1,8 @@
 //! `astrid:io`: the streams `astrid:net` and `astrid:http` open, read, written and waited on
 //! through one package. Handles come from one sequence per invocation (`next_handle`), so a
-//! handle is a connection, a response body or a request body being written, never two. Nothing here is gated or audited:
-//! opening the stream was the checked, recorded effect, and this only moves its bytes (the
-//! same rule as `astrid:net`'s reads and writes).
+//! handle is a connection, a response body or a request body being written, never two.
+//! Nothing here is gated or audited: opening the stream was the checked, recorded effect, and
+//! this only moves its bytes (the same rule as `astrid:net`'s reads and writes).
 
 use std::collections::HashSet;
 use std::time::Duration;
