@@ -180,15 +180,9 @@ impl Airlock {
                 "no time left to request {url}"
             )));
         }
-        if req.https_only && url.scheme() != "https" {
-            return Err(EgressError::Denied(format!(
-                "the request is https-only and {url} is not https"
-            )));
-        }
-        let hop = policy::check_url(&url, consent, auth)?;
-        auth.authorize(&url).map_err(EgressError::Denied)?;
-        let addrs = self.addresses(&url, &hop, auth, deadline).await?;
-        let (sender, conn) = connect::open(&addrs, &url, &self.tls, &self.cfg, deadline).await?;
+        let (sender, conn) = self
+            .checked_connection(&url, consent, auth, deadline, req.https_only)
+            .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(crate::upload::QUEUED_PIECES);
         let request = build_request(&url, &method, &headers, &creds, ReqBody::Streamed(rx))?;
         let mut upload = EgressUpload::new(Started {
@@ -226,6 +220,24 @@ impl Airlock {
         ),
         EgressError,
     > {
+        let (sender, conn) = self
+            .checked_connection(url, consent, auth, deadline, https_only)
+            .await?;
+        let request = build_request(url, method, headers, creds, ReqBody::full(body.clone()))?;
+        exchange(sender, conn, request, url, deadline).await
+    }
+
+    /// Every check of one hop (https only, the scheme and consent rules, the host's
+    /// authorization, one lookup and the address policy), then a connection to an address
+    /// that passed. The one gate of both [`Airlock::send`]'s hops and [`Airlock::start`].
+    async fn checked_connection(
+        &self,
+        url: &Url,
+        consent: &Consent,
+        auth: &dyn Authorize,
+        deadline: Instant,
+        https_only: bool,
+    ) -> Result<(Sender, Conn), EgressError> {
         if https_only && url.scheme() != "https" {
             return Err(EgressError::Denied(format!(
                 "the request is https-only and {url} is not https"
@@ -234,9 +246,7 @@ impl Airlock {
         let hop = policy::check_url(url, consent, auth)?;
         auth.authorize(url).map_err(EgressError::Denied)?;
         let addrs = self.addresses(url, &hop, auth, deadline).await?;
-        let (sender, conn) = connect::open(&addrs, url, &self.tls, &self.cfg, deadline).await?;
-        let request = build_request(url, method, headers, creds, ReqBody::full(body.clone()))?;
-        exchange(sender, conn, request, url, deadline).await
+        connect::open(&addrs, url, &self.tls, &self.cfg, deadline).await
     }
 
     /// The checked addresses of this hop: the literal itself, or the one DNS answer with
